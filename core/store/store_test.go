@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"timon.dev/timon/core/store"
+	"timon.dev/timon/core/store/storetest"
+)
+
+func TestRebind(t *testing.T) {
+	st := storetest.SQLite(t)
+	if got := st.Rebind("SELECT ? , '?'"); got != "SELECT ? , '?'" {
+		t.Fatalf("sqlite rebind changed the query: %q", got)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		tok := &store.Token{UserID: "alice", Groups: []string{"physics", "admin"}, Name: "laptop"}
+		secret, err := st.CreateToken(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(secret) < 40 || secret[:6] != store.TokenPrefix {
+			t.Fatalf("weak or unprefixed token %q", secret)
+		}
+		got, err := st.LookupToken(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.UserID != "alice" || len(got.Groups) != 2 || got.Groups[1] != "admin" || got.ID != tok.ID || !got.Active(time.Now()) {
+			t.Fatalf("lookup returned %+v", got)
+		}
+		if _, err := st.LookupToken(ctx, secret+"x"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown token: got %v, want ErrNotFound", err)
+		}
+		var raw string
+		if err := st.QueryRow(ctx, `SELECT hash FROM tokens WHERE id = ?`, tok.ID).Scan(&raw); err != nil || raw == secret {
+			t.Fatalf("the secret must not be stored (hash %q, err %v)", raw, err)
+		}
+		if err := st.TouchToken(ctx, got, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RevokeToken(ctx, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = st.LookupToken(ctx, secret)
+		if got.Active(time.Now()) {
+			t.Fatal("revoked token still active")
+		}
+		if err := st.RevokeToken(ctx, "tok_nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("revoking unknown token: %v", err)
+		}
+		list, err := st.ListTokens(ctx, "alice")
+		if err != nil || len(list) != 1 {
+			t.Fatalf("list: %v %v", list, err)
+		}
+	})
+}
+
+func TestMigrateConcurrentAndIdempotent(t *testing.T) {
+	fsys := fstest.MapFS{
+		"m/001_a.sql":          {Data: []byte("CREATE TABLE widgets (id TEXT PRIMARY KEY, n BIGINT NOT NULL)\n--;\nCREATE INDEX widgets_n ON widgets (n)")},
+		"m/002_b.sqlite.sql":   {Data: []byte("ALTER TABLE widgets ADD COLUMN note TEXT NOT NULL DEFAULT ''")},
+		"m/002_b.postgres.sql": {Data: []byte("ALTER TABLE widgets ADD COLUMN note TEXT NOT NULL DEFAULT ''")},
+	}
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() { errs <- st.Migrate(ctx, "widgets", fsys) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.Exec(ctx, `INSERT INTO widgets (id, n, note) VALUES (?, ?, ?)`, "a", 1, "x"); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		st.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE component = ?`, "widgets").Scan(&n)
+		if n != 2 {
+			t.Fatalf("%d migrations recorded, want 2", n)
+		}
+	})
+}
+
+func TestMigrateRejectsBadNames(t *testing.T) {
+	st := storetest.SQLite(t)
+	err := st.Migrate(context.Background(), "bad", fstest.MapFS{"x.sql": {Data: []byte("SELECT 1")}})
+	if err == nil {
+		t.Fatal("a migration without a version number must be refused")
+	}
+}
