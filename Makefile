@@ -1,0 +1,38 @@
+# timon — make run starts the hub, make test runs every test.
+GO      ?= go
+BIN     := bin/timon
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Packages whose benchmarks make bench runs (figures printed, never asserted).
+BENCH_PKGS ?= ./...
+
+.PHONY: all build run test vet fmt-check bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/timon
+
+# The hub on its embedded default: SQLite file under ./data, the example
+# configuration, the model at TIMON_PROVIDER_URL (default: a local Ollama).
+run: build
+	./$(BIN) serve --config timon.example.yaml
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Every test, PostgreSQL ones included (they skip without a server unless
+# CI=true, where they must run).
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Benchmarks print figures and ratios; they assert nothing.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m $(BENCH_PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"timon.dev/timon/core/config"
+)
+
+func cmdConfig(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "check" {
+		fmt.Fprintln(stderr, "usage: timon config check [--config FILE]")
+		return errUsage
+	}
+	fs := newFlags("config check", stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded example)")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			for _, p := range ce.Problems {
+				fmt.Fprintln(stderr, p.String())
+			}
+			fmt.Fprintf(stderr, "%d problem(s) found\n", len(ce.Problems))
+			return errFailed
+		}
+		return err
+	}
+	name := cfg.Path
+	fmt.Fprintf(stdout, "%s: ok (%d provider(s), %d rule(s), store %s)\n", name, len(cfg.Providers), len(cfg.Policy.Rules), cfg.Store.Driver)
+	return nil
+}

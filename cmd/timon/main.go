@@ -1,0 +1,98 @@
+// Command timon is the integrations hub of an institution's sovereign
+// assistant: one binary whose subcommands run the hub (serve), the editor
+// language server (lsp), and the tools of its administrators (audit, redact,
+// token, config check).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `timon — governed integrations hub for a sovereign LLM
+
+Usage:
+  timon serve [--config FILE] [--addr HOST:PORT]   run the hub (HTTP API, bots, webhooks)
+  timon lsp [--config FILE]                        language server on stdio
+  timon audit verify|export|tail|stats [flags]     the tamper-evident journal
+  timon redact [--profile P] [--format text|json]  show what of stdin would leave for a model
+  timon token create|list|revoke [flags]           personal bearer tokens
+  timon config check [--config FILE]               validate a configuration
+  timon version
+
+Without --config, the embedded example configuration is used.
+Environment: TIMON_PROVIDER_URL overrides the first provider's URL,
+TIMON_DATA_DIR the data directory (default ./data).
+`
+
+// errUsage marks a command-line mistake: exit status 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
+	case "lsp":
+		err = cmdLSP(ctx, args[1:], stdin, stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr)
+	case "redact":
+		err = cmdRedact(ctx, args[1:], stdin, stdout, stderr)
+	case "token":
+		err = cmdToken(ctx, args[1:], stdout, stderr)
+	case "config":
+		err = cmdConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "timon", version)
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "timon: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case errors.Is(err, errNotBuilt):
+		fmt.Fprintln(stderr, "timon:", err)
+		return 2
+	case errors.Is(err, errFailed):
+		return 1 // already reported
+	default:
+		fmt.Fprintln(stderr, "timon:", err)
+		return 1
+	}
+}
+
+// errNotBuilt is returned by subcommands that do not exist yet: they say so
+// and exit 2 rather than pretend.
+var errNotBuilt = errors.New("not built yet")
+
+// errFailed reports a failure already explained on stderr or stdout.
+var errFailed = errors.New("failed")
+
+func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return fmt.Errorf("timon lsp: the language server is %w (coming with the editor integration)", errNotBuilt)
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"timon.dev/timon/core/config"
+	"timon.dev/timon/webhooks/server"
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded example)")
+	addr := fs.String("addr", "", "listen address HOST:PORT (default: server.addr of the configuration)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Server.Addr = *addr
+	}
+	log := newLogger(stderr, cfg.Server.LogLevel)
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the hub until ctx ends, then drains.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	h, err := openHub(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+
+	ready := []server.Check{
+		{Name: "store", Func: h.store.Ping},
+		{Name: "journal", Func: h.journal.Ping},
+	}
+	var models []string
+	for _, p := range h.providers {
+		ready = append(ready, server.Check{Name: "provider " + p.Name(), Func: p.Ping})
+		for _, m := range p.Models() {
+			if !slices.Contains(models, m) {
+				models = append(models, m)
+			}
+		}
+	}
+	srv := server.New(server.Options{
+		Assistant: h.engine, Store: h.store, Ready: ready, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		AdminGroup: cfg.Server.AdminGroup, Models: models, Logger: log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Server.Addr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("timon serve listening", "addr", ln.Addr().String(), "config", cfg.Path, "store", h.store.Dialect(), "database", h.store.Source())
+
+	// Say plainly, at start, which model endpoints do not answer.
+	go func() {
+		for _, p := range h.providers {
+			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			err := p.Ping(pctx)
+			cancel()
+			if err != nil {
+				log.Warn("no model answers at this provider yet; /readyz reports not ready until one does",
+					"provider", p.Name(), "url", p.BaseURL(), "reason", err.Error())
+			} else {
+				log.Info("provider answers", "provider", p.Name(), "url", p.BaseURL())
+			}
+		}
+	}()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	drain := time.Duration(cfg.Server.DrainTimeout)
+	log.Info("stopping: draining in-flight requests", "drain_timeout", drain.String())
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("drain incomplete", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

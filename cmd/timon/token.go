@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"timon.dev/timon/core/config"
+	"timon.dev/timon/core/store"
+)
+
+const tokenUsage = `usage:
+  timon token create --user U [--groups a,b] [--name N] [--expires 90d] [--config FILE]
+  timon token list [--user U] [--config FILE]
+  timon token revoke [--config FILE] TOKEN_ID
+`
+
+func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, tokenUsage)
+		return errUsage
+	}
+	fs := newFlags("token "+args[0], stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded example)")
+	switch args[0] {
+	case "create":
+		user := fs.String("user", "", "user id the token authenticates (required)")
+		groups := fs.String("groups", "", "comma-separated groups")
+		name := fs.String("name", "", "a label, e.g. the device")
+		expires := fs.String("expires", "", "lifetime such as 90d (default: no expiry)")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if strings.TrimSpace(*user) == "" {
+			fmt.Fprint(stderr, "timon token create: --user is required\n"+tokenUsage)
+			return errUsage
+		}
+		t := &store.Token{UserID: strings.TrimSpace(*user), Name: *name, Groups: splitList(*groups)}
+		if *expires != "" {
+			d, err := config.ParseDuration(*expires)
+			if err != nil || d == 0 {
+				fmt.Fprintf(stderr, "timon token create: --expires: expected a duration like 90d\n")
+				return errUsage
+			}
+			t.ExpiresAt = time.Now().Add(d).UTC()
+		}
+		return withStore(ctx, *path, func(st *store.Store) error {
+			secret, err := st.CreateToken(ctx, t)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, secret)
+			fmt.Fprintf(stderr, "token %s for %s created; it is shown once, store it now\n", t.ID, t.UserID)
+			return nil
+		})
+	case "list":
+		user := fs.String("user", "", "only this user's tokens")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return withStore(ctx, *path, func(st *store.Store) error {
+			toks, err := st.ListTokens(ctx, *user)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tUSER\tGROUPS\tNAME\tCREATED\tSTATE")
+			now := time.Now()
+			for _, t := range toks {
+				state := "active"
+				switch {
+				case !t.RevokedAt.IsZero():
+					state = "revoked " + t.RevokedAt.Format(time.DateOnly)
+				case !t.Active(now):
+					state = "expired"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, strings.Join(t.Groups, ","), t.Name, t.CreatedAt.Format(time.DateTime), state)
+			}
+			return tw.Flush()
+		})
+	case "revoke":
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			fmt.Fprint(stderr, "timon token revoke: give one token id (see timon token list)\n"+tokenUsage)
+			return errUsage
+		}
+		id := fs.Arg(0)
+		return withStore(ctx, *path, func(st *store.Store) error {
+			if err := st.RevokeToken(ctx, id); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no token %s (see timon token list)", id)
+				}
+				return err
+			}
+			fmt.Fprintf(stdout, "token %s revoked\n", id)
+			return nil
+		})
+	}
+	fmt.Fprintf(stderr, "timon token: unknown subcommand %q\n%s", args[0], tokenUsage)
+	return errUsage
+}
+
+func withStore(ctx context.Context, path string, f func(*store.Store) error) error {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return f(st)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

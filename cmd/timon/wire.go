@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"timon.dev/timon/core"
+	"timon.dev/timon/core/assistant"
+	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/config"
+	"timon.dev/timon/core/policy"
+	"timon.dev/timon/core/provider"
+	"timon.dev/timon/core/quota"
+	"timon.dev/timon/core/redact"
+	"timon.dev/timon/core/store"
+	"timon.dev/timon/core/store/postgres"
+	"timon.dev/timon/core/store/sqlite"
+)
+
+// This file is the one place where timon is wired: configuration to store,
+// providers, redactors, quotas, journal and engine. serve and lsp (local
+// mode) both start from here.
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	switch cfg.Store.Driver {
+	case "postgres":
+		return postgres.Open(ctx, cfg.Store.DSN)
+	default:
+		return sqlite.Open(cfg.SQLitePath())
+	}
+}
+
+func buildProviders(cfg *config.Config) ([]*provider.Client, error) {
+	var out []*provider.Client
+	for _, p := range cfg.Providers {
+		c, err := provider.New(provider.Config{
+			Name: p.Name, Kind: provider.Kind(p.Kind), BaseURL: p.BaseURL, APIKey: p.APIKey, Models: p.Models,
+			Timeout: time.Duration(p.Timeout), MaxRetries: p.MaxRetries, Sovereign: p.Sovereign,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: %w", p.Name, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func buildPolicy(cfg *config.Config) (*policy.Policy, error) {
+	var infos []policy.Provider
+	for _, p := range cfg.Providers {
+		infos = append(infos, policy.Provider{Name: p.Name, Models: p.Models, Sovereign: p.Sovereign})
+	}
+	return policy.New(cfg.Policy, infos)
+}
+
+func buildRedactors(cfg *config.Config) (map[string]*redact.Redactor, error) {
+	profiles := map[string]config.Profile{"default": {}}
+	for name, p := range cfg.Redaction.Profiles {
+		profiles[name] = p
+	}
+	out := map[string]*redact.Redactor{}
+	for name, p := range profiles {
+		r, err := newRedactor(name, p)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = r
+	}
+	return out, nil
+}
+
+func newRedactor(name string, p config.Profile) (*redact.Redactor, error) {
+	rp := redact.Profile{Name: name, Actions: map[string]redact.Action{}, Terms: p.Terms}
+	for k, a := range p.Actions {
+		rp.Actions[k] = redact.Action(a)
+	}
+	for _, pat := range p.Patterns {
+		rp.Patterns = append(rp.Patterns, redact.Pattern{Name: pat.Name, Regex: pat.Regex})
+	}
+	r, err := redact.New(rp)
+	if err != nil {
+		return nil, fmt.Errorf("redaction profile %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// quotaSubjects maps a principal to its budgets: its own (a named user's,
+// else every user's) and each of its groups' that has one.
+func quotaSubjects(q config.Quotas) func(core.Principal) []quota.Subject {
+	lim := func(l config.QuotaLimits) quota.Limits {
+		return quota.Limits{RequestsPerMinute: l.RequestsPerMinute, TokensPerDay: l.TokensPerDay, TokensPerMonth: l.TokensPerMonth, Concurrent: l.Concurrent}
+	}
+	return func(p core.Principal) []quota.Subject {
+		user := q.User
+		if u, ok := q.Users[p.UserID]; ok {
+			user = u
+		}
+		subs := []quota.Subject{{Key: "user:" + p.UserID, Limits: lim(user)}}
+		for _, g := range p.Groups {
+			if gl, ok := q.Groups[g]; ok {
+				subs = append(subs, quota.Subject{Key: "group:" + g, Limits: lim(gl)})
+			}
+		}
+		return subs
+	}
+}
+
+// signingKey loads the journal's checkpoint key (PKCS#8 PEM), creating it
+// on first start.
+func signingKey(cfg *config.Config, log *slog.Logger) (ed25519.PrivateKey, error) {
+	path := cfg.Journal.SigningKeyFile
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("creating the journal signing key: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("creating the journal signing key: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("creating the journal signing key: %w", err)
+		}
+		// O_EXCL: two processes starting at once must not each write a key.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return signingKey(cfg, log)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("creating the journal signing key: %w", err)
+		}
+		werr := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			return nil, fmt.Errorf("writing the journal signing key: %w", err)
+		}
+		log.Info("created the journal signing key; keep a copy of its public key elsewhere (timon audit public-key)", "path", path)
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the journal signing key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("reading the journal signing key %s: no PEM block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	key, ok := k.(ed25519.PrivateKey)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("reading the journal signing key %s: expected an Ed25519 private key (PKCS#8 PEM)", path)
+	}
+	return key, nil
+}
+
+// hub is everything a running hub holds.
+type hub struct {
+	cfg       *config.Config
+	store     *store.Store
+	journal   *audit.Journal
+	providers []*provider.Client
+	engine    *assistant.Engine
+}
+
+func (h *hub) Close() error {
+	var err error
+	if h.journal != nil {
+		err = errors.Join(err, h.journal.Close())
+	}
+	if h.store != nil {
+		err = errors.Join(err, h.store.Close())
+	}
+	return err
+}
+
+// openHub wires a governed engine over the configured store.
+func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub, err error) {
+	h := &hub{cfg: cfg}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	if h.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if h.providers, err = buildProviders(cfg); err != nil {
+		return nil, err
+	}
+	pol, err := buildPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	redactors, err := buildRedactors(cfg)
+	if err != nil {
+		return nil, err
+	}
+	q, err := quota.New(ctx, h.store)
+	if err != nil {
+		return nil, fmt.Errorf("opening quotas: %w", err)
+	}
+	key, err := signingKey(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	h.journal, err = audit.Open(ctx, h.store, audit.Options{
+		SigningKey: key, ContentKey: cfg.Journal.ContentKey, CheckpointEvery: cfg.Journal.CheckpointEvery, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the journal: %w", err)
+	}
+	h.engine, err = assistant.New(assistant.Options{
+		Policy: pol, Providers: h.providers, Redactors: redactors, Quota: q, Subjects: quotaSubjects(cfg.Quotas),
+		Journal: h.journal, MaxTokens: cfg.MaxTokens, MaxTokensCeiling: cfg.Limits.MaxTokensCeiling, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}

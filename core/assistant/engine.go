@@ -1,0 +1,497 @@
+// Package assistant is the governed engine: the in-process implementation of
+// core.Assistant that every request goes through, in this order:
+//
+//	validate → policy decision → redaction → quota reservation → provider
+//	→ output checks → placeholder restore → quota settlement → journal entry
+//
+// Every stage fails closed: if policy, redaction, the quota store or the
+// journal fails, nothing is sent to a model and the caller gets a *core.Error
+// saying why. Every request, allowed, denied or failed, leaves exactly one
+// journal entry; when that entry cannot be written the answer is withheld.
+package assistant
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"timon.dev/timon/core"
+	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/policy"
+	"timon.dev/timon/core/provider"
+	"timon.dev/timon/core/quota"
+	"timon.dev/timon/core/redact"
+)
+
+// journal is implemented by *audit.Journal.
+type journal interface {
+	Append(ctx context.Context, e *audit.Entry, c *audit.Content) error
+	Ping(ctx context.Context) error
+}
+
+// quotas is implemented by *quota.Quota.
+type quotas interface {
+	Reserve(ctx context.Context, subjects []quota.Subject, estimateTokens int) (*quota.Reservation, error)
+}
+
+// Options wires an Engine. Every field but Logger is required: there is no
+// way to run the engine without one of its stages.
+type Options struct {
+	Policy    *policy.Policy
+	Providers []*provider.Client
+	// Redactors by profile name; every profile the policy names must be here.
+	Redactors map[string]*redact.Redactor
+	Quota     *quota.Quota
+	// Subjects returns the quota budgets that apply to a principal.
+	Subjects func(core.Principal) []quota.Subject
+	Journal  *audit.Journal
+	// MaxTokens is the default answer length of a task; MaxTokensCeiling
+	// caps what a request may ask.
+	MaxTokens        func(core.Task) int
+	MaxTokensCeiling int
+	Logger           *slog.Logger
+}
+
+// Engine is the governed core.Assistant. It is safe for concurrent use.
+type Engine struct {
+	policy    *policy.Policy
+	providers map[string]*provider.Client
+	redactors map[string]*redact.Redactor
+	quota     quotas
+	subjects  func(core.Principal) []quota.Subject
+	journal   journal
+	maxTokens func(core.Task) int
+	ceiling   int
+	log       *slog.Logger
+	now       func() time.Time
+
+	// journalDown is set when an append failed; until the journal answers
+	// a ping again, nothing is sent to a model.
+	journalDown atomic.Bool
+}
+
+var _ core.Assistant = (*Engine)(nil)
+
+// New checks that every stage is present and builds the engine.
+func New(o Options) (*Engine, error) {
+	e := &Engine{
+		policy:    o.Policy,
+		providers: map[string]*provider.Client{},
+		redactors: o.Redactors,
+		subjects:  o.Subjects,
+		maxTokens: o.MaxTokens,
+		ceiling:   o.MaxTokensCeiling,
+		log:       o.Logger,
+		now:       time.Now,
+	}
+	// Typed nils must not slip into the interfaces.
+	if o.Quota != nil {
+		e.quota = o.Quota
+	}
+	if o.Journal != nil {
+		e.journal = o.Journal
+	}
+	switch {
+	case o.Policy == nil:
+		return nil, errors.New("assistant: a policy is required")
+	case len(o.Providers) == 0:
+		return nil, errors.New("assistant: at least one provider is required")
+	case e.quota == nil || o.Subjects == nil:
+		return nil, errors.New("assistant: quotas are required")
+	case e.journal == nil:
+		return nil, errors.New("assistant: a journal is required")
+	}
+	for _, p := range o.Providers {
+		e.providers[p.Name()] = p
+	}
+	for _, name := range o.Policy.Profiles() {
+		if o.Redactors[name] == nil {
+			return nil, fmt.Errorf("assistant: redaction profile %q has no redactor", name)
+		}
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.maxTokens == nil {
+		e.maxTokens = func(core.Task) int { return 1024 }
+	}
+	if e.ceiling <= 0 {
+		e.ceiling = 4096
+	}
+	return e, nil
+}
+
+// Do answers req as a whole.
+func (e *Engine) Do(ctx context.Context, req *core.Request) (*core.Response, error) {
+	return e.run(ctx, req, nil)
+}
+
+// Stream answers req incrementally through emit.
+func (e *Engine) Stream(ctx context.Context, req *core.Request, emit func(string) error) (*core.Response, error) {
+	if emit == nil {
+		return nil, core.Errorf(core.KindInvalid, "stream needs a receiver")
+	}
+	return e.run(ctx, req, emit)
+}
+
+// run is the pipeline. Each stage either passes or ends the request with a
+// *core.Error; the deferred journal entry records what happened either way.
+func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) error) (resp *core.Response, err error) {
+	start := e.now()
+	if req.ID == "" {
+		req.ID = NewRequestID()
+	}
+	entry := &audit.Entry{
+		Time:         start.UTC(),
+		RequestID:    req.ID,
+		UserID:       req.Principal.UserID,
+		Groups:       req.Principal.Groups,
+		Integration:  string(req.Principal.Integration),
+		Task:         string(req.Task),
+		Decision:     "deny",
+		ContentLevel: policy.ContentHashes,
+	}
+	var content *audit.Content
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("panic in the assistant pipeline", "request_id", req.ID, "panic", fmt.Sprint(r))
+			resp, err = nil, &core.Error{Kind: core.KindInternal, Message: "internal error while answering"}
+		}
+		err = e.finish(ctx, req, entry, content, start, err)
+		if err != nil {
+			resp = nil
+		}
+	}()
+
+	// 1. Shape.
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	maxTokens := req.MaxTokens
+	if maxTokens == 0 {
+		maxTokens = e.maxTokens(req.Task)
+	}
+	if maxTokens > e.ceiling {
+		return nil, core.Errorf(core.KindInvalid, "max_tokens %d is over the ceiling of %d", maxTokens, e.ceiling)
+	}
+
+	// 2. Policy.
+	dec := e.policy.Decide(req)
+	entry.Rule, entry.Classification, entry.ContentLevel = dec.Rule, string(dec.Classification), dec.Content
+	if !dec.Allow {
+		return nil, &core.Error{Kind: core.KindDenied, Rule: dec.Rule, Message: dec.Reason}
+	}
+	entry.Decision = "allow"
+
+	// 3. Redaction of every text that leaves.
+	red := e.redactors[dec.Profile]
+	if red == nil {
+		return nil, core.Errorf(core.KindInternal, "redaction profile %q is not available", dec.Profile)
+	}
+	vault := redact.NewVault()
+	sent, counts, err := redactRequest(red, vault, req)
+	entry.Redactions = counts
+	if err != nil {
+		return nil, err
+	}
+
+	// 4. Quota.
+	prompt := promptText(sent)
+	estimate := estimateTokens(prompt) + maxTokens
+	res, err := e.quota.Reserve(ctx, e.subjects(req.Principal), estimate)
+	if err != nil {
+		return nil, quotaError(err)
+	}
+	settled := false
+	defer func() {
+		if !settled {
+			if rerr := res.Release(context.WithoutCancel(ctx)); rerr != nil {
+				e.log.Warn("releasing a quota reservation", "request_id", req.ID, "err", rerr)
+			}
+		}
+	}()
+
+	// The journal must be able to record the request before anything leaves.
+	if e.journalDown.Load() {
+		if perr := e.journal.Ping(ctx); perr != nil {
+			return nil, &core.Error{Kind: core.KindInternal, Message: "the journal is unavailable, so nothing is sent to a model", Err: perr}
+		}
+	}
+
+	// 5. Provider, with failover over the decision's candidates.
+	entry.SentHash = hashHex(prompt)
+	if dec.Content == policy.ContentFull {
+		content = &audit.Content{Sent: prompt}
+	}
+	guard := newOutputGuard(red, vault, emit)
+	result, err := e.call(ctx, dec.Candidates, sent, maxTokens, guard)
+	if result != nil {
+		entry.Provider, entry.Model = result.Provider, result.Model
+		entry.TokensIn, entry.TokensOut = result.Usage.PromptTokens, result.Usage.CompletionTokens
+	}
+	if err != nil {
+		return nil, err
+	}
+	entry.ReturnedHash = hashHex(result.Text)
+	if content != nil {
+		content.Returned = result.Text
+	}
+
+	// 6–7. Output checks and restore (streamed answers went through the
+	// guard as they arrived).
+	text, masked, err := guard.finish(result.Text)
+	if err != nil {
+		return nil, err
+	}
+	for t, n := range masked {
+		if entry.Redactions == nil {
+			entry.Redactions = map[string]int{}
+		}
+		entry.Redactions["output:"+t] += n
+	}
+
+	// 8. Settle the quota with what the provider reported.
+	used := result.Usage.PromptTokens + result.Usage.CompletionTokens
+	if used == 0 {
+		used = estimateTokens(prompt) + estimateTokens(result.Text)
+	}
+	if serr := res.Settle(context.WithoutCancel(ctx), used); serr != nil {
+		e.log.Warn("settling a quota reservation", "request_id", req.ID, "err", serr)
+	}
+	settled = true
+
+	return &core.Response{
+		RequestID:    req.ID,
+		Text:         text,
+		Model:        result.Model,
+		Provider:     result.Provider,
+		FinishReason: result.FinishReason,
+		Usage:        core.Usage{PromptTokens: result.Usage.PromptTokens, CompletionTokens: result.Usage.CompletionTokens},
+		Redactions:   counts,
+		Rule:         dec.Rule,
+	}, nil
+}
+
+// finish writes the journal entry and shapes the final error.
+func (e *Engine) finish(ctx context.Context, req *core.Request, entry *audit.Entry, content *audit.Content, start time.Time, err error) error {
+	entry.LatencyMS = e.now().Sub(start).Milliseconds()
+	var ce *core.Error
+	if err != nil {
+		ce = toCoreError(ctx, err)
+		ce.RequestID = req.ID
+		entry.Outcome = outcome(ce.Kind)
+		entry.Error = ce.Message
+	} else {
+		entry.Outcome = "ok"
+	}
+	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if jerr := e.journal.Append(jctx, entry, content); jerr != nil {
+		e.journalDown.Store(true)
+		e.log.Error("journal append failed", "request_id", req.ID, "err", jerr)
+		if ce == nil {
+			return &core.Error{Kind: core.KindInternal, RequestID: req.ID,
+				Message: "the journal could not record this request, so its answer is withheld", Err: jerr}
+		}
+		return ce
+	}
+	e.journalDown.Store(false)
+	e.log.Info("request", "request_id", req.ID, "user", req.Principal.UserID, "integration", req.Principal.Integration,
+		"task", req.Task, "rule", entry.Rule, "outcome", entry.Outcome, "provider", entry.Provider, "model", entry.Model,
+		"tokens_in", entry.TokensIn, "tokens_out", entry.TokensOut, "latency_ms", entry.LatencyMS)
+	if ce == nil {
+		return nil
+	}
+	return ce
+}
+
+func toCoreError(ctx context.Context, err error) *core.Error {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return &core.Error{Kind: core.KindCanceled, Message: "the request was canceled", Err: err}
+	}
+	return &core.Error{Kind: core.KindInternal, Message: "internal error while answering", Err: err}
+}
+
+func outcome(k core.Kind) string {
+	switch k {
+	case core.KindDenied:
+		return "denied"
+	case core.KindBlocked:
+		return "blocked"
+	case core.KindQuota:
+		return "quota_exceeded"
+	case core.KindUnavailable, core.KindTimeout:
+		return "provider_error"
+	case core.KindOutputRejected:
+		return "output_rejected"
+	case core.KindCanceled:
+		return "canceled"
+	case core.KindInvalid, core.KindTooLarge:
+		return "invalid"
+	}
+	return "error"
+}
+
+func quotaError(err error) error {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &core.Error{Kind: core.KindInternal, Message: "the quota store is unavailable, so nothing is sent to a model", Err: err}
+}
+
+// call sends the redacted request to the first candidate that answers.
+func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Request, maxTokens int, g *outputGuard) (*provider.Result, error) {
+	var clients []*provider.Client
+	models := map[*provider.Client]string{}
+	for _, c := range cands {
+		if p := e.providers[c.Provider]; p != nil {
+			if _, dup := models[p]; !dup {
+				clients = append(clients, p)
+				models[p] = c.Model
+			}
+		}
+	}
+	if len(clients) == 0 {
+		return nil, core.Errorf(core.KindUnavailable, "no configured provider serves this route")
+	}
+	var (
+		res *provider.Result
+		err error
+	)
+	switch {
+	case r.Task == core.TaskComplete:
+		res, err = provider.Failover(ctx, clients, func(ctx context.Context, c *provider.Client) (*provider.Result, error) {
+			return c.FIM(ctx, provider.FIMRequest{Model: models[c], Prompt: r.Prefix, Suffix: r.Suffix, MaxTokens: maxTokens, Temperature: r.Temperature})
+		})
+	case g.streaming():
+		// A stream fails over only while nothing has reached the caller.
+		for _, c := range clients {
+			res, err = c.ChatStream(ctx, chatRequest(r, models[c], maxTokens), g.write)
+			if err == nil || g.started() || !retryable(err) || ctx.Err() != nil {
+				break
+			}
+		}
+	default:
+		res, err = provider.Failover(ctx, clients, func(ctx context.Context, c *provider.Client) (*provider.Result, error) {
+			return c.Chat(ctx, chatRequest(r, models[c], maxTokens))
+		})
+	}
+	if err != nil {
+		return res, providerError(ctx, err)
+	}
+	return res, nil
+}
+
+func chatRequest(r *core.Request, model string, maxTokens int) provider.ChatRequest {
+	return provider.ChatRequest{Model: model, Messages: buildMessages(r), MaxTokens: maxTokens, Temperature: r.Temperature}
+}
+
+func retryable(err error) bool {
+	var pe *provider.Error
+	return errors.As(err, &pe) && pe.Retryable
+}
+
+func providerError(ctx context.Context, err error) error {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return ce // from the caller's emit, or the output guard
+	}
+	if ctx.Err() != nil {
+		return &core.Error{Kind: core.KindCanceled, Message: "the request was canceled", Err: err}
+	}
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		kind, verb := core.KindUnavailable, "is unavailable"
+		if pe.Timeout {
+			kind, verb = core.KindTimeout, "timed out"
+		}
+		return &core.Error{Kind: kind, Provider: pe.Provider, Message: fmt.Sprintf("model provider %s %s: %s", pe.Provider, verb, pe.Reason)}
+	}
+	return &core.Error{Kind: core.KindUnavailable, Message: "the model provider failed", Err: err}
+}
+
+// redactRequest returns a copy of req whose every text went through the
+// redactor, and the counts of what was found, by type.
+func redactRequest(red *redact.Redactor, v *redact.Vault, req *core.Request) (*core.Request, map[string]int, error) {
+	out := *req
+	var all []redact.Finding
+	do := func(s string) (string, error) {
+		if s == "" {
+			return s, nil
+		}
+		t, f, err := red.Redact(v, s)
+		all = append(all, f...)
+		return t, err
+	}
+	var err error
+	pick := func(dst *string) {
+		if err == nil {
+			*dst, err = do(*dst)
+		}
+	}
+	pick(&out.Input)
+	pick(&out.Instruction)
+	pick(&out.Prefix)
+	pick(&out.Suffix)
+	if len(req.Messages) > 0 {
+		out.Messages = make([]core.Message, len(req.Messages))
+		copy(out.Messages, req.Messages)
+		for i := range out.Messages {
+			pick(&out.Messages[i].Content)
+		}
+	}
+	counts := redact.Counts(all)
+	if len(counts) == 0 {
+		counts = nil
+	}
+	if err != nil {
+		var be *redact.BlockedError
+		if errors.As(err, &be) {
+			return nil, counts, &core.Error{Kind: core.KindBlocked, Message: fmt.Sprintf("the request contains a %s, which policy does not allow to leave; nothing was sent", be.Type)}
+		}
+		return nil, counts, &core.Error{Kind: core.KindBlocked, Message: "redaction failed, so nothing was sent", Err: err}
+	}
+	return &out, counts, nil
+}
+
+// promptText is the text of everything sent, for hashing and estimates.
+func promptText(r *core.Request) string {
+	if r.Task == core.TaskComplete {
+		return r.Prefix + "\x00" + r.Suffix
+	}
+	var b strings.Builder
+	for _, m := range buildMessages(r) {
+		b.WriteString(m.Role)
+		b.WriteByte('\x00')
+		b.WriteString(m.Content)
+		b.WriteByte('\x00')
+	}
+	return b.String()
+}
+
+// estimateTokens is a cautious token count: about four bytes a token.
+func estimateTokens(s string) int { return len(s)/4 + 1 }
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewRequestID returns a new journal request id, to quote to support.
+func NewRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}

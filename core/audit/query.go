@@ -1,0 +1,305 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"timon.dev/timon/core/store"
+)
+
+// Filter selects entries. Zero fields do not filter.
+type Filter struct {
+	Since       time.Time // entries at or after
+	Until       time.Time // entries before
+	UserID      string
+	Integration string
+	Group       string // entries of users in this group
+	Outcome     string
+	RequestID   string // the id a user quoted
+	AfterSeq    int64  // entries with a greater seq: the cursor of List's pages
+	Limit       int    // List: 0 means 100, at most 10000; Export: 0 means all
+}
+
+const (
+	defaultLimit = 100
+	maxLimit     = 10000
+)
+
+// jsonField extracts a string field of the data column.
+func jsonField(st *store.Store, name string) string {
+	if st.Dialect() == store.Postgres {
+		return `(e.data::jsonb ->> '` + name + `')`
+	}
+	return `json_extract(e.data, '$.` + name + `')`
+}
+
+// where builds the conditions of f.
+func (f *Filter) where(st *store.Store) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if f.AfterSeq > 0 {
+		add(`e.seq > ?`, f.AfterSeq)
+	}
+	if !f.Since.IsZero() {
+		add(`e.time_us >= ?`, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		add(`e.time_us < ?`, f.Until.UnixMicro())
+	}
+	if f.UserID != "" {
+		add(`e.user_id = ?`, f.UserID)
+	}
+	if f.RequestID != "" {
+		add(`e.request_id = ?`, f.RequestID)
+	}
+	if f.Integration != "" {
+		add(jsonField(st, "integration")+` = ?`, f.Integration)
+	}
+	if f.Outcome != "" {
+		add(jsonField(st, "outcome")+` = ?`, f.Outcome)
+	}
+	if f.Group != "" {
+		if st.Dialect() == store.Postgres {
+			add(`(e.data::jsonb -> 'groups') @> jsonb_build_array(?::text)`, f.Group)
+		} else {
+			add(`EXISTS (SELECT 1 FROM json_each(e.data, '$.groups') g WHERE g.value = ?)`, f.Group)
+		}
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// each calls fn with every entry matching f, ascending by seq (descending
+// with desc), at most limit of them (0: all).
+func each(ctx context.Context, st *store.Store, f Filter, desc bool, limit int, fn func(*Entry) error) error {
+	where, args := f.where(st)
+	q := `SELECT e.seq, e.time_us, e.request_id, e.user_id, e.data, e.hash, COALESCE(p.hash, '')
+		FROM audit_entries e LEFT JOIN audit_entries p ON p.seq = e.seq - 1` + where + ` ORDER BY e.seq`
+	if desc {
+		q += ` DESC`
+	}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := st.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("reading journal: %w", err)
+	}
+	defer rows.Close()
+	var (
+		seq, us                             int64
+		requestID, userID, hash, prevHash   string
+		data                                sql.RawBytes
+	)
+	for rows.Next() {
+		if err := rows.Scan(&seq, &us, &requestID, &userID, &data, &hash, &prevHash); err != nil {
+			return fmt.Errorf("reading journal: %w", err)
+		}
+		if seq == 1 {
+			prevHash = GenesisHash
+		}
+		e, err := decode(seq, us, requestID, userID, data, hash, prevHash)
+		if err != nil {
+			return fmt.Errorf("reading journal: %w", err)
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading journal: %w", err)
+	}
+	return nil
+}
+
+// List returns up to f.Limit entries matching f with a seq above
+// f.AfterSeq, ascending: pass the last one's Seq as the next AfterSeq.
+func List(ctx context.Context, st *store.Store, f Filter) ([]Entry, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	limit = min(limit, maxLimit)
+	var out []Entry
+	err := each(ctx, st, f, false, limit, func(e *Entry) error {
+		out = append(out, *e)
+		return nil
+	})
+	return out, err
+}
+
+// Formats of Export and Tail.
+const (
+	FormatJSONL = "jsonl"
+	FormatCSV   = "csv"
+)
+
+// csvHeader names the columns of the CSV format.
+var csvHeader = []string{"seq", "time", "request_id", "user_id", "groups", "integration", "task", "rule", "decision",
+	"outcome", "error", "provider", "model", "classification", "redactions", "tokens_in", "tokens_out", "latency_ms",
+	"sent_hash", "returned_hash", "content_level", "prev_hash", "hash"}
+
+// entryWriter writes entries in one format.
+type entryWriter struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+	cw  *csv.Writer
+	rec []string
+}
+
+func newEntryWriter(w io.Writer, format string) (*entryWriter, error) {
+	ew := &entryWriter{bw: bufio.NewWriter(w)}
+	switch format {
+	case FormatJSONL, "":
+		ew.enc = json.NewEncoder(ew.bw)
+	case FormatCSV:
+		ew.cw = csv.NewWriter(ew.bw)
+		if err := ew.cw.Write(csvHeader); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown format %q (jsonl or csv)", format)
+	}
+	return ew, nil
+}
+
+func (ew *entryWriter) write(e *Entry) error {
+	if ew.enc != nil {
+		return ew.enc.Encode(e)
+	}
+	reds := make([]string, 0, len(e.Redactions))
+	for k, v := range e.Redactions {
+		reds = append(reds, k+"="+strconv.Itoa(v))
+	}
+	sort.Strings(reds)
+	ew.rec = append(ew.rec[:0], strconv.FormatInt(e.Seq, 10), e.Time.Format(time.RFC3339Nano), cell(e.RequestID),
+		cell(e.UserID), cell(strings.Join(e.Groups, ";")), cell(e.Integration), cell(e.Task), cell(e.Rule), e.Decision,
+		e.Outcome, cell(e.Error), cell(e.Provider), cell(e.Model), cell(e.Classification), cell(strings.Join(reds, ";")),
+		strconv.Itoa(e.TokensIn), strconv.Itoa(e.TokensOut), strconv.FormatInt(e.LatencyMS, 10),
+		e.SentHash, e.ReturnedHash, e.ContentLevel, e.PrevHash, e.Hash)
+	return ew.cw.Write(ew.rec)
+}
+
+// cell defuses a text cell a spreadsheet would run as a formula (OWASP
+// "CSV injection"): the security officer opens exports in one.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func (ew *entryWriter) flush() error {
+	if ew.cw != nil {
+		ew.cw.Flush()
+		if err := ew.cw.Error(); err != nil {
+			return err
+		}
+	}
+	return ew.bw.Flush()
+}
+
+// Export writes the entries matching f (ascending, f.Limit of them if not
+// zero) to w as JSON lines or CSV. Hashes are included, content never.
+func Export(ctx context.Context, st *store.Store, f Filter, format string, w io.Writer) error {
+	ew, err := newEntryWriter(w, format)
+	if err != nil {
+		return fmt.Errorf("exporting journal: %w", err)
+	}
+	if err := each(ctx, st, f, false, max(f.Limit, 0), ew.write); err != nil {
+		return fmt.Errorf("exporting journal: %w", err)
+	}
+	if err := ew.flush(); err != nil {
+		return fmt.Errorf("exporting journal: %w", err)
+	}
+	return nil
+}
+
+// tailPoll is how often Tail looks for new entries when following.
+var tailPoll = 500 * time.Millisecond
+
+// Tail writes the last entries matching f — f.Limit of them, 20 when zero;
+// or all those after f.AfterSeq if it is set — then, with follow, every new
+// matching entry as it is committed, until ctx ends (which is not an error).
+func Tail(ctx context.Context, st *store.Store, f Filter, follow bool, w io.Writer, format string) error {
+	ew, err := newEntryWriter(w, format)
+	if err != nil {
+		return fmt.Errorf("tailing journal: %w", err)
+	}
+	var last []Entry
+	if f.AfterSeq == 0 {
+		n := f.Limit
+		if n <= 0 {
+			n = 20
+		}
+		err = each(ctx, st, f, true, n, func(e *Entry) error { last = append(last, *e); return nil })
+		slices.Reverse(last)
+	} else {
+		err = each(ctx, st, f, false, 0, func(e *Entry) error { last = append(last, *e); return nil })
+	}
+	if err != nil {
+		return fmt.Errorf("tailing journal: %w", err)
+	}
+	cursor := f.AfterSeq
+	if cursor == 0 {
+		// Follow from the journal's tail, not from the last match.
+		if err := st.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_entries`).Scan(&cursor); err != nil {
+			return fmt.Errorf("tailing journal: %w", err)
+		}
+	}
+	for i := range last {
+		if err := ew.write(&last[i]); err != nil {
+			return fmt.Errorf("tailing journal: %w", err)
+		}
+		cursor = max(cursor, last[i].Seq)
+	}
+	if err := ew.flush(); err != nil {
+		return fmt.Errorf("tailing journal: %w", err)
+	}
+	if !follow {
+		return nil
+	}
+	t := time.NewTicker(tailPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		g := f
+		g.AfterSeq = cursor
+		err := each(ctx, st, g, false, 1000, func(e *Entry) error {
+			cursor = e.Seq
+			return ew.write(e)
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("tailing journal: %w", err)
+		}
+		if err := ew.flush(); err != nil {
+			return fmt.Errorf("tailing journal: %w", err)
+		}
+	}
+}

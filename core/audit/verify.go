@@ -1,0 +1,276 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"timon.dev/timon/core/store"
+)
+
+// Report is the result of Verify.
+type Report struct {
+	Entries        int64  `json:"entries"`         // entries checked
+	Checkpoints    int64  `json:"checkpoints"`     // checkpoints checked against the chain
+	LastCheckpoint int64  `json:"last_checkpoint"` // seq of the last checkpoint found good (0: none)
+	FirstBad       int64  `json:"first_bad"`       // the first seq found wrong (0 when OK)
+	Problem        string `json:"problem,omitempty"`
+	OK             bool   `json:"ok"`
+}
+
+func (r *Report) String() string {
+	if r.OK {
+		s := fmt.Sprintf("OK: %d entries, %d checkpoints", r.Entries, r.Checkpoints)
+		if r.Entries > r.LastCheckpoint && r.Checkpoints > 0 {
+			s += fmt.Sprintf("; %d entries after the last checkpoint (seq %d)", r.Entries-r.LastCheckpoint, r.LastCheckpoint)
+		}
+		return s
+	}
+	return fmt.Sprintf("TAMPERED at seq %d: %s", r.FirstBad, r.Problem)
+}
+
+// verifyChunk is the number of entries one worker scans in one query.
+const verifyChunk = 1 << 16
+
+// Verify checks the whole journal: every entry's hash against its columns
+// and its predecessor's hash, seqs 1..n without gaps, and every checkpoint
+// against the entry it names. With pub, checkpoint signatures are checked
+// too; pub nil checks the chain and checkpoint positions only.
+//
+// Tampering is reported in the Report (OK false, FirstBad, Problem); the
+// error is for failures to read the database.
+func Verify(ctx context.Context, st *store.Store, pub ed25519.PublicKey) (*Report, error) {
+	return VerifyWithCheckpoints(ctx, st, pub, nil)
+}
+
+// VerifyWithCheckpoints is Verify that also checks checkpoints kept outside
+// the database (read with ReadCheckpoints from an ExportCheckpoints file):
+// a journal rewritten or truncated along with its checkpoints table is
+// caught by them.
+func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.PublicKey, external []Checkpoint) (*Report, error) {
+	if pub != nil && len(pub) != ed25519.PublicKeySize {
+		return nil, errors.New("verifying journal: not an Ed25519 public key")
+	}
+	cps, err := Checkpoints(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("verifying journal: %w", err)
+	}
+	cps = append(cps, external...)
+	sort.SliceStable(cps, func(a, b int) bool { return cps[a].Seq < cps[b].Seq })
+
+	v := &verifier{st: st, cps: map[int64][]Checkpoint{}}
+	v.stopAt.Store(math.MaxInt64)
+	for _, c := range cps {
+		switch {
+		case c.Seq < 1:
+			v.fail(c.Seq, fmt.Sprintf("a checkpoint names seq %d, which no entry can have", c.Seq))
+		case !validHash(c.Hash) || c.Hash == "":
+			v.fail(c.Seq, fmt.Sprintf("the checkpoint at seq %d holds a malformed hash", c.Seq))
+		case pub != nil && !c.VerifySignature(pub):
+			v.fail(c.Seq, fmt.Sprintf("the checkpoint at seq %d is not signed by key %s (it names key %s): forged or altered", c.Seq, KeyID(pub), c.KeyID))
+		default:
+			v.cps[c.Seq] = append(v.cps[c.Seq], c)
+		}
+	}
+
+	var tail int64
+	if err := st.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_entries`).Scan(&tail); err != nil {
+		return nil, fmt.Errorf("verifying journal: %w", err)
+	}
+	// Chunks of seqs, the first without a lower bound (a seq below 1 is
+	// caught) and the last without an upper one (entries appended while
+	// verifying are checked too, so checkpoints read above all exist).
+	var chunks []*chunk
+	for lo := int64(1); lo <= tail || len(chunks) == 0; lo += verifyChunk {
+		chunks = append(chunks, &chunk{lo: lo, hi: lo + verifyChunk - 1})
+	}
+	chunks[len(chunks)-1].open = true
+
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	next := make(chan *chunk, len(chunks))
+	for _, c := range chunks {
+		next <- c
+	}
+	close(next)
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for c := range next {
+				if c.lo > v.stopAt.Load() {
+					continue
+				}
+				if err := v.scan(ctx, c); err != nil {
+					errs[w] = err
+					v.stopAt.Store(math.MinInt64)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("verifying journal: %w", err)
+	}
+
+	r := &Report{}
+	last := int64(0)
+	for _, c := range chunks {
+		r.Entries += c.entries
+		r.Checkpoints += c.checkpoints
+		r.LastCheckpoint = max(r.LastCheckpoint, c.lastCheckpoint)
+		last = max(last, c.last)
+	}
+	if v.bad == 0 && v.problem == "" {
+		for _, c := range cps {
+			if c.Seq > last {
+				v.fail(last+1, fmt.Sprintf("the checkpoint at seq %d names an entry that no longer exists: the journal was truncated after seq %d", c.Seq, last))
+				break
+			}
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.problem == "" {
+		r.OK = true
+		return r, nil
+	}
+	r.FirstBad, r.Problem = v.bad, v.problem
+	return r, nil
+}
+
+type chunk struct {
+	lo, hi int64 // seqs expected in this chunk
+	open   bool  // last chunk: no upper bound
+
+	entries        int64
+	checkpoints    int64
+	lastCheckpoint int64
+	last           int64 // last seq seen
+}
+
+type verifier struct {
+	st  *store.Store
+	cps map[int64][]Checkpoint // read-only during the scan
+
+	stopAt  atomic.Int64 // scanning past the first problem found is useless
+	mu      sync.Mutex
+	bad     int64
+	problem string
+}
+
+// fail records a problem at seq, keeping the earliest.
+func (v *verifier) fail(seq int64, problem string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.problem == "" || seq < v.bad {
+		v.bad, v.problem = seq, problem
+	}
+	for {
+		cur := v.stopAt.Load()
+		if seq >= cur || v.stopAt.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// scan checks the entries of one chunk: each hash is recomputed from the
+// columns and the previous stored hash, whose own correctness the entry
+// before it proves, so chunks are checked independently and in parallel.
+func (v *verifier) scan(ctx context.Context, c *chunk) error {
+	var prev [32]byte
+	if c.lo > 1 {
+		var h string
+		err := v.st.QueryRow(ctx, `SELECT hash FROM audit_entries WHERE seq = ?`, c.lo-1).Scan(&h)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			v.fail(c.lo-1, fmt.Sprintf("entry %d is missing", c.lo-1))
+			return nil
+		case err != nil:
+			return err
+		case !decodeHash(&prev, h):
+			v.fail(c.lo-1, fmt.Sprintf("entry %d holds a malformed hash", c.lo-1))
+			return nil
+		}
+	}
+	q := `SELECT seq, time_us, request_id, user_id, data, hash FROM audit_entries WHERE 1 = 1`
+	var args []any
+	if c.lo > 1 {
+		q += ` AND seq >= ?`
+		args = append(args, c.lo)
+	}
+	if !c.open {
+		q += ` AND seq <= ?`
+		args = append(args, c.hi)
+	}
+	rows, err := v.st.Query(ctx, q+` ORDER BY seq`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		seq, timeUS            int64
+		rid, uid, data, stored sql.RawBytes
+		buf                    []byte
+		sum                    [32]byte
+		hexSum                 [64]byte
+	)
+	want := c.lo
+	for rows.Next() {
+		if err := rows.Scan(&seq, &timeUS, &rid, &uid, &data, &stored); err != nil {
+			return err
+		}
+		if seq > v.stopAt.Load() {
+			break
+		}
+		switch {
+		case seq > want:
+			if want == seq-1 {
+				v.fail(want, fmt.Sprintf("entry %d is missing (deleted)", want))
+			} else {
+				v.fail(want, fmt.Sprintf("entries %d to %d are missing (deleted)", want, seq-1))
+			}
+			return rows.Err()
+		case seq < want:
+			v.fail(seq, fmt.Sprintf("an entry has seq %d, out of the sequence 1..n (inserted)", seq))
+			return rows.Err()
+		}
+		buf = canonical(buf[:0], &prev, seq, timeUS, rid, uid, data)
+		sum = sha256.Sum256(buf)
+		hex.Encode(hexSum[:], sum[:])
+		if !bytes.Equal(hexSum[:], stored) {
+			v.fail(seq, fmt.Sprintf("entry %d does not match its hash: it was altered, inserted or moved, or the entry before it was", seq))
+			return rows.Err()
+		}
+		for _, cp := range v.cps[seq] {
+			if cp.Hash != string(stored) {
+				v.fail(seq, fmt.Sprintf("the checkpoint at seq %d names another hash than the entry's: the journal was rewritten from there or before", seq))
+				return rows.Err()
+			}
+			c.checkpoints++
+			c.lastCheckpoint = seq
+		}
+		prev = sum
+		c.entries++
+		c.last = seq
+		want++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !c.open && c.last != c.hi && c.hi <= v.stopAt.Load() {
+		from := max(c.last+1, c.lo)
+		v.fail(from, fmt.Sprintf("entries %d to %d are missing (deleted)", from, c.hi))
+	}
+	return nil
+}

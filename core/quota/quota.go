@@ -1,0 +1,680 @@
+// Package quota enforces budgets and rate limits per user and per group —
+// requests per minute, tokens per day and per month, and requests in flight —
+// reserved before a call to a model and settled with the provider's reported
+// usage. Counters live in the shared store, so that several timon serve
+// replicas on one PostgreSQL database enforce one limit, not one per replica.
+//
+// # Windows
+//
+// Windows are calendar-aligned in UTC: a minute starts at second 0, a day at
+// 00:00 UTC, a month at 00:00 UTC on its first day. They are fixed windows,
+// not sliding ones: a user with 60 requests per minute may send 60 at 10:15:59
+// and 60 more at 10:16:00. An over-quota request is refused with a
+// *core.Error of kind core.KindQuota whose RetryAt is the end of the window
+// that is full.
+//
+// # Reserve, then settle
+//
+// Reserve counts one request and reserves the estimate (prompt tokens + max
+// tokens) against every subject at once, in one transaction, all or nothing:
+// a refused request counts nowhere. A reservation is admitted only if the
+// estimate fits (used + estimate <= limit), so as long as providers report at
+// most the estimate, a budget is never exceeded; Settle then replaces the
+// estimate with the actual usage (lower or higher). The tokens of a
+// reservation stay in the window in which they were reserved: if it has
+// rolled over by the time the request is settled, nothing is adjusted.
+// Release is Settle with zero tokens, for requests that failed before the
+// provider consumed any: the request still counts for requests per minute.
+//
+// # Storage and concurrency
+//
+// One row per subject (quota_usage) holds the current minute, day and month
+// with their counters; windows roll over in place, so the table never holds
+// more than one row per user or group and nothing is aggregated over history.
+// A reservation is a single conditional upsert per subject
+// (INSERT … ON CONFLICT DO UPDATE … WHERE <fits>): the check and the increment
+// are one atomic statement, on SQLite (write transactions are serialised) as
+// on PostgreSQL (the upsert locks the subject's row until commit). Windows
+// only move forward, so a replica whose clock lags a little does not reset a
+// window another replica has already opened.
+//
+// Requests in flight are leases (quota_leases, one row per reservation and
+// capped subject) that expire, by default after 10 minutes: a process that
+// dies holding a slot gives it back when the lease expires. Only unexpired
+// leases count, through an index range holding at most the cap's number of
+// live rows; the count runs after the subject's row is locked, so the cap is
+// exact across replicas. InFlight is tracked only for subjects with a
+// concurrency cap. Rows are locked in subject order by every transaction, so
+// reservations and settlements cannot deadlock.
+//
+// # Clean-up
+//
+// Expired leases and the rows of subjects not seen since before the current
+// month are deleted opportunistically, by at most one reservation per
+// Options.CleanupEvery (one minute by default) in each process, after its
+// transaction has committed; Cleanup runs the same deletions on demand.
+package quota
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"timon.dev/timon/core"
+	"timon.dev/timon/core/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Limits is one budget. Zero means unlimited.
+type Limits struct {
+	RequestsPerMinute int `json:"requests_per_minute,omitempty"`
+	TokensPerDay      int `json:"tokens_per_day,omitempty"`
+	TokensPerMonth    int `json:"tokens_per_month,omitempty"`
+	// Concurrent caps the requests in flight (meaningful for users, but
+	// applied to any subject that sets it).
+	Concurrent int `json:"concurrent,omitempty"`
+}
+
+// Subject is who a budget belongs to, with its limits.
+type Subject struct {
+	// Key names the subject: "user:alice", "group:physics".
+	Key    string
+	Limits Limits
+}
+
+// Options tune a Quota; zero values take the defaults.
+type Options struct {
+	// Lease is how long a concurrency slot is held by a reservation that is
+	// never settled (its process died); default 10 minutes.
+	Lease time.Duration
+	// CleanupEvery is the least time between two automatic clean-ups in one
+	// process; default 1 minute, negative disables them (see Cleanup).
+	CleanupEvery time.Duration
+	// BusyRetry is the RetryAt offset given when a concurrency cap refuses a
+	// request (a slot frees when a request in flight finishes, which cannot
+	// be known in advance); default 5 seconds.
+	BusyRetry time.Duration
+}
+
+// Defaults.
+const (
+	DefaultLease        = 10 * time.Minute
+	DefaultCleanupEvery = time.Minute
+	DefaultBusyRetry    = 5 * time.Second
+)
+
+// settleTimeout bounds the bookkeeping of Settle and Release, which run even
+// when the request's context is canceled.
+const settleTimeout = 10 * time.Second
+
+// Quota enforces budgets over a store. It is safe for concurrent use.
+type Quota struct {
+	st          *store.Store
+	opts        Options
+	now         atomic.Pointer[func() time.Time]
+	nextCleanup atomic.Int64 // Unix microseconds
+}
+
+// New migrates the quota tables and returns a Quota. At most one Options may
+// be given.
+func New(ctx context.Context, st *store.Store, opts ...Options) (*Quota, error) {
+	if len(opts) > 1 {
+		return nil, errors.New("quota.New: at most one Options")
+	}
+	var o Options
+	if len(opts) == 1 {
+		o = opts[0]
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.CleanupEvery == 0 {
+		o.CleanupEvery = DefaultCleanupEvery
+	}
+	if o.BusyRetry <= 0 {
+		o.BusyRetry = DefaultBusyRetry
+	}
+	if err := st.Migrate(ctx, "quota", migrations); err != nil {
+		return nil, err
+	}
+	q := &Quota{st: st, opts: o}
+	q.SetClock(time.Now)
+	return q, nil
+}
+
+// SetClock replaces the clock (for tests).
+func (q *Quota) SetClock(now func() time.Time) { q.now.Store(&now) }
+
+func (q *Quota) clock() time.Time { return (*q.now.Load())().UTC() }
+
+// windows are the calendar windows containing one instant, in Unix µs.
+type windows struct {
+	minute, day, month int64
+}
+
+func windowsAt(t time.Time) windows {
+	t = t.UTC()
+	return windows{
+		minute: t.Truncate(time.Minute).UnixMicro(),
+		day:    time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).UnixMicro(),
+		month:  time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMicro(),
+	}
+}
+
+func minuteEnd(start int64) time.Time { return store.Time(start).Add(time.Minute) }
+func dayEnd(start int64) time.Time    { return store.Time(start).AddDate(0, 0, 1) }
+func monthEnd(start int64) time.Time  { return store.Time(start).AddDate(0, 1, 0) }
+
+// Reservation is a request admitted by Reserve, to be settled (or released)
+// exactly once; further calls are no-ops. Its methods are safe for
+// concurrent use and on a nil Reservation.
+type Reservation struct {
+	q        *Quota
+	id       string
+	estimate int64
+	subjects []reserved // in key order
+	leased   bool
+
+	mu   sync.Mutex
+	done bool
+}
+
+// reserved is one subject of a reservation: the windows its estimate went to.
+type reserved struct {
+	key        string
+	day, month int64
+	leased     bool // holds a concurrency lease
+}
+
+// ID identifies the reservation (and its leases).
+func (r *Reservation) ID() string {
+	if r == nil {
+		return ""
+	}
+	return r.id
+}
+
+// Estimate is the number of tokens reserved.
+func (r *Reservation) Estimate() int {
+	if r == nil {
+		return 0
+	}
+	return int(r.estimate)
+}
+
+// Reserve admits one request for every subject at once, counting it and
+// reserving estimateTokens (prompt + max tokens), or refuses it with a
+// *core.Error of kind core.KindQuota and counts nothing. Subjects with the
+// same key are merged, keeping the stricter limit of each kind. A store
+// failure is a core.KindInternal error: fail closed.
+func (q *Quota) Reserve(ctx context.Context, subjects []Subject, estimateTokens int) (*Reservation, error) {
+	subs, err := normalize(subjects)
+	if err != nil {
+		return nil, err
+	}
+	est := int64(max(estimateTokens, 0))
+	now := q.clock()
+	w := windowsAt(now)
+	if err := tooLarge(subs, est); err != nil {
+		return nil, err
+	}
+	r := &Reservation{q: q, id: newID(), estimate: est}
+	if len(subs) == 0 {
+		r.done = true
+		return r, nil
+	}
+	var refusals []*refusal
+	err = q.st.Tx(ctx, func(tx *store.Tx) error {
+		refusals, r.subjects, r.leased = nil, r.subjects[:0], false
+		for _, s := range subs {
+			res, refs, err := q.reserveOne(ctx, tx, s, est, w, now, r.id)
+			if err != nil {
+				return err
+			}
+			refusals = append(refusals, refs...)
+			r.subjects = append(r.subjects, res)
+			r.leased = r.leased || res.leased
+		}
+		if len(refusals) > 0 {
+			return errRefused
+		}
+		return nil
+	})
+	if len(refusals) > 0 && errors.Is(err, errRefused) {
+		return nil, refusalError(refusals)
+	}
+	if err != nil {
+		return nil, &core.Error{Kind: core.KindInternal, Message: "the quota could not be checked", Err: err}
+	}
+	q.maybeCleanup(ctx, now)
+	return r, nil
+}
+
+var errRefused = errors.New("quota refused")
+
+// upsertSQL[mask] is the reservation upsert whose WHERE checks the limits
+// set in mask (1 requests/minute, 2 tokens/day, 4 tokens/month). Every
+// window moves only forward: a stored window later than the caller's (a
+// replica whose clock lags) is the current one.
+var upsertSQL = func() (qs [8]string) {
+	const head = `INSERT INTO quota_usage AS u (subject, minute_start, minute_requests, day_start, day_tokens, month_start, month_tokens)
+VALUES (?, ?, 1, ?, ?, ?, ?)
+ON CONFLICT (subject) DO UPDATE SET
+	minute_requests = CASE WHEN u.minute_start >= excluded.minute_start THEN u.minute_requests + 1 ELSE 1 END,
+	minute_start = CASE WHEN u.minute_start >= excluded.minute_start THEN u.minute_start ELSE excluded.minute_start END,
+	day_tokens = CASE WHEN u.day_start >= excluded.day_start THEN u.day_tokens + excluded.day_tokens ELSE excluded.day_tokens END,
+	day_start = CASE WHEN u.day_start >= excluded.day_start THEN u.day_start ELSE excluded.day_start END,
+	month_tokens = CASE WHEN u.month_start >= excluded.month_start THEN u.month_tokens + excluded.month_tokens ELSE excluded.month_tokens END,
+	month_start = CASE WHEN u.month_start >= excluded.month_start THEN u.month_start ELSE excluded.month_start END`
+	conds := []string{
+		`(CASE WHEN u.minute_start >= excluded.minute_start THEN u.minute_requests ELSE 0 END) < ?`,
+		`(CASE WHEN u.day_start >= excluded.day_start THEN u.day_tokens ELSE 0 END) + excluded.day_tokens <= ?`,
+		`(CASE WHEN u.month_start >= excluded.month_start THEN u.month_tokens ELSE 0 END) + excluded.month_tokens <= ?`,
+	}
+	for mask := range qs {
+		var where []string
+		for i, c := range conds {
+			if mask&(1<<i) != 0 {
+				where = append(where, c)
+			}
+		}
+		s := head
+		if len(where) > 0 {
+			s += "\nWHERE " + strings.Join(where, " AND ")
+		}
+		qs[mask] = s + "\nRETURNING day_start, month_start"
+	}
+	return qs
+}()
+
+// reserveOne counts the request against one subject inside the reservation's
+// transaction. A refused subject returns its refusals (the transaction is
+// then rolled back by the caller).
+func (q *Quota) reserveOne(ctx context.Context, tx *store.Tx, s Subject, est int64, w windows, now time.Time, id string) (reserved, []*refusal, error) {
+	res := reserved{key: s.Key}
+	l := s.Limits
+	mask, args := 0, []any{s.Key, w.minute, w.day, est, w.month, est}
+	for i, lim := range []int{l.RequestsPerMinute, l.TokensPerDay, l.TokensPerMonth} {
+		if lim > 0 {
+			mask |= 1 << i
+			args = append(args, int64(lim))
+		}
+	}
+	var refusals []*refusal
+	for attempt := 0; ; attempt++ {
+		err := tx.QueryRow(ctx, upsertSQL[mask], args...).Scan(&res.day, &res.month)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return res, nil, fmt.Errorf("reserving for %s: %w", s.Key, err)
+		}
+		row, err := readRow(ctx, tx, s.Key)
+		if err != nil {
+			return res, nil, err
+		}
+		refusals = row.refusals(s, est, w)
+		if len(refusals) > 0 {
+			break
+		}
+		// The counters fell between the refusal and the read (a settlement
+		// on another connection): try again.
+		if attempt == 2 {
+			refusals = []*refusal{{budget: "quota", key: s.Key, busy: true, retryAt: now.Add(q.opts.BusyRetry).Truncate(time.Second),
+				detail: "the counters kept changing while checking; retry"}}
+			break
+		}
+	}
+	if l.Concurrent > 0 {
+		// The subject's row is now locked by this transaction (PostgreSQL)
+		// or the whole database is (SQLite): the count cannot race.
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?`,
+			s.Key, store.Micros(now)).Scan(&n); err != nil {
+			return res, nil, fmt.Errorf("counting requests in flight for %s: %w", s.Key, err)
+		}
+		if n >= int64(l.Concurrent) {
+			refusals = append(refusals, &refusal{
+				budget: "concurrent requests", key: s.Key, busy: true,
+				retryAt: now.Add(q.opts.BusyRetry).Truncate(time.Second),
+				detail:  fmt.Sprintf("%d of %d already in flight; retry when one finishes", n, l.Concurrent),
+			})
+		} else if len(refusals) == 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO quota_leases (id, subject, expires_at) VALUES (?, ?, ?)`,
+				id, s.Key, store.Micros(now.Add(q.opts.Lease))); err != nil {
+				return res, nil, fmt.Errorf("leasing a slot for %s: %w", s.Key, err)
+			}
+			res.leased = true
+		}
+	}
+	return res, refusals, nil
+}
+
+// usageRow is a subject's stored counters.
+type usageRow struct {
+	minute, minuteRequests int64
+	day, dayTokens         int64
+	month, monthTokens     int64
+}
+
+func readRow(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) *sql.Row
+}, key string) (usageRow, error) {
+	var u usageRow
+	err := db.QueryRow(ctx, `SELECT minute_start, minute_requests, day_start, day_tokens, month_start, month_tokens FROM quota_usage WHERE subject = ?`, key).
+		Scan(&u.minute, &u.minuteRequests, &u.day, &u.dayTokens, &u.month, &u.monthTokens)
+	if errors.Is(err, sql.ErrNoRows) {
+		return usageRow{}, nil
+	}
+	if err != nil {
+		return u, fmt.Errorf("reading the usage of %s: %w", key, err)
+	}
+	return u, nil
+}
+
+// current returns the row's counters as of windows w: the current window of
+// each kind (the later of the stored one and w's) and its count.
+func (u usageRow) current(w windows) (cur windows, requests, dayTokens, monthTokens int64) {
+	cur = w
+	if u.minute >= w.minute {
+		cur.minute, requests = u.minute, u.minuteRequests
+	}
+	if u.day >= w.day {
+		cur.day, dayTokens = u.day, u.dayTokens
+	}
+	if u.month >= w.month {
+		cur.month, monthTokens = u.month, u.monthTokens
+	}
+	return cur, requests, dayTokens, monthTokens
+}
+
+// refusals lists the limits of s that one more request of est tokens would
+// exceed.
+func (u usageRow) refusals(s Subject, est int64, w windows) []*refusal {
+	cur, requests, dayTokens, monthTokens := u.current(w)
+	l := s.Limits
+	var out []*refusal
+	if l.RequestsPerMinute > 0 && requests+1 > int64(l.RequestsPerMinute) {
+		out = append(out, &refusal{budget: "requests per minute", key: s.Key, retryAt: minuteEnd(cur.minute),
+			detail: fmt.Sprintf("%s of %s requests used", num(requests), num(int64(l.RequestsPerMinute)))})
+	}
+	if l.TokensPerDay > 0 && dayTokens+est > int64(l.TokensPerDay) {
+		out = append(out, &refusal{budget: "tokens per day", key: s.Key, retryAt: dayEnd(cur.day),
+			detail: fmt.Sprintf("%s of %s tokens used, this request needs up to %s", num(dayTokens), num(int64(l.TokensPerDay)), num(est))})
+	}
+	if l.TokensPerMonth > 0 && monthTokens+est > int64(l.TokensPerMonth) {
+		out = append(out, &refusal{budget: "tokens per month", key: s.Key, retryAt: monthEnd(cur.month),
+			detail: fmt.Sprintf("%s of %s tokens used, this request needs up to %s", num(monthTokens), num(int64(l.TokensPerMonth)), num(est))})
+	}
+	return out
+}
+
+// refusal is one limit a request would exceed.
+type refusal struct {
+	budget  string // "tokens per day"
+	key     string
+	retryAt time.Time
+	detail  string
+	busy    bool // concurrency: RetryAt is a suggestion, not a reset
+}
+
+func (f *refusal) String() string {
+	s := fmt.Sprintf("%s for %s (%s)", f.budget, describe(f.key), f.detail)
+	if !f.busy {
+		s += "; resets at " + f.retryAt.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return s
+}
+
+// refusalError reports the refusal that lasts longest (retrying before it
+// resets is pointless), mentioning the others.
+func refusalError(refs []*refusal) *core.Error {
+	main := refs[0]
+	for _, f := range refs[1:] {
+		if f.retryAt.After(main.retryAt) {
+			main = f
+		}
+	}
+	msg := "quota exceeded: " + main.String()
+	var others []string
+	for _, f := range refs {
+		if f != main {
+			others = append(others, f.budget+" for "+describe(f.key))
+		}
+	}
+	if len(others) > 0 {
+		msg += "; also over " + strings.Join(others, ", ")
+	}
+	return &core.Error{Kind: core.KindQuota, Message: msg, RetryAt: main.retryAt}
+}
+
+// tooLarge refuses an estimate that exceeds a whole token budget: it could
+// never be admitted, so no RetryAt is given.
+func tooLarge(subs []Subject, est int64) *core.Error {
+	for _, s := range subs {
+		for _, b := range []struct {
+			name string
+			lim  int
+		}{{"tokens per day", s.Limits.TokensPerDay}, {"tokens per month", s.Limits.TokensPerMonth}} {
+			if b.lim > 0 && est > int64(b.lim) {
+				return &core.Error{Kind: core.KindQuota, Message: fmt.Sprintf(
+					"quota exceeded: this request needs up to %s tokens, more than the whole %s budget of %s for %s; ask for a shorter answer or send less text",
+					num(est), b.name, num(int64(b.lim)), describe(s.Key))}
+			}
+		}
+	}
+	return nil
+}
+
+// Settle replaces the reservation's estimate with the tokens the provider
+// reported (lower or higher) and frees its concurrency slot. Only the first
+// call of Settle or Release has an effect. It runs even if ctx is canceled
+// (the caller may have gone away mid-answer), bounded by a few seconds.
+func (r *Reservation) Settle(ctx context.Context, actualTokens int) error {
+	return r.finish(ctx, int64(max(actualTokens, 0)), "settling")
+}
+
+// Release gives back a reservation whose request failed before the provider
+// consumed tokens: its estimate and its concurrency slot are freed; the
+// request still counts for requests per minute. Like Settle, only the first
+// call has an effect.
+func (r *Reservation) Release(ctx context.Context) error {
+	return r.finish(ctx, 0, "releasing")
+}
+
+func (r *Reservation) finish(ctx context.Context, actual int64, what string) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return nil
+	}
+	delta := actual - r.estimate
+	if delta == 0 && !r.leased {
+		r.done = true
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	err := r.q.st.Tx(ctx, func(tx *store.Tx) error {
+		if delta != 0 {
+			for _, s := range r.subjects {
+				// Only the windows the estimate went to are adjusted; if
+				// they rolled over, there is nothing left to correct.
+				if _, err := tx.Exec(ctx, `UPDATE quota_usage SET
+	day_tokens = CASE WHEN day_start <> ? THEN day_tokens WHEN day_tokens + ? < 0 THEN 0 ELSE day_tokens + ? END,
+	month_tokens = CASE WHEN month_start <> ? THEN month_tokens WHEN month_tokens + ? < 0 THEN 0 ELSE month_tokens + ? END
+WHERE subject = ? AND (day_start = ? OR month_start = ?)`,
+					s.day, delta, delta, s.month, delta, delta, s.key, s.day, s.month); err != nil {
+					return err
+				}
+			}
+		}
+		if r.leased {
+			if _, err := tx.Exec(ctx, `DELETE FROM quota_leases WHERE id = ?`, r.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return &core.Error{Kind: core.KindInternal, Message: what + " the quota reservation failed", Err: err}
+	}
+	r.done = true
+	return nil
+}
+
+// Usage is a subject's consumption in its current windows.
+type Usage struct {
+	Key                string    `json:"key"`
+	RequestsThisMinute int       `json:"requests_this_minute"`
+	TokensToday        int       `json:"tokens_today"`
+	TokensThisMonth    int       `json:"tokens_this_month"`
+	InFlight           int       `json:"in_flight"` // only tracked when Limits.Concurrent > 0
+	Limits             Limits    `json:"limits"`
+	DayResetsAt        time.Time `json:"day_resets_at"`
+	MonthResetsAt      time.Time `json:"month_resets_at"`
+}
+
+// Usage reports s's consumption now (reservations in flight count with
+// their estimates).
+func (q *Quota) Usage(ctx context.Context, s Subject) (*Usage, error) {
+	if strings.TrimSpace(s.Key) == "" {
+		return nil, core.Errorf(core.KindInvalid, "a quota subject needs a key")
+	}
+	now := q.clock()
+	row, err := readRow(ctx, q.st, s.Key)
+	if err != nil {
+		return nil, &core.Error{Kind: core.KindInternal, Message: "the quota usage could not be read", Err: err}
+	}
+	var inFlight int64
+	if err := q.st.QueryRow(ctx, `SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?`,
+		s.Key, store.Micros(now)).Scan(&inFlight); err != nil {
+		return nil, &core.Error{Kind: core.KindInternal, Message: "the quota usage could not be read", Err: err}
+	}
+	cur, requests, dayTokens, monthTokens := row.current(windowsAt(now))
+	return &Usage{
+		Key:                s.Key,
+		RequestsThisMinute: int(requests),
+		TokensToday:        int(dayTokens),
+		TokensThisMonth:    int(monthTokens),
+		InFlight:           int(inFlight),
+		Limits:             s.Limits,
+		DayResetsAt:        dayEnd(cur.day),
+		MonthResetsAt:      monthEnd(cur.month),
+	}, nil
+}
+
+// Cleanup deletes expired leases and the rows of subjects whose counters all
+// belong to windows before the current month (their usage reads as zero
+// anyway). Reserve calls it at most once per Options.CleanupEvery.
+func (q *Quota) Cleanup(ctx context.Context) error {
+	now := q.clock()
+	if _, err := q.st.Exec(ctx, `DELETE FROM quota_leases WHERE expires_at <= ?`, store.Micros(now)); err != nil {
+		return fmt.Errorf("deleting expired quota leases: %w", err)
+	}
+	stale := `DELETE FROM quota_usage WHERE month_start < ?`
+	if q.st.Dialect() == store.Postgres {
+		// Never wait for a row a reservation holds: a multi-row delete
+		// waiting on it while holding another could deadlock with it.
+		stale = `DELETE FROM quota_usage WHERE subject IN (SELECT subject FROM quota_usage WHERE month_start < ? FOR UPDATE SKIP LOCKED)`
+	}
+	if _, err := q.st.Exec(ctx, stale, windowsAt(now).month); err != nil {
+		return fmt.Errorf("deleting stale quota counters: %w", err)
+	}
+	return nil
+}
+
+func (q *Quota) maybeCleanup(ctx context.Context, now time.Time) {
+	if q.opts.CleanupEvery < 0 {
+		return
+	}
+	next := q.nextCleanup.Load()
+	us := store.Micros(now)
+	if us < next || !q.nextCleanup.CompareAndSwap(next, store.Micros(now.Add(q.opts.CleanupEvery))) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	_ = q.Cleanup(ctx) // best effort: the next period tries again
+}
+
+// normalize checks keys, merges duplicates (keeping the stricter limit of
+// each kind) and sorts subjects by key, the order in which every
+// transaction locks their rows.
+func normalize(subjects []Subject) ([]Subject, error) {
+	out := make([]Subject, 0, len(subjects))
+	for _, s := range subjects {
+		if strings.TrimSpace(s.Key) == "" {
+			return nil, core.Errorf(core.KindInvalid, "a quota subject needs a key")
+		}
+		if i := slices.IndexFunc(out, func(o Subject) bool { return o.Key == s.Key }); i >= 0 {
+			o := &out[i].Limits
+			o.RequestsPerMinute = stricter(o.RequestsPerMinute, s.Limits.RequestsPerMinute)
+			o.TokensPerDay = stricter(o.TokensPerDay, s.Limits.TokensPerDay)
+			o.TokensPerMonth = stricter(o.TokensPerMonth, s.Limits.TokensPerMonth)
+			o.Concurrent = stricter(o.Concurrent, s.Limits.Concurrent)
+			continue
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Subject) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// stricter of two limits where 0 (or less) means unlimited.
+func stricter(a, b int) int {
+	switch {
+	case a <= 0:
+		return max(b, 0)
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// describe turns "user:alice" into "user alice" for messages.
+func describe(key string) string {
+	if kind, name, ok := strings.Cut(key, ":"); ok && kind != "" && name != "" {
+		return kind + " " + name
+	}
+	return key
+}
+
+// num formats n with thousands separators.
+func num(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "qr_" + hex.EncodeToString(b[:])
+}

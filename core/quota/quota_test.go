@@ -1,0 +1,637 @@
+package quota_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"timon.dev/timon/core"
+	"timon.dev/timon/core/quota"
+	"timon.dev/timon/core/store"
+	"timon.dev/timon/core/store/postgres"
+	"timon.dev/timon/core/store/storetest"
+)
+
+// t0 is mid-minute, mid-day, mid-month.
+var t0 = time.Date(2026, 3, 14, 10, 15, 42, 0, time.UTC)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+func newQuota(t testing.TB, st *store.Store, clk *clock, opts ...quota.Options) *quota.Quota {
+	t.Helper()
+	q, err := quota.New(context.Background(), st, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.SetClock(clk.Now)
+	return q
+}
+
+// each runs f on SQLite, PostgreSQL, and two PostgreSQL stores on one schema
+// (two replicas); qs holds one Quota per replica, all sharing budgets.
+func each(t *testing.T, clk *clock, f func(t *testing.T, qs []*quota.Quota)) {
+	t.Helper()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		f(t, []*quota.Quota{newQuota(t, st, clk)})
+	})
+	t.Run("postgres-two-replicas", func(t *testing.T) {
+		dsn := storetest.PostgresDSN(t)
+		var qs []*quota.Quota
+		for range 2 {
+			st, err := postgres.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			qs = append(qs, newQuota(t, st, clk))
+		}
+		f(t, qs)
+	})
+}
+
+func wantQuotaError(t *testing.T, err error, retryAt time.Time, words ...string) {
+	t.Helper()
+	var qe *core.Error
+	if !errors.As(err, &qe) || qe.Kind != core.KindQuota {
+		t.Fatalf("got %v, want a quota error", err)
+	}
+	if !qe.RetryAt.Equal(retryAt) {
+		t.Fatalf("RetryAt %v, want %v (%s)", qe.RetryAt, retryAt, qe.Message)
+	}
+	for _, w := range words {
+		if !strings.Contains(qe.Message, w) {
+			t.Fatalf("message %q does not mention %q", qe.Message, w)
+		}
+	}
+}
+
+func usage(t *testing.T, q *quota.Quota, key string) *quota.Usage {
+	t.Helper()
+	u, err := q.Usage(context.Background(), quota.Subject{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func mustReserve(t *testing.T, q *quota.Quota, subs []quota.Subject, est int) *quota.Reservation {
+	t.Helper()
+	r, err := q.Reserve(context.Background(), subs, est)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func user(name string, l quota.Limits) quota.Subject {
+	return quota.Subject{Key: "user:" + name, Limits: l}
+}
+func group(name string, l quota.Limits) quota.Subject {
+	return quota.Subject{Key: "group:" + name, Limits: l}
+}
+
+func TestRequestsPerMinute(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(t0)
+		q := newQuota(t, st, clk)
+		ctx := context.Background()
+		alice := []quota.Subject{user("alice", quota.Limits{RequestsPerMinute: 2})}
+		for range 2 {
+			mustReserve(t, q, alice, 10).Settle(ctx, 5)
+		}
+		_, err := q.Reserve(ctx, alice, 10)
+		wantQuotaError(t, err, time.Date(2026, 3, 14, 10, 16, 0, 0, time.UTC),
+			"requests per minute for user alice", "2 of 2", "resets at 2026-03-14 10:16 UTC")
+		if u := usage(t, q, "user:alice"); u.RequestsThisMinute != 2 || u.TokensToday != 10 {
+			t.Fatalf("a refused request was counted: %+v", u)
+		}
+		clk.Set(time.Date(2026, 3, 14, 10, 16, 0, 0, time.UTC))
+		mustReserve(t, q, alice, 10).Settle(ctx, 5)
+		if u := usage(t, q, "user:alice"); u.RequestsThisMinute != 1 {
+			t.Fatalf("the minute did not reset: %+v", u)
+		}
+	})
+}
+
+func TestTokensPerDay(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(t0)
+		q := newQuota(t, st, clk)
+		ctx := context.Background()
+		alice := []quota.Subject{user("alice", quota.Limits{TokensPerDay: 1000, TokensPerMonth: 100000})}
+		mustReserve(t, q, alice, 400)
+		mustReserve(t, q, alice, 400)
+		_, err := q.Reserve(ctx, alice, 400)
+		wantQuotaError(t, err, time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC),
+			"tokens per day for user alice", "800 of 1,000", "needs up to 400", "resets at 2026-03-15 00:00 UTC")
+		mustReserve(t, q, alice, 200) // exactly fills the day
+		clk.Set(time.Date(2026, 3, 14, 23, 59, 59, 0, time.UTC))
+		if _, err := q.Reserve(ctx, alice, 1); err == nil {
+			t.Fatal("a full day accepted a request")
+		}
+		clk.Set(time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC))
+		mustReserve(t, q, alice, 400)
+		u := usage(t, q, "user:alice")
+		if u.TokensToday != 400 || u.TokensThisMonth != 1400 {
+			t.Fatalf("usage after the day rolled over: %+v", u)
+		}
+		if !u.DayResetsAt.Equal(time.Date(2026, 3, 16, 0, 0, 0, 0, time.UTC)) || !u.MonthResetsAt.Equal(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Fatalf("resets: %+v", u)
+		}
+	})
+}
+
+func TestTokensPerMonth(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC))
+		q := newQuota(t, st, clk)
+		ctx := context.Background()
+		physics := []quota.Subject{group("physics", quota.Limits{TokensPerMonth: 1000})}
+		mustReserve(t, q, physics, 700)
+		_, err := q.Reserve(ctx, physics, 301)
+		wantQuotaError(t, err, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+			"tokens per month for group physics", "700 of 1,000", "resets at 2027-01-01 00:00 UTC")
+		clk.Set(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+		mustReserve(t, q, physics, 1000)
+	})
+}
+
+func TestConcurrentCap(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(t0)
+		q := newQuota(t, st, clk)
+		ctx := context.Background()
+		alice := []quota.Subject{user("alice", quota.Limits{Concurrent: 2})}
+		r1 := mustReserve(t, q, alice, 10)
+		mustReserve(t, q, alice, 10)
+		_, err := q.Reserve(ctx, alice, 10)
+		wantQuotaError(t, err, t0.Add(quota.DefaultBusyRetry), "concurrent requests for user alice", "2 of 2 already in flight")
+		if u := usage(t, q, "user:alice"); u.InFlight != 2 || u.RequestsThisMinute != 2 {
+			t.Fatalf("usage: %+v", u)
+		}
+		if err := r1.Settle(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+		mustReserve(t, q, alice, 10)
+	})
+}
+
+func TestAllOrNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(t0)
+		q := newQuota(t, st, clk)
+		ctx := context.Background()
+		alice := user("alice", quota.Limits{RequestsPerMinute: 10, TokensPerDay: 10000, Concurrent: 1})
+		physics := group("physics", quota.Limits{TokensPerDay: 1000})
+		mustReserve(t, q, []quota.Subject{group("physics", quota.Limits{}), user("bob", quota.Limits{})}, 900)
+		_, err := q.Reserve(ctx, []quota.Subject{alice, physics}, 200)
+		wantQuotaError(t, err, time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC), "tokens per day for group physics")
+		if u := usage(t, q, "user:alice"); u.RequestsThisMinute != 0 || u.TokensToday != 0 || u.InFlight != 0 {
+			t.Fatalf("alice was charged for a refused request: %+v", u)
+		}
+		if u := usage(t, q, "group:physics"); u.TokensToday != 900 {
+			t.Fatalf("physics: %+v", u)
+		}
+		// The refusal that lasts longest is reported, the others mentioned.
+		phys2 := group("physics", quota.Limits{TokensPerDay: 1000, RequestsPerMinute: 1})
+		_, err = q.Reserve(ctx, []quota.Subject{alice, phys2}, 200)
+		wantQuotaError(t, err, time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC), "tokens per day for group physics", "also over requests per minute for group physics")
+		// Alice's slot was not taken by the refused requests.
+		r := mustReserve(t, q, []quota.Subject{alice, physics}, 100)
+		if u := usage(t, q, "user:alice"); u.RequestsThisMinute != 1 || u.TokensToday != 100 || u.InFlight != 1 {
+			t.Fatalf("alice: %+v", u)
+		}
+		if err := r.Settle(ctx, 50); err != nil {
+			t.Fatal(err)
+		}
+		if u := usage(t, q, "group:physics"); u.TokensToday != 950 || u.InFlight != 0 {
+			t.Fatalf("physics: %+v", u)
+		}
+	})
+}
+
+func TestSettle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(t0)
+		q := newQuota(t, st, clk)
+		ctx := context.Background()
+		subs := []quota.Subject{user("alice", quota.Limits{TokensPerDay: 10000, Concurrent: 3}), group("physics", quota.Limits{TokensPerMonth: 100000})}
+		check := func(day, month, inFlight int) {
+			t.Helper()
+			a, p := usage(t, q, "user:alice"), usage(t, q, "group:physics")
+			if a.TokensToday != day || a.TokensThisMonth != month || a.InFlight != inFlight || p.TokensToday != day || p.TokensThisMonth != month {
+				t.Fatalf("alice %+v, physics %+v; want day %d month %d in flight %d", a, p, day, month, inFlight)
+			}
+		}
+		r := mustReserve(t, q, subs, 100)
+		check(100, 100, 1)
+		if err := r.Settle(ctx, 150); err != nil { // more than estimated
+			t.Fatal(err)
+		}
+		check(150, 150, 0)
+		r = mustReserve(t, q, subs, 100)
+		if err := r.Settle(ctx, 30); err != nil { // less than estimated
+			t.Fatal(err)
+		}
+		check(180, 180, 0)
+		// Idempotent: a second Settle, or a Release after it, changes nothing.
+		if err := r.Settle(ctx, 1000); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(180, 180, 0)
+		// Release gives the estimate and the slot back, the request still counts.
+		r = mustReserve(t, q, subs, 500)
+		check(680, 680, 1)
+		if err := r.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Settle(ctx, 500); err != nil {
+			t.Fatal(err)
+		}
+		check(180, 180, 0)
+		if u := usage(t, q, "user:alice"); u.RequestsThisMinute != 3 {
+			t.Fatalf("released requests must count per minute: %+v", u)
+		}
+		// Settling runs even when the request's context was canceled.
+		r = mustReserve(t, q, subs, 100)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := r.Settle(cctx, 20); err != nil {
+			t.Fatal(err)
+		}
+		check(200, 200, 0)
+		// A nil reservation is a no-op.
+		var nilRes *quota.Reservation
+		if nilRes.Settle(ctx, 1) != nil || nilRes.Release(ctx) != nil {
+			t.Fatal("nil reservation")
+		}
+	})
+}
+
+func TestSettleAfterRollover(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(time.Date(2026, 3, 14, 23, 59, 30, 0, time.UTC))
+		q := newQuota(t, st, clk)
+		ctx := context.Background()
+		alice := []quota.Subject{user("alice", quota.Limits{TokensPerDay: 1000})}
+		r := mustReserve(t, q, alice, 400)
+		clk.Set(time.Date(2026, 3, 15, 0, 0, 5, 0, time.UTC))
+		r2 := mustReserve(t, q, alice, 300)
+		if err := r.Settle(ctx, 900); err != nil {
+			t.Fatal(err)
+		}
+		// The new day is not charged for yesterday's request; the month is.
+		if u := usage(t, q, "user:alice"); u.TokensToday != 300 || u.TokensThisMonth != 1200 {
+			t.Fatalf("usage: %+v", u)
+		}
+		r2.Settle(ctx, 100)
+		if u := usage(t, q, "user:alice"); u.TokensToday != 100 || u.TokensThisMonth != 1000 {
+			t.Fatalf("usage: %+v", u)
+		}
+	})
+}
+
+func TestTooLarge(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := newQuota(t, st, newClock(t0))
+		_, err := q.Reserve(context.Background(), []quota.Subject{user("alice", quota.Limits{TokensPerDay: 1000})}, 4096)
+		var qe *core.Error
+		if !errors.As(err, &qe) || qe.Kind != core.KindQuota || !qe.RetryAt.IsZero() ||
+			!strings.Contains(qe.Message, "more than the whole tokens per day budget of 1,000 for user alice") {
+			t.Fatalf("got %v", err)
+		}
+		if _, err := q.Reserve(context.Background(), []quota.Subject{{Key: " "}}, 1); core.ErrorKind(err) != core.KindInvalid {
+			t.Fatalf("empty key: %v", err)
+		}
+	})
+}
+
+func TestLeaseExpiry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(t0)
+		q := newQuota(t, st, clk, quota.Options{Lease: time.Minute, CleanupEvery: -1})
+		ctx := context.Background()
+		alice := []quota.Subject{user("alice", quota.Limits{Concurrent: 1, TokensPerDay: 1000})}
+		lost := mustReserve(t, q, alice, 100) // its process "dies": never settled
+		if _, err := q.Reserve(ctx, alice, 100); core.ErrorKind(err) != core.KindQuota {
+			t.Fatalf("the slot is held: %v", err)
+		}
+		clk.Add(59 * time.Second)
+		if _, err := q.Reserve(ctx, alice, 100); core.ErrorKind(err) != core.KindQuota {
+			t.Fatalf("the lease has not expired yet: %v", err)
+		}
+		clk.Add(time.Second)
+		r := mustReserve(t, q, alice, 100)
+		if u := usage(t, q, "user:alice"); u.InFlight != 1 || u.TokensToday != 200 {
+			t.Fatalf("usage: %+v", u) // the lost estimate stays counted
+		}
+		// A late settlement of the lost reservation corrects its tokens but
+		// does not free the slot of the new one.
+		if err := lost.Settle(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		if u := usage(t, q, "user:alice"); u.InFlight != 1 || u.TokensToday != 110 {
+			t.Fatalf("usage: %+v", u)
+		}
+		r.Settle(ctx, 10)
+		if u := usage(t, q, "user:alice"); u.InFlight != 0 || u.TokensToday != 20 {
+			t.Fatalf("usage: %+v", u)
+		}
+	})
+}
+
+func count(t *testing.T, st *store.Store, table string) int {
+	t.Helper()
+	var n int
+	if err := st.QueryRow(context.Background(), `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestCleanup(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(t0)
+		q := newQuota(t, st, clk, quota.Options{Lease: time.Minute})
+		ctx := context.Background()
+		capped := func(name string) []quota.Subject { return []quota.Subject{user(name, quota.Limits{Concurrent: 5})} }
+		mustReserve(t, q, capped("alice"), 10) // never settled
+		mustReserve(t, q, capped("bob"), 10)   // never settled
+		clk.Add(2 * time.Minute)
+		mustReserve(t, q, capped("carol"), 10) // runs the periodic clean-up
+		if n := count(t, st, "quota_leases"); n != 1 {
+			t.Fatalf("%d leases after clean-up, want 1", n)
+		}
+		clk.Add(30 * time.Second)
+		mustReserve(t, q, capped("dave"), 10) // too soon for another clean-up
+		clk.Add(2 * time.Minute)
+		if n := count(t, st, "quota_leases"); n != 2 {
+			t.Fatalf("%d leases, want 2 (clean-up at most once a minute)", n)
+		}
+		// Next month: every counter row is stale.
+		clk.Set(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC))
+		mustReserve(t, q, capped("erin"), 10)
+		if n := count(t, st, "quota_usage"); n != 1 {
+			t.Fatalf("%d counter rows, want 1 (erin)", n)
+		}
+		if u := usage(t, q, "user:alice"); u.TokensThisMonth != 0 || u.InFlight != 0 {
+			t.Fatalf("usage of a cleaned-up subject: %+v", u)
+		}
+		if err := q.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A replica whose clock lags behind must not reopen a window that another
+// replica has already moved past.
+func TestLaggingClock(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ahead := newQuota(t, st, newClock(time.Date(2026, 3, 15, 0, 0, 1, 0, time.UTC)))
+		behind := newQuota(t, st, newClock(time.Date(2026, 3, 14, 23, 59, 59, 0, time.UTC)))
+		alice := []quota.Subject{user("alice", quota.Limits{TokensPerDay: 1000, RequestsPerMinute: 2})}
+		mustReserve(t, ahead, alice, 600)
+		_, err := behind.Reserve(context.Background(), alice, 600)
+		wantQuotaError(t, err, time.Date(2026, 3, 16, 0, 0, 0, 0, time.UTC), "tokens per day")
+		mustReserve(t, behind, alice, 400)
+		if u := usage(t, ahead, "user:alice"); u.TokensToday != 1000 || u.RequestsThisMinute != 2 {
+			t.Fatalf("usage: %+v", u)
+		}
+	})
+}
+
+// Many requests against one token budget: the budget is never exceeded (so
+// a fortiori never by more than one estimate), and what is counted is
+// exactly what was settled.
+func TestConcurrentTokens(t *testing.T) {
+	const (
+		limit      = 20000
+		estimate   = 500
+		goroutines = 50
+		attempts   = 8
+	)
+	each(t, newClock(t0), func(t *testing.T, qs []*quota.Quota) {
+		ctx := context.Background()
+		var granted, refused atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, goroutines)
+		for g := range goroutines {
+			q := qs[g%len(qs)]
+			subs := []quota.Subject{user(fmt.Sprint("u", g), quota.Limits{}), group("physics", quota.Limits{TokensPerDay: limit})}
+			wg.Go(func() {
+				for range attempts {
+					r, err := q.Reserve(ctx, subs, estimate)
+					if core.ErrorKind(err) == core.KindQuota {
+						refused.Add(1)
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					actual := rand.IntN(estimate + 1)
+					if err := r.Settle(ctx, actual); err != nil {
+						errs <- err
+						return
+					}
+					granted.Add(int64(actual))
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		u := usage(t, qs[0], "group:physics")
+		if int64(u.TokensToday) != granted.Load() {
+			t.Fatalf("counted %d tokens, settled %d", u.TokensToday, granted.Load())
+		}
+		if granted.Load() > limit+estimate || granted.Load() > limit {
+			t.Fatalf("granted %d tokens over a budget of %d", granted.Load(), limit)
+		}
+		if refused.Load() == 0 || granted.Load() < limit/2 {
+			t.Fatalf("the test did not reach the limit: granted %d, refused %d", granted.Load(), refused.Load())
+		}
+		var users int
+		for g := range goroutines {
+			users += usage(t, qs[0], fmt.Sprint("user:u", g)).TokensToday
+		}
+		if int64(users) != granted.Load() {
+			t.Fatalf("users counted %d tokens, the group %d: not all or nothing", users, granted.Load())
+		}
+	})
+}
+
+func TestConcurrentRequestsPerMinute(t *testing.T) {
+	const limit = 37
+	each(t, newClock(t0), func(t *testing.T, qs []*quota.Quota) {
+		ctx := context.Background()
+		var granted atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 50 {
+			q := qs[g%len(qs)]
+			subs := []quota.Subject{user(fmt.Sprint("u", g), quota.Limits{RequestsPerMinute: 1000}), group("physics", quota.Limits{RequestsPerMinute: limit})}
+			wg.Go(func() {
+				for range 2 {
+					r, err := q.Reserve(ctx, subs, 10)
+					if err != nil {
+						if core.ErrorKind(err) != core.KindQuota {
+							t.Error(err)
+						}
+						continue
+					}
+					granted.Add(1)
+					if err := r.Settle(ctx, 5); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if granted.Load() != limit {
+			t.Fatalf("granted %d requests in one minute, limit %d", granted.Load(), limit)
+		}
+		if u := usage(t, qs[0], "group:physics"); u.RequestsThisMinute != limit {
+			t.Fatalf("usage: %+v", u)
+		}
+		var users int
+		for g := range 50 {
+			users += usage(t, qs[0], fmt.Sprint("user:u", g)).RequestsThisMinute
+		}
+		if users != limit {
+			t.Fatalf("users counted %d requests, want %d", users, limit)
+		}
+	})
+}
+
+func TestConcurrencyCapExact(t *testing.T) {
+	const limit = 5
+	each(t, newClock(t0), func(t *testing.T, qs []*quota.Quota) {
+		ctx := context.Background()
+		alice := []quota.Subject{user("alice", quota.Limits{Concurrent: limit})}
+		// Everyone asks at once and nobody finishes: exactly the cap gets in.
+		var mu sync.Mutex
+		var held []*quota.Reservation
+		var wg sync.WaitGroup
+		for g := range 50 {
+			wg.Go(func() {
+				r, err := qs[g%len(qs)].Reserve(ctx, alice, 10)
+				if err != nil {
+					if core.ErrorKind(err) != core.KindQuota {
+						t.Error(err)
+					}
+					return
+				}
+				mu.Lock()
+				held = append(held, r)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if len(held) != limit {
+			t.Fatalf("%d requests in flight, cap %d", len(held), limit)
+		}
+		for _, r := range held {
+			if err := r.Settle(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Churn: requests come and go; never more than the cap at once.
+		var live, peak, served atomic.Int64
+		for g := range 20 {
+			wg.Go(func() {
+				for range 10 {
+					r, err := qs[g%len(qs)].Reserve(ctx, alice, 10)
+					if err != nil {
+						if core.ErrorKind(err) != core.KindQuota {
+							t.Error(err)
+						}
+						continue
+					}
+					n := live.Add(1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+					}
+					served.Add(1)
+					time.Sleep(time.Millisecond)
+					live.Add(-1) // before Settle frees the slot
+					if err := r.Settle(ctx, 1); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if peak.Load() > limit || served.Load() < limit {
+			t.Fatalf("peak %d in flight (cap %d), %d served", peak.Load(), limit, served.Load())
+		}
+		if u := usage(t, qs[0], "user:alice"); u.InFlight != 0 {
+			t.Fatalf("slots leaked: %+v", u)
+		}
+	})
+}
+
+// BenchmarkReserveSettle measures one reservation and its settlement for a
+// user (with a concurrency cap) and a shared group, from parallel callers.
+func BenchmarkReserveSettle(b *testing.B) {
+	for _, backend := range []struct {
+		name string
+		open func(testing.TB) *store.Store
+	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}} {
+		b.Run(backend.name, func(b *testing.B) {
+			q, err := quota.New(context.Background(), backend.open(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			var next atomic.Int64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				subs := []quota.Subject{
+					user(fmt.Sprint("u", next.Add(1)), quota.Limits{RequestsPerMinute: 1 << 30, TokensPerDay: 1 << 40, Concurrent: 4}),
+					group("physics", quota.Limits{TokensPerDay: 1 << 40, TokensPerMonth: 1 << 50}),
+				}
+				for pb.Next() {
+					r, err := q.Reserve(ctx, subs, 1000)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if err := r.Settle(ctx, 400); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reservations/s")
+		})
+	}
+}

@@ -1,0 +1,661 @@
+package redact
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"regexp/syntax"
+	"sort"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// This file holds the fast path shared by every regex-based detector
+// (gitleaks' rules, the built-in secret heuristics, custom patterns):
+//
+//  1. One Aho-Corasick automaton (automaton.go) runs over the text once, ASCII
+//     case-insensitively, looking for every rule's gating keywords (gitleaks'
+//     `keywords`: a rule only applies when one occurs anywhere in the text,
+//     exactly gitleaks' prefilter) and every rule's anchors: literals that
+//     every match of the rule's expression contains, derived from its syntax
+//     tree (regexinfo.go), and checked with their original case on a hit.
+//  2. A rule runs its expression only on windows around its anchor hits. A
+//     window covers every match that can contain the hit: it is bounded by
+//     the expression's longest match (bytes) and by the most newlines a match
+//     can span (lines), then widened to a line or word boundary so that \b, ^
+//     and $ see the same context as in the whole text. Overlapping windows
+//     are merged, so a rule never scans more than the text once.
+//  3. Rules without a usable anchor run on the whole text, still only when
+//     gated in. gitleaks' "semi-generic" rules (identifier, operator, value)
+//     first check, in plain Go, that an assignment operator follows the
+//     keyword; most keyword hits in ordinary code stop there.
+
+// rulePriority orders overlapping findings of equal length: more specific
+// wins.
+const (
+	prioPersonal = 1
+	prioGeneric  = 2 // gitleaks' generic rules, assignment heuristics
+	prioBuiltin  = 3 // url passwords, auth headers, Mistral keys
+	prioSpecific = 4 // gitleaks' token-format rules
+	prioCustom   = 5 // the institution's own terms and patterns
+)
+
+// rule is one compiled regex detector.
+type rule struct {
+	typ      string
+	kind     Kind
+	prio     int
+	re       *regexp.Regexp
+	group    int // gitleaks semantics: >0 this group, 0 first non-empty group
+	entropy  float64
+	keywords []int32 // gating keyword ids (any of); none: always on
+	allow    []allowlist
+	gitleaks bool // apply gitleaks' global allowlists
+
+	anchors  []caseLit // nil: run on the whole text
+	before   int       // bytes a match can start before an anchor hit
+	after    int       // bytes a match can end after an anchor hit starts
+	maxNL    int       // newlines a match can contain
+	template bool      // gitleaks semi-generic: operator must follow the keyword
+
+	// validate, when set, gets the text and the secret's offsets and returns
+	// false to drop a candidate (heuristics beyond what a regex says).
+	validate func(text string, start, end int) bool
+	// wholeMatch masks the whole match rather than a capture group.
+	wholeMatch bool
+}
+
+type allowlist struct {
+	and       bool
+	target    string
+	re        *regexp.Regexp
+	stopWords []string
+}
+
+func (a *allowlist) allowed(secret, match, line string) bool {
+	var regexOK, stopOK bool
+	if a.re != nil {
+		t := secret
+		switch a.target {
+		case "match":
+			t = match
+		case "line":
+			t = line
+		}
+		regexOK = t != "" && a.re.MatchString(t)
+	}
+	if len(a.stopWords) > 0 && secret != "" {
+		ls := strings.ToLower(secret)
+		for _, w := range a.stopWords {
+			if strings.Contains(ls, w) {
+				stopOK = true
+				break
+			}
+		}
+	}
+	if a.and {
+		ok := true
+		if a.re != nil {
+			ok = ok && regexOK
+		}
+		if len(a.stopWords) > 0 {
+			ok = ok && stopOK
+		}
+		return ok
+	}
+	return regexOK || stopOK
+}
+
+// ruleSet is a compiled set of rules with its automaton.
+type ruleSet struct {
+	rules    []*rule
+	ac       *automaton
+	patRefs  [][]patRef // automaton pattern id -> what it means
+	nkw      int
+	fullScan []int // rules without anchors
+	global   []allowlist
+	terms    []term
+}
+
+// patRef is one meaning of an automaton pattern: a gating keyword, an
+// anchor of a rule (with its case), or a custom term.
+type patRef struct {
+	kw     int32 // >= 0: keyword id
+	rule   int32 // >= 0: rule index (anchor)
+	anchor caseLit
+	term   int32 // >= 0: term index
+}
+
+// compileRule builds a rule from an expression; it fills anchors and bounds.
+func compileRule(r *rule, expr string) error {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return err
+	}
+	r.re = re
+	tree, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return err
+	}
+	tree = tree.Simplify()
+	maxLen := maxMatchLen(tree)
+	r.maxNL = maxNewlines(tree)
+	r.before, r.after = maxLen, maxLen
+	if r.template {
+		// Anchor on the identifier part only, so that the operator check
+		// right after the hit is meaningful.
+		if prefix, ok := templatePrefix(expr); ok {
+			r.anchors = anchorsOf(prefix, 2)
+			if r.anchors != nil {
+				r.before = maxMatchLen(prefix)
+			}
+		}
+		if r.anchors == nil {
+			r.template = false
+		}
+	}
+	if r.anchors == nil {
+		r.anchors = anchorsOf(tree, 2)
+	}
+	return nil
+}
+
+// gitleaks' semi-generic template: identifier, then these, then a value.
+const (
+	templateMid = `(?:[ \t\w.-]{0,20})[\s'"]{0,3}`
+	templateOp  = `(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)`
+)
+
+// templatePrefix parses the identifier part of a semi-generic rule.
+func templatePrefix(expr string) (*syntax.Regexp, bool) {
+	i := strings.Index(expr, templateMid)
+	if i < 0 || !strings.Contains(expr[i:], templateOp) {
+		return nil, false
+	}
+	prefix := expr[:i]
+	for extra := 0; extra < 4; extra++ {
+		if t, err := syntax.Parse(prefix+strings.Repeat(")", extra), syntax.Perl); err == nil {
+			return t.Simplify(), true
+		}
+	}
+	return nil, false
+}
+
+// build assembles the automaton over keywords, anchors and terms.
+func (rs *ruleSet) build(keywords []string) {
+	index := map[string]int32{}
+	var pats []string
+	add := func(p string, ref patRef) {
+		id, ok := index[p]
+		if !ok {
+			id = int32(len(pats))
+			index[p] = id
+			pats = append(pats, p)
+			rs.patRefs = append(rs.patRefs, nil)
+		}
+		rs.patRefs[id] = append(rs.patRefs[id], ref)
+	}
+	rs.nkw = len(keywords)
+	for i, k := range keywords {
+		add(k, patRef{kw: int32(i), rule: -1, term: -1})
+	}
+	for i, r := range rs.rules {
+		if r.anchors == nil {
+			rs.fullScan = append(rs.fullScan, i)
+			continue
+		}
+		for _, a := range r.anchors {
+			add(a.lower(), patRef{kw: -1, rule: int32(i), anchor: a, term: -1})
+		}
+	}
+	for i, t := range rs.terms {
+		for _, v := range t.variants {
+			add(v, patRef{kw: -1, rule: -1, term: int32(i)})
+		}
+	}
+	rs.ac = newAutomaton(pats)
+}
+
+// hit is an anchor occurrence for a rule.
+type hit struct {
+	rule  int32
+	start int32
+	end   int32
+}
+
+// scanState is per-Scan scratch memory, pooled.
+type scanState struct {
+	kwSeen   []bool
+	hits     []hit
+	windows  [][2]int
+	findings []cand
+}
+
+var scanPool = sync.Pool{New: func() any { return new(scanState) }}
+
+// scanRules appends the findings of every rule to st.findings.
+func (rs *ruleSet) scanRules(text string, st *scanState) {
+	if cap(st.kwSeen) < rs.nkw {
+		st.kwSeen = make([]bool, rs.nkw)
+	}
+	st.kwSeen = st.kwSeen[:rs.nkw]
+	clear(st.kwSeen)
+	st.hits = st.hits[:0]
+	rs.ac.scan(text, func(id int32, start int) {
+		for _, ref := range rs.patRefs[id] {
+			switch {
+			case ref.kw >= 0:
+				st.kwSeen[ref.kw] = true
+			case ref.rule >= 0:
+				end := start + len(ref.anchor.orig)
+				if ref.anchor.matchAt(text[start:end]) {
+					st.hits = append(st.hits, hit{rule: ref.rule, start: int32(start), end: int32(end)})
+				}
+			case ref.term >= 0:
+				rs.terms[ref.term].check(text, start, start+len(rs.ac.patterns[id]), &st.findings)
+			}
+		}
+	})
+	if len(st.hits) > 0 {
+		sort.Slice(st.hits, func(i, j int) bool {
+			if st.hits[i].rule != st.hits[j].rule {
+				return st.hits[i].rule < st.hits[j].rule
+			}
+			return st.hits[i].start < st.hits[j].start
+		})
+	}
+	for i := 0; i < len(st.hits); {
+		j := i
+		for j < len(st.hits) && st.hits[j].rule == st.hits[i].rule {
+			j++
+		}
+		r := rs.rules[st.hits[i].rule]
+		if rs.gated(r, st.kwSeen) {
+			rs.runWindows(text, r, st.hits[i:j], st)
+		}
+		i = j
+	}
+	for _, ri := range rs.fullScan {
+		r := rs.rules[ri]
+		if rs.gated(r, st.kwSeen) {
+			rs.runOn(text, r, 0, len(text), st)
+		}
+	}
+}
+
+func (rs *ruleSet) gated(r *rule, seen []bool) bool {
+	if len(r.keywords) == 0 {
+		return true
+	}
+	for _, k := range r.keywords {
+		if seen[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// window bounds, see the file comment.
+const (
+	capUnbounded = 64 << 10 // bytes searched around a hit when a rule is unbounded
+	snapLine     = 256      // how far to look for a line start/end when widening
+	snapWord     = 64       // how far to look for a non-word byte otherwise
+)
+
+func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
+	st.windows = st.windows[:0]
+	for _, h := range hits {
+		p, e := int(h.start), int(h.end)
+		if r.template && !operatorFollows(text, e) {
+			continue
+		}
+		before, after := r.before, r.after
+		if before >= unbounded {
+			before = capUnbounded
+		}
+		if after >= unbounded {
+			after = capUnbounded
+		}
+		lo := p - before
+		if lo < 0 {
+			lo = 0
+		}
+		hi := p + after
+		if hi < e {
+			hi = e
+		}
+		if hi > len(text) {
+			hi = len(text)
+		}
+		if r.maxNL < unbounded {
+			lo = maxInt(lo, lineStartBack(text, p, r.maxNL, lo))
+			hi = minInt(hi, lineEndFwd(text, e, r.maxNL, hi))
+		}
+		lo, hi = widen(text, lo, hi)
+		if n := len(st.windows); n > 0 && lo <= st.windows[n-1][1] {
+			st.windows[n-1][0] = minInt(st.windows[n-1][0], lo)
+			st.windows[n-1][1] = maxInt(st.windows[n-1][1], hi)
+			continue
+		}
+		st.windows = append(st.windows, [2]int{lo, hi})
+	}
+	for _, w := range st.windows {
+		rs.runOn(text, r, w[0], w[1], st)
+	}
+}
+
+// operatorFollows is the necessary condition of gitleaks' semi-generic
+// template after the keyword: identifier characters, at most three quotes
+// or spaces, then an assignment-like operator.
+func operatorFollows(text string, i int) bool {
+	limit := i + 160
+	if limit > len(text) {
+		limit = len(text)
+	}
+	for i < limit && isIdentOrBlank(text[i]) {
+		i++
+	}
+	for k := 0; k < 3 && i < len(text) && isSpaceOrQuote(text[i]); k++ {
+		i++
+	}
+	if i >= len(text) {
+		return false
+	}
+	switch text[i] {
+	case '=', '>', ':', '|', '?', ',':
+		return true
+	}
+	return false
+}
+
+func isIdentOrBlank(c byte) bool {
+	return c == '_' || c == '.' || c == '-' || c == ' ' || c == '\t' ||
+		('0' <= c && c <= '9') || ('a' <= c|0x20 && c|0x20 <= 'z')
+}
+
+func isSpaceOrQuote(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '\f', '\v', '\'', '"':
+		return true
+	}
+	return false
+}
+
+// lineStartBack returns the start of the line n lines above the one holding
+// p, not going below floor.
+func lineStartBack(text string, p, n, floor int) int {
+	i := p
+	for k := 0; k <= n; k++ {
+		j := strings.LastIndexByte(text[floor:i], '\n')
+		if j < 0 {
+			return floor
+		}
+		i = floor + j
+		if k == n {
+			return i + 1
+		}
+	}
+	return i + 1
+}
+
+// lineEndFwd returns the end (after the '\n') of the line n lines below the
+// one holding e-1, not going past ceil.
+func lineEndFwd(text string, e, n, ceil int) int {
+	i := e
+	for k := 0; k <= n; k++ {
+		j := strings.IndexByte(text[i:ceil], '\n')
+		if j < 0 {
+			return ceil
+		}
+		i = i + j + 1
+	}
+	return i
+}
+
+// widen moves window edges outward to a line start/end, or failing that to
+// a non-word byte, so assertions at the edges see real context.
+func widen(text string, lo, hi int) (int, int) {
+	if lo > 0 && text[lo-1] != '\n' {
+		floor := maxInt(0, lo-snapLine)
+		if j := strings.LastIndexByte(text[floor:lo], '\n'); j >= 0 {
+			lo = floor + j + 1
+		} else {
+			k := lo
+			for k > 0 && lo-k < snapWord && isWordByte(text[k-1]) {
+				k--
+			}
+			lo = k
+		}
+	}
+	if hi < len(text) && (hi == 0 || text[hi-1] != '\n') {
+		ceil := minInt(len(text), hi+snapLine)
+		if j := strings.IndexByte(text[hi:ceil], '\n'); j >= 0 {
+			hi = hi + j + 1
+		} else {
+			k := hi
+			for k < len(text) && k-hi < snapWord && isWordByte(text[k]) {
+				k++
+			}
+			hi = k
+		}
+	}
+	return lo, hi
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || ('0' <= c && c <= '9') || ('a' <= c|0x20 && c|0x20 <= 'z') || c >= utf8.RuneSelf
+}
+
+// runOn runs r's expression over text[lo:hi] and records findings with
+// gitleaks' semantics (secret group, entropy, allowlists).
+func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
+	win := text[lo:hi]
+	for _, m := range r.re.FindAllStringSubmatchIndex(win, -1) {
+		ms, me := lo+m[0], lo+m[1]
+		match := text[ms:me]
+		var ss, se int
+		if r.gitleaks {
+			// gitleaks trims newlines around the match, then extracts the
+			// secret by matching the expression again on the trimmed match.
+			trimmed := strings.Trim(match, "\n")
+			if trimmed == "" {
+				continue
+			}
+			off := ms + strings.Index(match, trimmed)
+			g := r.re.FindStringSubmatchIndex(trimmed)
+			if g == nil {
+				continue
+			}
+			gs, ge := g[0], g[1]
+			if len(g) > 2 {
+				if r.group > 0 {
+					if 2*r.group+1 < len(g) {
+						gs, ge = g[2*r.group], g[2*r.group+1]
+						if gs < 0 {
+							gs, ge = g[0], g[0]
+						}
+					}
+				} else {
+					for k := 1; 2*k+1 < len(g); k++ {
+						if g[2*k] >= 0 && g[2*k+1] > g[2*k] {
+							gs, ge = g[2*k], g[2*k+1]
+							break
+						}
+					}
+				}
+			}
+			ss, se = off+gs, off+ge
+			match = trimmed
+		} else {
+			ss, se = ms, me
+			if !r.wholeMatch && len(m) > 2 {
+				for k := 1; 2*k+1 < len(m); k++ {
+					if m[2*k] >= 0 && m[2*k+1] > m[2*k] {
+						ss, se = lo+m[2*k], lo+m[2*k+1]
+						break
+					}
+				}
+			}
+		}
+		secret := text[ss:se]
+		if r.entropy != 0 && shannonEntropy(secret) <= r.entropy {
+			continue
+		}
+		if r.gitleaks && (len(rs.global) > 0 || len(r.allow) > 0) {
+			line := lineAround(text, ms, me)
+			if anyAllowed(rs.global, secret, match, line) || anyAllowed(r.allow, secret, match, line) {
+				continue
+			}
+		}
+		if se <= ss {
+			continue
+		}
+		if r.validate != nil && !r.validate(text, ss, se) {
+			continue
+		}
+		if r.kind == KindSecret && notASecret(text, ss, se, r.typ) {
+			continue
+		}
+		st.findings = append(st.findings, cand{Finding{Type: r.typ, Kind: r.kind, Start: ss, End: se}, r.prio})
+	}
+}
+
+func anyAllowed(as []allowlist, secret, match, line string) bool {
+	for i := range as {
+		if as[i].allowed(secret, match, line) {
+			return true
+		}
+	}
+	return false
+}
+
+// lineAround mirrors gitleaks' notion of a finding's line: from the newline
+// before the match (included) to the newline after it.
+func lineAround(text string, s, e int) string {
+	ls := strings.LastIndexByte(text[:s], '\n')
+	if ls < 0 {
+		ls = 0
+	}
+	le := strings.IndexByte(text[e:], '\n')
+	if le < 0 {
+		le = len(text)
+	} else {
+		le += e
+	}
+	return text[ls:le]
+}
+
+// shannonEntropy is gitleaks' entropy measure (over runes, bits per rune).
+func shannonEntropy(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	var ascii [128]int
+	var other map[rune]int
+	for _, r := range s {
+		if r < 128 {
+			ascii[r]++
+		} else {
+			if other == nil {
+				other = map[rune]int{}
+			}
+			other[r]++
+		}
+	}
+	inv := 1 / float64(len(s))
+	e := 0.0
+	for _, c := range ascii {
+		if c > 0 {
+			f := float64(c) * inv
+			e -= f * math.Log2(f)
+		}
+	}
+	for _, c := range other {
+		f := float64(c) * inv
+		e -= f * math.Log2(f)
+	}
+	return e
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func minInt(a, b int) int {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// compileGitleaks turns the generated table into rules; keywords are
+// registered in kw (lowercase keyword -> id).
+func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []allowlist, error) {
+	kwID := func(k string) int32 {
+		k = strings.ToLower(k)
+		if id, ok := kw[k]; ok {
+			return id
+		}
+		id := int32(len(*keywords))
+		kw[k] = id
+		*keywords = append(*keywords, k)
+		return id
+	}
+	var rules []*rule
+	for _, g := range gitleaksRules {
+		r := &rule{
+			typ:      g.ID,
+			kind:     KindSecret,
+			prio:     prioSpecific,
+			group:    g.SecretGroup,
+			entropy:  g.Entropy,
+			gitleaks: true,
+			template: strings.Contains(g.Regex, templateMid),
+		}
+		if strings.Contains(g.ID, "generic") {
+			r.prio = prioGeneric
+		}
+		for _, k := range g.Keywords {
+			r.keywords = append(r.keywords, kwID(k))
+		}
+		for _, a := range g.Allowlists {
+			al, err := compileAllowlist(a)
+			if err != nil {
+				return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
+			}
+			r.allow = append(r.allow, al)
+		}
+		if err := compileRule(r, g.Regex); err != nil {
+			return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
+		}
+		rules = append(rules, r)
+	}
+	var global []allowlist
+	for _, a := range gitleaksGlobalAllowlists {
+		al, err := compileAllowlist(a)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gitleaks global allowlist: %w", err)
+		}
+		global = append(global, al)
+	}
+	return rules, global, nil
+}
+
+func compileAllowlist(a glAllowlist) (allowlist, error) {
+	al := allowlist{and: a.And, target: a.Target}
+	if a.Regex != "" {
+		re, err := regexp.Compile(a.Regex)
+		if err != nil {
+			return al, err
+		}
+		al.re = re
+	}
+	for _, w := range a.StopWords {
+		al.stopWords = append(al.stopWords, strings.ToLower(w))
+	}
+	return al, nil
+}

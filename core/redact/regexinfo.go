@@ -1,0 +1,459 @@
+package redact
+
+import (
+	"math"
+	"regexp/syntax"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// This file analyses a regular expression's syntax tree to drive the fast
+// path: which literals every match must contain (the anchors the keyword
+// automaton looks for), and how far a match can extend around such a literal
+// (bytes and newlines), so that the expression only runs on small windows.
+
+const (
+	unbounded = math.MaxInt32
+
+	maxExactSet = 64 // largest literal set kept exact before giving up
+	maxExactLen = 64 // longest literal kept (fits a uint64 case mask)
+)
+
+// litInfo summarises what a sub-expression's matches contain. Exactly one of
+// exact (the node matches one of these strings) or need (every match
+// contains one of these strings) is meaningful; both nil means "anything".
+type litInfo struct {
+	exact []caseLit
+	need  []caseLit
+	isEx  bool
+}
+
+// caseLit is a literal with its original case: orig holds the bytes the
+// regular expression asked for, fold the positions where case is ignored.
+type caseLit struct {
+	orig string
+	fold uint64
+}
+
+func (c caseLit) lower() string { return lowerASCIIString(c.orig) }
+
+// matchAt reports whether s (same length) satisfies the literal.
+func (c caseLit) matchAt(s string) bool {
+	if len(s) != len(c.orig) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], c.orig[i]
+		if c.fold&(1<<uint(i)) != 0 {
+			a, b = lowerASCII(a), lowerASCII(b)
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+func anyInfo() litInfo { return litInfo{} }
+
+func exactInfo(ls ...caseLit) litInfo { return litInfo{exact: ls, isEx: true} }
+
+// toNeed converts an exact set into a requirement; a set containing the empty
+// string requires nothing.
+func (li litInfo) toNeed() litInfo {
+	if !li.isEx {
+		return li
+	}
+	for _, l := range li.exact {
+		if l.orig == "" {
+			return anyInfo()
+		}
+	}
+	return litInfo{need: minimalSet(li.exact)}
+}
+
+// minimalSet drops literals that contain another literal of the set (finding
+// the shorter one is enough) and duplicates.
+func minimalSet(ls []caseLit) []caseLit {
+	sorted := append([]caseLit(nil), ls...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if len(sorted[i].orig) != len(sorted[j].orig) {
+			return len(sorted[i].orig) < len(sorted[j].orig)
+		}
+		return sorted[i].orig < sorted[j].orig
+	})
+	var out []caseLit
+next:
+	for _, l := range sorted {
+		for _, k := range out {
+			// Only drop when the shorter one is case-insensitive wherever the
+			// longer one is, to stay conservative: compare lowercased and
+			// require the shorter literal to be fully folded or equal.
+			if k.orig == l.orig && k.fold == l.fold {
+				continue next
+			}
+			if strings.Contains(l.lower(), k.lower()) && k.fold == (1<<uint(len(k.orig)))-1 {
+				continue next
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// needScore ranks requirement sets: longer shortest literal first, then
+// fewer literals.
+func needScore(ls []caseLit) (int, int) {
+	if len(ls) == 0 {
+		return 0, 0
+	}
+	m := unbounded
+	for _, l := range ls {
+		if len(l.orig) < m {
+			m = len(l.orig)
+		}
+	}
+	return m, -len(ls)
+}
+
+func betterNeed(a, b []caseLit) bool {
+	am, an := needScore(a)
+	bm, bn := needScore(b)
+	if am != bm {
+		return am > bm
+	}
+	return an > bn
+}
+
+func cross(a, b []caseLit) ([]caseLit, bool) {
+	if len(a)*len(b) > maxExactSet {
+		return nil, false
+	}
+	out := make([]caseLit, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
+			if len(x.orig)+len(y.orig) > maxExactLen {
+				return nil, false
+			}
+			out = append(out, caseLit{orig: x.orig + y.orig, fold: x.fold | y.fold<<uint(len(x.orig))})
+		}
+	}
+	return out, true
+}
+
+// literalInfo analyses re. The result's need set (after toNeed) lists the
+// literals one of which every match contains; empty means no such literal
+// was found.
+func literalInfo(re *syntax.Regexp) litInfo {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return exactInfo(caseLit{})
+	case syntax.OpLiteral:
+		fold := re.Flags&syntax.FoldCase != 0
+		var b strings.Builder
+		var mask uint64
+		for _, r := range re.Rune {
+			if r >= utf8.RuneSelf {
+				if fold {
+					return anyInfo()
+				}
+				b.WriteRune(r)
+				continue
+			}
+			if fold && isASCIILetter(byte(r)) {
+				if b.Len() >= 64 {
+					return anyInfo()
+				}
+				mask |= 1 << uint(b.Len())
+			}
+			b.WriteByte(byte(r))
+		}
+		if b.Len() > maxExactLen {
+			return anyInfo()
+		}
+		return exactInfo(caseLit{orig: b.String(), fold: mask})
+	case syntax.OpCharClass:
+		n := 0
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			n += int(re.Rune[i+1]-re.Rune[i]) + 1
+			if n > 4 {
+				return anyInfo()
+			}
+		}
+		if n == 0 {
+			return anyInfo()
+		}
+		var ls []caseLit
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r >= utf8.RuneSelf {
+					return anyInfo()
+				}
+				ls = append(ls, caseLit{orig: string(rune(r))})
+			}
+		}
+		return exactInfo(ls...)
+	case syntax.OpCapture:
+		return literalInfo(re.Sub[0])
+	case syntax.OpQuest:
+		sub := literalInfo(re.Sub[0])
+		if sub.isEx && len(sub.exact) < maxExactSet {
+			return exactInfo(append(append([]caseLit(nil), sub.exact...), caseLit{})...)
+		}
+		return anyInfo()
+	case syntax.OpPlus:
+		return literalInfo(re.Sub[0]).toNeed()
+	case syntax.OpRepeat:
+		sub := literalInfo(re.Sub[0])
+		if re.Min == 0 {
+			if re.Max == 1 && sub.isEx && len(sub.exact) < maxExactSet {
+				return exactInfo(append(append([]caseLit(nil), sub.exact...), caseLit{})...)
+			}
+			return anyInfo()
+		}
+		if sub.isEx && re.Min == re.Max {
+			cur := []caseLit{{}}
+			ok := true
+			for i := 0; i < re.Min && ok; i++ {
+				cur, ok = cross(cur, sub.exact)
+			}
+			if ok {
+				return exactInfo(cur...)
+			}
+		}
+		return sub.toNeed()
+	case syntax.OpConcat:
+		cur := []caseLit{{}}
+		var best []caseLit
+		flushed := false
+		flush := func() {
+			n := exactInfo(cur...).toNeed()
+			if len(n.need) > 0 && (best == nil || betterNeed(n.need, best)) {
+				best = n.need
+			}
+			cur = []caseLit{{}}
+		}
+		for _, sub := range re.Sub {
+			si := literalInfo(sub)
+			if si.isEx {
+				if next, ok := cross(cur, si.exact); ok {
+					cur = next
+					continue
+				}
+				flush()
+				flushed = true
+				cur = si.exact
+				continue
+			}
+			flush()
+			flushed = true
+			if len(si.need) > 0 && (best == nil || betterNeed(si.need, best)) {
+				best = si.need
+			}
+		}
+		if !flushed {
+			return exactInfo(cur...)
+		}
+		flush()
+		if best == nil {
+			return anyInfo()
+		}
+		return litInfo{need: best}
+	case syntax.OpAlternate:
+		allExact := true
+		var ex []caseLit
+		for _, sub := range re.Sub {
+			si := literalInfo(sub)
+			if !si.isEx {
+				allExact = false
+				break
+			}
+			ex = append(ex, si.exact...)
+		}
+		if allExact && len(ex) <= maxExactSet {
+			return exactInfo(ex...)
+		}
+		var need []caseLit
+		for _, sub := range re.Sub {
+			si := literalInfo(sub).toNeed()
+			if len(si.need) == 0 {
+				return anyInfo()
+			}
+			need = append(need, si.need...)
+		}
+		return litInfo{need: minimalSet(need)}
+	}
+	return anyInfo()
+}
+
+// anchorsOf returns the literals every match of re contains (one of them at
+// least), or nil when none usable was found (shortest shorter than minLen).
+func anchorsOf(re *syntax.Regexp, minLen int) []caseLit {
+	li := literalInfo(re).toNeed()
+	if len(li.need) == 0 {
+		return nil
+	}
+	if m, _ := needScore(li.need); m < minLen {
+		return nil
+	}
+	return li.need
+}
+
+// maxRuneBytes is the longest UTF-8 encoding among r and its case variants
+// when fold is set.
+func maxRuneBytes(r rune, fold bool) int {
+	n := utf8.RuneLen(r)
+	if n < 0 {
+		n = 3 // invalid runes match as U+FFFD
+	}
+	if fold {
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if l := utf8.RuneLen(f); l > n {
+				n = l
+			}
+		}
+	}
+	return n
+}
+
+func addLen(a, b int) int {
+	if a >= unbounded || b >= unbounded {
+		return unbounded
+	}
+	return a + b
+}
+
+func mulLen(a, n int) int {
+	if a == 0 {
+		return 0
+	}
+	if a >= unbounded || n >= unbounded || n < 0 {
+		return unbounded
+	}
+	if a*n >= unbounded {
+		return unbounded
+	}
+	return a * n
+}
+
+// maxMatchLen is the longest match of re in bytes (unbounded if none).
+func maxMatchLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			n += maxRuneBytes(r, re.Flags&syntax.FoldCase != 0)
+		}
+		return n
+	case syntax.OpCharClass:
+		if len(re.Rune) == 0 {
+			return 0
+		}
+		hi := re.Rune[len(re.Rune)-1]
+		n := utf8.RuneLen(hi)
+		if n < 0 {
+			n = 4
+		}
+		return n
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 4
+	case syntax.OpCapture:
+		return maxMatchLen(re.Sub[0])
+	case syntax.OpStar, syntax.OpPlus:
+		return mulLen(maxMatchLen(re.Sub[0]), unbounded)
+	case syntax.OpQuest:
+		return maxMatchLen(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return mulLen(maxMatchLen(re.Sub[0]), unbounded)
+		}
+		return mulLen(maxMatchLen(re.Sub[0]), re.Max)
+	case syntax.OpConcat:
+		n := 0
+		for _, s := range re.Sub {
+			n = addLen(n, maxMatchLen(s))
+		}
+		return n
+	case syntax.OpAlternate:
+		n := 0
+		for _, s := range re.Sub {
+			if l := maxMatchLen(s); l > n {
+				n = l
+			}
+		}
+		return n
+	}
+	return 0
+}
+
+// maxNewlines is the largest number of '\n' a match of re can contain.
+func maxNewlines(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			if r == '\n' {
+				n++
+			}
+		}
+		return n
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i] <= '\n' && '\n' <= re.Rune[i+1] {
+				return 1
+			}
+		}
+		return 0
+	case syntax.OpAnyChar:
+		return 1
+	case syntax.OpCapture, syntax.OpQuest:
+		return maxNewlines(re.Sub[0])
+	case syntax.OpStar, syntax.OpPlus:
+		return mulLen(maxNewlines(re.Sub[0]), unbounded)
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return mulLen(maxNewlines(re.Sub[0]), unbounded)
+		}
+		return mulLen(maxNewlines(re.Sub[0]), re.Max)
+	case syntax.OpConcat:
+		n := 0
+		for _, s := range re.Sub {
+			n = addLen(n, maxNewlines(s))
+		}
+		return n
+	case syntax.OpAlternate:
+		n := 0
+		for _, s := range re.Sub {
+			if l := maxNewlines(s); l > n {
+				n = l
+			}
+		}
+		return n
+	}
+	return 0
+}
+
+func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func lowerASCIIString(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				b[j] = lowerASCII(b[j])
+			}
+			return string(b)
+		}
+	}
+	return s
+}

@@ -1,0 +1,136 @@
+// Package integrationtests runs the real timon binary end to end against
+// wire-level fakes (fakellm, and later fake chat platforms and GitLab), and
+// holds the tests that keep the code base's structure.
+package integrationtests
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const module = "timon.dev/timon"
+
+type goPackage struct {
+	ImportPath string
+	Name       string
+	Doc        string
+	Imports    []string
+}
+
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p goPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 5 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// frontEnd returns the front end a package belongs to ("" for none).
+func frontEnd(path string) string {
+	rel := strings.TrimPrefix(path, module+"/")
+	for _, fe := range []string{"lsp", "bots", "webhooks"} {
+		if rel == fe || strings.HasPrefix(rel, fe+"/") {
+			return fe
+		}
+	}
+	return ""
+}
+
+func under(path, dir string) bool {
+	p := strings.TrimPrefix(path, module+"/")
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// concreteDrivers are what only cmd and tests may pick.
+var concreteDrivers = []string{
+	module + "/core/store/sqlite",
+	module + "/core/store/postgres",
+	"modernc.org/sqlite",
+	"github.com/jackc/pgx/v5",
+	"github.com/riverqueue/river/riverdriver/riversqlite",
+	"github.com/riverqueue/river/riverdriver/riverpgxv5",
+}
+
+// driverUsers may import concrete drivers: the drivers themselves, the test
+// helpers that open real stores, and cmd.
+var driverUsers = []string{"cmd", "core/store/sqlite", "core/store/postgres", "core/store/storetest", "integration-tests"}
+
+// TestDependencyDirection keeps ARCHITECTURE.md's direction: cmd → front
+// ends → core; front ends never import each other; nothing in core imports
+// a front end or cmd; only cmd and tests pick concrete drivers.
+func TestDependencyDirection(t *testing.T) {
+	for _, p := range listPackages(t) {
+		fe := frontEnd(p.ImportPath)
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module) && !isDriver(imp) {
+				continue
+			}
+			if ife := frontEnd(imp); ife != "" && fe != "" && ife != fe {
+				t.Errorf("front end %s imports another front end: %s", p.ImportPath, imp)
+			}
+			if under(p.ImportPath, "core") && (frontEnd(imp) != "" || under(imp, "cmd")) {
+				t.Errorf("core package %s imports %s", p.ImportPath, imp)
+			}
+			if isDriver(imp) && !usesDrivers(p.ImportPath) {
+				t.Errorf("%s picks a concrete driver (%s): only cmd and tests may", p.ImportPath, imp)
+			}
+			if under(imp, "integration-tests") || (under(imp, "cmd") && !under(p.ImportPath, "cmd")) {
+				t.Errorf("%s imports %s", p.ImportPath, imp)
+			}
+		}
+	}
+}
+
+func isDriver(imp string) bool {
+	for _, d := range concreteDrivers {
+		if imp == d || strings.HasPrefix(imp, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func usesDrivers(path string) bool {
+	for _, d := range driverUsers {
+		if under(path, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPackageDocs: every package says what it owns.
+func TestPackageDocs(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if strings.TrimSpace(p.Doc) == "" && p.Name != "main" || (p.Name == "main" && p.Doc == "") {
+			t.Errorf("package %s has no doc comment saying what it owns", p.ImportPath)
+		}
+	}
+}
+
+// TestRequiredLayout: the top-level folders ARCHITECTURE.md requires.
+func TestRequiredLayout(t *testing.T) {
+	for _, dir := range []string{"cmd", "lsp", "bots", "core", "webhooks", "integration-tests"} {
+		entries, err := os.ReadDir(filepath.Join("..", dir))
+		if err != nil || len(entries) == 0 {
+			t.Errorf("top-level folder %s is missing or empty", dir)
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"timon.dev/timon/core"
+	"timon.dev/timon/core/store"
+)
+
+const principalKey = "timon.principal"
+
+// IntegrationHeader lets a personal-token client say which integration it
+// is (timon lsp in remote mode sends lsp). Only lsp and api may be claimed:
+// bots and webhooks have their own entry points.
+const IntegrationHeader = "X-Timon-Integration"
+
+// authenticate turns a personal bearer token into the request's Principal.
+func (s *Server) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	scheme, secret, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+		writeError(c, core.Errorf(core.KindUnauthenticated, "missing bearer token: send Authorization: Bearer <token> (create one with timon token create)"))
+		return
+	}
+	tok, err := s.o.Store.LookupToken(c.Request.Context(), strings.TrimSpace(secret))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(c, core.Errorf(core.KindUnauthenticated, "unknown token"))
+		return
+	case err != nil:
+		s.log.Error("token lookup failed", "err", err)
+		writeError(c, core.Errorf(core.KindInternal, "the token store is unavailable"))
+		return
+	}
+	now := time.Now()
+	if !tok.Active(now) {
+		if !tok.RevokedAt.IsZero() {
+			writeError(c, core.Errorf(core.KindUnauthenticated, "token %s was revoked", tok.ID))
+		} else {
+			writeError(c, core.Errorf(core.KindUnauthenticated, "token %s has expired", tok.ID))
+		}
+		return
+	}
+	if err := s.o.Store.TouchToken(c.Request.Context(), tok, now); err != nil {
+		s.log.Warn("recording token use", "token", tok.ID, "err", err)
+	}
+	integ := core.IntegrationAPI
+	if v := core.Integration(c.GetHeader(IntegrationHeader)); v == core.IntegrationLSP {
+		integ = v
+	}
+	c.Set(principalKey, core.Principal{UserID: tok.UserID, Groups: tok.Groups, Integration: integ})
+	c.Next()
+}
+
+func principal(c *gin.Context) core.Principal {
+	p, _ := c.Get(principalKey)
+	return p.(core.Principal)
+}
+
+func (s *Server) requireAdmin(c *gin.Context) {
+	if !principal(c).InGroup(s.o.AdminGroup) {
+		writeError(c, core.Errorf(core.KindDenied, "admin routes need a token of group %s", s.o.AdminGroup))
+		return
+	}
+	c.Next()
+}

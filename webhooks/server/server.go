@@ -1,0 +1,245 @@
+// Package server is timon serve's HTTP front door (gin): health and
+// readiness, personal-token authentication, the native /v1/assist API, the
+// governed OpenAI-compatible /v1/chat/completions, the admin routes, and the
+// mount points where cmd attaches the chat bots' and GitLab's handlers.
+// Handlers are thin: they authenticate, decode, call core.Assistant and
+// encode; every error leaves as JSON {code, message}.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"timon.dev/timon/core"
+	"timon.dev/timon/core/store"
+)
+
+// Check is one readiness check (the store, a provider, the journal).
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Mount attaches a handler from another front end (bots, GitLab webhooks).
+type Mount struct {
+	Method, Path string
+	Handler      http.Handler
+}
+
+// Options configures the server.
+type Options struct {
+	Assistant core.Assistant
+	Store     *store.Store // tokens
+	// Ready lists the readiness checks of /readyz.
+	Ready []Check
+	// MaxBodyBytes bounds request bodies; zero means 1 MiB.
+	MaxBodyBytes int64
+	// AdminGroup may use /admin; zero means admin.
+	AdminGroup string
+	// Admin serves /admin/*path for admin tokens; nil answers 404.
+	Admin  http.Handler
+	Mounts []Mount
+	// Models lists the model names /v1/models shows.
+	Models []string
+	Logger *slog.Logger
+}
+
+// Server is the HTTP handler of timon serve.
+type Server struct {
+	o      Options
+	engine *gin.Engine
+	log    *slog.Logger
+
+	readyMu   sync.Mutex
+	readyAt   time.Time
+	readyBody readiness
+}
+
+// New builds the routes.
+func New(o Options) *Server {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.AdminGroup == "" {
+		o.AdminGroup = "admin"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{o: o, engine: gin.New(), log: o.Logger}
+	e := s.engine
+	e.HandleMethodNotAllowed = true
+	e.Use(s.recoverer, s.limitBody)
+	e.NoRoute(func(c *gin.Context) {
+		writeError(c, core.Errorf(core.KindNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		writeErrorStatus(c, http.StatusMethodNotAllowed, core.Errorf(core.KindInvalid, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+
+	v1 := e.Group("/v1", s.authenticate)
+	v1.POST("/assist", s.assist)
+	v1.POST("/chat/completions", s.chatCompletions)
+	v1.GET("/models", s.models)
+
+	e.Any("/admin/*path", s.authenticate, s.requireAdmin, func(c *gin.Context) {
+		if s.o.Admin == nil {
+			writeError(c, core.Errorf(core.KindNotFound, "no admin routes"))
+			return
+		}
+		s.o.Admin.ServeHTTP(c.Writer, c.Request)
+	})
+	for _, m := range o.Mounts {
+		e.Handle(m.Method, m.Path, gin.WrapH(m.Handler))
+	}
+	return s
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("panic in HTTP handler", "path", c.Request.URL.Path, "panic", r)
+			if !c.Writer.Written() {
+				writeError(c, core.Errorf(core.KindInternal, "internal error"))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > s.o.MaxBodyBytes {
+		writeError(c, core.Errorf(core.KindTooLarge, "request body of %d bytes is over the limit of %d", c.Request.ContentLength, s.o.MaxBodyBytes))
+		c.Abort()
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.o.MaxBodyBytes)
+	c.Next()
+}
+
+type readiness struct {
+	Ready  bool              `json:"ready"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyz runs the readiness checks, at most once a second whatever the
+// number of probes, and says what is not ready.
+func (s *Server) readyz(c *gin.Context) {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if time.Since(s.readyAt) > time.Second {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+		defer cancel()
+		r := readiness{Ready: true, Checks: map[string]string{}}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, ch := range s.o.Ready {
+			wg.Go(func() {
+				err := ch.Func(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					r.Ready = false
+					r.Checks[ch.Name] = err.Error()
+				} else {
+					r.Checks[ch.Name] = "ok"
+				}
+			})
+		}
+		wg.Wait()
+		s.readyBody, s.readyAt = r, time.Now()
+	}
+	status := http.StatusOK
+	if !s.readyBody.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	c.JSON(status, s.readyBody)
+}
+
+// errorBody is every error's JSON.
+type errorBody struct {
+	Code      core.Kind `json:"code"`
+	Message   string    `json:"message"`
+	Rule      string    `json:"rule,omitempty"`
+	Provider  string    `json:"provider,omitempty"`
+	RetryAt   time.Time `json:"retry_at,omitzero"`
+	RequestID string    `json:"request_id,omitempty"`
+}
+
+func bodyOf(e *core.Error) errorBody {
+	return errorBody{Code: e.Kind, Message: e.Message, Rule: e.Rule, Provider: e.Provider, RetryAt: e.RetryAt, RequestID: e.RequestID}
+}
+
+// Status maps an error kind to its HTTP status.
+func Status(k core.Kind) int {
+	switch k {
+	case core.KindInvalid:
+		return http.StatusBadRequest
+	case core.KindUnauthenticated:
+		return http.StatusUnauthorized
+	case core.KindDenied:
+		return http.StatusForbidden
+	case core.KindNotFound:
+		return http.StatusNotFound
+	case core.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case core.KindBlocked:
+		return http.StatusUnprocessableEntity
+	case core.KindQuota:
+		return http.StatusTooManyRequests
+	case core.KindCanceled:
+		return 499
+	case core.KindUnavailable:
+		return http.StatusServiceUnavailable
+	case core.KindTimeout:
+		return http.StatusGatewayTimeout
+	case core.KindOutputRejected:
+		return http.StatusBadGateway
+	case core.KindNotImplemented:
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(c *gin.Context, err error) {
+	e := core.AsError(err, "internal error")
+	writeErrorStatus(c, Status(e.Kind), e)
+}
+
+func writeErrorStatus(c *gin.Context, status int, e *core.Error) {
+	if !e.RetryAt.IsZero() {
+		secs := int(time.Until(e.RetryAt).Seconds()) + 1
+		if secs < 1 {
+			secs = 1
+		}
+		c.Header("Retry-After", strconv.Itoa(secs))
+	}
+	c.AbortWithStatusJSON(status, bodyOf(e))
+}
+
+// decodeError turns a body decoding error into a clear client error.
+func decodeError(err error) *core.Error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return core.Errorf(core.KindTooLarge, "request body is over the limit of %d bytes", mbe.Limit)
+	}
+	return core.Errorf(core.KindInvalid, "malformed JSON body: %v", err)
+}
