@@ -14,7 +14,20 @@ import (
 	"timon.dev/timon/core/provider/fakellm"
 )
 
-func newFake(t *testing.T) *fakellm.Server {
+func newFake(t *testing.T) *fakellm.Server { return newFakeB(t) }
+
+// modelRequests are what fakellm received, without the readiness probes.
+func modelRequests(f *fakellm.Server) []fakellm.Request {
+	var out []fakellm.Request
+	for _, r := range f.Requests() {
+		if !strings.HasSuffix(r.Path, "/models") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func newFakeB(t testing.TB) *fakellm.Server {
 	f := fakellm.New()
 	t.Cleanup(f.Close)
 	return f
@@ -52,7 +65,8 @@ func TestAssistEveryTask(t *testing.T) {
 			if fake.Count() != before+1 {
 				t.Fatalf("the provider got %d requests, want 1", fake.Count()-before)
 			}
-			last := fake.Requests()[len(fake.Requests())-1]
+			reqs := modelRequests(fake)
+			last := reqs[len(reqs)-1]
 			if task == "complete" {
 				if last.Path != "/v1/fim/completions" || last.Prompt != "func add(a, b int) int {" || last.Suffix != "\n}\n" || last.Model != "codestral-latest" {
 					t.Fatalf("FIM request: %+v", last)
@@ -139,27 +153,28 @@ func TestOpenAICompatibleWithOfficialClient(t *testing.T) {
 
 	params := openai.ChatCompletionNewParams{
 		Model:    "timon",
-		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage("Write to ada@example.org about ORION")},
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage("Write to ada@lab-univ.fr about ORION")},
 	}
 	resp, err := client.Chat.Completions.New(ctx, params)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := resp.Choices[0].Message.Content
-	if !strings.Contains(got, "ada@example.org") || !strings.Contains(got, "ORION") {
+	if !strings.Contains(got, "ada@lab-univ.fr") || !strings.Contains(got, "ORION") {
 		t.Fatalf("answer not restored: %q", got)
 	}
 	if resp.Usage.TotalTokens == 0 {
 		t.Fatalf("no usage reported")
 	}
-	sent := fake.Requests()[len(fake.Requests())-1]
-	if strings.Contains(string(sent.Body), "ada@example.org") || strings.Contains(string(sent.Body), "ORION") {
+	reqs := modelRequests(fake)
+	sent := reqs[len(reqs)-1]
+	if strings.Contains(string(sent.Body), "ada@lab-univ.fr") || strings.Contains(string(sent.Body), "ORION") {
 		t.Fatalf("the model received the raw values: %s", sent.Body)
 	}
 
 	stream := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
 		Model:         "timon",
-		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Stream a reply mentioning ada@example.org please")},
+		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Stream a reply mentioning ada@lab-univ.fr please")},
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
 	})
 	acc := openai.ChatCompletionAccumulator{}
@@ -171,7 +186,7 @@ func TestOpenAICompatibleWithOfficialClient(t *testing.T) {
 	if err := stream.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if chunks < 3 || !strings.Contains(acc.Choices[0].Message.Content, "ada@example.org") {
+	if chunks < 3 || !strings.Contains(acc.Choices[0].Message.Content, "ada@lab-univ.fr") {
 		t.Fatalf("stream: %d chunks, content %q", chunks, acc.Choices[0].Message.Content)
 	}
 	if acc.Usage.TotalTokens == 0 {

@@ -62,9 +62,9 @@ func TestSubcommandsNotBuiltSaySo(t *testing.T) {
 }
 
 func TestRedactCommand(t *testing.T) {
-	in := "mail ada@example.org, db postgres://u:hunter2hunter2@db:5432/x\n"
+	in := "mail ada@lab-univ.fr, db postgres://u:hunter2hunter2@db:5432/x\n"
 	out, errOut, code := runTimon(t, in, "redact")
-	if code != 0 || strings.Contains(out, "ada@example.org") || strings.Contains(out, "hunter2hunter2") || !strings.Contains(out, "[[") {
+	if code != 0 || strings.Contains(out, "ada@lab-univ.fr") || strings.Contains(out, "hunter2hunter2") || !strings.Contains(out, "[[") {
 		t.Fatalf("text: %d %q %s", code, out, errOut)
 	}
 	out, errOut, code = runTimon(t, in, "redact", "--format", "json")
@@ -88,7 +88,7 @@ func TestRedactCommand(t *testing.T) {
 		if f.Start < 0 || f.End > len(in) || f.Start >= f.End {
 			t.Fatalf("bad offsets %+v", f)
 		}
-		if f.Type == "email" && in[f.Start:f.End] != "ada@example.org" {
+		if f.Type == "email" && in[f.Start:f.End] != "ada@lab-univ.fr" {
 			t.Fatalf("email offsets point at %q", in[f.Start:f.End])
 		}
 	}

@@ -19,6 +19,7 @@ type goPackage struct {
 	Name       string
 	Doc        string
 	Imports    []string
+	GoFiles    []string
 }
 
 func listPackages(t *testing.T) []goPackage {
@@ -119,7 +120,10 @@ func usesDrivers(path string) bool {
 // TestPackageDocs: every package says what it owns.
 func TestPackageDocs(t *testing.T) {
 	for _, p := range listPackages(t) {
-		if strings.TrimSpace(p.Doc) == "" && p.Name != "main" || (p.Name == "main" && p.Doc == "") {
+		if len(p.GoFiles) == 0 {
+			continue // tests only: go list does not read their doc
+		}
+		if strings.TrimSpace(p.Doc) == "" {
 			t.Errorf("package %s has no doc comment saying what it owns", p.ImportPath)
 		}
 	}

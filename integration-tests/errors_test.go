@@ -89,7 +89,7 @@ func TestRedactionEndToEnd(t *testing.T) {
 	fake := newFake(t)
 	h := startHub(t, fake, fake.URL())
 	tok := h.token("frank")
-	values := []string{"ada.lovelace@example.org", "06 12 34 56 78", "FR76 3000 6000 0112 3456 7890 189", "ORION", "AKIAZ3MSJV4WWNKWW5FI"}
+	values := []string{"ada.lovelace@lab-univ.fr", "06 12 34 56 78", "FR76 3000 6000 0112 3456 7890 189", "ORION", "AKIAZ3MSJV4WWNKWW5FI"}
 	input := "Contact " + values[0] + " or " + values[1] + ", pay to " + values[2] + " for project ORION; key " + values[4]
 	status, out, _ := h.post("/v1/assist", tok, map[string]any{"task": "chat", "messages": []map[string]string{{"role": "user", "content": input}}})
 	if status != 200 {
@@ -100,7 +100,7 @@ func TestRedactionEndToEnd(t *testing.T) {
 			t.Errorf("answer lacks %q: %q", v, out["text"])
 		}
 	}
-	sent := string(fake.Requests()[0].Body)
+	sent := string(modelRequests(fake)[0].Body)
 	for _, v := range values {
 		if strings.Contains(sent, v) || strings.Contains(sent, strings.ReplaceAll(v, " ", "")) {
 			t.Errorf("the model received %q", v)

@@ -82,7 +82,7 @@ quotas:
 
 // hub is a running timon serve.
 type hub struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	cfg    string
 	data   string
@@ -120,11 +120,17 @@ func freeAddr(t testing.TB) string {
 }
 
 // startHub starts the binary on a free port with fake behind it.
-func startHub(t *testing.T, fake *fakellm.Server, providerURL string) *hub {
+func startHub(t testing.TB, fake *fakellm.Server, providerURL string) *hub {
+	t.Helper()
+	return startHubWith(t, fake, fmt.Sprintf(hubConfig, providerURL))
+}
+
+// startHubWith starts the binary with the given configuration.
+func startHubWith(t testing.TB, fake *fakellm.Server, config string) *hub {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "timon.yaml")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(hubConfig, providerURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h := &hub{t: t, cfg: cfgPath, data: filepath.Join(dir, "data"), logs: &syncBuffer{}, fake: fake, waited: make(chan struct{})}
@@ -237,13 +243,13 @@ func (h *hub) post(path, token string, body any) (int, map[string]any, http.Head
 	return resp.StatusCode, out, resp.Header
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func decodeJSON(t *testing.T, resp *http.Response, v any) {
+func decodeJSON(t testing.TB, resp *http.Response, v any) {
 	t.Helper()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("decoding %s: %v", resp.Request.URL.Path, err)

@@ -13,7 +13,6 @@ package assistant
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -226,7 +225,7 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	}
 
 	// 5. Provider, with failover over the decision's candidates.
-	entry.SentHash = hashHex(prompt)
+	entry.SentHash = audit.HashContent(prompt)
 	if dec.Content == policy.ContentFull {
 		content = &audit.Content{Sent: prompt}
 	}
@@ -239,7 +238,7 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	if err != nil {
 		return nil, err
 	}
-	entry.ReturnedHash = hashHex(result.Text)
+	entry.ReturnedHash = audit.HashContent(result.Text)
 	if content != nil {
 		content.Returned = result.Text
 	}
@@ -483,11 +482,6 @@ func promptText(r *core.Request) string {
 
 // estimateTokens is a cautious token count: about four bytes a token.
 func estimateTokens(s string) int { return len(s)/4 + 1 }
-
-func hashHex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
 
 // NewRequestID returns a new journal request id, to quote to support.
 func NewRequestID() string {

@@ -2,29 +2,43 @@ package assistant
 
 import (
 	"strings"
+	"unicode"
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/redact"
 )
 
-// maxHold bounds how much streamed text the guard holds back waiting for the
-// end of a line.
-const maxHold = 2048
+const (
+	// holdWords is how many trailing words of a streamed line the guard
+	// keeps back: enough for "password = value" to be seen whole before
+	// any of it is passed on.
+	holdWords = 3
+	// maxHold bounds a line's held text; past it (one enormous token) the
+	// guard checks and passes everything.
+	maxHold = 4096
+)
 
 // outputGuard checks the model's answer before anyone sees it: secrets the
-// model wrote are masked, then the request's placeholders are restored. For
-// a streamed answer it works line by line (a secret rarely spans lines; a
-// PEM block is held until its END line), so that what was emitted equals
-// what a whole answer would have given, line for line.
+// model wrote are masked (redact.MaskOutput), then the request's
+// placeholders are restored.
+//
+// A streamed answer is checked as it arrives: the current line is re-scanned
+// whole at each piece, and only its masked text up to the last few words is
+// passed on, so that the context a detector needs ("password: …",
+// "Authorization: Bearer …") is present before a value leaves. A PEM block
+// is held until its END line. Secrets do not contain white space, so a value
+// is never split between what was passed and what was held.
 type outputGuard struct {
 	red      *redact.Redactor
 	vault    *redact.Vault
 	emit     func(string) error
 	restorer *redact.Restorer
-	pending  strings.Builder // received, not yet checked
 	out      strings.Builder // emitted to the caller
 	masked   map[string]int
 	received bool
+
+	line   string // raw text of the current line(s), not yet final
+	passed string // masked text of line already passed on
 }
 
 func newOutputGuard(red *redact.Redactor, v *redact.Vault, emit func(string) error) *outputGuard {
@@ -53,30 +67,64 @@ func (g *outputGuard) write(delta string) error {
 		return nil
 	}
 	g.received = true
-	g.pending.WriteString(delta)
-	s := g.pending.String()
-	cut := strings.LastIndexByte(s, '\n') + 1
-	if inPEM(s[:cut]) {
-		cut = 0 // hold the whole block until its END line arrives
+	g.line += delta
+	// Complete lines are final.
+	for {
+		nl := strings.IndexByte(g.line, '\n')
+		if nl < 0 || inPEM(g.line[:nl+1]) {
+			break
+		}
+		if err := g.final(g.line[:nl+1]); err != nil {
+			return err
+		}
+		g.line = g.line[nl+1:]
 	}
-	if cut == 0 && len(s) > maxHold && !inPEM(s) {
-		cut = len(s)
+	if inPEM(g.line) {
+		return nil
+	}
+	cut := holdBack(g.line, holdWords)
+	if len(g.line)-cut > maxHold {
+		cut = len(g.line)
 	}
 	if cut == 0 {
 		return nil
 	}
-	ready := s[:cut]
-	g.pending.Reset()
-	g.pending.WriteString(s[cut:])
-	return g.pass(ready)
+	m, _ := g.red.MaskOutput(g.vault, g.line[:cut])
+	return g.pass(m)
 }
 
-func (g *outputGuard) pass(s string) error {
-	checked, found := g.red.MaskOutput(g.vault, s)
+// final checks a complete line (or the answer's end) and passes what of it
+// was not passed yet.
+func (g *outputGuard) final(text string) error {
+	m, found := g.red.MaskOutput(g.vault, text)
 	for t, n := range redact.Counts(found) {
 		g.masked[t] += n
 	}
-	return g.restorer.Write(checked)
+	err := g.pass(m)
+	g.passed = ""
+	return err
+}
+
+// pass sends on the part of m, the masked current line, beyond what was
+// already passed.
+func (g *outputGuard) pass(m string) error {
+	rest := m
+	if strings.HasPrefix(m, g.passed) {
+		rest = m[len(g.passed):]
+	} else {
+		// A finding reached back into text already passed (a value with
+		// white space in it): pass the masked text from where they differ.
+		i := 0
+		for i < len(m) && i < len(g.passed) && m[i] == g.passed[i] {
+			i++
+		}
+		rest = m[i:]
+	}
+	g.passed = m
+	if rest == "" {
+		return nil
+	}
+	return g.restorer.Write(rest)
 }
 
 // finish completes the answer: for a stream, the held text is checked and
@@ -84,12 +132,11 @@ func (g *outputGuard) pass(s string) error {
 // the caller sees and the counts of what was masked in the output.
 func (g *outputGuard) finish(text string) (string, map[string]int, error) {
 	if g.streaming() {
-		if g.pending.Len() > 0 {
-			rest := g.pending.String()
-			g.pending.Reset()
-			if err := g.pass(rest); err != nil {
+		if g.line != "" {
+			if err := g.final(g.line); err != nil {
 				return "", nil, err
 			}
+			g.line = ""
 		}
 		if err := g.restorer.Flush(); err != nil {
 			return "", nil, err
@@ -102,6 +149,30 @@ func (g *outputGuard) finish(text string) (string, map[string]int, error) {
 	}
 	return g.vault.Restore(checked), g.masked, nil
 }
+
+// holdBack returns the index where the last n words of s (and the white
+// space after them) begin; 0 when s has no more than n words.
+func holdBack(s string, n int) int {
+	i := len(s)
+	for words := 0; ; {
+		// Skip trailing white space, then a word.
+		for i > 0 && isSpace(s[i-1]) {
+			i--
+		}
+		if i == 0 {
+			return 0
+		}
+		for i > 0 && !isSpace(s[i-1]) {
+			i--
+		}
+		words++
+		if words == n {
+			return i
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c < 0x80 && unicode.IsSpace(rune(c)) }
 
 // inPEM reports whether s opens a PEM block that it does not close.
 func inPEM(s string) bool {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"timon.dev/timon/core/store"
@@ -301,7 +302,11 @@ func (j *Journal) run() {
 	}
 }
 
+var DebugBatches, DebugEntries atomic.Int64
+
 func (j *Journal) write(batch []*pending) {
+	DebugBatches.Add(1)
+	DebugEntries.Add(int64(len(batch)))
 	err := j.commit(batch)
 	if err != nil {
 		j.log.Error("journal batch failed", "entries", len(batch), "err", err)

@@ -88,9 +88,17 @@ func (f *Filter) where(st *store.Store) (string, []any) {
 }
 
 // each calls fn with every entry matching f, ascending by seq (descending
-// with desc), at most limit of them (0: all).
-func each(ctx context.Context, st *store.Store, f Filter, desc bool, limit int, fn func(*Entry) error) error {
+// with desc), at most limit of them (0: all), none above upTo if positive.
+func each(ctx context.Context, st *store.Store, f Filter, upTo int64, desc bool, limit int, fn func(*Entry) error) error {
 	where, args := f.where(st)
+	if upTo > 0 {
+		if where == "" {
+			where = " WHERE e.seq <= ?"
+		} else {
+			where += " AND e.seq <= ?"
+		}
+		args = append(args, upTo)
+	}
 	q := `SELECT e.seq, e.time_us, e.request_id, e.user_id, e.data, e.hash, COALESCE(p.hash, '')
 		FROM audit_entries e LEFT JOIN audit_entries p ON p.seq = e.seq - 1` + where + ` ORDER BY e.seq`
 	if desc {
@@ -140,7 +148,7 @@ func List(ctx context.Context, st *store.Store, f Filter) ([]Entry, error) {
 	}
 	limit = min(limit, maxLimit)
 	var out []Entry
-	err := each(ctx, st, f, false, limit, func(e *Entry) error {
+	err := each(ctx, st, f, 0, false, limit, func(e *Entry) error {
 		out = append(out, *e)
 		return nil
 	})
@@ -225,7 +233,7 @@ func Export(ctx context.Context, st *store.Store, f Filter, format string, w io.
 	if err != nil {
 		return fmt.Errorf("exporting journal: %w", err)
 	}
-	if err := each(ctx, st, f, false, max(f.Limit, 0), ew.write); err != nil {
+	if err := each(ctx, st, f, 0, false, max(f.Limit, 0), ew.write); err != nil {
 		return fmt.Errorf("exporting journal: %w", err)
 	}
 	if err := ew.flush(); err != nil {
@@ -245,32 +253,36 @@ func Tail(ctx context.Context, st *store.Store, f Filter, follow bool, w io.Writ
 	if err != nil {
 		return fmt.Errorf("tailing journal: %w", err)
 	}
+	tail := func() (int64, error) {
+		var seq int64
+		err := st.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_entries`).Scan(&seq)
+		return seq, err
+	}
+	// Every seq up to the tail read is committed (seqs are assigned under
+	// the append lock), so reading up to it and resuming after it misses
+	// nothing.
+	cursor, err := tail()
+	if err != nil {
+		return fmt.Errorf("tailing journal: %w", err)
+	}
 	var last []Entry
 	if f.AfterSeq == 0 {
 		n := f.Limit
 		if n <= 0 {
 			n = 20
 		}
-		err = each(ctx, st, f, true, n, func(e *Entry) error { last = append(last, *e); return nil })
+		err = each(ctx, st, f, cursor, true, n, func(e *Entry) error { last = append(last, *e); return nil })
 		slices.Reverse(last)
 	} else {
-		err = each(ctx, st, f, false, 0, func(e *Entry) error { last = append(last, *e); return nil })
+		err = each(ctx, st, f, cursor, false, 0, func(e *Entry) error { last = append(last, *e); return nil })
 	}
 	if err != nil {
 		return fmt.Errorf("tailing journal: %w", err)
-	}
-	cursor := f.AfterSeq
-	if cursor == 0 {
-		// Follow from the journal's tail, not from the last match.
-		if err := st.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_entries`).Scan(&cursor); err != nil {
-			return fmt.Errorf("tailing journal: %w", err)
-		}
 	}
 	for i := range last {
 		if err := ew.write(&last[i]); err != nil {
 			return fmt.Errorf("tailing journal: %w", err)
 		}
-		cursor = max(cursor, last[i].Seq)
 	}
 	if err := ew.flush(); err != nil {
 		return fmt.Errorf("tailing journal: %w", err)
@@ -286,12 +298,13 @@ func Tail(ctx context.Context, st *store.Store, f Filter, follow bool, w io.Writ
 			return nil
 		case <-t.C:
 		}
-		g := f
-		g.AfterSeq = cursor
-		err := each(ctx, st, g, false, 1000, func(e *Entry) error {
-			cursor = e.Seq
-			return ew.write(e)
-		})
+		upTo, err := tail()
+		if err == nil && upTo > cursor {
+			g := f
+			g.AfterSeq = max(cursor, f.AfterSeq)
+			err = each(ctx, st, g, upTo, false, 0, ew.write)
+			cursor = upTo
+		}
 		if ctx.Err() != nil {
 			return nil
 		}

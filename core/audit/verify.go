@@ -39,6 +39,9 @@ func (r *Report) String() string {
 	return fmt.Sprintf("TAMPERED at seq %d: %s", r.FirstBad, r.Problem)
 }
 
+// verifyWorkers is how many chunks are scanned at once.
+var verifyWorkers = func() int { return runtime.GOMAXPROCS(0) }
+
 // verifyChunk is the number of entries one worker scans in one query.
 const verifyChunk = 1 << 16
 
@@ -96,7 +99,7 @@ func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.Pub
 	}
 	chunks[len(chunks)-1].open = true
 
-	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	workers := min(verifyWorkers(), len(chunks))
 	next := make(chan *chunk, len(chunks))
 	for _, c := range chunks {
 		next <- c

@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/openai/openai-go/v3"
@@ -101,7 +103,7 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*Result, error) {
 //	})
 //
 // Timeout bounds the wait for the first byte and every silence between two
-// chunks, not the whole stream.
+// chunks, not the whole stream. On error the Result is nil.
 func (c *Client) ChatStream(ctx context.Context, req ChatRequest, emit func(delta string) error) (*Result, error) {
 	params, e := c.chatParams(req)
 	if e != nil {
@@ -121,8 +123,10 @@ func (c *Client) ChatStream(ctx context.Context, req ChatRequest, emit func(delt
 			finish string
 			usage  openai.CompletionUsage
 		)
+		started := false
 		for stream.Next() {
 			touch()
+			started = true
 			chunk := stream.Current()
 			if chunk.Model != "" {
 				model = chunk.Model
@@ -147,6 +151,10 @@ func (c *Client) ChatStream(ctx context.Context, req ChatRequest, emit func(delt
 			}
 		}
 		if err := stream.Err(); err != nil {
+			var apiErr *openai.Error
+			if started && !errors.As(err, &apiErr) {
+				err = fmt.Errorf("%w: %w", ErrStreamCut, err)
+			}
 			return nil, err
 		}
 		if finish == "" {

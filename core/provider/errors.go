@@ -121,12 +121,12 @@ func (c *Client) classify(ctx, actx context.Context, err error) *Error {
 		sseErr  *ssestream.StreamError
 	)
 	switch {
+	case errors.As(err, &sseErr):
+		e.Reason = "error reported by upstream mid-stream"
 	case errors.Is(err, ErrStreamCut):
 		e.Reason = "stream cut before the answer was complete"
 	case errors.Is(err, ErrEmptyAnswer):
 		e.Reason, e.again = "empty answer from upstream", false
-	case errors.As(err, &sseErr):
-		e.Reason = "error reported by upstream mid-stream"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		e.Reason = "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):

@@ -68,7 +68,7 @@ func (c *Client) run(ctx context.Context, opts callOptions, fn attemptFunc) (*Re
 		if opts.emitted != nil && opts.emitted() {
 			e.Partial, e.Retryable, e.again = true, false, false
 			if ctx.Err() == nil {
-				e.Reason += ", after part of the answer was sent"
+				e.Reason += " (part of the answer was already sent)"
 			}
 		}
 		if !e.again || attempt >= retries {

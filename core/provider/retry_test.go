@@ -104,10 +104,10 @@ func TestRetryAfterBeyondCap(t *testing.T) {
 func TestTimeoutPerAttempt(t *testing.T) {
 	fake := startFake(t)
 	fake.Enqueue(fakellm.Reply{FirstTokenDelay: time.Hour})
-	c := newClient(t, provider.Config{BaseURL: fake.URL(), Timeout: 200 * time.Millisecond})
+	c := newClient(t, provider.Config{BaseURL: fake.URL(), Timeout: 500 * time.Millisecond})
 	_, err := c.Chat(testContext(t), userChat("hi"))
 	e := asError(t, err)
-	if !e.Timeout || !e.Retryable || e.Reason != "timed out after 200ms" || e.StatusCode != 0 {
+	if !e.Timeout || !e.Retryable || e.Reason != "timed out after 500ms" || e.StatusCode != 0 {
 		t.Errorf("error = %+v", e)
 	}
 	if fake.Count() != 1 {

@@ -67,7 +67,8 @@ func TestChatStreamCut(t *testing.T) {
 		t.Errorf("got a result %+v from a cut stream", res)
 	}
 	e := asError(t, err)
-	if !e.Partial || e.Retryable || e.Provider != "first" {
+	if !e.Partial || e.Retryable || e.Provider != "first" || !errors.Is(err, provider.ErrStreamCut) ||
+		e.Reason != "stream cut before the answer was complete (part of the answer was already sent)" {
 		t.Errorf("error = %+v, want Partial, not Retryable, from first", e)
 	}
 	if got := strings.Join(deltas, ""); got != "abcdabcd" {
@@ -151,10 +152,10 @@ func TestChatStreamIdleTimeout(t *testing.T) {
 	}
 
 	fake.Enqueue(fakellm.Reply{Text: "abcdefgh", ChunkSize: 4, ChunkDelay: time.Hour})
-	short := newClient(t, provider.Config{BaseURL: fake.URL(), Timeout: 300 * time.Millisecond})
+	short := newClient(t, provider.Config{BaseURL: fake.URL(), Timeout: 500 * time.Millisecond})
 	_, err = short.ChatStream(testContext(t), userChat("hi"), collect(&deltas))
 	e := asError(t, err)
-	if !e.Timeout || !e.Partial || e.Reason != "timed out after 300ms, after part of the answer was sent" {
+	if !e.Timeout || !e.Partial || e.Reason != "timed out after 500ms (part of the answer was already sent)" {
 		t.Errorf("error = %+v", e)
 	}
 }

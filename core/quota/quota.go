@@ -44,8 +44,13 @@
 // leases count, through an index range holding at most the cap's number of
 // live rows; the count runs after the subject's row is locked, so the cap is
 // exact across replicas. InFlight is tracked only for subjects with a
-// concurrency cap. Rows are locked in subject order by every transaction, so
-// reservations and settlements cannot deadlock.
+// concurrency cap. Every transaction locks subjects' rows in one order —
+// descending key, so that a group's row, shared by all its members, comes
+// after "user:…" and is held only until the commit — hence reservations and
+// settlements cannot deadlock. On SQLite the request path's statements are
+// prepared once. A reservation is one transaction of one upsert per subject
+// plus, for a capped subject, one indexed count and one insert; a settlement
+// is one transaction of one delete and one update per subject.
 //
 // # Clean-up
 //
@@ -125,6 +130,10 @@ type Quota struct {
 	opts        Options
 	now         atomic.Pointer[func() time.Time]
 	nextCleanup atomic.Int64 // Unix microseconds
+	// prepared holds the request path's statements on SQLite, where
+	// parsing them costs more than running them (pgx caches prepared
+	// statements by itself). Filled in New, read-only afterwards.
+	prepared map[string]*sql.Stmt
 }
 
 // New migrates the quota tables and returns a Quota. At most one Options may
@@ -151,8 +160,51 @@ func New(ctx context.Context, st *store.Store, opts ...Options) (*Quota, error) 
 	}
 	q := &Quota{st: st, opts: o}
 	q.SetClock(time.Now)
+	if st.Dialect() == store.SQLite {
+		q.prepared = map[string]*sql.Stmt{}
+		for _, query := range append(upsertSQL[:], selectUsageSQL, countLeasesSQL, insertLeaseSQL, settleSQL, deleteLeaseSQL) {
+			stmt, err := st.DB().PrepareContext(ctx, st.Rebind(query))
+			if err != nil {
+				return nil, fmt.Errorf("preparing quota statements: %w", err)
+			}
+			q.prepared[query] = stmt
+		}
+	}
 	return q, nil
 }
+
+// queryRow and exec run one of the request path's statements in tx,
+// prepared when it can be.
+func (q *Quota) queryRow(ctx context.Context, tx *store.Tx, query string, args ...any) *sql.Row {
+	if stmt := q.prepared[query]; stmt != nil {
+		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRow(ctx, query, args...)
+}
+
+func (q *Quota) exec(ctx context.Context, tx *store.Tx, query string, args ...any) error {
+	var err error
+	if stmt := q.prepared[query]; stmt != nil {
+		_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	} else {
+		_, err = tx.Exec(ctx, query, args...)
+	}
+	return err
+}
+
+// The request path's statements besides upsertSQL.
+const (
+	selectUsageSQL = `SELECT minute_start, minute_requests, day_start, day_tokens, month_start, month_tokens FROM quota_usage WHERE subject = ?`
+	countLeasesSQL = `SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?`
+	insertLeaseSQL = `INSERT INTO quota_leases (id, subject, expires_at) VALUES (?, ?, ?)`
+	deleteLeaseSQL = `DELETE FROM quota_leases WHERE id = ?`
+	// settleSQL adds a delta to the windows a reservation went to, if they
+	// are still the current ones.
+	settleSQL = `UPDATE quota_usage SET
+	day_tokens = CASE WHEN day_start <> ? THEN day_tokens WHEN day_tokens + ? < 0 THEN 0 ELSE day_tokens + ? END,
+	month_tokens = CASE WHEN month_start <> ? THEN month_tokens WHEN month_tokens + ? < 0 THEN 0 ELSE month_tokens + ? END
+WHERE subject = ? AND (day_start = ? OR month_start = ?)`
+)
 
 // SetClock replaces the clock (for tests).
 func (q *Quota) SetClock(now func() time.Time) { q.now.Store(&now) }
@@ -184,7 +236,7 @@ type Reservation struct {
 	q        *Quota
 	id       string
 	estimate int64
-	subjects []reserved // in key order
+	subjects []reserved // in lock order (descending key)
 	leased   bool
 
 	mu   sync.Mutex
@@ -256,7 +308,7 @@ func (q *Quota) Reserve(ctx context.Context, subjects []Subject, estimateTokens 
 		return nil, refusalError(refusals)
 	}
 	if err != nil {
-		return nil, &core.Error{Kind: core.KindInternal, Message: "the quota could not be checked", Err: err}
+		return nil, storeError(err, "the quota could not be checked")
 	}
 	q.maybeCleanup(ctx, now)
 	return r, nil
@@ -314,14 +366,14 @@ func (q *Quota) reserveOne(ctx context.Context, tx *store.Tx, s Subject, est int
 	}
 	var refusals []*refusal
 	for attempt := 0; ; attempt++ {
-		err := tx.QueryRow(ctx, upsertSQL[mask], args...).Scan(&res.day, &res.month)
+		err := q.queryRow(ctx, tx, upsertSQL[mask], args...).Scan(&res.day, &res.month)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return res, nil, fmt.Errorf("reserving for %s: %w", s.Key, err)
 		}
-		row, err := readRow(ctx, tx, s.Key)
+		row, err := readRow(q.queryRow(ctx, tx, selectUsageSQL, s.Key), s.Key)
 		if err != nil {
 			return res, nil, err
 		}
@@ -332,7 +384,7 @@ func (q *Quota) reserveOne(ctx context.Context, tx *store.Tx, s Subject, est int
 		// The counters fell between the refusal and the read (a settlement
 		// on another connection): try again.
 		if attempt == 2 {
-			refusals = []*refusal{{budget: "quota", key: s.Key, busy: true, retryAt: now.Add(q.opts.BusyRetry).Truncate(time.Second),
+			refusals = []*refusal{{budget: "quota", key: s.Key, busy: true, retryAt: now.Add(q.opts.BusyRetry),
 				detail: "the counters kept changing while checking; retry"}}
 			break
 		}
@@ -341,19 +393,17 @@ func (q *Quota) reserveOne(ctx context.Context, tx *store.Tx, s Subject, est int
 		// The subject's row is now locked by this transaction (PostgreSQL)
 		// or the whole database is (SQLite): the count cannot race.
 		var n int64
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?`,
-			s.Key, store.Micros(now)).Scan(&n); err != nil {
+		if err := q.queryRow(ctx, tx, countLeasesSQL, s.Key, store.Micros(now)).Scan(&n); err != nil {
 			return res, nil, fmt.Errorf("counting requests in flight for %s: %w", s.Key, err)
 		}
 		if n >= int64(l.Concurrent) {
 			refusals = append(refusals, &refusal{
 				budget: "concurrent requests", key: s.Key, busy: true,
-				retryAt: now.Add(q.opts.BusyRetry).Truncate(time.Second),
+				retryAt: now.Add(q.opts.BusyRetry),
 				detail:  fmt.Sprintf("%d of %d already in flight; retry when one finishes", n, l.Concurrent),
 			})
 		} else if len(refusals) == 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO quota_leases (id, subject, expires_at) VALUES (?, ?, ?)`,
-				id, s.Key, store.Micros(now.Add(q.opts.Lease))); err != nil {
+			if err := q.exec(ctx, tx, insertLeaseSQL, id, s.Key, store.Micros(now.Add(q.opts.Lease))); err != nil {
 				return res, nil, fmt.Errorf("leasing a slot for %s: %w", s.Key, err)
 			}
 			res.leased = true
@@ -369,12 +419,9 @@ type usageRow struct {
 	month, monthTokens     int64
 }
 
-func readRow(ctx context.Context, db interface {
-	QueryRow(context.Context, string, ...any) *sql.Row
-}, key string) (usageRow, error) {
+func readRow(row *sql.Row, key string) (usageRow, error) {
 	var u usageRow
-	err := db.QueryRow(ctx, `SELECT minute_start, minute_requests, day_start, day_tokens, month_start, month_tokens FROM quota_usage WHERE subject = ?`, key).
-		Scan(&u.minute, &u.minuteRequests, &u.day, &u.dayTokens, &u.month, &u.monthTokens)
+	err := row.Scan(&u.minute, &u.minuteRequests, &u.day, &u.dayTokens, &u.month, &u.monthTokens)
 	if errors.Is(err, sql.ErrNoRows) {
 		return usageRow{}, nil
 	}
@@ -510,29 +557,29 @@ func (r *Reservation) finish(ctx context.Context, actual int64, what string) err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	err := r.q.st.Tx(ctx, func(tx *store.Tx) error {
-		if delta != 0 {
-			for _, s := range r.subjects {
-				// Only the windows the estimate went to are adjusted; if
-				// they rolled over, there is nothing left to correct.
-				if _, err := tx.Exec(ctx, `UPDATE quota_usage SET
-	day_tokens = CASE WHEN day_start <> ? THEN day_tokens WHEN day_tokens + ? < 0 THEN 0 ELSE day_tokens + ? END,
-	month_tokens = CASE WHEN month_start <> ? THEN month_tokens WHEN month_tokens + ? < 0 THEN 0 ELSE month_tokens + ? END
-WHERE subject = ? AND (day_start = ? OR month_start = ?)`,
-					s.day, delta, delta, s.month, delta, delta, s.key, s.day, s.month); err != nil {
-					return err
-				}
+	q := r.q
+	err := q.st.Tx(ctx, func(tx *store.Tx) error {
+		// The lease first: no other transaction waits for it, so the
+		// subjects' rows, locked next, are held only until the commit.
+		if r.leased {
+			if err := q.exec(ctx, tx, deleteLeaseSQL, r.id); err != nil {
+				return err
 			}
 		}
-		if r.leased {
-			if _, err := tx.Exec(ctx, `DELETE FROM quota_leases WHERE id = ?`, r.id); err != nil {
+		if delta == 0 {
+			return nil
+		}
+		for _, s := range r.subjects {
+			// Only the windows the estimate went to are adjusted; if they
+			// rolled over, there is nothing left to correct.
+			if err := q.exec(ctx, tx, settleSQL, s.day, delta, delta, s.month, delta, delta, s.key, s.day, s.month); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return &core.Error{Kind: core.KindInternal, Message: what + " the quota reservation failed", Err: err}
+		return storeError(err, what+" the quota reservation failed")
 	}
 	r.done = true
 	return nil
@@ -557,14 +604,13 @@ func (q *Quota) Usage(ctx context.Context, s Subject) (*Usage, error) {
 		return nil, core.Errorf(core.KindInvalid, "a quota subject needs a key")
 	}
 	now := q.clock()
-	row, err := readRow(ctx, q.st, s.Key)
+	row, err := readRow(q.st.QueryRow(ctx, selectUsageSQL, s.Key), s.Key)
 	if err != nil {
-		return nil, &core.Error{Kind: core.KindInternal, Message: "the quota usage could not be read", Err: err}
+		return nil, storeError(err, "the quota usage could not be read")
 	}
 	var inFlight int64
-	if err := q.st.QueryRow(ctx, `SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?`,
-		s.Key, store.Micros(now)).Scan(&inFlight); err != nil {
-		return nil, &core.Error{Kind: core.KindInternal, Message: "the quota usage could not be read", Err: err}
+	if err := q.st.QueryRow(ctx, countLeasesSQL, s.Key, store.Micros(now)).Scan(&inFlight); err != nil {
+		return nil, storeError(err, "the quota usage could not be read")
 	}
 	cur, requests, dayTokens, monthTokens := row.current(windowsAt(now))
 	return &Usage{
@@ -613,8 +659,21 @@ func (q *Quota) maybeCleanup(ctx context.Context, now time.Time) {
 	_ = q.Cleanup(ctx) // best effort: the next period tries again
 }
 
+// storeError reports a failure of the store: internal (the request is
+// refused: fail closed), unless the caller went away or ran out of time.
+func storeError(err error, msg string) *core.Error {
+	kind := core.KindInternal
+	switch {
+	case errors.Is(err, context.Canceled):
+		kind = core.KindCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		kind = core.KindTimeout
+	}
+	return &core.Error{Kind: kind, Message: msg, Err: err}
+}
+
 // normalize checks keys, merges duplicates (keeping the stricter limit of
-// each kind) and sorts subjects by key, the order in which every
+// each kind) and sorts subjects by descending key, the order in which every
 // transaction locks their rows.
 func normalize(subjects []Subject) ([]Subject, error) {
 	out := make([]Subject, 0, len(subjects))
@@ -632,7 +691,7 @@ func normalize(subjects []Subject) ([]Subject, error) {
 		}
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b Subject) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(out, func(a, b Subject) int { return strings.Compare(b.Key, a.Key) })
 	return out, nil
 }
 

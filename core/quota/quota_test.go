@@ -635,3 +635,24 @@ func BenchmarkReserveSettle(b *testing.B) {
 		})
 	}
 }
+
+// Fail closed: when the store fails, nothing is admitted.
+func TestStoreFailure(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := newQuota(t, st, newClock(t0))
+		alice := []quota.Subject{user("alice", quota.Limits{TokensPerDay: 1000})}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if r, err := q.Reserve(ctx, alice, 10); r != nil || core.ErrorKind(err) != core.KindCanceled {
+			t.Fatalf("canceled: %v %v", r, err)
+		}
+		st.Close()
+		r, err := q.Reserve(context.Background(), alice, 10)
+		if r != nil || core.ErrorKind(err) != core.KindInternal {
+			t.Fatalf("closed store: %v %v", r, err)
+		}
+		if _, err := q.Usage(context.Background(), alice[0]); core.ErrorKind(err) != core.KindInternal {
+			t.Fatalf("closed store: %v", err)
+		}
+	})
+}

@@ -7,7 +7,7 @@ package redact
 // One table lookup per input byte; states that end a pattern are flagged so
 // the loop only branches out on hits.
 type automaton struct {
-	class    [256]uint16// input byte -> class
+	class    [256]uint16 // input byte -> class
 	nclass   int
 	delta    []uint32 // state*nclass + class -> next state; high bit set: state has outputs
 	out      [][]int32

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -41,24 +42,42 @@ const (
 	prioCustom   = 5 // the institution's own terms and patterns
 )
 
-// rule is one compiled regex detector.
+// rule is one regex detector. Its expression is compiled on first use
+// (gitleaks' 217 expressions take ~100 ms to compile and most texts need a
+// handful of them).
 type rule struct {
-	typ      string
-	kind     Kind
-	prio     int
-	re       *regexp.Regexp
-	group    int // gitleaks semantics: >0 this group, 0 first non-empty group
-	entropy  float64
-	keywords []int32 // gating keyword ids (any of); none: always on
-	allow    []allowlist
-	gitleaks bool // apply gitleaks' global allowlists
+	typ  string
+	kind Kind
+	prio int
 
-	anchors  []caseLit // nil: run on the whole text
-	before   int       // bytes a match can start before an anchor hit
-	after    int       // bytes a match can end after an anchor hit starts
-	maxNL    int       // newlines a match can contain
-	template bool      // gitleaks semi-generic: operator must follow the keyword
+	expr   string
+	reOnce sync.Once
+	re     *regexp.Regexp
 
+	group int // gitleaks semantics: >0 this group, 0 first non-empty group
+	// groupFrom (non-gitleaks rules with group 0): mask the first non-empty
+	// group from this index; 0 means 1.
+	groupFrom int
+	entropy   float64
+	keywords  []int32 // gating keyword ids (any of); none: always on
+	allow     []*allowlist
+	gitleaks  bool // gitleaks semantics and global allowlists
+
+	anchors  []caseLit     // nil: run on the whole text
+	follows  []followCheck // per anchor
+	before   int           // bytes a match can start before an anchor hit
+	after    int           // bytes a match can end after an anchor hit starts
+	beforeNL int           // newlines a match can span before the hit
+	afterNL  int           // newlines a match can span after the hit
+	template bool          // gitleaks semi-generic: operator must follow the keyword
+
+	// precheck, when set, is a cheap necessary condition on the text right
+	// after an anchor hit (s, e: the hit).
+	precheck func(text string, s, e int) bool
+	// window, when set, replaces precheck and the generic window: it returns
+	// the part of text every match containing the hit lies in, or ok=false
+	// when no match can contain it.
+	window func(text string, s, e int) (lo, hi int, ok bool)
 	// validate, when set, gets the text and the secret's offsets and returns
 	// false to drop a candidate (heuristics beyond what a regex says).
 	validate func(text string, start, end int) bool
@@ -66,14 +85,49 @@ type rule struct {
 	wholeMatch bool
 }
 
+func (r *rule) regexp() *regexp.Regexp {
+	r.reOnce.Do(func() { r.re = regexp.MustCompile(r.expr) })
+	return r.re
+}
+
 type allowlist struct {
 	and       bool
 	target    string
+	expr      string
+	once      sync.Once
 	re        *regexp.Regexp
 	stopWords []string
+	stopAC    *automaton
+}
+
+func (a *allowlist) init() {
+	a.once.Do(func() {
+		if a.expr != "" {
+			a.re = regexp.MustCompile(a.expr)
+		}
+		if len(a.stopWords) > 8 {
+			a.stopAC = newAutomaton(a.stopWords)
+		}
+	})
+}
+
+func (a *allowlist) hasStopWord(secret string) bool {
+	if a.stopAC != nil {
+		found := false
+		a.stopAC.scan(secret, func(int32, int) { found = true })
+		return found
+	}
+	ls := strings.ToLower(secret)
+	for _, w := range a.stopWords {
+		if strings.Contains(ls, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *allowlist) allowed(secret, match, line string) bool {
+	a.init()
 	var regexOK, stopOK bool
 	if a.re != nil {
 		t := secret
@@ -86,13 +140,7 @@ func (a *allowlist) allowed(secret, match, line string) bool {
 		regexOK = t != "" && a.re.MatchString(t)
 	}
 	if len(a.stopWords) > 0 && secret != "" {
-		ls := strings.ToLower(secret)
-		for _, w := range a.stopWords {
-			if strings.Contains(ls, w) {
-				stopOK = true
-				break
-			}
-		}
+		stopOK = a.hasStopWord(secret)
 	}
 	if a.and {
 		ok := true
@@ -114,7 +162,8 @@ type ruleSet struct {
 	patRefs  [][]patRef // automaton pattern id -> what it means
 	nkw      int
 	fullScan []int // rules without anchors
-	global   []allowlist
+	global   []*allowlist
+	keywords []string // gating keywords, lowercase; index = keyword id
 	terms    []term
 }
 
@@ -124,24 +173,29 @@ type patRef struct {
 	kw     int32 // >= 0: keyword id
 	rule   int32 // >= 0: rule index (anchor)
 	anchor caseLit
+	follow followCheck
 	term   int32 // >= 0: term index
 }
 
-// compileRule builds a rule from an expression; it fills anchors and bounds.
-func compileRule(r *rule, expr string) error {
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return err
-	}
-	r.re = re
+// compileRule analyses expr and fills r's anchors and bounds. eager
+// compiles the expression now (custom patterns: errors must surface in New).
+func compileRule(r *rule, expr string, eager bool) error {
 	tree, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return err
 	}
-	tree = tree.Simplify()
+	r.expr = expr
+	if eager {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return err
+		}
+		r.reOnce.Do(func() { r.re = re })
+	}
 	maxLen := maxMatchLen(tree)
-	r.maxNL = maxNewlines(tree)
+	maxNL := maxNewlines(tree)
 	r.before, r.after = maxLen, maxLen
+	r.beforeNL, r.afterNL = maxNL, maxNL
 	if r.template {
 		// Anchor on the identifier part only, so that the operator check
 		// right after the hit is meaningful.
@@ -149,6 +203,8 @@ func compileRule(r *rule, expr string) error {
 			r.anchors = anchorsOf(prefix, 2)
 			if r.anchors != nil {
 				r.before = maxMatchLen(prefix)
+				r.beforeNL = maxNewlines(prefix)
+				r.window = templateWindow(expr, r.before)
 			}
 		}
 		if r.anchors == nil {
@@ -157,6 +213,9 @@ func compileRule(r *rule, expr string) error {
 	}
 	if r.anchors == nil {
 		r.anchors = anchorsOf(tree, 2)
+	}
+	for _, a := range r.anchors {
+		r.follows = append(r.follows, followOf(a.follow))
 	}
 	return nil
 }
@@ -176,14 +235,15 @@ func templatePrefix(expr string) (*syntax.Regexp, bool) {
 	prefix := expr[:i]
 	for extra := 0; extra < 4; extra++ {
 		if t, err := syntax.Parse(prefix+strings.Repeat(")", extra), syntax.Perl); err == nil {
-			return t.Simplify(), true
+			return t, true
 		}
 	}
 	return nil, false
 }
 
 // build assembles the automaton over keywords, anchors and terms.
-func (rs *ruleSet) build(keywords []string) {
+func (rs *ruleSet) build() {
+	keywords := rs.keywords
 	index := map[string]int32{}
 	var pats []string
 	add := func(p string, ref patRef) {
@@ -205,8 +265,8 @@ func (rs *ruleSet) build(keywords []string) {
 			rs.fullScan = append(rs.fullScan, i)
 			continue
 		}
-		for _, a := range r.anchors {
-			add(a.lower(), patRef{kw: -1, rule: int32(i), anchor: a, term: -1})
+		for k, a := range r.anchors {
+			add(a.lower(), patRef{kw: -1, rule: int32(i), anchor: a, follow: r.follows[k], term: -1})
 		}
 	}
 	for i, t := range rs.terms {
@@ -249,7 +309,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 				st.kwSeen[ref.kw] = true
 			case ref.rule >= 0:
 				end := start + len(ref.anchor.orig)
-				if ref.anchor.matchAt(text[start:end]) {
+				if ref.anchor.matchAt(text[start:end]) && ref.follow.ok(text, end) {
 					st.hits = append(st.hits, hit{rule: ref.rule, start: int32(start), end: int32(end)})
 				}
 			case ref.term >= 0:
@@ -307,7 +367,15 @@ func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 	st.windows = st.windows[:0]
 	for _, h := range hits {
 		p, e := int(h.start), int(h.end)
-		if r.template && !operatorFollows(text, e) {
+		if r.window != nil {
+			lo, hi, ok := r.window(text, p, e)
+			if !ok {
+				continue
+			}
+			st.addWindow(lo, hi)
+			continue
+		}
+		if r.precheck != nil && !r.precheck(text, p, e) {
 			continue
 		}
 		before, after := r.before, r.after
@@ -328,21 +396,108 @@ func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 		if hi > len(text) {
 			hi = len(text)
 		}
-		if r.maxNL < unbounded {
-			lo = maxInt(lo, lineStartBack(text, p, r.maxNL, lo))
-			hi = minInt(hi, lineEndFwd(text, e, r.maxNL, hi))
+		if r.beforeNL < unbounded {
+			lo = maxInt(lo, lineStartBack(text, p, r.beforeNL, lo))
+		}
+		if r.afterNL < unbounded {
+			hi = minInt(hi, lineEndFwd(text, e, r.afterNL, hi))
 		}
 		lo, hi = widen(text, lo, hi)
-		if n := len(st.windows); n > 0 && lo <= st.windows[n-1][1] {
-			st.windows[n-1][0] = minInt(st.windows[n-1][0], lo)
-			st.windows[n-1][1] = maxInt(st.windows[n-1][1], hi)
-			continue
-		}
-		st.windows = append(st.windows, [2]int{lo, hi})
+		st.addWindow(lo, hi)
 	}
 	for _, w := range st.windows {
 		rs.runOn(text, r, w[0], w[1], st)
 	}
+}
+
+func (st *scanState) addWindow(lo, hi int) {
+	if n := len(st.windows); n > 0 && lo <= st.windows[n-1][1] {
+		st.windows[n-1][0] = minInt(st.windows[n-1][0], lo)
+		st.windows[n-1][1] = maxInt(st.windows[n-1][1], hi)
+		return
+	}
+	st.windows = append(st.windows, [2]int{lo, hi})
+}
+
+// templateWindow builds the window function of a gitleaks semi-generic
+// rule, `[\w.-]{0,50}?KEYWORD[ \t\w.-]{0,20}[\s'"]{0,3}OP[\x60'"\s=]{0,5}(VALUE)TERM`:
+// the match starts in the identifier run before the keyword and ends just
+// after a run of value characters that starts within ten bytes of the
+// operator; no operator, or no run as long as the shortest value, no match.
+func templateWindow(expr string, before int) func(string, int, int) (int, int, bool) {
+	minVal, valSet := 1, (*[256]bool)(nil)
+	if i := strings.Index(expr, templateOp); i >= 0 {
+		suffix := expr[i+len(templateOp):]
+		if strings.HasPrefix(expr, "(?i)") {
+			suffix = "(?i)" + suffix
+		}
+		if t, err := syntax.Parse(suffix, syntax.Perl); err == nil {
+			if c := firstCapture(t); c != nil {
+				var s [256]bool
+				byteUnion(c, &s)
+				valSet = &s
+				minVal = maxInt(1, minMatchLen(c))
+			}
+		}
+	}
+	return func(text string, s, e int) (int, int, bool) {
+		o := operatorAfter(text, e)
+		if o < 0 {
+			return 0, 0, false
+		}
+		hi := -1
+		if valSet == nil {
+			hi = minInt(len(text), o+1024)
+		} else {
+			for p := o + 1; p <= o+10 && p < len(text); p++ {
+				q := p
+				for q < len(text) && valSet[text[q]] && q-p < 4096 {
+					q++
+				}
+				if q-p >= minVal && q > hi {
+					hi = q
+				}
+			}
+			if hi < 0 {
+				return 0, 0, false
+			}
+			hi = minInt(len(text), hi+2) // the terminator: a byte, or \n
+		}
+		lo := s
+		for lo > 0 && s-lo < before && isWordDotDash(text[lo-1]) {
+			lo--
+		}
+		return lo, hi, true
+	}
+}
+
+func isWordDotDash(c byte) bool {
+	return c == '_' || c == '.' || c == '-' || ('0' <= c && c <= '9') || ('a' <= c|0x20 && c|0x20 <= 'z')
+}
+
+// operatorAfter returns the position of the assignment-like operator of
+// gitleaks' semi-generic template after a keyword ending at i: identifier
+// characters or blanks, at most three quotes or spaces, then one of
+// = > : | ? , — or -1.
+func operatorAfter(text string, i int) int {
+	limit := i + 160
+	if limit > len(text) {
+		limit = len(text)
+	}
+	for i < limit && isIdentOrBlank(text[i]) {
+		i++
+	}
+	for k := 0; k < 3 && i < len(text) && isSpaceOrQuote(text[i]); k++ {
+		i++
+	}
+	if i >= len(text) {
+		return -1
+	}
+	switch text[i] {
+	case '=', '>', ':', '|', '?', ',':
+		return i
+	}
+	return -1
 }
 
 // operatorFollows is the necessary condition of gitleaks' semi-generic
@@ -449,9 +604,22 @@ func isWordByte(c byte) bool {
 
 // runOn runs r's expression over text[lo:hi] and records findings with
 // gitleaks' semantics (secret group, entropy, allowlists).
+var debugStats map[string][3]int64
+
 func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
+	if debugStats != nil {
+		t0 := time.Now()
+		defer func() {
+			v := debugStats[r.typ]
+			v[0]++
+			v[1] += int64(hi - lo)
+			v[2] += int64(time.Since(t0))
+			debugStats[r.typ] = v
+		}()
+	}
 	win := text[lo:hi]
-	for _, m := range r.re.FindAllStringSubmatchIndex(win, -1) {
+	re := r.regexp()
+	for _, m := range re.FindAllStringSubmatchIndex(win, -1) {
 		ms, me := lo+m[0], lo+m[1]
 		match := text[ms:me]
 		var ss, se int
@@ -463,7 +631,7 @@ func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
 				continue
 			}
 			off := ms + strings.Index(match, trimmed)
-			g := r.re.FindStringSubmatchIndex(trimmed)
+			g := re.FindStringSubmatchIndex(trimmed)
 			if g == nil {
 				continue
 			}
@@ -489,8 +657,15 @@ func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
 			match = trimmed
 		} else {
 			ss, se = ms, me
-			if !r.wholeMatch && len(m) > 2 {
-				for k := 1; 2*k+1 < len(m); k++ {
+			switch {
+			case r.wholeMatch || len(m) <= 2:
+			case r.group > 0:
+				if 2*r.group+1 >= len(m) || m[2*r.group] < 0 {
+					continue
+				}
+				ss, se = lo+m[2*r.group], lo+m[2*r.group+1]
+			default:
+				for k := maxInt(1, r.groupFrom); 2*k+1 < len(m); k++ {
 					if m[2*k] >= 0 && m[2*k+1] > m[2*k] {
 						ss, se = lo+m[2*k], lo+m[2*k+1]
 						break
@@ -521,9 +696,9 @@ func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
 	}
 }
 
-func anyAllowed(as []allowlist, secret, match, line string) bool {
-	for i := range as {
-		if as[i].allowed(secret, match, line) {
+func anyAllowed(as []*allowlist, secret, match, line string) bool {
+	for _, a := range as {
+		if a.allowed(secret, match, line) {
 			return true
 		}
 	}
@@ -594,7 +769,7 @@ func minInt(a, b int) int {
 
 // compileGitleaks turns the generated table into rules; keywords are
 // registered in kw (lowercase keyword -> id).
-func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []allowlist, error) {
+func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []*allowlist, error) {
 	kwID := func(k string) int32 {
 		k = strings.ToLower(k)
 		if id, ok := kw[k]; ok {
@@ -623,39 +798,24 @@ func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []allowl
 			r.keywords = append(r.keywords, kwID(k))
 		}
 		for _, a := range g.Allowlists {
-			al, err := compileAllowlist(a)
-			if err != nil {
-				return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
-			}
-			r.allow = append(r.allow, al)
+			r.allow = append(r.allow, newAllowlist(a))
 		}
-		if err := compileRule(r, g.Regex); err != nil {
+		if err := compileRule(r, g.Regex, false); err != nil {
 			return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
 		}
 		rules = append(rules, r)
 	}
-	var global []allowlist
+	var global []*allowlist
 	for _, a := range gitleaksGlobalAllowlists {
-		al, err := compileAllowlist(a)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gitleaks global allowlist: %w", err)
-		}
-		global = append(global, al)
+		global = append(global, newAllowlist(a))
 	}
 	return rules, global, nil
 }
 
-func compileAllowlist(a glAllowlist) (allowlist, error) {
-	al := allowlist{and: a.And, target: a.Target}
-	if a.Regex != "" {
-		re, err := regexp.Compile(a.Regex)
-		if err != nil {
-			return al, err
-		}
-		al.re = re
-	}
+func newAllowlist(a glAllowlist) *allowlist {
+	al := &allowlist{and: a.And, target: a.Target, expr: a.Regex}
 	for _, w := range a.StopWords {
 		al.stopWords = append(al.stopWords, strings.ToLower(w))
 	}
-	return al, nil
+	return al
 }

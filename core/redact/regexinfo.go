@@ -35,6 +35,10 @@ type litInfo struct {
 type caseLit struct {
 	orig string
 	fold uint64
+	// follow is the node that comes right after the literal in its
+	// concatenation, when known: hits are checked against its first
+	// character run (e.g. "s." must be followed by 24 alphanumerics).
+	follow *syntax.Regexp
 }
 
 func (c caseLit) lower() string { return lowerASCIIString(c.orig) }
@@ -54,6 +58,107 @@ func (c caseLit) matchAt(s string) bool {
 		}
 	}
 	return true
+}
+
+// followCheck is a necessary condition on the bytes right after an anchor:
+// at least min bytes of set.
+type followCheck struct {
+	set *[256]bool
+	min int
+}
+
+func (f followCheck) ok(text string, e int) bool {
+	if f.set == nil {
+		return true
+	}
+	if e+f.min > len(text) {
+		return false
+	}
+	for i := e; i < e+f.min; i++ {
+		if !f.set[text[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// followOf derives a followCheck from the node following an anchor: its
+// leading run of one character class.
+func followOf(re *syntax.Regexp) followCheck {
+	if re == nil {
+		return followCheck{}
+	}
+	switch re.Op {
+	case syntax.OpCapture:
+		return followOf(re.Sub[0])
+	case syntax.OpConcat:
+		if len(re.Sub) > 0 {
+			return followOf(re.Sub[0])
+		}
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			if s := byteSet(re.Sub[0]); s != nil {
+				return followCheck{s, minInt(re.Min, 512)}
+			}
+		}
+	case syntax.OpPlus:
+		if s := byteSet(re.Sub[0]); s != nil {
+			return followCheck{s, 1}
+		}
+	case syntax.OpCharClass, syntax.OpLiteral, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		if s := byteSet(re); s != nil {
+			return followCheck{s, 1}
+		}
+	}
+	return followCheck{}
+}
+
+// byteSet is the set of first bytes a one-character node can match; bytes
+// >= 0x80 are included when the node can match any non-ASCII rune.
+func byteSet(re *syntax.Regexp) *[256]bool {
+	var s [256]bool
+	switch re.Op {
+	case syntax.OpAnyChar:
+		for i := range s {
+			s[i] = true
+		}
+	case syntax.OpAnyCharNotNL:
+		for i := range s {
+			s[i] = i != '\n'
+		}
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			for r := lo; r <= hi && r < utf8.RuneSelf; r++ {
+				s[r] = true
+			}
+			if hi >= utf8.RuneSelf {
+				for b := 0x80; b < 256; b++ {
+					s[b] = true
+				}
+			}
+		}
+	case syntax.OpLiteral:
+		if len(re.Rune) != 1 {
+			return nil
+		}
+		r := re.Rune[0]
+		if r >= utf8.RuneSelf {
+			return nil
+		}
+		s[r] = true
+		if re.Flags&syntax.FoldCase != 0 && isASCIILetter(byte(r)) {
+			s[r|0x20] = true
+			s[r&^0x20] = true
+			// K and S also fold to non-ASCII runes
+			for b := 0x80; b < 256; b++ {
+				s[b] = true
+			}
+		}
+	default:
+		return nil
+	}
+	return &s
 }
 
 func anyInfo() litInfo { return litInfo{} }
@@ -229,10 +334,14 @@ func literalInfo(re *syntax.Regexp) litInfo {
 		cur := []caseLit{{}}
 		var best []caseLit
 		flushed := false
-		flush := func() {
+		flush := func(follow *syntax.Regexp) {
 			n := exactInfo(cur...).toNeed()
 			if len(n.need) > 0 && (best == nil || betterNeed(n.need, best)) {
-				best = n.need
+				best = make([]caseLit, len(n.need))
+				for i, l := range n.need {
+					l.follow = follow
+					best[i] = l
+				}
 			}
 			cur = []caseLit{{}}
 		}
@@ -243,12 +352,12 @@ func literalInfo(re *syntax.Regexp) litInfo {
 					cur = next
 					continue
 				}
-				flush()
+				flush(nil)
 				flushed = true
 				cur = si.exact
 				continue
 			}
-			flush()
+			flush(sub)
 			flushed = true
 			if len(si.need) > 0 && (best == nil || betterNeed(si.need, best)) {
 				best = si.need
@@ -257,7 +366,7 @@ func literalInfo(re *syntax.Regexp) litInfo {
 		if !flushed {
 			return exactInfo(cur...)
 		}
-		flush()
+		flush(nil)
 		if best == nil {
 			return anyInfo()
 		}
@@ -456,4 +565,75 @@ func lowerASCIIString(s string) string {
 		}
 	}
 	return s
+}
+
+// minMatchLen is the shortest match of re in bytes.
+func minMatchLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(string(re.Rune))
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 1
+	case syntax.OpCapture, syntax.OpPlus:
+		return minMatchLen(re.Sub[0])
+	case syntax.OpRepeat:
+		return mulLen(minMatchLen(re.Sub[0]), re.Min)
+	case syntax.OpConcat:
+		n := 0
+		for _, s := range re.Sub {
+			n = addLen(n, minMatchLen(s))
+		}
+		return n
+	case syntax.OpAlternate:
+		n := unbounded
+		for _, s := range re.Sub {
+			if l := minMatchLen(s); l < n {
+				n = l
+			}
+		}
+		return n
+	}
+	return 0
+}
+
+// byteUnion is the set of bytes any character of re's matches can be
+// (ASCII exactly; every byte >= 0x80 when non-ASCII is possible).
+func byteUnion(re *syntax.Regexp, s *[256]bool) {
+	switch re.Op {
+	case syntax.OpLiteral, syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		if re.Op == syntax.OpLiteral && len(re.Rune) != 1 {
+			for _, r := range re.Rune {
+				byteUnion(&syntax.Regexp{Op: syntax.OpLiteral, Rune: []rune{r}, Flags: re.Flags}, s)
+			}
+			return
+		}
+		if b := byteSet(re); b != nil {
+			for i, ok := range b {
+				if ok {
+					s[i] = true
+				}
+			}
+		} else {
+			for i := 0x80; i < 256; i++ {
+				s[i] = true
+			}
+		}
+	default:
+		for _, sub := range re.Sub {
+			byteUnion(sub, s)
+		}
+	}
+}
+
+// firstCapture returns the first capture group of re, if any.
+func firstCapture(re *syntax.Regexp) *syntax.Regexp {
+	if re.Op == syntax.OpCapture {
+		return re
+	}
+	for _, sub := range re.Sub {
+		if c := firstCapture(sub); c != nil {
+			return c
+		}
+	}
+	return nil
 }

@@ -36,16 +36,14 @@ type Mount struct {
 // Options configures the server.
 type Options struct {
 	Assistant core.Assistant
-	Store     *store.Store // tokens
+	Store     *store.Store // tokens, and the journal for /admin
 	// Ready lists the readiness checks of /readyz.
 	Ready []Check
 	// MaxBodyBytes bounds request bodies; zero means 1 MiB.
 	MaxBodyBytes int64
 	// AdminGroup may use /admin; zero means admin.
 	AdminGroup string
-	// Admin serves /admin/*path for admin tokens; nil answers 404.
-	Admin  http.Handler
-	Mounts []Mount
+	Mounts     []Mount
 	// Models lists the model names /v1/models shows.
 	Models []string
 	Logger *slog.Logger
@@ -93,13 +91,7 @@ func New(o Options) *Server {
 	v1.POST("/chat/completions", s.chatCompletions)
 	v1.GET("/models", s.models)
 
-	e.Any("/admin/*path", s.authenticate, s.requireAdmin, func(c *gin.Context) {
-		if s.o.Admin == nil {
-			writeError(c, core.Errorf(core.KindNotFound, "no admin routes"))
-			return
-		}
-		s.o.Admin.ServeHTTP(c.Writer, c.Request)
-	})
+	s.adminRoutes(e.Group("/admin", s.authenticate, s.requireAdmin))
 	for _, m := range o.Mounts {
 		e.Handle(m.Method, m.Path, gin.WrapH(m.Handler))
 	}

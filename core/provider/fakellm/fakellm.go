@@ -10,7 +10,8 @@
 //	POST /chat/completions  chat; default answer "echo: <last user message>"
 //	POST /fim/completions   Mistral FIM; answer shaped like a chat completion
 //	POST /completions       OpenAI legacy completions (prompt, suffix); choices[0].text
-//	GET  /models            the model list
+//	GET  /models            the model list (mistral-small-latest, codestral-latest,
+//	                        fake-model unless SetModels says otherwise)
 //
 // The default FIM answer is "\n\treturn a + b\n}" after a prompt ending in
 // "func add(a, b int) int {", else "return nil".
@@ -68,7 +69,8 @@ func (r Request) LastUser() string {
 	return ""
 }
 
-// Handler scripts the answer to a request. It may be called concurrently.
+// Handler scripts the answer to a request; returning Reply{} gives the
+// default answer. It may be called concurrently.
 type Handler func(Request) Reply
 
 // Reply is a scripted answer. The zero Reply is the default answer.
@@ -103,8 +105,8 @@ type Reply struct {
 	Usage *provider.Usage
 }
 
-// DefaultModels are listed by GET /v1/models unless SetModels says otherwise.
-var DefaultModels = []string{"mistral-small-latest", "codestral-latest", "fake-model"}
+// defaultModels are listed by GET /v1/models unless SetModels says otherwise.
+var defaultModels = []string{"mistral-small-latest", "codestral-latest", "fake-model"}
 
 // Server is a running fake endpoint.
 type Server struct {
@@ -130,7 +132,7 @@ type Server struct {
 func New() *Server {
 	s := &Server{
 		done:    make(chan struct{}),
-		models:  DefaultModels,
+		models:  defaultModels,
 		changed: make(chan struct{}),
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
@@ -159,7 +161,8 @@ func (s *Server) Requests() []Request {
 }
 
 // Count returns the number of model requests received (chat, FIM and
-// completions; not /models).
+// completions; not /models, nor bodies that are not JSON, which get a 400
+// and are not recorded).
 func (s *Server) Count() int { return int(s.count.Load()) }
 
 // Cancelled returns the number of model requests whose client went away

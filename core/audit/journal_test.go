@@ -1,0 +1,303 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"timon.dev/timon/core/store"
+	"timon.dev/timon/core/store/storetest"
+)
+
+func TestAppendListRoundTrip(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		j := openJournal(t, st, Options{SigningKey: testKey()})
+		want := fill(t, j, 12)
+		got, err := List(ctx, st, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("listed %d entries, want %d", len(got), len(want))
+		}
+		prev := GenesisHash
+		for i := range want {
+			if want[i].Seq != int64(i+1) || want[i].PrevHash != prev {
+				t.Fatalf("entry %d: seq %d prev %s, want seq %d prev %s", i, want[i].Seq, want[i].PrevHash, i+1, prev)
+			}
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("entry %d round trip:\n got %+v\nwant %+v", i+1, got[i], want[i])
+			}
+			prev = want[i].Hash
+		}
+		r := mustVerify(t, st, testPub())
+		if r.Entries != 12 || r.Checkpoints != 1 || r.LastCheckpoint != 12 {
+			t.Fatalf("report %+v: want 12 entries and the checkpoint Close writes", r)
+		}
+	})
+}
+
+func TestAppendNormalizesAndValidates(t *testing.T) {
+	st := storetest.SQLite(t)
+	ctx := context.Background()
+	j := openJournal(t, st, Options{})
+	e := &Entry{Decision: "allow", Outcome: "ok", UserID: "bad\xffutf8\x00", Error: strings.Repeat("é", 2000),
+		Time: time.Date(2025, 1, 1, 0, 0, 0, 999, time.FixedZone("x", 3600)), SentHash: strings.Repeat("AB", 32)}
+	if err := j.Append(ctx, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != 1 || !strings.HasPrefix(e.RequestID, "req_") || e.UserID != "bad\uFFFDutf8" || len(e.Error) > maxError ||
+		e.Time.Location() != time.UTC || e.Time.Nanosecond() != 0 || e.ContentLevel != LevelHashes || e.SentHash != strings.Repeat("ab", 32) {
+		t.Fatalf("not normalized: %+v", e)
+	}
+	none := &Entry{Decision: "deny", Outcome: "denied", ContentLevel: LevelNone, SentHash: HashContent("yes")}
+	if err := j.Append(ctx, none, nil); err != nil || none.SentHash != "" {
+		t.Fatalf("level none must drop hashes: %v %+v", err, none)
+	}
+	for name, bad := range map[string]*Entry{
+		"decision": {Decision: "maybe", Outcome: "ok"},
+		"outcome":  {Decision: "allow", Outcome: "fine"},
+		"level":    {Decision: "allow", Outcome: "ok", ContentLevel: "some"},
+		"hash":     {Decision: "allow", Outcome: "ok", SentHash: "abc"},
+		"tokens":   {Decision: "allow", Outcome: "ok", TokensIn: -1},
+		"redact":   {Decision: "allow", Outcome: "ok", Redactions: map[string]int{"x": -1}},
+		"full":     {Decision: "allow", Outcome: "ok", ContentLevel: LevelFull}, // no content key
+	} {
+		if err := j.Append(ctx, bad, &Content{Sent: "s"}); err == nil {
+			t.Errorf("%s: invalid entry accepted", name)
+		}
+	}
+	if err := j.Append(ctx, nil, nil); err == nil {
+		t.Error("nil entry accepted")
+	}
+	mustVerify(t, st, nil)
+	if got, _ := List(ctx, st, Filter{}); len(got) != 2 {
+		t.Fatalf("%d entries stored, want 2", len(got))
+	}
+}
+
+func TestCloseAndPing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		j := openJournal(t, st, Options{SigningKey: testKey()})
+		if err := j.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Go(func() {
+				if err := j.Append(ctx, sample(i), nil); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := j.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		if err := j.Append(ctx, sample(1), nil); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Append after Close: %v", err)
+		}
+		if err := j.Ping(ctx); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Ping after Close: %v", err)
+		}
+		r := mustVerify(t, st, testPub())
+		if r.Entries != 50 || r.LastCheckpoint != 50 {
+			t.Fatalf("report %+v", r)
+		}
+		// A journal reopened on the same store chains on.
+		j2 := openJournal(t, st, Options{SigningKey: testKey()})
+		e := sample(99)
+		if err := j2.Append(ctx, e, nil); err != nil || e.Seq != 51 {
+			t.Fatalf("reopened journal appended seq %d: %v", e.Seq, err)
+		}
+		j2.Close()
+		mustVerify(t, st, testPub())
+	})
+}
+
+func TestAppendContextCanceled(t *testing.T) {
+	st := storetest.SQLite(t)
+	j := openJournal(t, st, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := j.Append(ctx, sample(1), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCheckpointsByCountAndInterval(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		j := openJournal(t, st, Options{SigningKey: testKey(), CheckpointEvery: 5, CheckpointInterval: 50 * time.Millisecond})
+		for i := range 11 {
+			if err := j.Append(ctx, sample(i), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			cps, err := Checkpoints(ctx, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cps) == 3 && cps[0].Seq == 5 && cps[1].Seq == 10 && cps[2].Seq == 11 {
+				for _, c := range cps {
+					if !c.VerifySignature(testPub()) || c.KeyID != KeyID(testPub()) {
+						t.Fatalf("bad checkpoint %+v", c)
+					}
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("checkpoints %+v: want 5, 10 (by count) and 11 (by interval)", cps)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		j.Close()
+		if cps, _ := Checkpoints(ctx, st); len(cps) != 3 {
+			t.Fatalf("Close must not checkpoint an already checkpointed tail: %+v", cps)
+		}
+		var buf bytes.Buffer
+		if err := ExportCheckpoints(ctx, st, &buf); err != nil {
+			t.Fatal(err)
+		}
+		ext, err := ReadCheckpoints(&buf)
+		if err != nil || len(ext) != 3 || ext[1].Seq != 10 {
+			t.Fatalf("exported checkpoints %+v %v", ext, err)
+		}
+		r, err := VerifyWithCheckpoints(ctx, st, testPub(), ext)
+		if err != nil || !r.OK || r.Checkpoints != 6 {
+			t.Fatalf("verify with exported checkpoints: %+v %v", r, err)
+		}
+	})
+}
+
+func TestContentEncrypted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		j := openJournal(t, st, Options{ContentKey: testContentKey})
+		const secretPrompt = "Unpublished result: the muon g-2 anomaly is 4.2 sigma"
+		const secretAnswer = "Here is your paragraph about the muon g-2 anomaly"
+		e := sample(1)
+		e.ContentLevel, e.SentHash, e.ReturnedHash = LevelFull, "", ""
+		if err := j.Append(ctx, e, &Content{Sent: secretPrompt, Returned: secretAnswer}); err != nil {
+			t.Fatal(err)
+		}
+		if e.SentHash != HashContent(secretPrompt) || e.ReturnedHash != HashContent(secretAnswer) {
+			t.Fatal("content hashes not filled in")
+		}
+		hashed := sample(2) // level hashes: content given is not stored
+		if err := j.Append(ctx, hashed, &Content{Sent: "not stored"}); err != nil {
+			t.Fatal(err)
+		}
+		wrong := sample(3)
+		wrong.ContentLevel = LevelFull
+		if err := j.Append(ctx, wrong, &Content{Sent: "other"}); err == nil {
+			t.Fatal("content not matching its given hash was accepted")
+		}
+		j.Close()
+
+		var (
+			sealed []byte
+			n      int
+		)
+		if err := st.QueryRow(ctx, `SELECT sealed FROM audit_content WHERE seq = ?`, e.Seq).Scan(&sealed); err != nil {
+			t.Fatal(err)
+		}
+		st.QueryRow(ctx, `SELECT COUNT(*) FROM audit_content`).Scan(&n)
+		if n != 1 {
+			t.Fatalf("%d content rows, want 1", n)
+		}
+		for _, plain := range []string{secretPrompt, secretAnswer, "muon"} {
+			if bytes.Contains(sealed, []byte(plain)) {
+				t.Fatalf("stored content contains the plaintext %q", plain)
+			}
+		}
+		var dump strings.Builder
+		Export(ctx, st, Filter{}, FormatJSONL, &dump)
+		if strings.Contains(dump.String(), "muon") {
+			t.Fatal("export leaks content")
+		}
+
+		c, err := ReadContent(ctx, st, testContentKey, e.Seq)
+		if err != nil || c.Sent != secretPrompt || c.Returned != secretAnswer {
+			t.Fatalf("ReadContent: %+v %v", c, err)
+		}
+		if _, err := ReadContent(ctx, st, []byte("fedcba9876543210fedcba9876543210"), e.Seq); err == nil || !strings.Contains(err.Error(), "key") {
+			t.Fatalf("wrong key: %v", err)
+		}
+		if _, err := ReadContent(ctx, st, testContentKey, hashed.Seq); !errors.Is(err, ErrNoContent) {
+			t.Fatalf("level hashes: %v", err)
+		}
+		if _, err := ReadContent(ctx, st, testContentKey, 99); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown entry: %v", err)
+		}
+		// A ciphertext moved to another entry does not open.
+		if _, err := st.Exec(ctx, `INSERT INTO audit_content (seq, time_us, key_id, sealed) VALUES (?, ?, ?, ?)`,
+			hashed.Seq, 0, ContentKeyID(testContentKey), sealed); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Exec(ctx, `UPDATE audit_entries SET data = REPLACE(data, '"hashes"', '"full"') WHERE seq = ?`, hashed.Seq); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadContent(ctx, st, testContentKey, hashed.Seq); err == nil {
+			t.Fatal("moved ciphertext opened")
+		}
+	})
+}
+
+func TestRetention(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		j := openJournal(t, st, Options{ContentKey: testContentKey, SigningKey: testKey(), CheckpointEvery: 4})
+		base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 10 {
+			e := sample(i)
+			e.Time = base.AddDate(0, 0, i)
+			e.ContentLevel, e.SentHash, e.ReturnedHash = LevelFull, "", ""
+			if err := j.Append(ctx, e, &Content{Sent: "prompt", Returned: "answer"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		j.Close()
+		before := mustVerify(t, st, testPub())
+		defer func(n int) { retentionBatch = n }(retentionBatch)
+		retentionBatch = 4 // several batches
+		n, err := ApplyRetention(ctx, st, base.AddDate(0, 0, 6))
+		if err != nil || n != 6 {
+			t.Fatalf("retention deleted %d: %v, want 6", n, err)
+		}
+		after := mustVerify(t, st, testPub())
+		if after.Entries != before.Entries || after.Entries != 10 {
+			t.Fatalf("retention changed the entries: %+v", after)
+		}
+		for seq := int64(1); seq <= 10; seq++ {
+			_, err := ReadContent(ctx, st, testContentKey, seq)
+			if seq <= 6 && !errors.Is(err, ErrNoContent) {
+				t.Fatalf("entry %d: content should be gone: %v", seq, err)
+			}
+			if seq > 6 && err != nil {
+				t.Fatalf("entry %d: content should stay: %v", seq, err)
+			}
+		}
+		if n, err := ApplyRetention(ctx, st, base.AddDate(0, 0, 6)); err != nil || n != 0 {
+			t.Fatalf("second run: %d %v", n, err)
+		}
+		if _, err := ApplyRetention(ctx, st, time.Time{}); err == nil {
+			t.Fatal("retention without a date must be refused")
+		}
+	})
+}

@@ -1,0 +1,105 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"timon.dev/timon/core/store"
+)
+
+// Counts adds up entries.
+type Counts struct {
+	Requests   int64            `json:"requests"`
+	Denials    int64            `json:"denials"` // decision "deny"
+	TokensIn   int64            `json:"tokens_in"`
+	TokensOut  int64            `json:"tokens_out"`
+	Redactions map[string]int64 `json:"redactions,omitempty"` // by type
+	Outcomes   map[string]int64 `json:"outcomes,omitempty"`   // by outcome
+}
+
+func (c *Counts) add(e *Entry) {
+	c.Requests++
+	if e.Decision == DecisionDeny {
+		c.Denials++
+	}
+	c.TokensIn += int64(e.TokensIn)
+	c.TokensOut += int64(e.TokensOut)
+	for k, v := range e.Redactions {
+		if c.Redactions == nil {
+			c.Redactions = map[string]int64{}
+		}
+		c.Redactions[k] += int64(v)
+	}
+	if c.Outcomes == nil {
+		c.Outcomes = map[string]int64{}
+	}
+	c.Outcomes[e.Outcome]++
+}
+
+func addTo(m map[string]*Counts, key string, e *Entry) {
+	c := m[key]
+	if c == nil {
+		c = &Counts{}
+		m[key] = c
+	}
+	c.add(e)
+}
+
+// Stats adds up the entries matching a filter. An entry counts once in
+// each of its user's groups; a user without groups under "".
+type Stats struct {
+	Total         Counts             `json:"total"`
+	ByIntegration map[string]*Counts `json:"by_integration"`
+	ByGroup       map[string]*Counts `json:"by_group"`
+	ByDay         map[string]*Counts `json:"by_day"` // UTC date, 2006-01-02
+}
+
+// StatsFor adds up the entries matching f (f.AfterSeq and f.Limit apply
+// too). It reads the journal: an administrator's view, never the request
+// path.
+func StatsFor(ctx context.Context, st *store.Store, f Filter) (*Stats, error) {
+	s := &Stats{ByIntegration: map[string]*Counts{}, ByGroup: map[string]*Counts{}, ByDay: map[string]*Counts{}}
+	err := each(ctx, st, f, 0, false, max(f.Limit, 0), func(e *Entry) error {
+		s.Total.add(e)
+		addTo(s.ByIntegration, e.Integration, e)
+		addTo(s.ByDay, e.Time.Format(time.DateOnly), e)
+		if len(e.Groups) == 0 {
+			addTo(s.ByGroup, "", e)
+		}
+		for i, g := range e.Groups {
+			if !slices.Contains(e.Groups[:i], g) {
+				addTo(s.ByGroup, g, e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("journal statistics: %w", err)
+	}
+	return s, nil
+}
+
+// UserUsage is what one user consumed since a time.
+type UserUsage struct {
+	UserID string    `json:"user_id"`
+	Since  time.Time `json:"since"`
+	Counts
+	ByIntegration map[string]*Counts `json:"by_integration"`
+}
+
+// Usage adds up the requests and tokens of one user since a time, for the
+// user's own "usage" view. It reads through the (user, time) index.
+func Usage(ctx context.Context, st *store.Store, userID string, since time.Time) (*UserUsage, error) {
+	u := &UserUsage{UserID: userID, Since: since, ByIntegration: map[string]*Counts{}}
+	err := each(ctx, st, Filter{UserID: userID, Since: since}, 0, false, 0, func(e *Entry) error {
+		u.add(e)
+		addTo(u.ByIntegration, e.Integration, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("usage of %s: %w", userID, err)
+	}
+	return u, nil
+}

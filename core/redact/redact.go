@@ -1,0 +1,342 @@
+// Package redact finds what must not leave the institution in a text bound
+// for a model — secrets, personal data, the institution's own terms — and
+// replaces it with reversible placeholders, then puts the values back in the
+// model's answer, streaming included.
+//
+// It is pure: no I/O, no logging, no global mutable state. A Redactor is
+// built once per profile (New compiles; it costs milliseconds) and is safe for
+// concurrent use. A Vault holds the value↔placeholder mapping of one request
+// or one conversation.
+//
+// # Fail closed
+//
+// The only way text may leave for a model is the text returned by Redact
+// together with a nil error. Redact returns a *BlockedError when the profile
+// blocks a finding, and an error (never a panic, never partial text) if a
+// detector fails; callers must then send nothing. MaskOutput, which cannot
+// return an error, replaces the whole answer with a marker if scanning it
+// fails.
+//
+// # What is detected
+//
+//   - Secrets: gitleaks' default rule set (generated into gitleaks_rules.go,
+//     same expressions, keywords, entropy thresholds and allowlists; the four
+//     rules gitleaks only applies to given file paths are left out), plus
+//     passwords in connection URLs, password/secret/token assignments in
+//     YAML, .env, JSON and code, Authorization headers and Mistral API keys.
+//   - Personal data: e-mail addresses, phone numbers (French and
+//     international with a leading +), IBANs (mod-97), French NIR (with its
+//     key, Corsica included), SIRET (Luhn; in the spaced 3-3-3-5 form, or
+//     near the word SIRET), SIREN (Luhn, only near the word SIREN/SIRET/RCS:
+//     nine bare digits are too common), payment cards (Luhn, known issuer
+//     prefix, usual groupings).
+//   - Custom terms (literal, case-insensitive, whole words) and named
+//     patterns from the profile.
+//
+// Deliberately not flagged: git SHAs, UUIDs, lockfile hashes (go.sum h1:,
+// npm integrity), base64 data URIs, documentation example keys (values
+// containing EXAMPLE), numbers failing their checksum, DOIs, arXiv ids,
+// ORCIDs, versions, dates, IP addresses, placeholders already in the text.
+package redact
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Kind groups finding types.
+type Kind string
+
+// Finding kinds.
+const (
+	KindSecret   Kind = "secret"
+	KindPersonal Kind = "personal"
+	KindCustom   Kind = "custom"
+)
+
+// Finding is one detected value: its type ("email", "phone", "iban", "nir",
+// "siren", "siret", "card", "url_password", "password_assignment",
+// "auth_header", "mistral_api_key", a gitleaks rule id such as
+// "aws-access-token" or "github-pat", "custom:term", "custom:<pattern name>"),
+// its kind, and its byte offsets in the scanned text. Never the value.
+type Finding struct {
+	Type       string
+	Kind       Kind
+	Start, End int
+}
+
+// Action is what a profile does with a finding type.
+type Action string
+
+// Actions.
+const (
+	ActionMask  Action = "mask"
+	ActionBlock Action = "block"
+	ActionAllow Action = "allow"
+)
+
+// Profile configures a Redactor.
+type Profile struct {
+	Name string
+	// Actions per finding Type, then per Kind ("secret", "personal",
+	// "custom") as a fallback; for custom findings "custom:<name>" is the
+	// Type. Anything not listed is masked.
+	Actions map[string]Action
+	// Terms are literal terms (code names, partner names) matched
+	// case-insensitively as whole words; Type "custom:term".
+	Terms []string
+	// Patterns are named regular expressions (Go syntax); Type
+	// "custom:<name>". The first capture group is masked if there is one,
+	// else the whole match.
+	Patterns []Pattern
+}
+
+// Pattern is a named custom regular expression.
+type Pattern struct{ Name, Regex string }
+
+// Redactor scans and masks texts for one profile. Safe for concurrent use.
+type Redactor struct {
+	name    string
+	actions map[string]Action
+	rs      *ruleSet
+}
+
+// BlockedError reports that the profile blocks a finding of this type.
+type BlockedError struct{ Type string }
+
+func (e *BlockedError) Error() string { return "blocked: the text contains a " + e.Type }
+
+// ErrScan wraps a detector failure: the text must not be sent.
+var ErrScan = errors.New("redact: scan failed")
+
+// shared is the compiled built-in rule set (gitleaks and built-in
+// heuristics), built once per process.
+var shared = sync.OnceValues(func() (*ruleSet, error) {
+	kw := map[string]int32{}
+	var keywords []string
+	rules, global, err := compileGitleaks(kw, &keywords)
+	if err != nil {
+		return nil, err
+	}
+	builtin, err := builtinRules()
+	if err != nil {
+		return nil, err
+	}
+	rs := &ruleSet{rules: append(rules, builtin...), global: global, keywords: keywords}
+	rs.build()
+	return rs, nil
+})
+
+var patternName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// New compiles a Redactor for p. It fails on an unknown action, a bad
+// pattern name or a pattern that does not compile (the error names it).
+func New(p Profile) (*Redactor, error) {
+	base, err := shared()
+	if err != nil {
+		return nil, fmt.Errorf("redact: compiling built-in rules: %w", err)
+	}
+	r := &Redactor{name: p.Name, actions: map[string]Action{}, rs: base}
+	for k, a := range p.Actions {
+		switch a {
+		case ActionMask, ActionBlock, ActionAllow:
+		default:
+			return nil, fmt.Errorf("redact: profile %q: unknown action %q for %q (want mask, block or allow)", p.Name, a, k)
+		}
+		r.actions[k] = a
+	}
+	var terms []term
+	for _, t := range p.Terms {
+		if tt, ok := newTerm(t); ok {
+			terms = append(terms, tt)
+		}
+	}
+	var custom []*rule
+	seen := map[string]bool{}
+	for _, pat := range p.Patterns {
+		if !patternName.MatchString(pat.Name) {
+			return nil, fmt.Errorf("redact: profile %q: pattern name %q: want letters, digits, '_', '.', '-'", p.Name, pat.Name)
+		}
+		if seen[pat.Name] {
+			return nil, fmt.Errorf("redact: profile %q: duplicate pattern name %q", p.Name, pat.Name)
+		}
+		seen[pat.Name] = true
+		cr := &rule{typ: "custom:" + pat.Name, kind: KindCustom, prio: prioCustom}
+		if err := compileRule(cr, pat.Regex, true); err != nil {
+			return nil, fmt.Errorf("redact: profile %q: pattern %q: %w", p.Name, pat.Name, err)
+		}
+		custom = append(custom, cr)
+	}
+	if len(terms) > 0 || len(custom) > 0 {
+		rs := &ruleSet{
+			rules:    append(append([]*rule(nil), base.rules...), custom...),
+			global:   base.global,
+			keywords: base.keywords,
+			terms:    terms,
+		}
+		rs.build()
+		r.rs = rs
+	}
+	return r, nil
+}
+
+// cand is a finding with its priority, before overlaps are resolved.
+type cand struct {
+	Finding
+	prio int
+}
+
+// Scan returns the findings in text, sorted by offset and non-overlapping:
+// overlapping findings are merged into one spanning all of them (nothing
+// detected is left visible), typed after the longest, then most specific.
+func (r *Redactor) Scan(text string) []Finding {
+	st := scanPool.Get().(*scanState)
+	defer scanPool.Put(st)
+	st.findings = st.findings[:0]
+	r.rs.scanRules(text, st)
+	scanPersonal(text, &st.findings)
+	return resolve(st.findings)
+}
+
+// scanSafe is Scan turning a detector panic into an error.
+func (r *Redactor) scanSafe(text string) (fs []Finding, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fs, err = nil, fmt.Errorf("%w: %v", ErrScan, p)
+		}
+	}()
+	return r.Scan(text), nil
+}
+
+func resolve(cs []cand) []Finding {
+	if len(cs) == 0 {
+		return nil
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].Start != cs[j].Start {
+			return cs[i].Start < cs[j].Start
+		}
+		return better(cs[i], cs[j])
+	})
+	out := make([]Finding, 0, len(cs))
+	cur := cs[0]
+	curStart, curEnd := cur.Start, cur.End
+	for _, c := range cs[1:] {
+		if c.Start < curEnd {
+			if better(c, cur) {
+				cur = c
+			}
+			if c.End > curEnd {
+				curEnd = c.End
+			}
+			continue
+		}
+		out = append(out, Finding{Type: cur.Type, Kind: cur.Kind, Start: curStart, End: curEnd})
+		cur, curStart, curEnd = c, c.Start, c.End
+	}
+	return append(out, Finding{Type: cur.Type, Kind: cur.Kind, Start: curStart, End: curEnd})
+}
+
+// better: longer first, then higher priority, then type name (determinism).
+func better(a, b cand) bool {
+	if la, lb := a.End-a.Start, b.End-b.Start; la != lb {
+		return la > lb
+	}
+	if a.prio != b.prio {
+		return a.prio > b.prio
+	}
+	return a.Type < b.Type
+}
+
+// Counts returns the number of findings per Type.
+func Counts(f []Finding) map[string]int {
+	m := make(map[string]int, len(f))
+	for _, x := range f {
+		m[x.Type]++
+	}
+	return m
+}
+
+// action is the profile's action for f.
+func (r *Redactor) action(f Finding) Action {
+	if a, ok := r.actions[f.Type]; ok {
+		return a
+	}
+	if a, ok := r.actions[string(f.Kind)]; ok {
+		return a
+	}
+	return ActionMask
+}
+
+// Redact masks text per the profile: every finding whose action is mask is
+// replaced by a placeholder from v (same value, same placeholder within the
+// vault). It returns the masked text and the masked findings (offsets in
+// text). If a finding's action is block, it returns a *BlockedError and no
+// text. If detection fails it returns an error wrapping ErrScan and no text.
+// Only a nil error makes the returned text safe to send.
+func (r *Redactor) Redact(v *Vault, text string) (out string, masked []Finding, err error) {
+	if v == nil {
+		return "", nil, errors.New("redact: nil vault")
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			out, masked, err = "", nil, fmt.Errorf("%w: %v", ErrScan, p)
+		}
+	}()
+	fs, err := r.scanSafe(text)
+	if err != nil {
+		return "", nil, err
+	}
+	masked = fs[:0:0]
+	for _, f := range fs {
+		switch r.action(f) {
+		case ActionBlock:
+			return "", nil, &BlockedError{Type: f.Type}
+		case ActionMask:
+			masked = append(masked, f)
+		}
+	}
+	return v.mask(text, masked), masked, nil
+}
+
+// MaskOutput scans a model's answer — before Restore, so the values the
+// vault will put back are still placeholders and are never touched — and
+// replaces every secret in it with "[REDACTED <type>]", so that a key the
+// model produced never reaches an editor, a chat or a merge request.
+// Personal data and custom terms in answers are left alone: the model
+// legitimately repeats names and addresses it was given (as placeholders,
+// restored afterwards) or that the user asked about, and masking them one
+// way would make answers unreadable. If scanning fails the whole answer is
+// replaced by a marker (fail closed). The findings' offsets are in text.
+func (r *Redactor) MaskOutput(v *Vault, text string) (string, []Finding) {
+	fs, err := r.scanSafe(text)
+	if err != nil {
+		return "[REDACTED answer: scan failed]", []Finding{{Type: "scan_error", Kind: KindSecret, Start: 0, End: len(text)}}
+	}
+	var b strings.Builder
+	var secrets []Finding
+	last := 0
+	for _, f := range fs {
+		if f.Kind != KindSecret {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(text))
+		}
+		b.WriteString(text[last:f.Start])
+		b.WriteString("[REDACTED ")
+		b.WriteString(f.Type)
+		b.WriteString("]")
+		last = f.End
+		secrets = append(secrets, f)
+	}
+	if len(secrets) == 0 {
+		return text, nil
+	}
+	b.WriteString(text[last:])
+	return b.String(), secrets
+}
