@@ -34,7 +34,9 @@ type rigOptions struct {
 	second bool // a second provider for failover
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t *testing.T, o rigOptions) *rig { return newRigB(t, o) }
+
+func newRigB(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{store: storetest.SQLite(t), fake: fakellm.New()}
 	t.Cleanup(r.fake.Close)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func BenchmarkAppend(b *testing.B) {
 				ctx := context.Background()
 				var n atomic.Int64
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				start := time.Now()
 				if writers == 1 {
 					for i := range b.N {
@@ -54,6 +56,7 @@ func BenchmarkAppend(b *testing.B) {
 				el := time.Since(start)
 				b.StopTimer()
 				b.ReportMetric(float64(b.N)/el.Seconds(), "appends/s")
+				b.ReportMetric(float64(cpuTime()-cpu0)/1e3/float64(b.N), "cpuµs/op")
 				b.ReportMetric(float64(DebugEntries.Load())/float64(DebugBatches.Load()), "batch")
 				DebugEntries.Store(0)
 				DebugBatches.Store(0)
@@ -85,4 +88,10 @@ func BenchmarkVerify(b *testing.B) {
 			b.ReportMetric(float64(entries)*float64(b.N)/el.Seconds(), "entries/s")
 		})
 	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

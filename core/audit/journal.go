@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,7 +90,7 @@ type Journal struct {
 
 	// Owned by the writer goroutine.
 	conn         *sql.Conn
-	syncRestore  string // the connection's synchronous setting before FullSync
+	restore      []string // statements that reset the connection's settings
 	sinceCP      int    // entries appended since this journal's last checkpoint
 	insertSQL    map[int]string
 	args         []any
@@ -275,6 +276,10 @@ func (j *Journal) run() {
 			}
 			batch = append(batch[:0], p)
 			open := true
+			// Let the callers this goroutine just acknowledged, or woke,
+			// enqueue their next entries first: batches grow with the load
+			// at the cost of one yield.
+			runtime.Gosched()
 		drain:
 			for len(batch) < maxBatch {
 				select {
@@ -330,7 +335,9 @@ type execer interface {
 }
 
 // writerConn returns the connection the writer keeps across batches, so
-// that a busy pool never delays the journal and FullSync applies.
+// that a busy pool never delays the journal and its settings apply: on
+// SQLite, statement journals in memory (a multi-row INSERT keeps one; in a
+// file it costs system calls) and FullSync.
 func (j *Journal) writerConn(ctx context.Context) (*sql.Conn, error) {
 	if j.conn != nil {
 		return j.conn, nil
@@ -339,32 +346,39 @@ func (j *Journal) writerConn(ctx context.Context) (*sql.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.opt.FullSync && j.st.Dialect() == store.SQLite {
-		var prev string
-		if err := c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&prev); err != nil {
-			c.Close()
-			return nil, err
+	if j.st.Dialect() == store.SQLite {
+		set := map[string]string{"temp_store": "MEMORY"}
+		if j.opt.FullSync {
+			set["synchronous"] = "FULL"
 		}
-		if _, err := c.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
-			c.Close()
-			return nil, err
+		for name, val := range set {
+			var prev string
+			if err := c.QueryRowContext(ctx, `PRAGMA `+name).Scan(&prev); err != nil {
+				c.Close()
+				return nil, err
+			}
+			if _, err := c.ExecContext(ctx, `PRAGMA `+name+` = `+val); err != nil {
+				c.Close()
+				return nil, err
+			}
+			j.restore = append(j.restore, `PRAGMA `+name+` = `+prev)
 		}
-		j.syncRestore = prev
 	}
 	j.conn = c
 	return c, nil
 }
 
+// dropConn gives the writer's connection back to the pool as it found it.
 func (j *Journal) dropConn() {
 	if j.conn == nil {
 		return
 	}
-	if j.syncRestore != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		j.conn.ExecContext(ctx, `PRAGMA synchronous = `+j.syncRestore)
-		cancel()
-		j.syncRestore = ""
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	for _, q := range j.restore {
+		j.conn.ExecContext(ctx, q)
 	}
+	cancel()
+	j.restore = nil
 	j.conn.Close()
 	j.conn = nil
 }
@@ -409,7 +423,7 @@ func (j *Journal) begin(ctx context.Context) (*sql.Tx, int64, [32]byte, error) {
 
 // commit writes one batch in one transaction.
 func (j *Journal) commit(batch []*pending) error {
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	ctx, cancel := j.batchContext()
 	defer cancel()
 	tx, last, prev, err := j.begin(ctx)
 	if err != nil {
@@ -465,6 +479,16 @@ func (j *Journal) commit(batch []*pending) error {
 		j.sinceCP += len(batch)
 	}
 	return nil
+}
+
+// batchContext bounds a batch on PostgreSQL, where the network can hang.
+// SQLite bounds lock waits with its busy timeout; a deadline there would
+// cost a watcher goroutine per statement.
+func (j *Journal) batchContext() (context.Context, context.CancelFunc) {
+	if j.st.Dialect() == store.SQLite {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeout(context.Background(), commitTimeout)
 }
 
 func (j *Journal) insertEntries(n int) string {

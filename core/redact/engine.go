@@ -83,6 +83,14 @@ type rule struct {
 	validate func(text string, start, end int) bool
 	// wholeMatch masks the whole match rather than a capture group.
 	wholeMatch bool
+
+	// core and tmplPrefix: the fast path of standard semi-generic rules
+	// (see runTemplate).
+	core       *regexp.Regexp
+	tmplPrefix int
+	// matcher, when set, replaces the expression: at an anchor hit (s, e)
+	// it returns the match and the value to mask.
+	matcher func(text string, s, e int) (ms, me, vs, ve int, ok bool)
 }
 
 func (r *rule) regexp() *regexp.Regexp {
@@ -205,6 +213,7 @@ func compileRule(r *rule, expr string, eager bool) error {
 				r.before = maxMatchLen(prefix)
 				r.beforeNL = maxNewlines(prefix)
 				r.window = templateWindow(expr, r.before)
+				r.core, r.tmplPrefix = templateCore(expr, prefix, r.anchors)
 			}
 		}
 		if r.anchors == nil {
@@ -225,6 +234,48 @@ const (
 	templateMid = `(?:[ \t\w.-]{0,20})[\s'"]{0,3}`
 	templateOp  = `(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)`
 )
+
+// templateHead is how gitleaks' standard semi-generic rules begin.
+const templateHead = `(?i)[\w.-]{0,50}?(?:`
+
+// templateCore returns `(?i)^(?:KEYWORDS)REST` for a standard semi-generic
+// rule whose anchors are exactly its keywords, or nil.
+func templateCore(expr string, prefix *syntax.Regexp, anchors []caseLit) (*regexp.Regexp, int) {
+	if !strings.HasPrefix(expr, templateHead) {
+		return nil, 0
+	}
+	// The keyword group ends at the ')' balancing templateHead's '('.
+	depth, end := 1, -1
+	for i := len(templateHead); i < len(expr) && end < 0; i++ {
+		switch expr[i] {
+		case '\\':
+			i++
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				end = i
+			}
+		}
+	}
+	if end < 0 || !strings.HasPrefix(expr[end+1:], templateMid) {
+		return nil, 0
+	}
+	kw, err := syntax.Parse("(?i)"+expr[len(templateHead):end], syntax.Perl)
+	if err != nil {
+		return nil, 0
+	}
+	li := literalInfo(kw)
+	if !li.isEx || len(li.exact) != len(anchors) || len(minimalSet(li.exact)) != len(li.exact) {
+		return nil, 0 // some keyword is not an anchor: no exact emulation
+	}
+	core, err := regexp.Compile("(?i)^(?:" + expr[len(templateHead):end] + ")" + expr[end+1:])
+	if err != nil {
+		return nil, 0
+	}
+	return core, 50
+}
 
 // templatePrefix parses the identifier part of a semi-generic rule.
 func templatePrefix(expr string) (*syntax.Regexp, bool) {
@@ -332,7 +383,14 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 		}
 		r := rs.rules[st.hits[i].rule]
 		if rs.gated(r, st.kwSeen) {
-			rs.runWindows(text, r, st.hits[i:j], st)
+			switch {
+			case r.matcher != nil:
+				rs.runMatcher(text, r, st.hits[i:j], st)
+			case r.core != nil:
+				rs.runTemplate(text, r, st.hits[i:j], st)
+			default:
+				rs.runWindows(text, r, st.hits[i:j], st)
+			}
 		}
 		i = j
 	}
@@ -606,6 +664,7 @@ func isWordByte(c byte) bool {
 // gitleaks' semantics (secret group, entropy, allowlists).
 var debugStats map[string][3]int64
 
+// runOn runs r's expression over text[lo:hi] and records its findings.
 func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
 	if debugStats != nil {
 		t0 := time.Now()
@@ -617,82 +676,161 @@ func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
 			debugStats[r.typ] = v
 		}()
 	}
-	win := text[lo:hi]
 	re := r.regexp()
-	for _, m := range re.FindAllStringSubmatchIndex(win, -1) {
-		ms, me := lo+m[0], lo+m[1]
-		match := text[ms:me]
-		var ss, se int
+	for _, m := range re.FindAllStringSubmatchIndex(text[lo:hi], -1) {
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += lo
+			}
+		}
 		if r.gitleaks {
 			// gitleaks trims newlines around the match, then extracts the
 			// secret by matching the expression again on the trimmed match.
+			match := text[m[0]:m[1]]
 			trimmed := strings.Trim(match, "\n")
 			if trimmed == "" {
 				continue
 			}
-			off := ms + strings.Index(match, trimmed)
+			off := m[0] + strings.Index(match, trimmed)
 			g := re.FindStringSubmatchIndex(trimmed)
 			if g == nil {
 				continue
 			}
-			gs, ge := g[0], g[1]
-			if len(g) > 2 {
-				if r.group > 0 {
-					if 2*r.group+1 < len(g) {
-						gs, ge = g[2*r.group], g[2*r.group+1]
-						if gs < 0 {
-							gs, ge = g[0], g[0]
-						}
-					}
-				} else {
-					for k := 1; 2*k+1 < len(g); k++ {
-						if g[2*k] >= 0 && g[2*k+1] > g[2*k] {
-							gs, ge = g[2*k], g[2*k+1]
-							break
-						}
-					}
+			for i := range g {
+				if g[i] >= 0 {
+					g[i] += off
 				}
 			}
-			ss, se = off+gs, off+ge
-			match = trimmed
-		} else {
-			ss, se = ms, me
-			switch {
-			case r.wholeMatch || len(m) <= 2:
-			case r.group > 0:
-				if 2*r.group+1 >= len(m) || m[2*r.group] < 0 {
-					continue
+			m = g
+		}
+		rs.emit(text, r, m, st)
+	}
+}
+
+// emit applies r's secret-group choice, entropy threshold, allowlists and
+// validators to one match (m: absolute submatch offsets) and records it.
+func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
+	ms, me := m[0], m[1]
+	ss, se := ms, me
+	switch {
+	case r.gitleaks:
+		// gitleaks: the secret group, or the first non-empty group.
+		if len(m) > 2 {
+			if r.group > 0 {
+				if 2*r.group+1 < len(m) {
+					ss, se = m[2*r.group], m[2*r.group+1]
+					if ss < 0 {
+						ss, se = ms, ms
+					}
 				}
-				ss, se = lo+m[2*r.group], lo+m[2*r.group+1]
-			default:
-				for k := maxInt(1, r.groupFrom); 2*k+1 < len(m); k++ {
+			} else {
+				for k := 1; 2*k+1 < len(m); k++ {
 					if m[2*k] >= 0 && m[2*k+1] > m[2*k] {
-						ss, se = lo+m[2*k], lo+m[2*k+1]
+						ss, se = m[2*k], m[2*k+1]
 						break
 					}
 				}
 			}
 		}
-		secret := text[ss:se]
-		if r.entropy != 0 && shannonEntropy(secret) <= r.entropy {
-			continue
+	case r.wholeMatch || len(m) <= 2:
+	case r.group > 0:
+		if 2*r.group+1 >= len(m) || m[2*r.group] < 0 {
+			return
 		}
-		if r.gitleaks && (len(rs.global) > 0 || len(r.allow) > 0) {
-			line := lineAround(text, ms, me)
-			if anyAllowed(rs.global, secret, match, line) || anyAllowed(r.allow, secret, match, line) {
-				continue
+		ss, se = m[2*r.group], m[2*r.group+1]
+	default:
+		for k := maxInt(1, r.groupFrom); 2*k+1 < len(m); k++ {
+			if m[2*k] >= 0 && m[2*k+1] > m[2*k] {
+				ss, se = m[2*k], m[2*k+1]
+				break
 			}
 		}
-		if se <= ss {
+	}
+	secret := text[ss:se]
+	if r.entropy != 0 && shannonEntropy(secret) <= r.entropy {
+		return
+	}
+	if r.gitleaks && (len(rs.global) > 0 || len(r.allow) > 0) {
+		match := strings.Trim(text[ms:me], "\n")
+		line := lineAround(text, ms, me)
+		if anyAllowed(rs.global, secret, match, line) || anyAllowed(r.allow, secret, match, line) {
+			return
+		}
+	}
+	if se <= ss {
+		return
+	}
+	if r.validate != nil && !r.validate(text, ss, se) {
+		return
+	}
+	if r.kind == KindSecret && notASecret(text, ss, se, r.typ) {
+		return
+	}
+	st.findings = append(st.findings, cand{Finding{Type: r.typ, Kind: r.kind, Start: ss, End: se}, r.prio})
+}
+
+// runTemplate is the fast path of gitleaks' standard semi-generic rules,
+// `(?i)[\w.-]{0,50}?(?:KEYWORDS)REST`, whose anchors are exactly the
+// keywords. It gives the matches FindAll would give on the whole text: a
+// match starts at the smallest keyword position k where `^(?:KEYWORDS)REST`
+// matches (the lazy prefix tries keyword positions in order), as far left
+// as the identifier run allows, at most 50 bytes before k and not before
+// the previous match's end; the anchored expression yields its groups.
+func (rs *ruleSet) runTemplate(text string, r *rule, hits []hit, st *scanState) {
+	prevEnd := 0
+	lastK := -1
+	var m []int
+	for _, h := range hits {
+		k, e := int(h.start), int(h.end)
+		if k < prevEnd || k == lastK {
 			continue
 		}
-		if r.validate != nil && !r.validate(text, ss, se) {
+		lastK = k
+		_, hi, ok := r.window(text, k, e)
+		if !ok {
 			continue
 		}
-		if r.kind == KindSecret && notASecret(text, ss, se, r.typ) {
+		g := r.core.FindStringSubmatchIndex(text[k:hi])
+		if g == nil {
 			continue
 		}
-		st.findings = append(st.findings, cand{Finding{Type: r.typ, Kind: r.kind, Start: ss, End: se}, r.prio})
+		s := k
+		for s > prevEnd && k-s < r.tmplPrefix && isWordDotDash(text[s-1]) {
+			s--
+		}
+		m = append(m[:0], g...)
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += k
+			}
+		}
+		m[0] = s
+		prevEnd = m[1]
+		// gitleaks trims newlines off the match; the start is an identifier
+		// byte, so only the end can move.
+		for m[1] > m[0] && text[m[1]-1] == '\n' {
+			m[1]--
+		}
+		rs.emit(text, r, m, st)
+	}
+}
+
+// runMatcher runs a hand-written matcher at each hit.
+func (rs *ruleSet) runMatcher(text string, r *rule, hits []hit, st *scanState) {
+	prevEnd := 0
+	var m [4]int
+	for _, h := range hits {
+		k, e := int(h.start), int(h.end)
+		if k < prevEnd {
+			continue
+		}
+		ms, me, vs, ve, ok := r.matcher(text, k, e)
+		if !ok || ms < prevEnd {
+			continue
+		}
+		prevEnd = me
+		m = [4]int{ms, me, vs, ve}
+		rs.emit(text, r, m[:], st)
 	}
 }
 

@@ -21,6 +21,7 @@ func builtinRules() ([]*rule, error) {
 		from     int
 		validate func(text string, s, e int) bool
 		precheck func(text string, s, e int) bool
+		matcher  func(text string, s, e int) (ms, me, vs, ve int, ok bool)
 	}{
 		{
 			typ:  "url_password",
@@ -40,7 +41,7 @@ func builtinRules() ([]*rule, error) {
 			expr:     `(?i)([\w.-]*(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|client[_.-]?secret|auth[_.-]?key|credentials?))["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|` + "`([^`\\n]{1,512})`" + `|([^\s"'\x60,;]{1,512}))`,
 			from:     2,
 			validate: validAssignment,
-			precheck: assignFollows,
+			matcher:  matchAssignment,
 		},
 		{
 			typ:      "auth_header",
@@ -66,8 +67,11 @@ func builtinRules() ([]*rule, error) {
 	}
 	var rules []*rule
 	for _, d := range defs {
-		r := &rule{typ: d.typ, kind: KindSecret, prio: d.prio, group: d.group, groupFrom: d.from, validate: d.validate, precheck: d.precheck}
-		if err := compileRule(r, d.expr, true); err != nil {
+		r := &rule{typ: d.typ, kind: KindSecret, prio: d.prio, group: d.group, groupFrom: d.from, validate: d.validate, precheck: d.precheck, matcher: d.matcher}
+		if d.matcher != nil {
+			r.groupFrom = 1 // matcher results: match, then the value
+		}
+		if err := compileRule(r, d.expr, d.matcher == nil); err != nil {
 			return nil, fmt.Errorf("built-in rule %s: %w", d.typ, err)
 		}
 		if r.anchors == nil {
@@ -94,6 +98,76 @@ func urlCredsFollow(text string, _, e int) bool {
 		}
 	}
 	return false
+}
+
+// matchAssignment parses `key <op> value` around a secret-ish word at
+// [k, e): the word must end the key (an identifier run: letters, digits,
+// '_', '.', '-'), then an optional closing quote, blanks, one of ":", "=",
+// ":=", "=>" (not "==", "::", "=~"), blanks, and a value: quoted on one line
+// or bare up to a blank, quote, ',' or ';'.
+func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
+	ks := k
+	for ks > 0 && k-ks < 128 && isWordDotDash(text[ks-1]) {
+		ks--
+	}
+	i := e
+	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
+		i++
+	}
+	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
+		i++
+	}
+	if i >= len(text) {
+		return
+	}
+	switch {
+	case text[i] == ':' && i+1 < len(text) && text[i+1] == '=':
+		i += 2
+	case text[i] == '=' && i+1 < len(text) && text[i+1] == '>':
+		i += 2
+	case text[i] == ':':
+		if i+1 < len(text) && text[i+1] == ':' {
+			return
+		}
+		i++
+	case text[i] == '=':
+		if i+1 < len(text) && (text[i+1] == '=' || text[i+1] == '~') {
+			return
+		}
+		i++
+	default:
+		return
+	}
+	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
+		i++
+	}
+	if i >= len(text) {
+		return
+	}
+	switch q := text[i]; q {
+	case '"', '\'', '`':
+		limit := minInt(len(text), i+1+512)
+		j := i + 1
+		for j < limit && text[j] != q && text[j] != '\n' {
+			j++
+		}
+		if j >= limit || text[j] != q || j == i+1 {
+			return
+		}
+		return ks, j + 1, i + 1, j, true
+	}
+	j := i
+	for j < len(text) && j-i < 512 {
+		c := text[j]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '`' || c == ',' || c == ';' {
+			break
+		}
+		j++
+	}
+	if j == i {
+		return
+	}
+	return ks, j, i, j, true
 }
 
 // assignFollows: after the key word, an optional closing quote, blanks, then

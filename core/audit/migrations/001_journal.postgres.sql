@@ -11,8 +11,6 @@ CREATE INDEX audit_entries_time ON audit_entries (time_us)
 --;
 CREATE INDEX audit_entries_user ON audit_entries (user_id, time_us)
 --;
-CREATE INDEX audit_entries_request ON audit_entries (request_id)
---;
 CREATE TABLE audit_checkpoints (
 	seq BIGINT PRIMARY KEY,
 	hash TEXT NOT NULL,
