@@ -64,15 +64,6 @@ func signCheckpoint(priv ed25519.PrivateKey, seq int64, hash string, now time.Ti
 	return c
 }
 
-func insertCheckpoint(ctx context.Context, ex execer, st *store.Store, c Checkpoint) error {
-	_, err := ex.ExecContext(ctx, st.Rebind(`INSERT INTO audit_checkpoints (seq, hash, time_us, key_id, signature) VALUES (?, ?, ?, ?, ?)`),
-		c.Seq, c.Hash, c.Time.UnixMicro(), c.KeyID, c.Signature)
-	if err != nil {
-		return fmt.Errorf("writing checkpoint at %d: %w", c.Seq, err)
-	}
-	return nil
-}
-
 // Checkpoints returns every stored checkpoint, in seq order.
 func Checkpoints(ctx context.Context, st *store.Store) ([]Checkpoint, error) {
 	rows, err := st.Query(ctx, `SELECT seq, hash, time_us, key_id, signature FROM audit_checkpoints ORDER BY seq`)

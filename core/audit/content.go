@@ -95,20 +95,20 @@ func ReadContent(ctx context.Context, st *store.Store, key []byte, seq int64) (*
 		return nil, fmt.Errorf("reading content of entry %d: %w", seq, err)
 	}
 	var (
-		requestID, data string
-		keyID           sql.NullString
-		sealed          []byte
+		data   string
+		keyID  sql.NullString
+		sealed []byte
 	)
-	err = st.QueryRow(ctx, `SELECT e.request_id, e.data, c.key_id, c.sealed
+	err = st.QueryRow(ctx, `SELECT e.data, c.key_id, c.sealed
 		FROM audit_entries e LEFT JOIN audit_content c ON c.seq = e.seq WHERE e.seq = ?`, seq).
-		Scan(&requestID, &data, &keyID, &sealed)
+		Scan(&data, &keyID, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("journal entry %d: %w", seq, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading content of entry %d: %w", seq, err)
 	}
-	e, err := decode(seq, 0, requestID, "", []byte(data), "", "")
+	e, err := decode(seq, 0, []byte(data), "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func ReadContent(ctx context.Context, st *store.Store, key []byte, seq int64) (*
 	if want := ContentKeyID(key); keyID.String != want {
 		return nil, fmt.Errorf("content of entry %d was encrypted with key %s, not with the given key %s", seq, keyID.String, want)
 	}
-	c, err := open(aead, requestID, e.SentHash, e.ReturnedHash, sealed)
+	c, err := open(aead, e.RequestID, e.SentHash, e.ReturnedHash, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("content of entry %d: %w", seq, err)
 	}

@@ -99,21 +99,21 @@ type record struct {
 	Outcome        string         `json:"outcome,omitempty"`
 	Provider       string         `json:"provider,omitempty"`
 	Redactions     map[string]int `json:"redactions,omitempty"`
+	RequestID      string         `json:"request_id,omitempty"`
 	ReturnedHash   string         `json:"returned_hash,omitempty"`
 	Rule           string         `json:"rule,omitempty"`
 	SentHash       string         `json:"sent_hash,omitempty"`
 	Task           string         `json:"task,omitempty"`
 	TokensIn       int            `json:"tokens_in,omitempty"`
 	TokensOut      int            `json:"tokens_out,omitempty"`
+	UserID         string         `json:"user_id,omitempty"`
 }
 
 // row is an entry as stored: the columns the hash covers.
 type row struct {
-	seq       int64
-	timeUS    int64
-	requestID string
-	userID    string
-	data      string
+	seq    int64
+	timeUS int64
+	data   string
 }
 
 // clean makes s storable identically by both drivers: valid UTF-8, no NUL
@@ -139,6 +139,20 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// hexClass tells lowercase hex digits (1) and uppercase ones (2) from the
+// rest (0).
+var hexClass = func() (c [256]uint8) {
+	for _, b := range "0123456789abcdef" {
+		c[b] = 1
+	}
+	for _, b := range "ABCDEF" {
+		c[b] = 2
+	}
+	return c
+}()
+
+// validHash reports whether h is "" or a hash as stored: 64 lowercase hex
+// digits.
 func validHash(h string) bool {
 	if h == "" {
 		return true
@@ -147,11 +161,34 @@ func validHash(h string) bool {
 		return false
 	}
 	for i := 0; i < len(h); i++ {
-		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		if hexClass[h[i]] != 1 {
 			return false
 		}
 	}
 	return true
+}
+
+// normHash returns a given content hash as stored, lowercase.
+func normHash(h string) (string, bool) {
+	if h == "" {
+		return "", true
+	}
+	if len(h) != 64 {
+		return h, false
+	}
+	upper := false
+	for i := 0; i < len(h); i++ {
+		switch hexClass[h[i]] {
+		case 0:
+			return h, false
+		case 2:
+			upper = true
+		}
+	}
+	if upper {
+		h = strings.ToLower(h)
+	}
+	return h, true
 }
 
 // normalize validates e and returns the entry as it will be stored: strings
@@ -164,8 +201,8 @@ func normalize(e *Entry, now time.Time) (Entry, error) {
 		n.Time = now
 	}
 	n.Time = n.Time.UTC().Truncate(time.Microsecond)
-	for _, p := range []*string{&n.RequestID, &n.UserID, &n.Integration, &n.Task, &n.Rule, &n.Decision, &n.Outcome,
-		&n.Error, &n.Provider, &n.Model, &n.Classification, &n.SentHash, &n.ReturnedHash, &n.ContentLevel} {
+	for _, p := range [...]*string{&n.RequestID, &n.UserID, &n.Integration, &n.Task, &n.Rule, &n.Decision, &n.Outcome,
+		&n.Error, &n.Provider, &n.Model, &n.Classification, &n.ContentLevel} {
 		*p = clean(*p)
 	}
 	n.Error = truncate(n.Error, maxError)
@@ -206,8 +243,10 @@ func normalize(e *Entry, now time.Time) (Entry, error) {
 	if n.TokensIn < 0 || n.TokensOut < 0 || n.LatencyMS < 0 {
 		return n, fmt.Errorf("invalid journal entry: negative tokens or latency")
 	}
-	n.SentHash, n.ReturnedHash = strings.ToLower(n.SentHash), strings.ToLower(n.ReturnedHash)
-	if !validHash(n.SentHash) || !validHash(n.ReturnedHash) {
+	var ok1, ok2 bool
+	n.SentHash, ok1 = normHash(n.SentHash)
+	n.ReturnedHash, ok2 = normHash(n.ReturnedHash)
+	if !ok1 || !ok2 {
 		return n, fmt.Errorf("invalid journal entry: content hashes must be hex SHA-256")
 	}
 	switch n.ContentLevel {
@@ -241,27 +280,29 @@ func encode(n *Entry) (row, error) {
 		Outcome:        n.Outcome,
 		Provider:       n.Provider,
 		Redactions:     n.Redactions,
+		RequestID:      n.RequestID,
 		ReturnedHash:   n.ReturnedHash,
 		Rule:           n.Rule,
 		SentHash:       n.SentHash,
 		Task:           n.Task,
 		TokensIn:       n.TokensIn,
 		TokensOut:      n.TokensOut,
+		UserID:         n.UserID,
 	})
 	if err != nil {
 		return row{}, fmt.Errorf("encoding journal entry: %w", err)
 	}
-	return row{timeUS: n.Time.UnixMicro(), requestID: n.RequestID, userID: n.UserID, data: string(data)}, nil
+	return row{timeUS: n.Time.UnixMicro(), data: string(data)}, nil
 }
 
 // decode rebuilds an entry from its stored columns.
-func decode(seq, timeUS int64, requestID, userID string, data []byte, hash, prevHash string) (Entry, error) {
+func decode(seq, timeUS int64, data []byte, hash, prevHash string) (Entry, error) {
 	var r record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Entry{}, fmt.Errorf("entry %d: bad data column: %w", seq, err)
 	}
 	return Entry{
-		Seq: seq, Time: time.UnixMicro(timeUS).UTC(), RequestID: requestID, UserID: userID,
+		Seq: seq, Time: time.UnixMicro(timeUS).UTC(), RequestID: r.RequestID, UserID: r.UserID,
 		Groups: r.Groups, Integration: r.Integration, Task: r.Task, Rule: r.Rule, Decision: r.Decision,
 		Outcome: r.Outcome, Error: r.Error, Provider: r.Provider, Model: r.Model, Classification: r.Classification,
 		Redactions: r.Redactions, TokensIn: r.TokensIn, TokensOut: r.TokensOut, LatencyMS: r.LatencyMS,
@@ -278,15 +319,11 @@ const hashDomain = "timon-audit-entry-v1\n"
 // the previous entry's hash, then every stored column in order, integers as
 // 8 bytes big-endian and strings as an 8-byte big-endian length followed by
 // their bytes. Nothing is ambiguous: each field has a fixed size or a length.
-func canonical[S ~string | ~[]byte](buf []byte, prev *[32]byte, seq, timeUS int64, requestID, userID, data S) []byte {
+func canonical[S ~string | ~[]byte](buf []byte, prev *[32]byte, seq, timeUS int64, data S) []byte {
 	buf = append(buf, hashDomain...)
 	buf = append(buf, prev[:]...)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(seq))
 	buf = binary.BigEndian.AppendUint64(buf, uint64(timeUS))
-	buf = binary.BigEndian.AppendUint64(buf, uint64(len(requestID)))
-	buf = append(buf, requestID...)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(len(userID)))
-	buf = append(buf, userID...)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(len(data)))
 	buf = append(buf, data...)
 	return buf

@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"database/sql"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,12 +52,13 @@ type Options struct {
 }
 
 const (
-	maxBatch      = 512               // entries per transaction
-	insertChunk   = 128               // rows per INSERT statement
-	commitTimeout = 30 * time.Second  // a stuck database fails the batch
-	queueLen      = maxBatch * 4      // Append blocks when the writer lags this much
-	entryColumns  = "seq, time_us, request_id, user_id, data, hash"
-	entryColCount = 6
+	maxBatch      = 512                    // entries per transaction
+	insertChunk   = 128                    // rows per INSERT statement
+	commitTimeout = 30 * time.Second       // a stuck database fails the batch
+	queueLen      = maxBatch * 4           // Append blocks when the writer lags this much
+	lingerMax     = 200 * time.Microsecond // longest wait for entries being prepared
+	entryColumns  = "seq, time_us, data, hash"
+	entryColCount = 4
 )
 
 // appendLockKey is the PostgreSQL advisory lock every batch transaction
@@ -80,6 +78,8 @@ type Journal struct {
 	aead cipher.AEAD
 	kid  string // ContentKeyID of the content key
 
+	preparing atomic.Int64 // Appends validating, encoding, sealing: about to enqueue
+
 	mu     sync.RWMutex // guards closed and sends on reqs
 	closed bool
 	reqs   chan *pending
@@ -89,14 +89,14 @@ type Journal struct {
 	closeErr  error
 
 	// Owned by the writer goroutine.
-	conn         *sql.Conn
-	restore      []string // statements that reset the connection's settings
-	sinceCP      int    // entries appended since this journal's last checkpoint
-	insertSQL    map[int]string
-	args         []any
+	w            writerConn
+	sinceCP      int // entries appended since this journal's last checkpoint
 	buf          []byte
 	finishErr    error
 	lastCPFailed bool
+	walKick      chan struct{} // SQLite: asks walCheckpoints for a WAL checkpoint
+	walDone      chan struct{}
+	walCommits   int
 }
 
 type pending struct {
@@ -119,12 +119,11 @@ func Open(ctx context.Context, st *store.Store, opt Options) (*Journal, error) {
 		opt.CheckpointInterval = time.Minute
 	}
 	j := &Journal{
-		st:        st,
-		opt:       opt,
-		log:       opt.Logger,
-		reqs:      make(chan *pending, queueLen),
-		done:      make(chan struct{}),
-		insertSQL: map[int]string{},
+		st:   st,
+		opt:  opt,
+		log:  opt.Logger,
+		reqs: make(chan *pending, queueLen),
+		done: make(chan struct{}),
 	}
 	if j.log == nil {
 		j.log = slog.New(slog.DiscardHandler)
@@ -139,6 +138,10 @@ func Open(ctx context.Context, st *store.Store, opt Options) (*Journal, error) {
 	}
 	if err := st.Migrate(ctx, "audit", migrations); err != nil {
 		return nil, fmt.Errorf("opening journal: %w", err)
+	}
+	if st.Dialect() == store.SQLite {
+		j.walKick, j.walDone = make(chan struct{}, 1), make(chan struct{})
+		go j.walCheckpoints(j.walKick, j.walDone)
 	}
 	go j.run()
 	return j, nil
@@ -156,54 +159,73 @@ func (j *Journal) Append(ctx context.Context, e *Entry, c *Content) error {
 	if e == nil {
 		return errors.New("journaling: nil entry")
 	}
-	n, err := normalize(e, time.Now())
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("journaling request %s: %w", e.RequestID, err)
+	}
+	j.preparing.Add(1)
+	p, err := j.prepare(e, c)
 	if err != nil {
+		j.preparing.Add(-1)
 		return err
 	}
-	p := &pending{done: make(chan error, 1)}
-	if n.ContentLevel == LevelFull {
-		if j.aead == nil {
-			return fmt.Errorf("journaling request %s: content level full needs a content key", n.RequestID)
-		}
-		if c != nil && (c.Sent != "" || c.Returned != "") {
-			if err := fillHash(&n.SentHash, c.Sent); err != nil {
-				return fmt.Errorf("journaling request %s: sent %w", n.RequestID, err)
-			}
-			if err := fillHash(&n.ReturnedHash, c.Returned); err != nil {
-				return fmt.Errorf("journaling request %s: returned %w", n.RequestID, err)
-			}
-			if p.sealed, err = seal(j.aead, &n, c); err != nil {
-				return fmt.Errorf("journaling request %s: sealing content: %w", n.RequestID, err)
-			}
-		}
-	}
-	if p.row, err = encode(&n); err != nil {
-		return err
-	}
-	p.entry = n
+	rid := p.entry.RequestID
 
 	j.mu.RLock()
 	if j.closed {
 		j.mu.RUnlock()
-		return fmt.Errorf("journaling request %s: %w", n.RequestID, ErrClosed)
+		j.preparing.Add(-1)
+		return fmt.Errorf("journaling request %s: %w", rid, ErrClosed)
 	}
 	select {
 	case j.reqs <- p:
 		j.mu.RUnlock()
+		j.preparing.Add(-1)
 	case <-ctx.Done():
 		j.mu.RUnlock()
-		return fmt.Errorf("journaling request %s: %w", n.RequestID, ctx.Err())
+		j.preparing.Add(-1)
+		return fmt.Errorf("journaling request %s: %w", rid, ctx.Err())
 	}
 	select {
 	case err := <-p.done:
 		if err != nil {
-			return fmt.Errorf("journaling request %s: %w", n.RequestID, err)
+			return fmt.Errorf("journaling request %s: %w", rid, err)
 		}
 		*e = p.entry
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("journaling request %s: %w (the entry may still be committed)", n.RequestID, ctx.Err())
+		return fmt.Errorf("journaling request %s: %w (the entry may still be committed)", rid, ctx.Err())
 	}
+}
+
+// prepare validates and encodes an entry and seals its content: the work
+// done in the caller's goroutine.
+func (j *Journal) prepare(e *Entry, c *Content) (*pending, error) {
+	n, err := normalize(e, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	p := &pending{done: make(chan error, 1)}
+	if n.ContentLevel == LevelFull {
+		if j.aead == nil {
+			return nil, fmt.Errorf("journaling request %s: content level full needs a content key", n.RequestID)
+		}
+		if c != nil && (c.Sent != "" || c.Returned != "") {
+			if err := fillHash(&n.SentHash, c.Sent); err != nil {
+				return nil, fmt.Errorf("journaling request %s: sent %w", n.RequestID, err)
+			}
+			if err := fillHash(&n.ReturnedHash, c.Returned); err != nil {
+				return nil, fmt.Errorf("journaling request %s: returned %w", n.RequestID, err)
+			}
+			if p.sealed, err = seal(j.aead, &n, c); err != nil {
+				return nil, fmt.Errorf("journaling request %s: sealing content: %w", n.RequestID, err)
+			}
+		}
+	}
+	if p.row, err = encode(&n); err != nil {
+		return nil, err
+	}
+	p.entry = n
+	return p, nil
 }
 
 func fillHash(h *string, content string) error {
@@ -276,10 +298,11 @@ func (j *Journal) run() {
 			}
 			batch = append(batch[:0], p)
 			open := true
-			// Let the callers this goroutine just acknowledged, or woke,
-			// enqueue their next entries first: batches grow with the load
-			// at the cost of one yield.
-			runtime.Gosched()
+			// Group commit: take every entry waiting, and those being
+			// prepared right now (they arrive within microseconds), so
+			// that concurrent requests share a commit. A lone caller
+			// never waits.
+			deadline, yielded := time.Now().Add(lingerMax), false
 		drain:
 			for len(batch) < maxBatch {
 				select {
@@ -289,9 +312,20 @@ func (j *Journal) run() {
 						break drain
 					}
 					batch = append(batch, p)
+					continue
 				default:
-					break drain
 				}
+				if j.preparing.Load() == 0 {
+					if yielded {
+						break
+					}
+					// Callers just acknowledged may be about to append
+					// again: let them run once.
+					yielded = true
+				} else if time.Now().After(deadline) {
+					break
+				}
+				runtime.Gosched()
 			}
 			j.write(batch)
 			clear(batch)
@@ -307,15 +341,13 @@ func (j *Journal) run() {
 	}
 }
 
-var DebugBatches, DebugEntries atomic.Int64
-
 func (j *Journal) write(batch []*pending) {
-	DebugBatches.Add(1)
-	DebugEntries.Add(int64(len(batch)))
 	err := j.commit(batch)
 	if err != nil {
 		j.log.Error("journal batch failed", "entries", len(batch), "err", err)
 		j.dropConn()
+	} else {
+		j.kickWAL(false)
 	}
 	for _, p := range batch {
 		p.done <- err
@@ -327,219 +359,9 @@ func (j *Journal) finish() {
 		j.finishErr = j.checkpointTail()
 	}
 	j.dropConn()
-}
-
-// execer is what sql.Tx, sql.Conn and sql.DB have in common.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// writerConn returns the connection the writer keeps across batches, so
-// that a busy pool never delays the journal and its settings apply: on
-// SQLite, statement journals in memory (a multi-row INSERT keeps one; in a
-// file it costs system calls) and FullSync.
-func (j *Journal) writerConn(ctx context.Context) (*sql.Conn, error) {
-	if j.conn != nil {
-		return j.conn, nil
+	if j.walKick != nil {
+		j.kickWAL(true)
+		close(j.walKick)
+		<-j.walDone
 	}
-	c, err := j.st.DB().Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if j.st.Dialect() == store.SQLite {
-		set := map[string]string{"temp_store": "MEMORY"}
-		if j.opt.FullSync {
-			set["synchronous"] = "FULL"
-		}
-		for name, val := range set {
-			var prev string
-			if err := c.QueryRowContext(ctx, `PRAGMA `+name).Scan(&prev); err != nil {
-				c.Close()
-				return nil, err
-			}
-			if _, err := c.ExecContext(ctx, `PRAGMA `+name+` = `+val); err != nil {
-				c.Close()
-				return nil, err
-			}
-			j.restore = append(j.restore, `PRAGMA `+name+` = `+prev)
-		}
-	}
-	j.conn = c
-	return c, nil
-}
-
-// dropConn gives the writer's connection back to the pool as it found it.
-func (j *Journal) dropConn() {
-	if j.conn == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	for _, q := range j.restore {
-		j.conn.ExecContext(ctx, q)
-	}
-	cancel()
-	j.restore = nil
-	j.conn.Close()
-	j.conn = nil
-}
-
-// begin opens a batch transaction on the writer's connection, holding the
-// append lock: PostgreSQL's advisory lock, SQLite's write lock (the store
-// begins transactions IMMEDIATE). It returns the last entry's seq and hash.
-func (j *Journal) begin(ctx context.Context) (*sql.Tx, int64, [32]byte, error) {
-	var prev [32]byte
-	conn, err := j.writerConn(ctx)
-	if err != nil {
-		return nil, 0, prev, err
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, 0, prev, err
-	}
-	if j.st.Dialect() == store.Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, appendLockKey); err != nil {
-			tx.Rollback()
-			return nil, 0, prev, fmt.Errorf("taking the append lock: %w", err)
-		}
-	}
-	var (
-		seq int64
-		h   string
-	)
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return tx, 0, genesis, nil
-	case err != nil:
-		tx.Rollback()
-		return nil, 0, prev, fmt.Errorf("reading the last entry: %w", err)
-	}
-	if !decodeHash(&prev, h) {
-		tx.Rollback()
-		return nil, 0, prev, fmt.Errorf("the hash of entry %d is malformed: the journal was altered, run timon audit verify", seq)
-	}
-	return tx, seq, prev, nil
-}
-
-// commit writes one batch in one transaction.
-func (j *Journal) commit(batch []*pending) error {
-	ctx, cancel := j.batchContext()
-	defer cancel()
-	tx, last, prev, err := j.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for i, p := range batch {
-		seq := last + 1 + int64(i)
-		p.row.seq = seq
-		j.buf = canonical(j.buf[:0], &prev, seq, p.row.timeUS, p.row.requestID, p.row.userID, p.row.data)
-		h := sha256.Sum256(j.buf)
-		p.entry.Seq = seq
-		p.entry.PrevHash = hex.EncodeToString(prev[:])
-		p.entry.Hash = hex.EncodeToString(h[:])
-		prev = h
-	}
-	for start := 0; start < len(batch); start += insertChunk {
-		chunk := batch[start:min(start+insertChunk, len(batch))]
-		args := j.args[:0]
-		for _, p := range chunk {
-			args = append(args, p.row.seq, p.row.timeUS, p.row.requestID, p.row.userID, p.row.data, p.entry.Hash)
-		}
-		j.args = args
-		if _, err := tx.ExecContext(ctx, j.insertEntries(len(chunk)), args...); err != nil {
-			return fmt.Errorf("inserting entries: %w", err)
-		}
-	}
-	clear(j.args)
-	for _, p := range batch {
-		if p.sealed == nil {
-			continue
-		}
-		_, err := tx.ExecContext(ctx, j.st.Rebind(`INSERT INTO audit_content (seq, time_us, key_id, sealed) VALUES (?, ?, ?, ?)`),
-			p.row.seq, p.row.timeUS, j.kid, p.sealed)
-		if err != nil {
-			return fmt.Errorf("inserting content: %w", err)
-		}
-	}
-	tail := batch[len(batch)-1].entry
-	checkpoint := j.opt.SigningKey != nil && j.sinceCP+len(batch) >= j.opt.CheckpointEvery
-	if checkpoint {
-		if err := insertCheckpoint(ctx, tx, j.st, signCheckpoint(j.opt.SigningKey, tail.Seq, tail.Hash, time.Now())); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing entries: %w", err)
-	}
-	if checkpoint {
-		j.sinceCP = 0
-		j.log.Debug("checkpoint", "seq", tail.Seq)
-	} else {
-		j.sinceCP += len(batch)
-	}
-	return nil
-}
-
-// batchContext bounds a batch on PostgreSQL, where the network can hang.
-// SQLite bounds lock waits with its busy timeout; a deadline there would
-// cost a watcher goroutine per statement.
-func (j *Journal) batchContext() (context.Context, context.CancelFunc) {
-	if j.st.Dialect() == store.SQLite {
-		return context.Background(), func() {}
-	}
-	return context.WithTimeout(context.Background(), commitTimeout)
-}
-
-func (j *Journal) insertEntries(n int) string {
-	if q, ok := j.insertSQL[n]; ok {
-		return q
-	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO audit_entries (" + entryColumns + ") VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?)")
-	}
-	q := j.st.Rebind(b.String())
-	j.insertSQL[n] = q
-	return q
-}
-
-// checkpointTail signs the last entry if no checkpoint names it yet.
-func (j *Journal) checkpointTail() error {
-	err := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		defer cancel()
-		tx, last, prev, err := j.begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		var cp int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints`).Scan(&cp); err != nil {
-			return fmt.Errorf("reading the last checkpoint: %w", err)
-		}
-		if last <= cp {
-			return nil
-		}
-		if err := insertCheckpoint(ctx, tx, j.st, signCheckpoint(j.opt.SigningKey, last, hex.EncodeToString(prev[:]), time.Now())); err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("committing checkpoint: %w", err)
-		}
-		j.log.Debug("checkpoint", "seq", last)
-		return nil
-	}()
-	if err != nil {
-		j.log.Error("journal checkpoint failed", "err", err)
-		j.dropConn()
-		j.lastCPFailed = true
-		return fmt.Errorf("writing checkpoint: %w", err)
-	}
-	j.sinceCP, j.lastCPFailed = 0, false
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -141,45 +142,59 @@ func TestAppendContextCanceled(t *testing.T) {
 func TestCheckpointsByCountAndInterval(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		j := openJournal(t, st, Options{SigningKey: testKey(), CheckpointEvery: 5, CheckpointInterval: 50 * time.Millisecond})
+		// By count, in the batch's transaction.
+		j := openJournal(t, st, Options{SigningKey: testKey(), CheckpointEvery: 5, CheckpointInterval: time.Hour})
 		for i := range 11 {
 			if err := j.Append(ctx, sample(i), nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			cps, err := Checkpoints(ctx, st)
-			if err != nil {
+		cps, err := Checkpoints(ctx, st)
+		if err != nil || len(cps) != 2 || cps[0].Seq != 5 || cps[1].Seq != 10 {
+			t.Fatalf("checkpoints %+v %v: want 5 and 10", cps, err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if cps, _ = Checkpoints(ctx, st); len(cps) != 3 || cps[2].Seq != 11 {
+			t.Fatalf("Close must checkpoint the tail: %+v", cps)
+		}
+		// By interval, when entries are left unsigned.
+		j = openJournal(t, st, Options{SigningKey: testKey(), CheckpointInterval: 20 * time.Millisecond})
+		for i := range 3 {
+			if err := j.Append(ctx, sample(i), nil); err != nil {
 				t.Fatal(err)
 			}
-			if len(cps) == 3 && cps[0].Seq == 5 && cps[1].Seq == 10 && cps[2].Seq == 11 {
-				for _, c := range cps {
-					if !c.VerifySignature(testPub()) || c.KeyID != KeyID(testPub()) {
-						t.Fatalf("bad checkpoint %+v", c)
-					}
-				}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if cps, _ = Checkpoints(ctx, st); len(cps) == 4 && cps[3].Seq == 14 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("checkpoints %+v: want 5, 10 (by count) and 11 (by interval)", cps)
+				t.Fatalf("no checkpoint by interval: %+v", cps)
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 		j.Close()
-		if cps, _ := Checkpoints(ctx, st); len(cps) != 3 {
+		if cps, _ = Checkpoints(ctx, st); len(cps) != 4 {
 			t.Fatalf("Close must not checkpoint an already checkpointed tail: %+v", cps)
+		}
+		for _, c := range cps {
+			if !c.VerifySignature(testPub()) || c.KeyID != KeyID(testPub()) {
+				t.Fatalf("bad checkpoint %+v", c)
+			}
 		}
 		var buf bytes.Buffer
 		if err := ExportCheckpoints(ctx, st, &buf); err != nil {
 			t.Fatal(err)
 		}
 		ext, err := ReadCheckpoints(&buf)
-		if err != nil || len(ext) != 3 || ext[1].Seq != 10 {
+		if err != nil || len(ext) != 4 || ext[1].Seq != 10 {
 			t.Fatalf("exported checkpoints %+v %v", ext, err)
 		}
 		r, err := VerifyWithCheckpoints(ctx, st, testPub(), ext)
-		if err != nil || !r.OK || r.Checkpoints != 6 {
+		if err != nil || !r.OK || r.Checkpoints != 8 || r.LastCheckpoint != 14 {
 			t.Fatalf("verify with exported checkpoints: %+v %v", r, err)
 		}
 	})
@@ -300,4 +315,57 @@ func TestRetention(t *testing.T) {
 			t.Fatal("retention without a date must be refused")
 		}
 	})
+}
+
+// TestWriterConnectionSettings checks the SQLite settings of the writer's
+// connection: statement journals in memory, WAL checkpoints left to the
+// checkpointing goroutine, and FullSync.
+func TestWriterConnectionSettings(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		st := storetest.SQLite(t)
+		ctx := context.Background()
+		j := openJournal(t, st, Options{FullSync: full})
+		if err := j.Append(ctx, sample(1), nil); err != nil {
+			t.Fatal(err)
+		}
+		// The writer is idle now, and its connection was set before the
+		// Append was acknowledged.
+		conn := j.w.conn
+		var sync, temp, auto int
+		conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync)
+		conn.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp)
+		conn.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto)
+		wantSync := 1 // NORMAL, the store's
+		if full {
+			wantSync = 2
+		}
+		if sync != wantSync || temp != 2 || auto != 0 {
+			t.Fatalf("FullSync %v: synchronous %d, temp_store %d, wal_autocheckpoint %d", full, sync, temp, auto)
+		}
+		j.Close()
+	}
+}
+
+// TestWALStaysSmall checks that the WAL starts over: background passive
+// checkpoints alone would let it grow as long as appends go on.
+func TestWALStaysSmall(t *testing.T) {
+	defer func(n int) { walRestartPages = n }(walRestartPages)
+	walRestartPages = 256
+	st := storetest.SQLite(t)
+	ctx := context.Background()
+	j := openJournal(t, st, Options{})
+	for i := range 1500 {
+		if err := j.Append(ctx, sample(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	fi, err := os.Stat(st.Source() + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1500 commits of a few pages each would make a WAL over 10 MB.
+	if fi.Size() > 3<<20 {
+		t.Fatalf("WAL of %d bytes after 1500 commits: checkpoints do not run", fi.Size())
+	}
 }

@@ -17,7 +17,9 @@ import (
 	"timon.dev/timon/core/store"
 )
 
-// Filter selects entries. Zero fields do not filter.
+// Filter selects entries. Zero fields do not filter. Times and seqs are
+// read through indexes; the other fields are matched within what they
+// select, so give a time range on a large journal.
 type Filter struct {
 	Since       time.Time // entries at or after
 	Until       time.Time // entries before
@@ -63,10 +65,10 @@ func (f *Filter) where(st *store.Store) (string, []any) {
 		add(`e.time_us < ?`, f.Until.UnixMicro())
 	}
 	if f.UserID != "" {
-		add(`e.user_id = ?`, f.UserID)
+		add(jsonField(st, "user_id")+` = ?`, f.UserID)
 	}
 	if f.RequestID != "" {
-		add(`e.request_id = ?`, f.RequestID)
+		add(jsonField(st, "request_id")+` = ?`, f.RequestID)
 	}
 	if f.Integration != "" {
 		add(jsonField(st, "integration")+` = ?`, f.Integration)
@@ -87,26 +89,38 @@ func (f *Filter) where(st *store.Store) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// each calls fn with every entry matching f, ascending by seq (descending
-// with desc), at most limit of them (0: all), none above upTo if positive.
-func each(ctx context.Context, st *store.Store, f Filter, upTo int64, desc bool, limit int, fn func(*Entry) error) error {
+// scan says how each reads.
+type scan struct {
+	upTo   int64 // no seq above, if positive
+	desc   bool  // newest first
+	limit  int   // at most this many, if positive
+	noPrev bool  // leave PrevHash empty (saves a lookup per entry)
+}
+
+// each calls fn with every entry matching f, ascending by seq unless
+// s.desc.
+func each(ctx context.Context, st *store.Store, f Filter, s scan, fn func(*Entry) error) error {
 	where, args := f.where(st)
-	if upTo > 0 {
+	if s.upTo > 0 {
 		if where == "" {
 			where = " WHERE e.seq <= ?"
 		} else {
 			where += " AND e.seq <= ?"
 		}
-		args = append(args, upTo)
+		args = append(args, s.upTo)
 	}
-	q := `SELECT e.seq, e.time_us, e.request_id, e.user_id, e.data, e.hash, COALESCE(p.hash, '')
-		FROM audit_entries e LEFT JOIN audit_entries p ON p.seq = e.seq - 1` + where + ` ORDER BY e.seq`
-	if desc {
+	q := `SELECT e.seq, e.time_us, e.data, e.hash, COALESCE(p.hash, '')
+		FROM audit_entries e LEFT JOIN audit_entries p ON p.seq = e.seq - 1`
+	if s.noPrev {
+		q = `SELECT e.seq, e.time_us, e.data, e.hash, '' FROM audit_entries e`
+	}
+	q += where + ` ORDER BY e.seq`
+	if s.desc {
 		q += ` DESC`
 	}
-	if limit > 0 {
+	if s.limit > 0 {
 		q += ` LIMIT ?`
-		args = append(args, limit)
+		args = append(args, s.limit)
 	}
 	rows, err := st.Query(ctx, q, args...)
 	if err != nil {
@@ -114,18 +128,18 @@ func each(ctx context.Context, st *store.Store, f Filter, upTo int64, desc bool,
 	}
 	defer rows.Close()
 	var (
-		seq, us                             int64
-		requestID, userID, hash, prevHash   string
-		data                                sql.RawBytes
+		seq, us        int64
+		hash, prevHash string
+		data           sql.RawBytes
 	)
 	for rows.Next() {
-		if err := rows.Scan(&seq, &us, &requestID, &userID, &data, &hash, &prevHash); err != nil {
+		if err := rows.Scan(&seq, &us, &data, &hash, &prevHash); err != nil {
 			return fmt.Errorf("reading journal: %w", err)
 		}
-		if seq == 1 {
+		if seq == 1 && !s.noPrev {
 			prevHash = GenesisHash
 		}
-		e, err := decode(seq, us, requestID, userID, data, hash, prevHash)
+		e, err := decode(seq, us, data, hash, prevHash)
 		if err != nil {
 			return fmt.Errorf("reading journal: %w", err)
 		}
@@ -148,7 +162,7 @@ func List(ctx context.Context, st *store.Store, f Filter) ([]Entry, error) {
 	}
 	limit = min(limit, maxLimit)
 	var out []Entry
-	err := each(ctx, st, f, 0, false, limit, func(e *Entry) error {
+	err := each(ctx, st, f, scan{limit: limit}, func(e *Entry) error {
 		out = append(out, *e)
 		return nil
 	})
@@ -233,7 +247,7 @@ func Export(ctx context.Context, st *store.Store, f Filter, format string, w io.
 	if err != nil {
 		return fmt.Errorf("exporting journal: %w", err)
 	}
-	if err := each(ctx, st, f, 0, false, max(f.Limit, 0), ew.write); err != nil {
+	if err := each(ctx, st, f, scan{limit: f.Limit}, ew.write); err != nil {
 		return fmt.Errorf("exporting journal: %w", err)
 	}
 	if err := ew.flush(); err != nil {
@@ -271,10 +285,10 @@ func Tail(ctx context.Context, st *store.Store, f Filter, follow bool, w io.Writ
 		if n <= 0 {
 			n = 20
 		}
-		err = each(ctx, st, f, cursor, true, n, func(e *Entry) error { last = append(last, *e); return nil })
+		err = each(ctx, st, f, scan{upTo: cursor, desc: true, limit: n}, func(e *Entry) error { last = append(last, *e); return nil })
 		slices.Reverse(last)
 	} else {
-		err = each(ctx, st, f, cursor, false, 0, func(e *Entry) error { last = append(last, *e); return nil })
+		err = each(ctx, st, f, scan{upTo: cursor}, func(e *Entry) error { last = append(last, *e); return nil })
 	}
 	if err != nil {
 		return fmt.Errorf("tailing journal: %w", err)
@@ -302,7 +316,7 @@ func Tail(ctx context.Context, st *store.Store, f Filter, follow bool, w io.Writ
 		if err == nil && upTo > cursor {
 			g := f
 			g.AfterSeq = max(cursor, f.AfterSeq)
-			err = each(ctx, st, g, upTo, false, 0, ew.write)
+			err = each(ctx, st, g, scan{upTo: upTo}, ew.write)
 			cursor = upTo
 		}
 		if ctx.Err() != nil {

@@ -61,7 +61,7 @@ type Stats struct {
 // path.
 func StatsFor(ctx context.Context, st *store.Store, f Filter) (*Stats, error) {
 	s := &Stats{ByIntegration: map[string]*Counts{}, ByGroup: map[string]*Counts{}, ByDay: map[string]*Counts{}}
-	err := each(ctx, st, f, 0, false, max(f.Limit, 0), func(e *Entry) error {
+	err := each(ctx, st, f, scan{limit: f.Limit, noPrev: true}, func(e *Entry) error {
 		s.Total.add(e)
 		addTo(s.ByIntegration, e.Integration, e)
 		addTo(s.ByDay, e.Time.Format(time.DateOnly), e)
@@ -90,10 +90,11 @@ type UserUsage struct {
 }
 
 // Usage adds up the requests and tokens of one user since a time, for the
-// user's own "usage" view. It reads through the (user, time) index.
+// user's own "usage" view. It reads the entries since then through the
+// time index and keeps the user's.
 func Usage(ctx context.Context, st *store.Store, userID string, since time.Time) (*UserUsage, error) {
 	u := &UserUsage{UserID: userID, Since: since, ByIntegration: map[string]*Counts{}}
-	err := each(ctx, st, Filter{UserID: userID, Since: since}, 0, false, 0, func(e *Entry) error {
+	err := each(ctx, st, Filter{UserID: userID, Since: since}, scan{noPrev: true}, func(e *Entry) error {
 		u.add(e)
 		addTo(u.ByIntegration, e.Integration, e)
 		return nil

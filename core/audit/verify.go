@@ -1,17 +1,19 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -39,11 +41,9 @@ func (r *Report) String() string {
 	return fmt.Sprintf("TAMPERED at seq %d: %s", r.FirstBad, r.Problem)
 }
 
-// verifyWorkers is how many chunks are scanned at once.
-var verifyWorkers = func() int { return runtime.GOMAXPROCS(0) }
-
-// verifyChunk is the number of entries one worker scans in one query.
-const verifyChunk = 1 << 16
+// verifyChunk is the number of entries one worker scans in one query (a
+// variable for tests).
+var verifyChunk int64 = 1 << 16
 
 // Verify checks the whole journal: every entry's hash against its columns
 // and its predecessor's hash, seqs 1..n without gaps, and every checkpoint
@@ -99,7 +99,7 @@ func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.Pub
 	}
 	chunks[len(chunks)-1].open = true
 
-	workers := min(verifyWorkers(), len(chunks))
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	next := make(chan *chunk, len(chunks))
 	for _, c := range chunks {
 		next <- c
@@ -109,11 +109,18 @@ func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.Pub
 	errs := make([]error, workers)
 	for w := range workers {
 		wg.Go(func() {
+			conn, release, err := scanConn(ctx, st)
+			if err != nil {
+				errs[w] = err
+				v.stopAt.Store(math.MinInt64)
+				return
+			}
+			defer release()
 			for c := range next {
 				if c.lo > v.stopAt.Load() {
 					continue
 				}
-				if err := v.scan(ctx, c); err != nil {
+				if err := v.scan(ctx, conn, c); err != nil {
 					errs[w] = err
 					v.stopAt.Store(math.MinInt64)
 					return
@@ -151,6 +158,36 @@ func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.Pub
 	r.FirstBad, r.Problem = v.bad, v.problem
 	return r, nil
 }
+
+// scanConn takes a connection for a long read. On SQLite it maps the
+// database file into memory for the scan: pages are then read without a
+// system call each, which more than halves the cost of reading an entry.
+func scanConn(ctx context.Context, st *store.Store) (*sql.Conn, func(), error) {
+	conn, err := st.DB().Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Dialect() != store.SQLite {
+		return conn, func() { conn.Close() }, nil
+	}
+	var prev int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&prev); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA mmap_size = `+strconv.Itoa(scanMmapSize)); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, func() {
+		conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA mmap_size = `+strconv.FormatInt(prev, 10))
+		conn.Close()
+	}, nil
+}
+
+// scanMmapSize is how much of the SQLite file a scan maps (SQLite caps it
+// at its compile-time maximum, 2 GB by default).
+const scanMmapSize = 1 << 40
 
 type chunk struct {
 	lo, hi int64 // seqs expected in this chunk
@@ -190,11 +227,11 @@ func (v *verifier) fail(seq int64, problem string) {
 // scan checks the entries of one chunk: each hash is recomputed from the
 // columns and the previous stored hash, whose own correctness the entry
 // before it proves, so chunks are checked independently and in parallel.
-func (v *verifier) scan(ctx context.Context, c *chunk) error {
+func (v *verifier) scan(ctx context.Context, conn *sql.Conn, c *chunk) error {
 	var prev [32]byte
 	if c.lo > 1 {
 		var h string
-		err := v.st.QueryRow(ctx, `SELECT hash FROM audit_entries WHERE seq = ?`, c.lo-1).Scan(&h)
+		err := conn.QueryRowContext(ctx, v.st.Rebind(`SELECT hash FROM audit_entries WHERE seq = ?`), c.lo-1).Scan(&h)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			v.fail(c.lo-1, fmt.Sprintf("entry %d is missing", c.lo-1))
@@ -206,7 +243,7 @@ func (v *verifier) scan(ctx context.Context, c *chunk) error {
 			return nil
 		}
 	}
-	q := `SELECT seq, time_us, request_id, user_id, data, hash FROM audit_entries WHERE 1 = 1`
+	q := `SELECT seq, time_us, data, hash FROM audit_entries WHERE 1 = 1`
 	var args []any
 	if c.lo > 1 {
 		q += ` AND seq >= ?`
@@ -216,22 +253,48 @@ func (v *verifier) scan(ctx context.Context, c *chunk) error {
 		q += ` AND seq <= ?`
 		args = append(args, c.hi)
 	}
-	rows, err := v.st.Query(ctx, q+` ORDER BY seq`, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
+	// The driver's rows are read directly: database/sql would copy every
+	// value once more, and convert a tampered column's type silently.
+	return conn.Raw(func(dc any) error {
+		qc, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return errors.New("the database driver cannot query with a context")
+		}
+		named := make([]driver.NamedValue, len(args))
+		for i, a := range args {
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		}
+		rows, err := qc.QueryContext(ctx, v.st.Rebind(q+` ORDER BY seq`), named)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		return v.check(c, rows, prev)
+	})
+}
+
+// check verifies the rows of one chunk, prev being the hash before it.
+func (v *verifier) check(c *chunk, rows driver.Rows, prev [32]byte) error {
 	var (
-		seq, timeUS            int64
-		rid, uid, data, stored sql.RawBytes
-		buf                    []byte
-		sum                    [32]byte
-		hexSum                 [64]byte
+		dest   = make([]driver.Value, 4)
+		buf    []byte
+		sum    [32]byte
+		hexSum [64]byte
 	)
 	want := c.lo
-	for rows.Next() {
-		if err := rows.Scan(&seq, &timeUS, &rid, &uid, &data, &stored); err != nil {
+	for {
+		if err := rows.Next(dest); err == io.EOF {
+			break
+		} else if err != nil {
 			return err
+		}
+		seq, ok1 := dest[0].(int64)
+		timeUS, ok2 := dest[1].(int64)
+		data, ok3 := text(dest[2])
+		stored, ok4 := text(dest[3])
+		if !ok1 {
+			v.fail(want, fmt.Sprintf("the entry after seq %d has a seq of type %T", want-1, dest[0]))
+			return nil
 		}
 		if seq > v.stopAt.Load() {
 			break
@@ -243,22 +306,25 @@ func (v *verifier) scan(ctx context.Context, c *chunk) error {
 			} else {
 				v.fail(want, fmt.Sprintf("entries %d to %d are missing (deleted)", want, seq-1))
 			}
-			return rows.Err()
+			return nil
 		case seq < want:
 			v.fail(seq, fmt.Sprintf("an entry has seq %d, out of the sequence 1..n (inserted)", seq))
-			return rows.Err()
+			return nil
+		case !ok2 || !ok3 || !ok4:
+			v.fail(seq, fmt.Sprintf("entry %d has a column of the wrong type: it was altered", seq))
+			return nil
 		}
-		buf = canonical(buf[:0], &prev, seq, timeUS, rid, uid, data)
+		buf = canonical(buf[:0], &prev, seq, timeUS, data)
 		sum = sha256.Sum256(buf)
 		hex.Encode(hexSum[:], sum[:])
-		if !bytes.Equal(hexSum[:], stored) {
+		if string(hexSum[:]) != stored {
 			v.fail(seq, fmt.Sprintf("entry %d does not match its hash: it was altered, inserted or moved, or the entry before it was", seq))
-			return rows.Err()
+			return nil
 		}
 		for _, cp := range v.cps[seq] {
-			if cp.Hash != string(stored) {
+			if cp.Hash != stored {
 				v.fail(seq, fmt.Sprintf("the checkpoint at seq %d names another hash than the entry's: the journal was rewritten from there or before", seq))
-				return rows.Err()
+				return nil
 			}
 			c.checkpoints++
 			c.lastCheckpoint = seq
@@ -268,12 +334,20 @@ func (v *verifier) scan(ctx context.Context, c *chunk) error {
 		c.last = seq
 		want++
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
 	if !c.open && c.last != c.hi && c.hi <= v.stopAt.Load() {
 		from := max(c.last+1, c.lo)
 		v.fail(from, fmt.Sprintf("entries %d to %d are missing (deleted)", from, c.hi))
 	}
 	return nil
+}
+
+// text returns a text value as the driver gave it.
+func text(v driver.Value) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case []byte:
+		return string(v), true
+	}
+	return "", false
 }

@@ -16,15 +16,41 @@
 // # Reserve, then settle
 //
 // Reserve counts one request and reserves the estimate (prompt tokens + max
-// tokens) against every subject at once, in one transaction, all or nothing:
-// a refused request counts nowhere. A reservation is admitted only if the
-// estimate fits (used + estimate <= limit), so as long as providers report at
-// most the estimate, a budget is never exceeded; Settle then replaces the
-// estimate with the actual usage (lower or higher). The tokens of a
-// reservation stay in the window in which they were reserved: if it has
-// rolled over by the time the request is settled, nothing is adjusted.
-// Release is Settle with zero tokens, for requests that failed before the
-// provider consumed any: the request still counts for requests per minute.
+// tokens) against every subject at once, all or nothing: a refused request
+// counts nowhere. A reservation is admitted only if the estimate fits
+// (used + estimate <= limit), so as long as providers report at most the
+// estimate, a budget is never exceeded; Settle then replaces the estimate
+// with the actual usage (lower or higher). The tokens of a reservation stay
+// in the window in which they were reserved: if it has rolled over by the
+// time the request is settled, nothing is adjusted. Release is Settle with
+// zero tokens, for requests that failed before the provider consumed any:
+// the request still counts for requests per minute.
+//
+// Subjects without any limit are not stored: a Reserve whose subjects all
+// have zero Limits touches no table, and its reservation's Settle and
+// Release are no-ops. Usage reads zero for them; what they consumed is in
+// the journal. A subject without limits reserved together with a limited
+// one is counted like any other.
+//
+// # Group commit
+//
+// Reserve, Settle and Release queue their work and wait for it. One writer
+// goroutine per Quota (started when work is queued, gone when there is none)
+// takes everything queued — up to 64 requests, without waiting for more —
+// and runs it in one transaction, then the next: concurrent requests share
+// one commit, hence one WAL write on SQLite and one fsync on PostgreSQL. A
+// lone request runs at once. In a batch, settlements, releases and voids run
+// first, aggregated (one delete of their leases, one update per subject and
+// windows), then each reservation within a savepoint: a refused one rolls
+// back to it, alone. A store error fails the batch, whose requests are then
+// run again one transaction each, so that one request cannot fail others.
+//
+// A caller of Reserve whose context ends stops waiting at once: if its
+// reservation had not started it never runs; if it was running, it is voided
+// (its request, tokens and lease given back) in the next batch. Settle and
+// Release, which ignore cancellation, wait for their batch to commit, so
+// that a settlement either returns nil and is committed or fails and may be
+// retried; nothing is left to flush on shutdown.
 //
 // # Storage and concurrency
 //
@@ -42,22 +68,29 @@
 // capped subject) that expire, by default after 10 minutes: a process that
 // dies holding a slot gives it back when the lease expires. Only unexpired
 // leases count, through an index range holding at most the cap's number of
-// live rows; the count runs after the subject's row is locked, so the cap is
-// exact across replicas. InFlight is tracked only for subjects with a
-// concurrency cap. Every transaction locks subjects' rows in one order —
-// descending key, so that a group's row, shared by all its members, comes
-// after "user:…" and is held only until the commit — hence reservations and
-// settlements cannot deadlock. On SQLite the request path's statements are
-// prepared once. A reservation is one transaction of one upsert per subject
-// plus, for a capped subject, one indexed count and one insert; a settlement
-// is one transaction of one delete and one update per subject.
+// live rows; the count runs after the subject's row is locked, in the
+// statement that inserts the lease, so the cap is exact across replicas.
+// InFlight is tracked only for subjects with a concurrency cap.
+//
+// A batch holds the row locks of all its subjects until its commit, taken in
+// the order of its requests, not in one global order: on PostgreSQL, every
+// batch therefore first takes a transaction-scoped advisory lock (one per
+// schema), which serialises the quota batches of all replicas, so that none
+// waits for another's rows while holding rows it wants (no deadlock). This
+// costs no concurrency that matters — batches sharing a group's row are
+// serialised by that row anyway, and one replica runs one batch at a time —
+// and it is one cheap statement per batch, where ordering every statement of
+// a batch by subject would interleave reservations that each need their own
+// savepoint. Cleanup never waits for a row a batch holds (SKIP LOCKED). On
+// SQLite the write lock, taken at BEGIN, serialises everything, and the
+// request path's statements are prepared once.
 //
 // # Clean-up
 //
 // Expired leases and the rows of subjects not seen since before the current
 // month are deleted opportunistically, by at most one reservation per
 // Options.CleanupEvery (one minute by default) in each process, after its
-// transaction has committed; Cleanup runs the same deletions on demand.
+// batch has committed; Cleanup runs the same deletions on demand.
 package quota
 
 import (
@@ -120,11 +153,14 @@ const (
 	DefaultBusyRetry    = 5 * time.Second
 )
 
-// settleTimeout bounds the bookkeeping of Settle and Release, which run even
-// when the request's context is canceled.
+// settleTimeout bounds the wait of Settle and Release for a batch, which
+// they wait for even when the request's context is canceled, and a batch on
+// PostgreSQL (on SQLite the busy timeout bounds the wait for the lock).
 const settleTimeout = 10 * time.Second
 
-// Quota enforces budgets over a store. It is safe for concurrent use.
+// Quota enforces budgets over a store. It is safe for concurrent use. It
+// needs no Close: its writer goroutine runs only while requests wait, and
+// every call returns once its work is committed.
 type Quota struct {
 	st          *store.Store
 	opts        Options
@@ -132,8 +168,11 @@ type Quota struct {
 	nextCleanup atomic.Int64 // Unix microseconds
 	// prepared holds the request path's statements on SQLite, where
 	// parsing them costs more than running them (pgx caches prepared
-	// statements by itself). Filled in New, read-only afterwards.
+	// statements by itself); rebound holds them with PostgreSQL's
+	// placeholders. Filled in New, read-only afterwards.
 	prepared map[string]*sql.Stmt
+	rebound  map[string]string
+	batch    batcher
 }
 
 // New migrates the quota tables and returns a Quota. At most one Options may
@@ -160,47 +199,49 @@ func New(ctx context.Context, st *store.Store, opts ...Options) (*Quota, error) 
 	}
 	q := &Quota{st: st, opts: o}
 	q.SetClock(time.Now)
-	if st.Dialect() == store.SQLite {
+	queries := append(upsertSQL[:], selectUsageSQL, countLeasesSQL, insertLeaseIfFreeSQL, adjustSQL, deleteLeaseSQL,
+		savepointSQL, rollbackSavepointSQL, releaseSavepointSQL)
+	switch st.Dialect() {
+	case store.SQLite:
 		q.prepared = map[string]*sql.Stmt{}
-		for _, query := range append(upsertSQL[:], selectUsageSQL, countLeasesSQL, insertLeaseSQL, settleSQL, deleteLeaseSQL) {
-			stmt, err := st.DB().PrepareContext(ctx, st.Rebind(query))
+		for _, query := range append(queries, deleteLeasesSQLiteSQL) {
+			stmt, err := st.DB().PrepareContext(ctx, query)
 			if err != nil {
 				return nil, fmt.Errorf("preparing quota statements: %w", err)
 			}
 			q.prepared[query] = stmt
 		}
+	default:
+		q.rebound = map[string]string{}
+		for _, query := range append(queries, deleteLeasesPostgresSQL) {
+			q.rebound[query] = st.Rebind(query)
+		}
 	}
 	return q, nil
 }
 
-// queryRow and exec run one of the request path's statements in tx,
-// prepared when it can be.
-func (q *Quota) queryRow(ctx context.Context, tx *store.Tx, query string, args ...any) *sql.Row {
-	if stmt := q.prepared[query]; stmt != nil {
-		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+// rebind returns query with the dialect's placeholders.
+func (q *Quota) rebind(query string) string {
+	if s, ok := q.rebound[query]; ok {
+		return s
 	}
-	return tx.QueryRow(ctx, query, args...)
-}
-
-func (q *Quota) exec(ctx context.Context, tx *store.Tx, query string, args ...any) error {
-	var err error
-	if stmt := q.prepared[query]; stmt != nil {
-		_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
-	} else {
-		_, err = tx.Exec(ctx, query, args...)
-	}
-	return err
+	return q.st.Rebind(query)
 }
 
 // The request path's statements besides upsertSQL.
 const (
 	selectUsageSQL = `SELECT minute_start, minute_requests, day_start, day_tokens, month_start, month_tokens FROM quota_usage WHERE subject = ?`
 	countLeasesSQL = `SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?`
-	insertLeaseSQL = `INSERT INTO quota_leases (id, subject, expires_at) VALUES (?, ?, ?)`
+	// insertLeaseIfFreeSQL leases a slot if fewer than the cap are live.
+	insertLeaseIfFreeSQL = `INSERT INTO quota_leases (id, subject, expires_at)
+SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT)
+WHERE (SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?) < ?`
 	deleteLeaseSQL = `DELETE FROM quota_leases WHERE id = ?`
-	// settleSQL adds a delta to the windows a reservation went to, if they
-	// are still the current ones.
-	settleSQL = `UPDATE quota_usage SET
+	// adjustSQL adds deltas to the windows a reservation went to, if they
+	// are still the current ones: tokens when it is settled, tokens and
+	// requests when it is voided.
+	adjustSQL = `UPDATE quota_usage SET
+	minute_requests = CASE WHEN minute_start <> ? THEN minute_requests WHEN minute_requests + ? < 0 THEN 0 ELSE minute_requests + ? END,
 	day_tokens = CASE WHEN day_start <> ? THEN day_tokens WHEN day_tokens + ? < 0 THEN 0 ELSE day_tokens + ? END,
 	month_tokens = CASE WHEN month_start <> ? THEN month_tokens WHEN month_tokens + ? < 0 THEN 0 ELSE month_tokens + ? END
 WHERE subject = ? AND (day_start = ? OR month_start = ?)`
@@ -236,18 +277,18 @@ type Reservation struct {
 	q        *Quota
 	id       string
 	estimate int64
-	subjects []reserved // in lock order (descending key)
+	subjects []reserved // in the order of normalize (descending key)
 	leased   bool
 
 	mu   sync.Mutex
 	done bool
 }
 
-// reserved is one subject of a reservation: the windows its estimate went to.
+// reserved is one subject of a reservation: the windows it went to.
 type reserved struct {
-	key        string
-	day, month int64
-	leased     bool // holds a concurrency lease
+	key                string
+	minute, day, month int64
+	leased             bool // holds a concurrency lease
 }
 
 // ID identifies the reservation (and its leases).
@@ -271,6 +312,14 @@ func (r *Reservation) Estimate() int {
 // *core.Error of kind core.KindQuota and counts nothing. Subjects with the
 // same key are merged, keeping the stricter limit of each kind. A store
 // failure is a core.KindInternal error: fail closed.
+//
+// When no subject has any limit (all Limits are zero), nothing is read or
+// written: the reservation's Settle and Release are no-ops, and Usage does
+// not count such requests (the journal does).
+//
+// If ctx ends before the reservation is committed, Reserve returns its
+// error and nothing stays counted (a reservation committed in the meantime
+// is voided right after).
 func (q *Quota) Reserve(ctx context.Context, subjects []Subject, estimateTokens int) (*Reservation, error) {
 	subs, err := normalize(subjects)
 	if err != nil {
@@ -278,43 +327,37 @@ func (q *Quota) Reserve(ctx context.Context, subjects []Subject, estimateTokens 
 	}
 	est := int64(max(estimateTokens, 0))
 	now := q.clock()
-	w := windowsAt(now)
 	if err := tooLarge(subs, est); err != nil {
 		return nil, err
 	}
 	r := &Reservation{q: q, id: newID(), estimate: est}
-	if len(subs) == 0 {
+	if !slices.ContainsFunc(subs, func(s Subject) bool { return s.Limits.limited() }) {
 		r.done = true
 		return r, nil
 	}
-	var refusals []*refusal
-	err = q.st.Tx(ctx, func(tx *store.Tx) error {
-		refusals, r.subjects, r.leased = nil, r.subjects[:0], false
-		for _, s := range subs {
-			res, refs, err := q.reserveOne(ctx, tx, s, est, w, now, r.id)
-			if err != nil {
-				return err
-			}
-			refusals = append(refusals, refs...)
-			r.subjects = append(r.subjects, res)
-			r.leased = r.leased || res.leased
-		}
-		if len(refusals) > 0 {
-			return errRefused
-		}
-		return nil
-	})
-	if len(refusals) > 0 && errors.Is(err, errRefused) {
-		return nil, refusalError(refusals)
-	}
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, storeError(err, "the quota could not be checked")
+	}
+	o := newOp(opReserve, r)
+	o.subs, o.w, o.now = subs, windowsAt(now), now
+	q.enqueue(o)
+	if err := o.wait(ctx); err != nil {
+		return nil, storeError(err, "the quota could not be checked")
+	}
+	if o.err != nil {
+		return nil, storeError(o.err, "the quota could not be checked")
+	}
+	if len(o.refusals) > 0 {
+		return nil, refusalError(o.refusals)
 	}
 	q.maybeCleanup(ctx, now)
 	return r, nil
 }
 
-var errRefused = errors.New("quota refused")
+// limited reports whether l sets any limit.
+func (l Limits) limited() bool {
+	return l.RequestsPerMinute > 0 || l.TokensPerDay > 0 || l.TokensPerMonth > 0 || l.Concurrent > 0
+}
 
 // upsertSQL[mask] is the reservation upsert whose WHERE checks the limits
 // set in mask (1 requests/minute, 2 tokens/day, 4 tokens/month). Every
@@ -346,15 +389,16 @@ ON CONFLICT (subject) DO UPDATE SET
 		if len(where) > 0 {
 			s += "\nWHERE " + strings.Join(where, " AND ")
 		}
-		qs[mask] = s + "\nRETURNING day_start, month_start"
+		qs[mask] = s + "\nRETURNING minute_start, day_start, month_start"
 	}
 	return qs
 }()
 
-// reserveOne counts the request against one subject inside the reservation's
-// transaction. A refused subject returns its refusals (the transaction is
+// reserveOne counts the request against one subject inside the batch's
+// transaction. A refused subject returns its refusals (the reservation is
 // then rolled back by the caller).
-func (q *Quota) reserveOne(ctx context.Context, tx *store.Tx, s Subject, est int64, w windows, now time.Time, id string) (reserved, []*refusal, error) {
+func (b *batchTx) reserveOne(s Subject, est int64, w windows, now time.Time, id string) (reserved, []*refusal, error) {
+	q := b.q
 	res := reserved{key: s.Key}
 	l := s.Limits
 	mask, args := 0, []any{s.Key, w.minute, w.day, est, w.month, est}
@@ -366,14 +410,14 @@ func (q *Quota) reserveOne(ctx context.Context, tx *store.Tx, s Subject, est int
 	}
 	var refusals []*refusal
 	for attempt := 0; ; attempt++ {
-		err := q.queryRow(ctx, tx, upsertSQL[mask], args...).Scan(&res.day, &res.month)
+		err := b.queryRow(upsertSQL[mask], args...).Scan(&res.minute, &res.day, &res.month)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return res, nil, fmt.Errorf("reserving for %s: %w", s.Key, err)
 		}
-		row, err := readRow(q.queryRow(ctx, tx, selectUsageSQL, s.Key), s.Key)
+		row, err := readRow(b.queryRow(selectUsageSQL, s.Key), s.Key)
 		if err != nil {
 			return res, nil, err
 		}
@@ -390,23 +434,34 @@ func (q *Quota) reserveOne(ctx context.Context, tx *store.Tx, s Subject, est int
 		}
 	}
 	if l.Concurrent > 0 {
-		// The subject's row is now locked by this transaction (PostgreSQL)
-		// or the whole database is (SQLite): the count cannot race.
-		var n int64
-		if err := q.queryRow(ctx, tx, countLeasesSQL, s.Key, store.Micros(now)).Scan(&n); err != nil {
-			return res, nil, fmt.Errorf("counting requests in flight for %s: %w", s.Key, err)
-		}
-		if n >= int64(l.Concurrent) {
-			refusals = append(refusals, &refusal{
-				budget: "concurrent requests", key: s.Key, busy: true,
-				retryAt: now.Add(q.opts.BusyRetry),
-				detail:  fmt.Sprintf("%d of %d already in flight; retry when one finishes", n, l.Concurrent),
-			})
-		} else if len(refusals) == 0 {
-			if err := q.exec(ctx, tx, insertLeaseSQL, id, s.Key, store.Micros(now.Add(q.opts.Lease))); err != nil {
+		// The subject's row is now locked by this transaction and the
+		// batch holds the quota lock (PostgreSQL), or the whole database
+		// is locked (SQLite): the count cannot race. An admitted request
+		// counts and leases in one statement; a refused one counts only,
+		// for the message.
+		if len(refusals) == 0 {
+			n, err := b.execN(insertLeaseIfFreeSQL, id, s.Key, store.Micros(now.Add(q.opts.Lease)), s.Key, store.Micros(now), int64(l.Concurrent))
+			if err != nil {
 				return res, nil, fmt.Errorf("leasing a slot for %s: %w", s.Key, err)
 			}
-			res.leased = true
+			if n == 1 {
+				res.leased = true
+				return res, nil, nil
+			}
+		}
+		var n int64
+		if err := b.queryRow(countLeasesSQL, s.Key, store.Micros(now)).Scan(&n); err != nil {
+			return res, nil, fmt.Errorf("counting requests in flight for %s: %w", s.Key, err)
+		}
+		detail := fmt.Sprintf("%d of %d already in flight; retry when one finishes", n, l.Concurrent)
+		if n < int64(l.Concurrent) { // only if the lease was refused: cannot happen
+			detail = "the requests in flight kept changing while checking; retry"
+		}
+		if n >= int64(l.Concurrent) || len(refusals) == 0 {
+			refusals = append(refusals, &refusal{
+				budget: "concurrent requests", key: s.Key, busy: true,
+				retryAt: now.Add(q.opts.BusyRetry), detail: detail,
+			})
 		}
 	}
 	return res, refusals, nil
@@ -557,27 +612,15 @@ func (r *Reservation) finish(ctx context.Context, actual int64, what string) err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	q := r.q
-	err := q.st.Tx(ctx, func(tx *store.Tx) error {
-		// The lease first: no other transaction waits for it, so the
-		// subjects' rows, locked next, are held only until the commit.
-		if r.leased {
-			if err := q.exec(ctx, tx, deleteLeaseSQL, r.id); err != nil {
-				return err
-			}
-		}
-		if delta == 0 {
-			return nil
-		}
-		for _, s := range r.subjects {
-			// Only the windows the estimate went to are adjusted; if they
-			// rolled over, there is nothing left to correct.
-			if err := q.exec(ctx, tx, settleSQL, s.day, delta, delta, s.month, delta, delta, s.key, s.day, s.month); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	o := newOp(opFinish, r)
+	o.delta = delta
+	r.q.enqueue(o)
+	// Once taken into a batch, the op is waited for whatever the time: the
+	// reservation is done exactly when it committed.
+	err := o.wait(ctx)
+	if err == nil {
+		err = o.err
+	}
 	if err != nil {
 		return storeError(err, what+" the quota reservation failed")
 	}
@@ -630,14 +673,16 @@ func (q *Quota) Usage(ctx context.Context, s Subject) (*Usage, error) {
 // anyway). Reserve calls it at most once per Options.CleanupEvery.
 func (q *Quota) Cleanup(ctx context.Context) error {
 	now := q.clock()
-	if _, err := q.st.Exec(ctx, `DELETE FROM quota_leases WHERE expires_at <= ?`, store.Micros(now)); err != nil {
-		return fmt.Errorf("deleting expired quota leases: %w", err)
-	}
+	expired := `DELETE FROM quota_leases WHERE expires_at <= ?`
 	stale := `DELETE FROM quota_usage WHERE month_start < ?`
 	if q.st.Dialect() == store.Postgres {
-		// Never wait for a row a reservation holds: a multi-row delete
-		// waiting on it while holding another could deadlock with it.
+		// Never wait for a row a batch holds: a multi-row delete waiting on
+		// it while holding another the batch wants would deadlock with it.
+		expired = `DELETE FROM quota_leases WHERE (id, subject) IN (SELECT id, subject FROM quota_leases WHERE expires_at <= ? FOR UPDATE SKIP LOCKED)`
 		stale = `DELETE FROM quota_usage WHERE subject IN (SELECT subject FROM quota_usage WHERE month_start < ? FOR UPDATE SKIP LOCKED)`
+	}
+	if _, err := q.st.Exec(ctx, expired, store.Micros(now)); err != nil {
+		return fmt.Errorf("deleting expired quota leases: %w", err)
 	}
 	if _, err := q.st.Exec(ctx, stale, windowsAt(now).month); err != nil {
 		return fmt.Errorf("deleting stale quota counters: %w", err)

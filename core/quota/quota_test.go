@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -208,7 +210,7 @@ func TestAllOrNothing(t *testing.T) {
 		ctx := context.Background()
 		alice := user("alice", quota.Limits{RequestsPerMinute: 10, TokensPerDay: 10000, Concurrent: 1})
 		physics := group("physics", quota.Limits{TokensPerDay: 1000})
-		mustReserve(t, q, []quota.Subject{group("physics", quota.Limits{}), user("bob", quota.Limits{})}, 900)
+		mustReserve(t, q, []quota.Subject{physics, user("bob", quota.Limits{})}, 900)
 		_, err := q.Reserve(ctx, []quota.Subject{alice, physics}, 200)
 		wantQuotaError(t, err, time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC), "tokens per day for group physics")
 		if u := usage(t, q, "user:alice"); u.RequestsThisMinute != 0 || u.TokensToday != 0 || u.InFlight != 0 {
@@ -600,39 +602,77 @@ func TestConcurrencyCapExact(t *testing.T) {
 }
 
 // BenchmarkReserveSettle measures one reservation and its settlement for a
-// user (with a concurrency cap) and a shared group, from parallel callers.
+// user (with a concurrency cap) and a shared group, from parallel callers:
+// GOMAXPROCS of them, one (c1: lone requests), or 16 (c16: timon serve's
+// benchmark). It reports the pairs per second, the process's CPU time per
+// pair, and the median and 99th percentile latency of one Reserve + Settle.
 func BenchmarkReserveSettle(b *testing.B) {
 	for _, backend := range []struct {
 		name string
 		open func(testing.TB) *store.Store
 	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}} {
-		b.Run(backend.name, func(b *testing.B) {
-			q, err := quota.New(context.Background(), backend.open(b))
-			if err != nil {
-				b.Fatal(err)
+		for _, callers := range []int{0, 1, 16} {
+			name := backend.name
+			if callers > 0 {
+				name += fmt.Sprintf("/c%d", callers)
 			}
-			ctx := context.Background()
-			var next atomic.Int64
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				subs := []quota.Subject{
-					user(fmt.Sprint("u", next.Add(1)), quota.Limits{RequestsPerMinute: 1 << 30, TokensPerDay: 1 << 40, Concurrent: 4}),
-					group("physics", quota.Limits{TokensPerDay: 1 << 40, TokensPerMonth: 1 << 50}),
+			b.Run(name, func(b *testing.B) {
+				q, err := quota.New(context.Background(), backend.open(b))
+				if err != nil {
+					b.Fatal(err)
 				}
-				for pb.Next() {
-					r, err := q.Reserve(ctx, subs, 1000)
-					if err != nil {
-						b.Error(err)
-						return
+				if callers > 0 {
+					b.SetParallelism((callers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+				}
+				ctx := context.Background()
+				var next atomic.Int64
+				var mu sync.Mutex
+				var lat []time.Duration
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				caller := func(more func() bool) {
+					subs := []quota.Subject{
+						user(fmt.Sprint("u", next.Add(1)), quota.Limits{RequestsPerMinute: 1 << 30, TokensPerDay: 1 << 40, Concurrent: 4}),
+						group("physics", quota.Limits{TokensPerDay: 1 << 40, TokensPerMonth: 1 << 50}),
 					}
-					if err := r.Settle(ctx, 400); err != nil {
-						b.Error(err)
-						return
+					var mine []time.Duration
+					defer func() {
+						mu.Lock()
+						lat = append(lat, mine...)
+						mu.Unlock()
+					}()
+					for more() {
+						start := time.Now()
+						r, err := q.Reserve(ctx, subs, 1000)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if err := r.Settle(ctx, 400); err != nil {
+							b.Error(err)
+							return
+						}
+						mine = append(mine, time.Since(start))
 					}
+				}
+				if callers == 1 {
+					n := 0
+					caller(func() bool { n++; return n <= b.N })
+				} else {
+					b.RunParallel(func(pb *testing.PB) { caller(pb.Next) })
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reservations/s")
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+				if batches, ops := q.BatchStats(); batches > 0 {
+					b.ReportMetric(float64(ops)/float64(batches), "ops/batch")
+				}
+				if len(lat) > 0 {
+					slices.Sort(lat)
+					b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+					b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reservations/s")
-		})
+		}
 	}
 }
 
@@ -652,6 +692,243 @@ func TestStoreFailure(t *testing.T) {
 			t.Fatalf("closed store: %v %v", r, err)
 		}
 		if _, err := q.Usage(context.Background(), alice[0]); core.ErrorKind(err) != core.KindInternal {
+			t.Fatalf("closed store: %v", err)
+		}
+	})
+}
+
+// blockWriter makes the next quota batch wait until release is called: it
+// holds SQLite's write lock, or PostgreSQL's quota lock from another
+// connection.
+func blockWriter(t *testing.T, st *store.Store) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := st.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Dialect() == store.SQLite {
+		tx, err := conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() { tx.Rollback(); conn.Close() }
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, hashtext(COALESCE(current_schema(), '')))`, quota.LockClass); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, hashtext(COALESCE(current_schema(), '')))`, quota.LockClass)
+		conn.Close()
+	}
+}
+
+// waitFor polls cond for up to 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// async runs f in a goroutine; its error arrives on the channel.
+func async(f func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- f() }()
+	return ch
+}
+
+// Reservations refused inside a busy batch roll back alone: the others of
+// the batch, before and after them, are committed.
+func TestBatchRefusal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := newQuota(t, st, newClock(t0))
+		ctx := context.Background()
+		physics := group("physics", quota.Limits{TokensPerDay: 1000})
+		capped := func(name string) []quota.Subject {
+			return []quota.Subject{user(name, quota.Limits{Concurrent: 1}), physics}
+		}
+		e := mustReserve(t, q, capped("e"), 100)
+
+		release := blockWriter(t, st)
+		b0, o0 := q.BatchStats()
+		var (
+			mu  sync.Mutex
+			res = map[string]*quota.Reservation{}
+		)
+		start := func(name string, est int) <-chan error {
+			return async(func() error {
+				r, err := q.Reserve(ctx, capped(name), est)
+				if err == nil {
+					mu.Lock()
+					res[name] = r
+					mu.Unlock()
+				}
+				return err
+			})
+		}
+		// a's batch waits for the lock; the others queue behind it, in
+		// this order, and make one batch.
+		errA := start("a", 100)
+		waitFor(t, "a's batch", func() bool { b, _ := q.BatchStats(); return b == b0+1 })
+		errE := async(func() error { return e.Settle(ctx, 50) })
+		waitFor(t, "e's settlement to queue", func() bool { return q.Queued() == 1 })
+		var errs []<-chan error
+		for i, r := range []struct {
+			name string
+			est  int
+		}{
+			{"b", 300}, // 150 (a 100, e 50) + 300: admitted
+			{"c", 800}, // 450 + 800: refused by the group, after c's own row was counted
+			{"d", 550}, // 450 + 550: exactly full, admitted
+			{"b", 0},   // b's slot is taken by its reservation of this batch
+		} {
+			errs = append(errs, start(r.name, r.est))
+			waitFor(t, "reservations to queue", func() bool { return q.Queued() == i+2 })
+		}
+		release()
+		for _, ch := range []<-chan error{errA, errE, errs[0], errs[2]} {
+			if err := <-ch; err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantQuotaError(t, <-errs[1], time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC),
+			"tokens per day for group physics", "450 of 1,000", "needs up to 800")
+		wantQuotaError(t, <-errs[3], t0.Add(quota.DefaultBusyRetry), "concurrent requests for user b", "1 of 1 already in flight")
+		if b, o := q.BatchStats(); b != b0+2 || o != o0+6 {
+			t.Fatalf("%d batches of %d ops, want 2 of 6", b-b0, o-o0)
+		}
+
+		if u := usage(t, q, "group:physics"); u.TokensToday != 1000 || u.RequestsThisMinute != 4 {
+			t.Fatalf("physics: %+v", u)
+		}
+		if u := usage(t, q, "user:c"); u.RequestsThisMinute != 0 || u.TokensToday != 0 || u.InFlight != 0 {
+			t.Fatalf("c was charged for a refused request: %+v", u)
+		}
+		for name, want := range map[string][3]int{"a": {1, 100, 1}, "b": {1, 300, 1}, "d": {1, 550, 1}, "e": {1, 50, 0}} {
+			u := usage(t, q, "user:"+name)
+			if got := [3]int{u.RequestsThisMinute, u.TokensToday, u.InFlight}; got != want {
+				t.Fatalf("%s: requests, tokens, in flight %v, want %v", name, got, want)
+			}
+		}
+		// Settling the batch's reservations frees everything.
+		for _, name := range []string{"a", "b", "d"} {
+			if err := res[name].Settle(ctx, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if u := usage(t, q, "group:physics"); u.TokensToday != 50 || count(t, st, "quota_leases") != 0 {
+			t.Fatalf("physics after settling: %+v", u)
+		}
+	})
+}
+
+// A caller that goes away does not hold up or break the batch: queued, its
+// reservation never runs; already running, it is voided after the commit.
+// Either way nothing stays counted.
+func TestBatchCanceledWaiter(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := newQuota(t, st, newClock(t0))
+		ctx := context.Background()
+		subs := func(name string) []quota.Subject {
+			return []quota.Subject{user(name, quota.Limits{Concurrent: 1, RequestsPerMinute: 10}), group("physics", quota.Limits{TokensPerDay: 1000})}
+		}
+		release := blockWriter(t, st)
+		defer func() {
+			if release != nil {
+				release()
+			}
+		}()
+		b0, _ := q.BatchStats()
+
+		// running: its batch waits for the lock.
+		runningCtx, cancelRunning := context.WithCancel(ctx)
+		errRunning := async(func() error { _, err := q.Reserve(runningCtx, subs("running"), 100); return err })
+		waitFor(t, "the first batch", func() bool { b, _ := q.BatchStats(); return b == b0+1 })
+		// queued: waits for the next batch, with stays.
+		queuedCtx, cancelQueued := context.WithCancel(ctx)
+		errQueued := async(func() error { _, err := q.Reserve(queuedCtx, subs("queued"), 100); return err })
+		waitFor(t, "queued", func() bool { return q.Queued() == 1 })
+		var stays *quota.Reservation
+		errStays := async(func() (err error) { stays, err = q.Reserve(ctx, subs("stays"), 100); return err })
+		waitFor(t, "stays", func() bool { return q.Queued() == 2 })
+
+		// Both canceled callers return at once, while the store is blocked.
+		for _, c := range []struct {
+			cancel func()
+			err    <-chan error
+		}{{cancelQueued, errQueued}, {cancelRunning, errRunning}} {
+			c.cancel()
+			select {
+			case err := <-c.err:
+				if core.ErrorKind(err) != core.KindCanceled {
+					t.Fatalf("got %v, want a canceled error", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a canceled caller waits for the batch")
+			}
+		}
+		release()
+		release = nil
+		if err := <-errStays; err != nil {
+			t.Fatal(err)
+		}
+		if !q.Idle(10 * time.Second) {
+			t.Fatal("the writer did not finish")
+		}
+		for _, name := range []string{"running", "queued"} {
+			if u := usage(t, q, "user:"+name); u.RequestsThisMinute != 0 || u.TokensToday != 0 || u.InFlight != 0 {
+				t.Fatalf("%s was counted: %+v", name, u)
+			}
+		}
+		if u := usage(t, q, "user:stays"); u.RequestsThisMinute != 1 || u.TokensToday != 100 || u.InFlight != 1 {
+			t.Fatalf("stays: %+v", u)
+		}
+		if u := usage(t, q, "group:physics"); u.RequestsThisMinute != 1 || u.TokensToday != 100 {
+			t.Fatalf("physics: %+v", u)
+		}
+		if err := stays.Settle(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		if u := usage(t, q, "group:physics"); u.TokensToday != 10 || count(t, st, "quota_leases") != 0 {
+			t.Fatalf("physics: %+v", u)
+		}
+	})
+}
+
+// Subjects without any limit cost no database work at all.
+func TestUnlimited(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := newQuota(t, st, newClock(t0))
+		ctx := context.Background()
+		subs := []quota.Subject{user("alice", quota.Limits{}), group("physics", quota.Limits{})}
+		for range 3 {
+			r := mustReserve(t, q, subs, 100)
+			if r.ID() == "" || r.Estimate() != 100 {
+				t.Fatalf("reservation %q of %d", r.ID(), r.Estimate())
+			}
+			if err := r.Settle(ctx, 50); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := count(t, st, "quota_usage"); n != 0 {
+			t.Fatalf("%d counter rows for unlimited subjects", n)
+		}
+		if b, _ := q.BatchStats(); b != 0 {
+			t.Fatalf("%d batches for unlimited subjects", b)
+		}
+		st.Close()
+		r, err := q.Reserve(ctx, subs, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// One limited subject among them: the store is needed.
+		if _, err := q.Reserve(ctx, append(subs, user("bob", quota.Limits{Concurrent: 1})), 100); core.ErrorKind(err) != core.KindInternal {
 			t.Fatalf("closed store: %v", err)
 		}
 	})

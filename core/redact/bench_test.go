@@ -34,26 +34,50 @@ func gitleaksDetector(tb testing.TB) *detect.Detector {
 	return glDetector
 }
 
-// gitleaksMBps measures gitleaks' DetectString on inputs (cached per name:
-// it is slow, so it is timed once per process, over at least a second).
+// gitleaksMBps measures gitleaks' DetectString on inputs, in wall-clock and
+// thread-CPU MB/s (cached per name: it is slow, so it is timed once per
+// process, over at least a second).
 var glSpeed sync.Map
 
-func gitleaksMBps(tb testing.TB, name string, inputs []string) float64 {
+type speed struct{ wall, cpu float64 }
+
+func gitleaksMBps(tb testing.TB, name string, inputs []string) speed {
 	if v, ok := glSpeed.Load(name); ok {
-		return v.(float64)
+		return v.(speed)
 	}
 	d := gitleaksDetector(tb)
+	defer lockThread()()
 	var n int
-	start := time.Now()
+	start, cpu0 := time.Now(), threadCPU()
 	for time.Since(start) < time.Second {
 		for _, in := range inputs {
 			d.DetectString(in)
 			n += len(in)
 		}
 	}
-	mbps := float64(n) / time.Since(start).Seconds() / 1e6
-	glSpeed.Store(name, mbps)
-	return mbps
+	sp := speed{
+		wall: float64(n) / time.Since(start).Seconds() / 1e6,
+		cpu:  float64(n) / (threadCPU() - cpu0).Seconds() / 1e6,
+	}
+	glSpeed.Store(name, sp)
+	return sp
+}
+
+// reportSpeed adds the comparison metrics: our CPU MB/s, gitleaks' wall and CPU
+// MB/s, and the speed-up on CPU time (robust to a loaded machine) and on
+// wall-clock time.
+func reportSpeed(b *testing.B, name string, inputs []string, bytes int64, cpu time.Duration) {
+	ours := float64(bytes) / b.Elapsed().Seconds() / 1e6
+	oursCPU := float64(bytes) / cpu.Seconds() / 1e6
+	gl := gitleaksMBps(b, name, inputs)
+	b.ReportMetric(oursCPU, "cpu-MB/s")
+	b.ReportMetric(gl.cpu, "gitleaks-cpu-MB/s")
+	b.ReportMetric(oursCPU/gl.cpu, "x-gitleaks-cpu")
+	b.ReportMetric(ours/gl.wall, "x-gitleaks-wall")
+	if b.N > 1 {
+		fmt.Fprintf(os.Stderr, "%s: redact %.1f MB/s wall, %.1f MB/s cpu; gitleaks %.2f MB/s wall, %.2f MB/s cpu; speed-up %.0fx cpu, %.0fx wall\n",
+			name, ours, oursCPU, gl.wall, gl.cpu, oursCPU/gl.cpu, ours/gl.wall)
+	}
 }
 
 func sprinkled(tb testing.TB) string {
@@ -81,23 +105,21 @@ func benchScan(b *testing.B, name string, inputs []string) {
 	total := 0
 	for _, in := range inputs {
 		total += len(in)
+		r.Scan(in) // compile the expressions this input needs
 	}
 	b.SetBytes(int64(total))
 	b.ReportAllocs()
+	defer lockThread()()
 	b.ResetTimer()
+	cpu0 := threadCPU()
 	for i := 0; i < b.N; i++ {
 		for _, in := range inputs {
 			r.Scan(in)
 		}
 	}
+	cpu := threadCPU() - cpu0
 	b.StopTimer()
-	ours := float64(total) * float64(b.N) / b.Elapsed().Seconds() / 1e6
-	gl := gitleaksMBps(b, name, inputs)
-	b.ReportMetric(gl, "gitleaks-MB/s")
-	b.ReportMetric(ours/gl, "x-gitleaks")
-	if b.N > 1 {
-		fmt.Fprintf(os.Stderr, "%s: redact %.1f MB/s, gitleaks %.2f MB/s, ratio %.0fx\n", name, ours, gl, ours/gl)
-	}
+	reportSpeed(b, name, inputs, int64(total)*int64(b.N), cpu)
 }
 
 // BenchmarkScanClean: ~1 MB without secrets.
@@ -110,37 +132,44 @@ func BenchmarkScanSecrets(b *testing.B) {
 	benchScan(b, "secrets-1MB", []string{sprinkled(b)})
 }
 
-// BenchmarkScan4KB: the cost of one 4 KB request (ns/op is per request).
-func BenchmarkScan4KB(b *testing.B) {
+// requests4KB cuts 64 requests of 4 KB from the corpus with secrets.
+func requests4KB(b *testing.B) []string {
 	c := sprinkled(b)
 	var reqs []string
 	for off := 0; off+4096 <= len(c) && len(reqs) < 64; off += len(c) / 64 {
 		reqs = append(reqs, c[off:off+4096])
 	}
+	return reqs
+}
+
+// BenchmarkScan4KB: the cost of one 4 KB request (ns/op is per request);
+// half of the requests hold a secret.
+func BenchmarkScan4KB(b *testing.B) {
+	reqs := requests4KB(b)
 	r, err := New(Profile{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
+	for _, q := range reqs {
+		r.Scan(q)
+	}
 	b.SetBytes(4096)
 	b.ReportAllocs()
+	defer lockThread()()
 	b.ResetTimer()
+	cpu0 := threadCPU()
 	for i := 0; i < b.N; i++ {
 		r.Scan(reqs[i%len(reqs)])
 	}
+	cpu := threadCPU() - cpu0
 	b.StopTimer()
-	ours := 4096 * float64(b.N) / b.Elapsed().Seconds() / 1e6
-	gl := gitleaksMBps(b, "4KB", reqs)
-	b.ReportMetric(gl, "gitleaks-MB/s")
-	b.ReportMetric(ours/gl, "x-gitleaks")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	reportSpeed(b, "4KB", reqs, 4096*int64(b.N), cpu)
 }
 
 // BenchmarkRedact4KB: Redact (scan, vault, placeholders) per 4 KB request.
 func BenchmarkRedact4KB(b *testing.B) {
-	c := sprinkled(b)
-	var reqs []string
-	for off := 0; off+4096 <= len(c) && len(reqs) < 64; off += len(c) / 64 {
-		reqs = append(reqs, c[off:off+4096])
-	}
+	reqs := requests4KB(b)
 	r, err := New(Profile{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
@@ -166,4 +195,38 @@ func BenchmarkNew(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkStages splits Scan's cost on the clean corpus: the keyword
+// automaton alone, the personal-data scanners, all regex-based rules
+// (automaton included).
+func BenchmarkStages(b *testing.B) {
+	c := benchCorpus(b)
+	rs, err := shared()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("automaton", func(b *testing.B) {
+		var buf []int32
+		b.SetBytes(int64(len(c)))
+		for i := 0; i < b.N; i++ {
+			buf = rs.ac.scanInto(c, buf[:0])
+		}
+	})
+	b.Run("personal", func(b *testing.B) {
+		var out []cand
+		b.SetBytes(int64(len(c)))
+		for i := 0; i < b.N; i++ {
+			out = out[:0]
+			scanPersonal(c, &out)
+		}
+	})
+	b.Run("rules", func(b *testing.B) {
+		st := &scanState{}
+		b.SetBytes(int64(len(c)))
+		for i := 0; i < b.N; i++ {
+			st.findings = st.findings[:0]
+			rs.scanRules(c, st)
+		}
+	})
 }

@@ -2,13 +2,10 @@ package redact
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"regexp/syntax"
-	"sort"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 )
 
@@ -20,26 +17,34 @@ import (
 //     `keywords`: a rule only applies when one occurs anywhere in the text,
 //     exactly gitleaks' prefilter) and every rule's anchors: literals that
 //     every match of the rule's expression contains, derived from its syntax
-//     tree (regexinfo.go), and checked with their original case on a hit.
-//  2. A rule runs its expression only on windows around its anchor hits. A
-//     window covers every match that can contain the hit: it is bounded by
-//     the expression's longest match (bytes) and by the most newlines a match
-//     can span (lines), then widened to a line or word boundary so that \b, ^
-//     and $ see the same context as in the whole text. Overlapping windows
-//     are merged, so a rule never scans more than the text once.
-//  3. Rules without a usable anchor run on the whole text, still only when
-//     gated in. gitleaks' "semi-generic" rules (identifier, operator, value)
-//     first check, in plain Go, that an assignment operator follows the
-//     keyword; most keyword hits in ordinary code stop there.
+//     tree (regexinfo.go). A hit is kept if the literal matches with its
+//     original case and the bytes after it fit what the expression needs
+//     next (e.g. 24 alphanumerics after "s.").
+//  2. A rule runs its expression only on windows around its kept hits. The
+//     syntax tree also gives, per anchor, how many bytes and newlines a match
+//     can extend before and after it: the window covers every match that can
+//     contain the hit, and is widened to a line or word boundary so that \b,
+//     ^ and $ see the same context as in the whole text. Overlapping windows
+//     merge, so a rule never scans more than the text once. Literals the
+//     expression requires later (curl ... -u) must be within reach too.
+//  3. gitleaks' semi-generic rules take an exact plain-Go fast path
+//     (template.go); the built-in heuristics are hand-written matchers
+//     (secrets.go). A rule with no literal at all runs on the whole text,
+//     still only when gated in (none among the built-in rules).
+//  4. Candidates then go through gitleaks' checks (secret group, entropy,
+//     stop words, allowlists) and ours (validators, notASecret). The costly
+//     allowlist expressions of gitleaks' generic rule run last, only for
+//     candidates no more specific finding covers (settle).
 
 // rulePriority orders overlapping findings of equal length: more specific
 // wins.
 const (
-	prioPersonal = 1
-	prioGeneric  = 2 // gitleaks' generic rules, assignment heuristics
-	prioBuiltin  = 3 // url passwords, auth headers, Mistral keys
-	prioSpecific = 4 // gitleaks' token-format rules
-	prioCustom   = 5 // the institution's own terms and patterns
+	prioPersonal  = 1
+	prioGeneric   = 2 // gitleaks' generic rules
+	prioHeuristic = 3 // password/secret/token assignments
+	prioBuiltin   = 4 // url passwords, auth headers, Mistral keys
+	prioSpecific  = 5 // gitleaks' token-format rules
+	prioCustom    = 6 // the institution's own terms and patterns
 )
 
 // rule is one regex detector. Its expression is compiled on first use
@@ -63,30 +68,24 @@ type rule struct {
 	allow     []*allowlist
 	gitleaks  bool // gitleaks semantics and global allowlists
 
-	anchors  []caseLit     // nil: run on the whole text
+	anchors  []caseLit     // nil: run on the whole text; each with its extents
 	follows  []followCheck // per anchor
-	before   int           // bytes a match can start before an anchor hit
-	after    int           // bytes a match can end after an anchor hit starts
-	beforeNL int           // newlines a match can span before the hit
-	afterNL  int           // newlines a match can span after the hit
+	later    []laterCheck  // literals required after the anchor, within reach
 	template bool          // gitleaks semi-generic: operator must follow the keyword
 
-	// precheck, when set, is a cheap necessary condition on the text right
-	// after an anchor hit (s, e: the hit).
-	precheck func(text string, s, e int) bool
-	// window, when set, replaces precheck and the generic window: it returns
+	// window, when set, replaces the generic window: it returns
 	// the part of text every match containing the hit lies in, or ok=false
 	// when no match can contain it.
 	window func(text string, s, e int) (lo, hi int, ok bool)
 	// validate, when set, gets the text and the secret's offsets and returns
 	// false to drop a candidate (heuristics beyond what a regex says).
 	validate func(text string, start, end int) bool
-	// wholeMatch masks the whole match rather than a capture group.
-	wholeMatch bool
 
 	// core and tmplPrefix: the fast path of standard semi-generic rules
-	// (see runTemplate).
-	core       *regexp.Regexp
+	// (see runTemplate); core is compiled on first use.
+	core       string
+	coreOnce   sync.Once
+	coreRE     *regexp.Regexp
 	tmplPrefix int
 	// matcher, when set, replaces the expression: at an anchor hit (s, e)
 	// it returns the match and the value to mask.
@@ -96,71 +95,6 @@ type rule struct {
 func (r *rule) regexp() *regexp.Regexp {
 	r.reOnce.Do(func() { r.re = regexp.MustCompile(r.expr) })
 	return r.re
-}
-
-type allowlist struct {
-	and       bool
-	target    string
-	expr      string
-	once      sync.Once
-	re        *regexp.Regexp
-	stopWords []string
-	stopAC    *automaton
-}
-
-func (a *allowlist) init() {
-	a.once.Do(func() {
-		if a.expr != "" {
-			a.re = regexp.MustCompile(a.expr)
-		}
-		if len(a.stopWords) > 8 {
-			a.stopAC = newAutomaton(a.stopWords)
-		}
-	})
-}
-
-func (a *allowlist) hasStopWord(secret string) bool {
-	if a.stopAC != nil {
-		found := false
-		a.stopAC.scan(secret, func(int32, int) { found = true })
-		return found
-	}
-	ls := strings.ToLower(secret)
-	for _, w := range a.stopWords {
-		if strings.Contains(ls, w) {
-			return true
-		}
-	}
-	return false
-}
-
-func (a *allowlist) allowed(secret, match, line string) bool {
-	a.init()
-	var regexOK, stopOK bool
-	if a.re != nil {
-		t := secret
-		switch a.target {
-		case "match":
-			t = match
-		case "line":
-			t = line
-		}
-		regexOK = t != "" && a.re.MatchString(t)
-	}
-	if len(a.stopWords) > 0 && secret != "" {
-		stopOK = a.hasStopWord(secret)
-	}
-	if a.and {
-		ok := true
-		if a.re != nil {
-			ok = ok && regexOK
-		}
-		if len(a.stopWords) > 0 {
-			ok = ok && stopOK
-		}
-		return ok
-	}
-	return regexOK || stopOK
 }
 
 // ruleSet is a compiled set of rules with its automaton.
@@ -181,6 +115,7 @@ type patRef struct {
 	kw     int32 // >= 0: keyword id
 	rule   int32 // >= 0: rule index (anchor)
 	anchor caseLit
+	aidx   int16 // index of the anchor in the rule
 	follow followCheck
 	term   int32 // >= 0: term index
 }
@@ -200,20 +135,17 @@ func compileRule(r *rule, expr string, eager bool) error {
 		}
 		r.reOnce.Do(func() { r.re = re })
 	}
-	maxLen := maxMatchLen(tree)
-	maxNL := maxNewlines(tree)
-	r.before, r.after = maxLen, maxLen
-	r.beforeNL, r.afterNL = maxNL, maxNL
+	if tree.Op != syntax.OpConcat {
+		r.template = false // e.g. TEMPLATE|OTHER: the template shape is not the whole rule
+	}
 	if r.template {
 		// Anchor on the identifier part only, so that the operator check
 		// right after the hit is meaningful.
 		if prefix, ok := templatePrefix(expr); ok {
 			r.anchors = anchorsOf(prefix, 2)
 			if r.anchors != nil {
-				r.before = maxMatchLen(prefix)
-				r.beforeNL = maxNewlines(prefix)
-				r.window = templateWindow(expr, r.before)
-				r.core, r.tmplPrefix = templateCore(expr, prefix, r.anchors)
+				r.window = templateWindow(expr, maxMatchLen(prefix))
+				r.core, r.tmplPrefix = templateCore(expr, r.anchors)
 			}
 		}
 		if r.anchors == nil {
@@ -223,77 +155,51 @@ func compileRule(r *rule, expr string, eager bool) error {
 	if r.anchors == nil {
 		r.anchors = anchorsOf(tree, 2)
 	}
+	if r.anchors == nil {
+		// One-byte anchors still beat running on the whole text.
+		r.anchors = anchorsOf(tree, 1)
+	}
 	for _, a := range r.anchors {
 		r.follows = append(r.follows, followOf(a.follow))
+	}
+	if !r.template && r.anchors != nil {
+		for _, l := range laterLiterals(tree) {
+			pats := make([]string, len(l.lits))
+			for i, x := range l.lits {
+				pats[i] = x.lower()
+			}
+			r.later = append(r.later, laterCheck{ac: newAutomaton(pats), laterLit: l})
+		}
 	}
 	return nil
 }
 
-// gitleaks' semi-generic template: identifier, then these, then a value.
-const (
-	templateMid = `(?:[ \t\w.-]{0,20})[\s'"]{0,3}`
-	templateOp  = `(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)`
-)
-
-// templateHead is how gitleaks' standard semi-generic rules begin.
-const templateHead = `(?i)[\w.-]{0,50}?(?:`
-
-// templateCore returns `(?i)^(?:KEYWORDS)REST` for a standard semi-generic
-// rule whose anchors are exactly its keywords, or nil.
-func templateCore(expr string, prefix *syntax.Regexp, anchors []caseLit) (*regexp.Regexp, int) {
-	if !strings.HasPrefix(expr, templateHead) {
-		return nil, 0
-	}
-	// The keyword group ends at the ')' balancing templateHead's '('.
-	depth, end := 1, -1
-	for i := len(templateHead); i < len(expr) && end < 0; i++ {
-		switch expr[i] {
-		case '\\':
-			i++
-		case '(':
-			depth++
-		case ')':
-			depth--
-			if depth == 0 {
-				end = i
-			}
-		}
-	}
-	if end < 0 || !strings.HasPrefix(expr[end+1:], templateMid) {
-		return nil, 0
-	}
-	kw, err := syntax.Parse("(?i)"+expr[len(templateHead):end], syntax.Perl)
-	if err != nil {
-		return nil, 0
-	}
-	li := literalInfo(kw)
-	if !li.isEx || len(li.exact) != len(anchors) || len(minimalSet(li.exact)) != len(li.exact) {
-		return nil, 0 // some keyword is not an anchor: no exact emulation
-	}
-	core, err := regexp.Compile("(?i)^(?:" + expr[len(templateHead):end] + ")" + expr[end+1:])
-	if err != nil {
-		return nil, 0
-	}
-	return core, 50
+// laterCheck looks for a literal the match needs after the anchor.
+type laterCheck struct {
+	laterLit
+	ac *automaton
 }
 
-// templatePrefix parses the identifier part of a semi-generic rule.
-func templatePrefix(expr string) (*syntax.Regexp, bool) {
-	i := strings.Index(expr, templateMid)
-	if i < 0 || !strings.Contains(expr[i:], templateOp) {
-		return nil, false
+// present reports whether one of the literals starts within reach after e.
+func (l *laterCheck) present(text string, e int) bool {
+	hi := len(text)
+	if l.gapBytes < unbounded {
+		hi = minInt(hi, e+l.gapBytes+l.maxLitLen)
 	}
-	prefix := expr[:i]
-	for extra := 0; extra < 4; extra++ {
-		if t, err := syntax.Parse(prefix+strings.Repeat(")", extra), syntax.Perl); err == nil {
-			return t, true
-		}
+	if l.gapNL < unbounded {
+		// the literal starts within gapNL line breaks, and may hold some
+		hi = minInt(hi, minInt(len(text), lineEndFwd(text, e, l.gapNL, len(text))+l.maxLitLen))
 	}
-	return nil, false
+	return l.ac.contains(text[e:hi])
 }
 
 // build assembles the automaton over keywords, anchors and terms.
-func (rs *ruleSet) build() {
+func (rs *ruleSet) build() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("building the keyword automaton: %v", p)
+		}
+	}()
 	keywords := rs.keywords
 	index := map[string]int32{}
 	var pats []string
@@ -317,7 +223,7 @@ func (rs *ruleSet) build() {
 			continue
 		}
 		for k, a := range r.anchors {
-			add(a.lower(), patRef{kw: -1, rule: int32(i), anchor: a, follow: r.follows[k], term: -1})
+			add(a.lower(), patRef{kw: -1, rule: int32(i), anchor: a, aidx: int16(k), follow: r.follows[k], term: -1})
 		}
 	}
 	for i, t := range rs.terms {
@@ -326,13 +232,15 @@ func (rs *ruleSet) build() {
 		}
 	}
 	rs.ac = newAutomaton(pats)
+	return nil
 }
 
 // hit is an anchor occurrence for a rule.
 type hit struct {
-	rule  int32
-	start int32
-	end   int32
+	rule   int32
+	start  int32
+	end    int32
+	anchor int16
 }
 
 // scanState is per-Scan scratch memory, pooled.
@@ -341,9 +249,47 @@ type scanState struct {
 	hits     []hit
 	windows  [][2]int
 	findings []cand
+	pending  []pendingCand
+	counts   []int32
+	sorted   []hit
+	acHits   []int32
 }
 
 var scanPool = sync.Pool{New: func() any { return new(scanState) }}
+
+// groupHits orders hits by rule (counting sort, stable), then by start
+// within a rule (they arrive by end position: nearly sorted already).
+func (st *scanState) groupHits(nrules int) {
+	if len(st.hits) < 2 {
+		return
+	}
+	if cap(st.counts) < nrules+1 {
+		st.counts = make([]int32, nrules+1)
+	}
+	counts := st.counts[:nrules+1]
+	clear(counts)
+	for _, h := range st.hits {
+		counts[h.rule+1]++
+	}
+	for i := 1; i <= nrules; i++ {
+		counts[i] += counts[i-1]
+	}
+	if cap(st.sorted) < len(st.hits) {
+		st.sorted = make([]hit, len(st.hits))
+	}
+	out := st.sorted[:len(st.hits)]
+	for _, h := range st.hits {
+		out[counts[h.rule]] = h
+		counts[h.rule]++
+	}
+	// insertion sort by (rule, start): only out-of-order neighbours move
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].rule == out[j-1].rule && out[j].start < out[j-1].start; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	st.hits, st.sorted = out, st.hits[:0]
+}
 
 // scanRules appends the findings of every rule to st.findings.
 func (rs *ruleSet) scanRules(text string, st *scanState) {
@@ -353,7 +299,10 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	st.kwSeen = st.kwSeen[:rs.nkw]
 	clear(st.kwSeen)
 	st.hits = st.hits[:0]
-	rs.ac.scan(text, func(id int32, start int) {
+	st.pending = st.pending[:0]
+	st.acHits = rs.ac.scanInto(text, st.acHits[:0])
+	for x := 0; x+1 < len(st.acHits); x += 2 {
+		id, start := st.acHits[x], int(st.acHits[x+1])
 		for _, ref := range rs.patRefs[id] {
 			switch {
 			case ref.kw >= 0:
@@ -361,21 +310,14 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 			case ref.rule >= 0:
 				end := start + len(ref.anchor.orig)
 				if ref.anchor.matchAt(text[start:end]) && ref.follow.ok(text, end) {
-					st.hits = append(st.hits, hit{rule: ref.rule, start: int32(start), end: int32(end)})
+					st.hits = append(st.hits, hit{rule: ref.rule, start: int32(start), end: int32(end), anchor: ref.aidx})
 				}
 			case ref.term >= 0:
 				rs.terms[ref.term].check(text, start, start+len(rs.ac.patterns[id]), &st.findings)
 			}
 		}
-	})
-	if len(st.hits) > 0 {
-		sort.Slice(st.hits, func(i, j int) bool {
-			if st.hits[i].rule != st.hits[j].rule {
-				return st.hits[i].rule < st.hits[j].rule
-			}
-			return st.hits[i].start < st.hits[j].start
-		})
 	}
+	st.groupHits(len(rs.rules))
 	for i := 0; i < len(st.hits); {
 		j := i
 		for j < len(st.hits) && st.hits[j].rule == st.hits[i].rule {
@@ -386,7 +328,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 			switch {
 			case r.matcher != nil:
 				rs.runMatcher(text, r, st.hits[i:j], st)
-			case r.core != nil:
+			case r.core != "":
 				rs.runTemplate(text, r, st.hits[i:j], st)
 			default:
 				rs.runWindows(text, r, st.hits[i:j], st)
@@ -400,6 +342,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 			rs.runOn(text, r, 0, len(text), st)
 		}
 	}
+	rs.settle(text, st)
 }
 
 func (rs *ruleSet) gated(r *rule, seen []bool) bool {
@@ -414,7 +357,7 @@ func (rs *ruleSet) gated(r *rule, seen []bool) bool {
 	return false
 }
 
-// window bounds, see the file comment.
+// Window bounds, see the file comment.
 const (
 	capUnbounded = 64 << 10 // bytes searched around a hit when a rule is unbounded
 	snapLine     = 256      // how far to look for a line start/end when widening
@@ -433,20 +376,12 @@ func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 			st.addWindow(lo, hi)
 			continue
 		}
-		if r.precheck != nil && !r.precheck(text, p, e) {
+		if !r.laterPresent(text, e) {
 			continue
 		}
-		before, after := r.before, r.after
-		if before >= unbounded {
-			before = capUnbounded
-		}
-		if after >= unbounded {
-			after = capUnbounded
-		}
-		lo := p - before
-		if lo < 0 {
-			lo = 0
-		}
+		a := &r.anchors[h.anchor]
+		before, after := minInt(a.pre, capUnbounded), minInt(a.post, capUnbounded)
+		lo := maxInt(0, p-before)
 		hi := p + after
 		if hi < e {
 			hi = e
@@ -454,11 +389,11 @@ func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 		if hi > len(text) {
 			hi = len(text)
 		}
-		if r.beforeNL < unbounded {
-			lo = maxInt(lo, lineStartBack(text, p, r.beforeNL, lo))
+		if a.preNL < unbounded {
+			lo = maxInt(lo, lineStartBack(text, p, a.preNL, lo))
 		}
-		if r.afterNL < unbounded {
-			hi = minInt(hi, lineEndFwd(text, e, r.afterNL, hi))
+		if a.postNL < unbounded {
+			hi = minInt(hi, lineEndFwd(text, e, a.postNL, hi))
 		}
 		lo, hi = widen(text, lo, hi)
 		st.addWindow(lo, hi)
@@ -468,6 +403,15 @@ func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 	}
 }
 
+func (r *rule) laterPresent(text string, e int) bool {
+	for i := range r.later {
+		if !r.later[i].present(text, e) {
+			return false
+		}
+	}
+	return true
+}
+
 func (st *scanState) addWindow(lo, hi int) {
 	if n := len(st.windows); n > 0 && lo <= st.windows[n-1][1] {
 		st.windows[n-1][0] = minInt(st.windows[n-1][0], lo)
@@ -475,124 +419,6 @@ func (st *scanState) addWindow(lo, hi int) {
 		return
 	}
 	st.windows = append(st.windows, [2]int{lo, hi})
-}
-
-// templateWindow builds the window function of a gitleaks semi-generic
-// rule, `[\w.-]{0,50}?KEYWORD[ \t\w.-]{0,20}[\s'"]{0,3}OP[\x60'"\s=]{0,5}(VALUE)TERM`:
-// the match starts in the identifier run before the keyword and ends just
-// after a run of value characters that starts within ten bytes of the
-// operator; no operator, or no run as long as the shortest value, no match.
-func templateWindow(expr string, before int) func(string, int, int) (int, int, bool) {
-	minVal, valSet := 1, (*[256]bool)(nil)
-	if i := strings.Index(expr, templateOp); i >= 0 {
-		suffix := expr[i+len(templateOp):]
-		if strings.HasPrefix(expr, "(?i)") {
-			suffix = "(?i)" + suffix
-		}
-		if t, err := syntax.Parse(suffix, syntax.Perl); err == nil {
-			if c := firstCapture(t); c != nil {
-				var s [256]bool
-				byteUnion(c, &s)
-				valSet = &s
-				minVal = maxInt(1, minMatchLen(c))
-			}
-		}
-	}
-	return func(text string, s, e int) (int, int, bool) {
-		o := operatorAfter(text, e)
-		if o < 0 {
-			return 0, 0, false
-		}
-		hi := -1
-		if valSet == nil {
-			hi = minInt(len(text), o+1024)
-		} else {
-			for p := o + 1; p <= o+10 && p < len(text); p++ {
-				q := p
-				for q < len(text) && valSet[text[q]] && q-p < 4096 {
-					q++
-				}
-				if q-p >= minVal && q > hi {
-					hi = q
-				}
-			}
-			if hi < 0 {
-				return 0, 0, false
-			}
-			hi = minInt(len(text), hi+2) // the terminator: a byte, or \n
-		}
-		lo := s
-		for lo > 0 && s-lo < before && isWordDotDash(text[lo-1]) {
-			lo--
-		}
-		return lo, hi, true
-	}
-}
-
-func isWordDotDash(c byte) bool {
-	return c == '_' || c == '.' || c == '-' || ('0' <= c && c <= '9') || ('a' <= c|0x20 && c|0x20 <= 'z')
-}
-
-// operatorAfter returns the position of the assignment-like operator of
-// gitleaks' semi-generic template after a keyword ending at i: identifier
-// characters or blanks, at most three quotes or spaces, then one of
-// = > : | ? , — or -1.
-func operatorAfter(text string, i int) int {
-	limit := i + 160
-	if limit > len(text) {
-		limit = len(text)
-	}
-	for i < limit && isIdentOrBlank(text[i]) {
-		i++
-	}
-	for k := 0; k < 3 && i < len(text) && isSpaceOrQuote(text[i]); k++ {
-		i++
-	}
-	if i >= len(text) {
-		return -1
-	}
-	switch text[i] {
-	case '=', '>', ':', '|', '?', ',':
-		return i
-	}
-	return -1
-}
-
-// operatorFollows is the necessary condition of gitleaks' semi-generic
-// template after the keyword: identifier characters, at most three quotes
-// or spaces, then an assignment-like operator.
-func operatorFollows(text string, i int) bool {
-	limit := i + 160
-	if limit > len(text) {
-		limit = len(text)
-	}
-	for i < limit && isIdentOrBlank(text[i]) {
-		i++
-	}
-	for k := 0; k < 3 && i < len(text) && isSpaceOrQuote(text[i]); k++ {
-		i++
-	}
-	if i >= len(text) {
-		return false
-	}
-	switch text[i] {
-	case '=', '>', ':', '|', '?', ',':
-		return true
-	}
-	return false
-}
-
-func isIdentOrBlank(c byte) bool {
-	return c == '_' || c == '.' || c == '-' || c == ' ' || c == '\t' ||
-		('0' <= c && c <= '9') || ('a' <= c|0x20 && c|0x20 <= 'z')
-}
-
-func isSpaceOrQuote(c byte) bool {
-	switch c {
-	case ' ', '\t', '\n', '\r', '\f', '\v', '\'', '"':
-		return true
-	}
-	return false
 }
 
 // lineStartBack returns the start of the line n lines above the one holding
@@ -660,22 +486,9 @@ func isWordByte(c byte) bool {
 	return c == '_' || ('0' <= c && c <= '9') || ('a' <= c|0x20 && c|0x20 <= 'z') || c >= utf8.RuneSelf
 }
 
-// runOn runs r's expression over text[lo:hi] and records findings with
-// gitleaks' semantics (secret group, entropy, allowlists).
-var debugStats map[string][3]int64
-
-// runOn runs r's expression over text[lo:hi] and records its findings.
+// runOn runs r's expression over text[lo:hi] and records its findings,
+// with gitleaks' semantics for gitleaks' rules.
 func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
-	if debugStats != nil {
-		t0 := time.Now()
-		defer func() {
-			v := debugStats[r.typ]
-			v[0]++
-			v[1] += int64(hi - lo)
-			v[2] += int64(time.Since(t0))
-			debugStats[r.typ] = v
-		}()
-	}
 	re := r.regexp()
 	for _, m := range re.FindAllStringSubmatchIndex(text[lo:hi], -1) {
 		for i := range m {
@@ -732,7 +545,7 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 				}
 			}
 		}
-	case r.wholeMatch || len(m) <= 2:
+	case len(m) <= 2:
 	case r.group > 0:
 		if 2*r.group+1 >= len(m) || m[2*r.group] < 0 {
 			return
@@ -747,15 +560,9 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 		}
 	}
 	secret := text[ss:se]
+	// Cheapest checks first; a candidate must pass them all.
 	if r.entropy != 0 && shannonEntropy(secret) <= r.entropy {
 		return
-	}
-	if r.gitleaks && (len(rs.global) > 0 || len(r.allow) > 0) {
-		match := strings.Trim(text[ms:me], "\n")
-		line := lineAround(text, ms, me)
-		if anyAllowed(rs.global, secret, match, line) || anyAllowed(r.allow, secret, match, line) {
-			return
-		}
 	}
 	if se <= ss {
 		return
@@ -766,53 +573,22 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 	if r.kind == KindSecret && notASecret(text, ss, se, r.typ) {
 		return
 	}
-	st.findings = append(st.findings, cand{Finding{Type: r.typ, Kind: r.kind, Start: ss, End: se}, r.prio})
-}
-
-// runTemplate is the fast path of gitleaks' standard semi-generic rules,
-// `(?i)[\w.-]{0,50}?(?:KEYWORDS)REST`, whose anchors are exactly the
-// keywords. It gives the matches FindAll would give on the whole text: a
-// match starts at the smallest keyword position k where `^(?:KEYWORDS)REST`
-// matches (the lazy prefix tries keyword positions in order), as far left
-// as the identifier run allows, at most 50 bytes before k and not before
-// the previous match's end; the anchored expression yields its groups.
-func (rs *ruleSet) runTemplate(text string, r *rule, hits []hit, st *scanState) {
-	prevEnd := 0
-	lastK := -1
-	var m []int
-	for _, h := range hits {
-		k, e := int(h.start), int(h.end)
-		if k < prevEnd || k == lastK {
-			continue
+	if r.gitleaks && (len(rs.global) > 0 || len(r.allow) > 0) {
+		// Stop words (one automaton pass) before any allowlist expression.
+		if anyStopWord(rs.global, secret) || anyStopWord(r.allow, secret) {
+			return
 		}
-		lastK = k
-		_, hi, ok := r.window(text, k, e)
-		if !ok {
-			continue
+		if r.prio == prioGeneric {
+			// Decided in settle: if a more specific finding covers it, its
+			// (costly) allowlist expressions need not run at all.
+			st.pending = append(st.pending, pendingCand{cand{Finding{Type: r.typ, Kind: r.kind, Start: ss, End: se}, r.prio}, r, ms, me})
+			return
 		}
-		g := r.core.FindStringSubmatchIndex(text[k:hi])
-		if g == nil {
-			continue
+		if rs.allowed(text, r, secret, ms, me) {
+			return
 		}
-		s := k
-		for s > prevEnd && k-s < r.tmplPrefix && isWordDotDash(text[s-1]) {
-			s--
-		}
-		m = append(m[:0], g...)
-		for i := range m {
-			if m[i] >= 0 {
-				m[i] += k
-			}
-		}
-		m[0] = s
-		prevEnd = m[1]
-		// gitleaks trims newlines off the match; the start is an identifier
-		// byte, so only the end can move.
-		for m[1] > m[0] && text[m[1]-1] == '\n' {
-			m[1]--
-		}
-		rs.emit(text, r, m, st)
 	}
+	st.findings = append(st.findings, cand{Finding{Type: r.typ, Kind: r.kind, Start: ss, End: se}, r.prio})
 }
 
 // runMatcher runs a hand-written matcher at each hit.
@@ -834,63 +610,6 @@ func (rs *ruleSet) runMatcher(text string, r *rule, hits []hit, st *scanState) {
 	}
 }
 
-func anyAllowed(as []*allowlist, secret, match, line string) bool {
-	for _, a := range as {
-		if a.allowed(secret, match, line) {
-			return true
-		}
-	}
-	return false
-}
-
-// lineAround mirrors gitleaks' notion of a finding's line: from the newline
-// before the match (included) to the newline after it.
-func lineAround(text string, s, e int) string {
-	ls := strings.LastIndexByte(text[:s], '\n')
-	if ls < 0 {
-		ls = 0
-	}
-	le := strings.IndexByte(text[e:], '\n')
-	if le < 0 {
-		le = len(text)
-	} else {
-		le += e
-	}
-	return text[ls:le]
-}
-
-// shannonEntropy is gitleaks' entropy measure (over runes, bits per rune).
-func shannonEntropy(s string) float64 {
-	if s == "" {
-		return 0
-	}
-	var ascii [128]int
-	var other map[rune]int
-	for _, r := range s {
-		if r < 128 {
-			ascii[r]++
-		} else {
-			if other == nil {
-				other = map[rune]int{}
-			}
-			other[r]++
-		}
-	}
-	inv := 1 / float64(len(s))
-	e := 0.0
-	for _, c := range ascii {
-		if c > 0 {
-			f := float64(c) * inv
-			e -= f * math.Log2(f)
-		}
-	}
-	for _, c := range other {
-		f := float64(c) * inv
-		e -= f * math.Log2(f)
-	}
-	return e
-}
-
 func maxInt(a, b int) int {
 	if a > b {
 		return a
@@ -903,57 +622,4 @@ func minInt(a, b int) int {
 		return a
 	}
 	return b
-}
-
-// compileGitleaks turns the generated table into rules; keywords are
-// registered in kw (lowercase keyword -> id).
-func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []*allowlist, error) {
-	kwID := func(k string) int32 {
-		k = strings.ToLower(k)
-		if id, ok := kw[k]; ok {
-			return id
-		}
-		id := int32(len(*keywords))
-		kw[k] = id
-		*keywords = append(*keywords, k)
-		return id
-	}
-	var rules []*rule
-	for _, g := range gitleaksRules {
-		r := &rule{
-			typ:      g.ID,
-			kind:     KindSecret,
-			prio:     prioSpecific,
-			group:    g.SecretGroup,
-			entropy:  g.Entropy,
-			gitleaks: true,
-			template: strings.Contains(g.Regex, templateMid),
-		}
-		if strings.Contains(g.ID, "generic") {
-			r.prio = prioGeneric
-		}
-		for _, k := range g.Keywords {
-			r.keywords = append(r.keywords, kwID(k))
-		}
-		for _, a := range g.Allowlists {
-			r.allow = append(r.allow, newAllowlist(a))
-		}
-		if err := compileRule(r, g.Regex, false); err != nil {
-			return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
-		}
-		rules = append(rules, r)
-	}
-	var global []*allowlist
-	for _, a := range gitleaksGlobalAllowlists {
-		global = append(global, newAllowlist(a))
-	}
-	return rules, global, nil
-}
-
-func newAllowlist(a glAllowlist) *allowlist {
-	al := &allowlist{and: a.And, target: a.Target, expr: a.Regex}
-	for _, w := range a.StopWords {
-		al.stopWords = append(al.stopWords, strings.ToLower(w))
-	}
-	return al
 }

@@ -288,6 +288,13 @@ func scanNumbers(text string, out *[]cand) {
 			}
 			continue
 		}
+		// Every format needs at least 9 digits within its first 24 bytes.
+		if !enoughDigits(text, i) {
+			for i+1 < n && isDigit(text[i+1]) {
+				i++
+			}
+			continue
+		}
 		if typ, e := numberAt(text, i, &p); e > 0 {
 			addPersonal(out, typ, i, e)
 			i = e - 1
@@ -297,6 +304,25 @@ func scanNumbers(text string, out *[]cand) {
 			i++
 		}
 	}
+}
+
+// enoughDigits: at least 9 digits in the number-like run starting at i
+// (digits, separators, Corsica's A/B), looking at 24 bytes at most.
+func enoughDigits(text string, i int) bool {
+	d := 0
+	for j := i; j < len(text) && j-i < 24; j++ {
+		switch c := text[j]; {
+		case '0' <= c && c <= '9':
+			d++
+			if d >= 9 {
+				return true
+			}
+		case c == ' ' || c == '.' || c == '-' || c == 'A' || c == 'B' || c == 'a' || c == 'b' || c >= 0x80:
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // numberAt tries NIR, SIRET/SIREN, card and French phone formats at i.
@@ -457,8 +483,8 @@ func intlPhoneAt(text string, i int, p *numParse) int {
 			break
 		}
 		n, _ := sepAt(text, k)
-		if n == 0 && k < len(text) && text[k] == '(' {
-			j = k
+		if n == 0 && k < len(text) && (text[k] == '(' || paren && isDigit(text[k])) {
+			j = k // "+33(0)6…", "+33 (0)6…"
 			continue
 		}
 		if n == 0 || k+n >= len(text) || !(isDigit(text[k+n]) || text[k+n] == '(') {

@@ -39,6 +39,15 @@ type caseLit struct {
 	// concatenation, when known: hits are checked against its first
 	// character run (e.g. "s." must be followed by 24 alphanumerics).
 	follow *syntax.Regexp
+	// Extent of a match around an occurrence of the literal: at most pre
+	// bytes (preNL newlines) before its start, at most post bytes (postNL
+	// newlines) from its start to the match's end. unbounded if unknown.
+	pre, post, preNL, postNL int
+}
+
+// mkExact is a literal that is a whole match.
+func mkExact(orig string, fold uint64) caseLit {
+	return caseLit{orig: orig, fold: fold, post: len(orig), postNL: strings.Count(orig, "\n")}
 }
 
 func (c caseLit) lower() string { return lowerASCIIString(c.orig) }
@@ -192,14 +201,30 @@ func minimalSet(ls []caseLit) []caseLit {
 	var out []caseLit
 next:
 	for _, l := range sorted {
-		for _, k := range out {
+		for i := range out {
+			k := &out[i]
 			// Only drop when the shorter one is case-insensitive wherever the
 			// longer one is, to stay conservative: compare lowercased and
-			// require the shorter literal to be fully folded or equal.
-			if k.orig == l.orig && k.fold == l.fold {
-				continue next
-			}
-			if strings.Contains(l.lower(), k.lower()) && k.fold == (1<<uint(len(k.orig)))-1 {
+			// require the shorter literal to be fully folded or equal. The
+			// kept literal may now be hit inside the dropped one: widen its
+			// extents to cover that.
+			same := k.orig == l.orig && k.fold == l.fold
+			if same || strings.Contains(l.lower(), k.lower()) && k.fold == (1<<uint(len(k.orig)))-1 {
+				lo, ko := l.lower(), k.lower()
+				for o := strings.Index(lo, ko); o >= 0; {
+					k.pre = maxInt(k.pre, addLen(l.pre, o))
+					k.post = maxInt(k.post, l.post-o)
+					if l.post >= unbounded {
+						k.post = unbounded
+					}
+					nx := strings.Index(lo[o+1:], ko)
+					if nx < 0 {
+						break
+					}
+					o += 1 + nx
+				}
+				k.preNL = maxInt(k.preNL, addLen(l.preNL, strings.Count(l.orig, "\n")))
+				k.postNL = maxInt(k.postNL, l.postNL)
 				continue next
 			}
 		}
@@ -242,7 +267,7 @@ func cross(a, b []caseLit) ([]caseLit, bool) {
 			if len(x.orig)+len(y.orig) > maxExactLen {
 				return nil, false
 			}
-			out = append(out, caseLit{orig: x.orig + y.orig, fold: x.fold | y.fold<<uint(len(x.orig))})
+			out = append(out, mkExact(x.orig+y.orig, x.fold|y.fold<<uint(len(x.orig))))
 		}
 	}
 	return out, true
@@ -279,7 +304,7 @@ func literalInfo(re *syntax.Regexp) litInfo {
 		if b.Len() > maxExactLen {
 			return anyInfo()
 		}
-		return exactInfo(caseLit{orig: b.String(), fold: mask})
+		return exactInfo(mkExact(b.String(), mask))
 	case syntax.OpCharClass:
 		n := 0
 		for i := 0; i+1 < len(re.Rune); i += 2 {
@@ -297,7 +322,7 @@ func literalInfo(re *syntax.Regexp) litInfo {
 				if r >= utf8.RuneSelf {
 					return anyInfo()
 				}
-				ls = append(ls, caseLit{orig: string(rune(r))})
+				ls = append(ls, mkExact(string(rune(r)), 0))
 			}
 		}
 		return exactInfo(ls...)
@@ -310,7 +335,7 @@ func literalInfo(re *syntax.Regexp) litInfo {
 		}
 		return anyInfo()
 	case syntax.OpPlus:
-		return literalInfo(re.Sub[0]).toNeed()
+		return repeated(literalInfo(re.Sub[0]).toNeed(), re.Sub[0], -1)
 	case syntax.OpRepeat:
 		sub := literalInfo(re.Sub[0])
 		if re.Min == 0 {
@@ -329,44 +354,68 @@ func literalInfo(re *syntax.Regexp) litInfo {
 				return exactInfo(cur...)
 			}
 		}
-		return sub.toNeed()
+		return repeated(sub.toNeed(), re.Sub[0], re.Max)
 	case syntax.OpConcat:
+		// Prefix and suffix sums of the children's extents, to place a
+		// literal found in children a..b-1 within the whole match.
+		n := len(re.Sub)
+		pm, pn := make([]int, n+1), make([]int, n+1)
+		for i, sub := range re.Sub {
+			pm[i+1] = addLen(pm[i], maxMatchLen(sub))
+			pn[i+1] = addLen(pn[i], maxNewlines(sub))
+		}
+		sm, sn := make([]int, n+1), make([]int, n+1)
+		for i := n - 1; i >= 0; i-- {
+			sm[i] = addLen(sm[i+1], maxMatchLen(re.Sub[i]))
+			sn[i] = addLen(sn[i+1], maxNewlines(re.Sub[i]))
+		}
+		place := func(ls []caseLit, a, b int, follow *syntax.Regexp, setFollow bool) []caseLit {
+			out := make([]caseLit, len(ls))
+			for i, l := range ls {
+				if setFollow {
+					l.follow = follow
+				}
+				l.pre, l.preNL = addLen(pm[a], l.pre), addLen(pn[a], l.preNL)
+				l.post, l.postNL = addLen(l.post, sm[b]), addLen(l.postNL, sn[b])
+				out[i] = l
+			}
+			return out
+		}
 		cur := []caseLit{{}}
+		curStart := 0
 		var best []caseLit
 		flushed := false
-		flush := func(follow *syntax.Regexp) {
-			n := exactInfo(cur...).toNeed()
-			if len(n.need) > 0 && (best == nil || betterNeed(n.need, best)) {
-				best = make([]caseLit, len(n.need))
-				for i, l := range n.need {
-					l.follow = follow
-					best[i] = l
-				}
+		flush := func(end int, follow *syntax.Regexp) {
+			nd := exactInfo(cur...).toNeed()
+			if len(nd.need) > 0 && (best == nil || betterNeed(nd.need, best)) {
+				best = place(nd.need, curStart, end, follow, true)
 			}
 			cur = []caseLit{{}}
+			curStart = end
 		}
-		for _, sub := range re.Sub {
+		for i, sub := range re.Sub {
 			si := literalInfo(sub)
 			if si.isEx {
 				if next, ok := cross(cur, si.exact); ok {
 					cur = next
 					continue
 				}
-				flush(nil)
+				flush(i, nil)
 				flushed = true
 				cur = si.exact
 				continue
 			}
-			flush(sub)
+			flush(i, sub)
 			flushed = true
+			curStart = i + 1
 			if len(si.need) > 0 && (best == nil || betterNeed(si.need, best)) {
-				best = si.need
+				best = place(si.need, i, i+1, nil, false)
 			}
 		}
 		if !flushed {
 			return exactInfo(cur...)
 		}
-		flush(nil)
+		flush(n, nil)
 		if best == nil {
 			return anyInfo()
 		}
@@ -396,6 +445,26 @@ func literalInfo(re *syntax.Regexp) litInfo {
 		return litInfo{need: minimalSet(need)}
 	}
 	return anyInfo()
+}
+
+// repeated places the literals of a repeated sub-expression (max
+// repetitions, -1: unbounded): other repetitions may come before and after.
+func repeated(li litInfo, sub *syntax.Regexp, max int) litInfo {
+	if len(li.need) == 0 {
+		return li
+	}
+	extra, extraNL := unbounded, unbounded
+	if max >= 1 {
+		extra, extraNL = mulLen(maxMatchLen(sub), max-1), mulLen(maxNewlines(sub), max-1)
+	}
+	out := make([]caseLit, len(li.need))
+	for i, l := range li.need {
+		l.pre, l.preNL = addLen(l.pre, extra), addLen(l.preNL, extraNL)
+		l.post, l.postNL = addLen(l.post, extra), addLen(l.postNL, extraNL)
+		l.follow = nil
+		out[i] = l
+	}
+	return litInfo{need: out}
 }
 
 // anchorsOf returns the literals every match of re contains (one of them at
@@ -636,4 +705,128 @@ func firstCapture(re *syntax.Regexp) *syntax.Regexp {
 		}
 	}
 	return nil
+}
+
+// firstBytes adds to s the bytes a match of re can start with, and reports
+// whether re can match the empty string (then what follows it, or the end
+// of the text, can come first: callers treat that as "anything").
+func firstBytes(re *syntax.Regexp, s *[256]bool) (nullable bool) {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 {
+			return true
+		}
+		byteUnion(&syntax.Regexp{Op: syntax.OpLiteral, Rune: re.Rune[:1], Flags: re.Flags}, s)
+		return false
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		byteUnion(re, s)
+		return false
+	case syntax.OpCapture, syntax.OpPlus:
+		return firstBytes(re.Sub[0], s)
+	case syntax.OpStar, syntax.OpQuest:
+		firstBytes(re.Sub[0], s)
+		return true
+	case syntax.OpRepeat:
+		n := firstBytes(re.Sub[0], s)
+		return n || re.Min == 0
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			if !firstBytes(sub, s) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpAlternate:
+		n := false
+		for _, sub := range re.Sub {
+			if firstBytes(sub, s) {
+				n = true
+			}
+		}
+		return n
+	}
+	for i := range s {
+		s[i] = true
+	}
+	return true
+}
+
+// laterLiterals finds, for a top-level concatenation, the literal sets the
+// match requires after the anchor set chosen by literalInfo, with the most
+// bytes and newlines that can separate the end of the anchor from them: a
+// hit lacking one of them within that reach cannot be part of a match.
+type laterLit struct {
+	lits      []caseLit
+	gapBytes  int // max bytes from the anchor's end to the literal's start
+	gapNL     int
+	maxLitLen int
+}
+
+func laterLiterals(re *syntax.Regexp) []laterLit {
+	if re.Op != syntax.OpConcat {
+		return nil
+	}
+	type candidate struct {
+		lits []caseLit
+		a, b int // children a..b-1
+	}
+	var cands []candidate
+	cur, curStart := []caseLit{{}}, 0
+	flush := func(end int) {
+		if nd := exactInfo(cur...).toNeed(); len(nd.need) > 0 {
+			cands = append(cands, candidate{nd.need, curStart, end})
+		}
+		cur, curStart = []caseLit{{}}, end
+	}
+	for i, sub := range re.Sub {
+		si := literalInfo(sub)
+		if si.isEx {
+			if next, ok := cross(cur, si.exact); ok {
+				cur = next
+				continue
+			}
+			flush(i)
+			cur = si.exact
+			continue
+		}
+		flush(i)
+		curStart = i + 1
+		if nd := si.toNeed(); len(nd.need) > 0 {
+			cands = append(cands, candidate{nd.need, i, i + 1})
+		}
+	}
+	flush(len(re.Sub))
+	// The anchor: the first best, as literalInfo picks it.
+	best := -1
+	for i, c := range cands {
+		if best < 0 || betterNeed(c.lits, cands[best].lits) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	var out []laterLit
+	for _, c := range cands[best+1:] {
+		if m, _ := needScore(c.lits); m < 2 {
+			continue
+		}
+		gap, gapNL := 0, 0
+		for _, sub := range re.Sub[cands[best].b:c.a] {
+			gap = addLen(gap, maxMatchLen(sub))
+			gapNL = addLen(gapNL, maxNewlines(sub))
+		}
+		if gapNL >= unbounded && gap >= unbounded {
+			continue
+		}
+		l := laterLit{lits: c.lits, gapBytes: gap, gapNL: gapNL}
+		for _, x := range c.lits {
+			l.maxLitLen = maxInt(l.maxLitLen, len(x.orig))
+		}
+		out = append(out, l)
+	}
+	return out
 }

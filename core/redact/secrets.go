@@ -16,11 +16,8 @@ func builtinRules() ([]*rule, error) {
 	defs := []struct {
 		typ      string
 		prio     int
-		expr     string
-		group    int // 0: first non-empty group from groupFrom
-		from     int
+		expr     string // documents the shape; gives the anchors
 		validate func(text string, s, e int) bool
-		precheck func(text string, s, e int) bool
 		matcher  func(text string, s, e int) (ms, me, vs, ve int, ok bool)
 	}{
 		{
@@ -29,17 +26,15 @@ func builtinRules() ([]*rule, error) {
 			// scheme://[user]:password@host — the password runs to the last
 			// '@' before the path, so unencoded '@' in it stays covered.
 			expr:     `(?i)\b[a-z][a-z0-9+.-]{1,30}://([^\s:@/?#"'<>\x60]{0,128}):([^\s/?#"'<>\x60]{1,256})@[a-z0-9\[_-]`,
-			group:    2,
 			validate: validURLPassword,
-			precheck: urlCredsFollow,
+			matcher:  matchURLPassword,
 		},
 		{
 			typ:  "password_assignment",
-			prio: prioGeneric,
+			prio: prioHeuristic,
 			// key (ending with a secret-ish word), optional closing quote,
 			// an assignment operator, then a quoted or bare value.
-			expr:     `(?i)([\w.-]*(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|client[_.-]?secret|auth[_.-]?key|credentials?))["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|` + "`([^`\\n]{1,512})`" + `|([^\s"'\x60,;]{1,512}))`,
-			from:     2,
+			expr:     `(?i)([\w.-]*(?:passw(?:or)?d|passphrase|pwd|[_.-]pass|secret|token|(?:api|access|secret|private|auth|signing|encryption|master)[_.-]?key|client[_.-]?secret|credentials?))["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|` + "`([^`\\n]{1,512})`" + `|([^\s"'\x60,;]{1,512}))`,
 			validate: validAssignment,
 			matcher:  matchAssignment,
 		},
@@ -47,31 +42,31 @@ func builtinRules() ([]*rule, error) {
 			typ:      "auth_header",
 			prio:     prioBuiltin,
 			expr:     `(?i)\bauthorization["']?[ \t]*[:=][ \t]*["']?(?:basic|bearer|token|digest|apikey)[ \t]+([A-Za-z0-9._~+/=-]{8,})`,
-			group:    1,
 			validate: validTokenish,
+			matcher:  matchAuthorization,
 		},
 		{
 			typ:      "auth_header",
 			prio:     prioBuiltin,
 			expr:     `(?i)\bbearer[ \t]+([A-Za-z0-9._~+/-]{20,}=*)`,
-			group:    1,
 			validate: validTokenish,
+			matcher:  matchBearer,
 		},
 		{
 			typ:      "mistral_api_key",
 			prio:     prioBuiltin,
 			expr:     `(?i)mistral[\w.-]{0,40}?(?:\([ \t]*api_key)?["']?[ \t]*(?::=|=>|=|:|,)[ \t]*["']?([A-Za-z0-9]{32})\b`,
-			group:    1,
 			validate: validMistralKey,
+			matcher:  matchMistral,
 		},
 	}
 	var rules []*rule
 	for _, d := range defs {
-		r := &rule{typ: d.typ, kind: KindSecret, prio: d.prio, group: d.group, groupFrom: d.from, validate: d.validate, precheck: d.precheck, matcher: d.matcher}
+		r := &rule{typ: d.typ, kind: KindSecret, prio: d.prio, validate: d.validate, matcher: d.matcher}
 		if d.matcher != nil {
 			r.groupFrom = 1 // matcher results: match, then the value
 		}
-		if err := compileRule(r, d.expr, d.matcher == nil); err != nil {
+		if err := compileRule(r, d.expr, false); err != nil {
 			return nil, fmt.Errorf("built-in rule %s: %w", d.typ, err)
 		}
 		if r.anchors == nil {
@@ -82,22 +77,195 @@ func builtinRules() ([]*rule, error) {
 	return rules, nil
 }
 
-// urlCredsFollow: after "://", a ':' then an '@' before the authority ends.
-func urlCredsFollow(text string, _, e int) bool {
-	colon := false
-	for i := e; i < len(text) && i < e+400; i++ {
-		switch text[i] {
-		case ':':
-			colon = true
-		case '@':
-			if colon {
-				return true
-			}
-		case '/', '?', '#', ' ', '\t', '\n', '\r', '"', '\'', '<', '>', '`':
-			return false
+// The built-in detectors are matched by hand at their anchor hits rather
+// than by their expressions (which document them and give the anchors):
+// Go's regexp costs microseconds per call, these cost nanoseconds.
+
+// secretWords end the keys of password_assignment (see its expression).
+var secretWords = func() []string {
+	ws := []string{"passwd", "password", "passphrase", "pwd", "_pass", ".pass", "-pass", "secret", "token", "credential", "credentials"}
+	for _, p := range []string{"api", "access", "secret", "private", "auth", "signing", "encryption", "master"} {
+		for _, sep := range []string{"", "_", ".", "-"} {
+			ws = append(ws, p+sep+"key")
+		}
+	}
+	for _, sep := range []string{"", "_", ".", "-"} {
+		ws = append(ws, "client"+sep+"secret")
+	}
+	return ws
+}()
+
+func endsWithSecretWord(key string) bool {
+	if key == "" {
+		return false
+	}
+	switch key[len(key)-1] | 0x20 { // every secret word ends with one of these
+	case 'd', 'e', 's', 't', 'n', 'y', 'l':
+	default:
+		return false
+	}
+	for _, w := range secretWords {
+		if len(key) >= len(w) && strings.EqualFold(key[len(key)-len(w):], w) {
+			return true
 		}
 	}
 	return false
+}
+
+func isURLStop(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '\f', '\v', '/', '?', '#', '"', '\'', '<', '>', '`':
+		return true
+	}
+	return false
+}
+
+// matchURLPassword: scheme://[user]:password@host at a "://" hit.
+func matchURLPassword(text string, k, e int) (ms, me, vs, ve int, ok bool) {
+	j := k
+	for j > 0 && k-j < 31 && (isAlnum(text[j-1]) || text[j-1] == '+' || text[j-1] == '.' || text[j-1] == '-') {
+		j--
+	}
+	for j < k && !('a' <= text[j]|0x20 && text[j]|0x20 <= 'z') {
+		j++
+	}
+	if k-j < 2 || (j > 0 && isWordByte(text[j-1])) {
+		return
+	}
+	i := e
+	for i < len(text) && i-e <= 128 && !isURLStop(text[i]) && text[i] != ':' && text[i] != '@' {
+		i++
+	}
+	if i >= len(text) || text[i] != ':' {
+		return
+	}
+	start := i + 1
+	at := -1
+	for p := start; p < len(text) && p-start < 257 && !isURLStop(text[p]); p++ {
+		if text[p] == '@' && p > start && p+1 < len(text) {
+			if c := text[p+1]; isAlnum(c) || c == '[' || c == '_' || c == '-' {
+				at = p
+			}
+		}
+	}
+	if at < 0 {
+		return
+	}
+	return j, at + 1, start, at, true
+}
+
+func isTokenByte(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '-'
+}
+
+// matchAuthorization: Authorization: Basic|Bearer|Token|Digest|ApiKey <value>.
+func matchAuthorization(text string, k, e int) (ms, me, vs, ve int, ok bool) {
+	if k > 0 && isWordByte(text[k-1]) {
+		return
+	}
+	i := e
+	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
+		i++
+	}
+	i = skipBlanks(text, i)
+	if i >= len(text) || (text[i] != ':' && text[i] != '=') {
+		return
+	}
+	i = skipBlanks(text, i+1)
+	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
+		i++
+	}
+	w := i
+	for i < len(text) && 'a' <= text[i]|0x20 && text[i]|0x20 <= 'z' {
+		i++
+	}
+	switch strings.ToLower(text[w:i]) {
+	case "basic", "bearer", "token", "digest", "apikey":
+	default:
+		return
+	}
+	v := skipBlanks(text, i)
+	if v == i {
+		return
+	}
+	j := v
+	for j < len(text) && (isTokenByte(text[j]) || text[j] == '=') {
+		j++
+	}
+	if j-v < 8 {
+		return
+	}
+	return k, j, v, j, true
+}
+
+// matchBearer: Bearer <token of 20+ characters>.
+func matchBearer(text string, k, e int) (ms, me, vs, ve int, ok bool) {
+	if k > 0 && isWordByte(text[k-1]) {
+		return
+	}
+	v := skipBlanks(text, e)
+	if v == e {
+		return
+	}
+	j := v
+	for j < len(text) && isTokenByte(text[j]) {
+		j++
+	}
+	if j-v < 20 {
+		return
+	}
+	for j < len(text) && text[j] == '=' {
+		j++
+	}
+	return k, j, v, j, true
+}
+
+// matchMistral: a mistral... key assigned a 32-character alphanumeric value.
+func matchMistral(text string, k, e int) (ms, me, vs, ve int, ok bool) {
+	i := e
+	for i < len(text) && i-e < 40 && isWordDotDash(text[i]) {
+		i++
+	}
+	if i < len(text) && text[i] == '(' {
+		j := skipBlanks(text, i+1)
+		if j+7 <= len(text) && strings.EqualFold(text[j:j+7], "api_key") {
+			i = j + 7
+		}
+	}
+	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
+		i++
+	}
+	i = skipBlanks(text, i)
+	if i >= len(text) {
+		return
+	}
+	switch {
+	case strings.HasPrefix(text[i:], ":=") || strings.HasPrefix(text[i:], "=>"):
+		i += 2
+	case text[i] == '=' || text[i] == ':' || text[i] == ',':
+		i++
+	default:
+		return
+	}
+	i = skipBlanks(text, i)
+	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
+		i++
+	}
+	j := i
+	for j < len(text) && isAlnum(text[j]) {
+		j++
+	}
+	if j-i != 32 || (j < len(text) && text[j] == '_') {
+		return
+	}
+	return k, j, i, j, true
+}
+
+func skipBlanks(text string, i int) int {
+	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
+		i++
+	}
+	return i
 }
 
 // matchAssignment parses `key <op> value` around a secret-ish word at
@@ -109,6 +277,14 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 	ks := k
 	for ks > 0 && k-ks < 128 && isWordDotDash(text[ks-1]) {
 		ks--
+	}
+	// The hit may be inside the key (SECRET_KEY holds "secret"): the key
+	// runs on, and must end with a secret word.
+	for e < len(text) && e-k < 128 && isWordDotDash(text[e]) {
+		e++
+	}
+	if !endsWithSecretWord(text[ks:e]) {
+		return
 	}
 	i := e
 	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
@@ -168,19 +344,6 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		return
 	}
 	return ks, j, i, j, true
-}
-
-// assignFollows: after the key word, an optional closing quote, blanks, then
-// ':' or '='.
-func assignFollows(text string, _, e int) bool {
-	i := e
-	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
-		i++
-	}
-	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
-		i++
-	}
-	return i < len(text) && (text[i] == ':' || text[i] == '=')
 }
 
 // dummyValues are values that stand for a secret rather than being one.

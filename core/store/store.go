@@ -131,6 +131,14 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	tx := &Tx{Tx: sqlTx, s: s}
+	// A panicking fn must not leave the transaction (and, on SQLite, the
+	// write lock) open.
+	defer func() {
+		if r := recover(); r != nil {
+			sqlTx.Rollback()
+			panic(r)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		return errors.Join(err, ignoreDone(sqlTx.Rollback()))
 	}

@@ -102,3 +102,37 @@ func TestMigrateRejectsBadNames(t *testing.T) {
 		t.Fatal("a migration without a version number must be refused")
 	}
 }
+
+func TestTxRollsBackOnPanic(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		func() {
+			defer func() { recover() }()
+			st.Tx(ctx, func(tx *store.Tx) error {
+				tx.Exec(ctx, `INSERT INTO tokens (id, hash, user_id, groups_json, name, created_at, expires_at, revoked_at, last_used_at) VALUES ('p', 'h', 'u', '[]', '', 0, 0, 0, 0)`)
+				panic("boom")
+			})
+		}()
+		// The write lock was released and the insert rolled back.
+		done := make(chan error, 1)
+		go func() {
+			done <- st.Tx(ctx, func(tx *store.Tx) error {
+				_, err := tx.Exec(ctx, `DELETE FROM tokens WHERE id = 'nothing'`)
+				return err
+			})
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("a panicking transaction kept the write lock")
+		}
+		var n int
+		st.QueryRow(ctx, `SELECT COUNT(*) FROM tokens WHERE id = 'p'`).Scan(&n)
+		if n != 0 {
+			t.Fatal("the panicking transaction's insert was kept")
+		}
+	})
+}

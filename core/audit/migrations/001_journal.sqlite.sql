@@ -1,15 +1,11 @@
 CREATE TABLE audit_entries (
 	seq INTEGER PRIMARY KEY,
 	time_us BIGINT NOT NULL,
-	request_id TEXT NOT NULL,
-	user_id TEXT NOT NULL,
 	data TEXT NOT NULL,
 	hash TEXT NOT NULL
 )
 --;
 CREATE INDEX audit_entries_time ON audit_entries (time_us)
---;
-CREATE INDEX audit_entries_user ON audit_entries (user_id, time_us)
 --;
 CREATE TABLE audit_checkpoints (
 	seq INTEGER PRIMARY KEY,

@@ -13,6 +13,7 @@ import (
 	"go/format"
 	"log"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,6 +108,13 @@ func main() {
 }
 
 func gitleaksVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/zricethezav/gitleaks/v8" {
+				return d.Version
+			}
+		}
+	}
 	if version.Version != "" && version.Version != version.DefaultMsg {
 		return version.Version
 	}
