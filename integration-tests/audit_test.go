@@ -97,7 +97,7 @@ func TestJournalThroughTheHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`UPDATE audit_entries SET user_id = 'mallory' WHERE seq = 2`); err != nil {
+	if _, err := db.Exec(`UPDATE audit_entries SET data = replace(data, '"ida"', '"mallory"') WHERE seq = 2`); err != nil {
 		t.Fatal(err)
 	}
 	_, errOut, code = h.timon("audit", "verify")

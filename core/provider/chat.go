@@ -1,15 +1,12 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/param"
-	"github.com/openai/openai-go/v3/shared"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // Message is one turn of a conversation. Role is "system", "user" or
@@ -63,21 +60,37 @@ type Result struct {
 // Chat asks for a chat completion (POST {base}/chat/completions), retrying
 // on this endpoint as configured.
 func (c *Client) Chat(ctx context.Context, req ChatRequest) (*Result, error) {
-	params, e := c.chatParams(req)
+	body, model, e := c.chatBody(&req, false)
 	if e != nil {
 		return nil, e
 	}
-	return c.run(ctx, callOptions{}, func(ctx context.Context, _ func()) (*Result, error) {
-		cc, err := c.chat.New(ctx, params)
-		if err != nil {
-			return nil, err
-		}
-		if len(cc.Choices) == 0 {
-			return nil, ErrEmptyAnswer
-		}
-		ch := cc.Choices[0]
-		return c.result(cc.Model, params.Model, ch.Message.Content, ch.FinishReason, cc.Usage), nil
-	})
+	return c.run(ctx, &call{kind: callChat, url: c.chatURL, body: body, model: model})
+}
+
+// plain performs one attempt of a call answered in one piece.
+func (c *Client) plain(ctx context.Context, cl *call) (*Result, error) {
+	res, err := c.post(ctx, cl.url, cl.body)
+	if err != nil {
+		return nil, err
+	}
+	st := answerPool.Get().(*answerState)
+	defer st.put()
+	st.body, err = readBody(res.Body, res.ContentLength, st.body[:0])
+	_ = res.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("error reading response body: %w", err)
+	}
+	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
+		return nil, errNotJSON{ct}
+	}
+	a, err := decodeAnswer(&st.json, st.body, cl.model, cl.kind == callLegacy)
+	if err != nil {
+		return nil, err
+	}
+	if a.choices == 0 {
+		return nil, ErrEmptyAnswer
+	}
+	return c.result(a.model, cl.model, a.text, a.finish, a.usage), nil
 }
 
 // ChatStream asks for a chat completion streamed as server-sent events and
@@ -105,120 +118,84 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*Result, error) {
 // Timeout bounds the wait for the first byte and every silence between two
 // chunks, not the whole stream. On error the Result is nil.
 func (c *Client) ChatStream(ctx context.Context, req ChatRequest, emit func(delta string) error) (*Result, error) {
-	params, e := c.chatParams(req)
+	body, model, e := c.chatBody(&req, true)
 	if e != nil {
 		return nil, e
 	}
-	if c.cfg.Kind == KindOpenAI {
-		params.StreamOptions.IncludeUsage = param.NewOpt(true)
-	}
-	emitted := false
-	opts := callOptions{emitted: func() bool { return emitted }}
-	return c.run(ctx, opts, func(ctx context.Context, touch func()) (*Result, error) {
-		stream := c.chat.NewStreaming(ctx, params)
-		defer stream.Close()
-		var (
-			text   strings.Builder
-			model  string
-			finish string
-			usage  openai.CompletionUsage
-		)
-		started := false
-		for stream.Next() {
-			touch()
-			started = true
-			chunk := stream.Current()
-			if chunk.Model != "" {
-				model = chunk.Model
-			}
-			if chunk.Usage.PromptTokens != 0 || chunk.Usage.CompletionTokens != 0 {
-				usage = chunk.Usage
-			}
-			for _, choice := range chunk.Choices {
-				if choice.Index != 0 {
-					continue
-				}
-				if d := choice.Delta.Content; d != "" {
-					text.WriteString(d)
-					emitted = true
-					if err := emit(d); err != nil {
-						return nil, &emitError{err}
-					}
-				}
-				if choice.FinishReason != "" {
-					finish = choice.FinishReason
-				}
-			}
-		}
-		if err := stream.Err(); err != nil {
-			var apiErr *openai.Error
-			if started && !errors.As(err, &apiErr) {
-				err = fmt.Errorf("%w: %w", ErrStreamCut, err)
-			}
-			return nil, err
-		}
-		if finish == "" {
-			return nil, ErrStreamCut
-		}
-		return c.result(model, params.Model, text.String(), finish, usage), nil
-	})
+	return c.run(ctx, &call{kind: callStream, url: c.chatURL, body: body, model: model, emit: emit})
 }
 
-// chatParams builds the wire request, refusing what no server would accept.
-func (c *Client) chatParams(req ChatRequest) (openai.ChatCompletionNewParams, *Error) {
-	var p openai.ChatCompletionNewParams
-	model, e := c.model(req.Model)
-	if e != nil {
-		return p, e
+// stream performs one attempt of ChatStream.
+func (c *Client) stream(ctx context.Context, cl *call) (*Result, error) {
+	res, err := c.post(ctx, cl.url, cl.body)
+	if err != nil {
+		return nil, err
 	}
-	if len(req.Messages) == 0 {
-		return p, c.invalidRequest("no messages")
-	}
-	p.Model = model
-	p.Messages = make([]openai.ChatCompletionMessageParamUnion, len(req.Messages))
-	for i, m := range req.Messages {
-		switch m.Role {
-		case "system":
-			p.Messages[i] = openai.SystemMessage(m.Content)
-		case "user":
-			p.Messages[i] = openai.UserMessage(m.Content)
-		case "assistant":
-			p.Messages[i] = openai.AssistantMessage(m.Content)
-		default:
-			return p, c.invalidRequest("message %d has role %q (want system, user or assistant)", i, m.Role)
+	defer res.Body.Close()
+	st := getStreamState(res.Body)
+	defer putStreamState(st)
+	var (
+		model, finish string
+		usage         Usage
+		started, done bool
+	)
+	ch := &st.chunk
+	for {
+		data, ok := st.sse.next()
+		if !ok {
+			err = st.sse.Err()
+			break
+		}
+		if bytes.HasPrefix(data, []byte("[DONE]")) {
+			done = true
+			break
+		}
+		if err = decodeChunk(&st.json, data, ch, model); err != nil {
+			break
+		}
+		if ch.hasError {
+			err = &ssestream.StreamError{
+				Message: "received error while streaming: " + ch.errorText,
+				Event:   ssestream.Event{Data: bytes.Clone(data)},
+			}
+			break
+		}
+		cl.wd.touch()
+		started = true
+		if ch.model != "" {
+			model = ch.model
+		}
+		if ch.usage.PromptTokens != 0 || ch.usage.CompletionTokens != 0 {
+			usage = ch.usage
+		}
+		for _, d := range ch.deltas {
+			st.text = append(st.text, d...)
+			cl.emitted = true
+			if err := cl.emit(d); err != nil {
+				return nil, &emitError{err}
+			}
+		}
+		if ch.finish != "" {
+			finish = ch.finish
 		}
 	}
-	if req.MaxTokens < 0 {
-		return p, c.invalidRequest("max tokens is negative")
-	}
-	if req.MaxTokens > 0 {
-		p.MaxTokens = param.NewOpt(int64(req.MaxTokens))
-	}
-	if req.Temperature != nil {
-		p.Temperature = param.NewOpt(*req.Temperature)
-	}
-	if len(req.Stop) > 0 {
-		p.Stop.OfStringArray = req.Stop
-	}
-	if s := req.JSONSchema; s != nil {
-		if !json.Valid(s.Schema) {
-			return p, c.invalidRequest("JSON schema is not valid JSON")
+	if err != nil {
+		if started {
+			err = fmt.Errorf("%w: %w", ErrStreamCut, err)
 		}
-		name := s.Name
-		if name == "" {
-			name = "response"
-		}
-		js := shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: name, Schema: s.Schema}
-		if s.Strict {
-			js.Strict = param.NewOpt(true)
-		}
-		p.ResponseFormat.OfJSONSchema = &shared.ResponseFormatJSONSchemaParam{JSONSchema: js}
+		return nil, err
 	}
-	return p, nil
+	if finish == "" {
+		return nil, ErrStreamCut
+	}
+	if done {
+		st.drain(res.Body, cl.wd.cancel)
+	}
+	return c.result(model, cl.model, string(st.text), finish, usage), nil
 }
 
 // result assembles a Result; reported is the model named by the server.
-func (c *Client) result(reported, requested, text, finish string, u openai.CompletionUsage) *Result {
+func (c *Client) result(reported, requested, text, finish string, u Usage) *Result {
 	if reported == "" {
 		reported = requested
 	}
@@ -227,6 +204,6 @@ func (c *Client) result(reported, requested, text, finish string, u openai.Compl
 		Model:        reported,
 		Provider:     c.cfg.Name,
 		FinishReason: finish,
-		Usage:        Usage{PromptTokens: int(u.PromptTokens), CompletionTokens: int(u.CompletionTokens)},
+		Usage:        u,
 	}
 }

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -13,11 +14,16 @@ import (
 
 // Client is one configured endpoint. It is safe for concurrent use.
 type Client struct {
-	cfg         Config
-	chat        openai.ChatCompletionService
-	completions openai.CompletionService
-	// raw sends requests openai-go has no typed method for (Mistral FIM,
-	// the model list), with the same base URL, key and HTTP client.
+	cfg Config
+	// hc carries Chat, ChatStream and FIM (see transport.go): cfg's client,
+	// or the shared one, with redirects kept on the endpoint's origin.
+	hc *http.Client
+	// auth is the Authorization header value, nil without a key.
+	auth []string
+	// URLs of the calls.
+	chatURL, fimURL string
+	// raw sends the model list request (Ping) through openai-go, with the
+	// same base URL, key and HTTP client.
 	raw openai.Client
 }
 
@@ -32,7 +38,11 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = defaultHTTPClient()
 	}
-	// The services are built from these options alone, not with
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil { // normalised: unreachable
+		return nil, err
+	}
+	// The openai-go client is built from these options alone, not with
 	// openai.NewClient, which would also read OPENAI_API_KEY, OPENAI_BASE_URL
 	// and friends from the environment and could send an OpenAI key to a
 	// local server.
@@ -44,18 +54,29 @@ func New(cfg Config) (*Client, error) {
 	if cfg.APIKey != "" {
 		opts = append(opts, option.WithAPIKey(cfg.APIKey))
 	}
-	return &Client{
-		cfg:         cfg,
-		chat:        openai.NewChatCompletionService(opts...),
-		completions: openai.NewCompletionService(opts...),
-		raw:         openai.Client{Options: opts},
-	}, nil
+	c := &Client{
+		cfg:     cfg,
+		hc:      guardRedirects(hc, base),
+		chatURL: cfg.BaseURL + "/chat/completions",
+		fimURL:  cfg.BaseURL + "/completions",
+		raw:     openai.Client{Options: opts},
+	}
+	if cfg.Kind == KindMistral {
+		c.fimURL = cfg.BaseURL + "/fim/completions"
+	}
+	if cfg.APIKey != "" {
+		c.auth = []string{"Bearer " + cfg.APIKey}
+	}
+	return c, nil
 }
 
 // defaultHTTPClient is shared by every Client built without one, so that
 // connections to an endpoint are pooled across calls. Its transport is
 // http.DefaultTransport's (system CAs, HTTPS_PROXY/NO_PROXY) with a pool
-// sized for a hub, and no overall timeout: attempts carry their own.
+// sized for a hub serving many concurrent calls to one endpoint, and no
+// overall timeout: attempts carry their own. Its buffers hold a request of
+// a few KB with its headers, and the answer's head and body, in one write
+// and one read system call (the 4 KB defaults take two of each).
 var defaultHTTPClient = sync.OnceValue(func() *http.Client {
 	t, ok := http.DefaultTransport.(*http.Transport)
 	if !ok { // wrapped, e.g. for tracing: keep it as it is
@@ -65,6 +86,8 @@ var defaultHTTPClient = sync.OnceValue(func() *http.Client {
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
+	t.WriteBufferSize = 32 << 10
+	t.ReadBufferSize = 16 << 10
 	return &http.Client{Transport: t}
 })
 
@@ -104,13 +127,16 @@ func (c *Client) model(requested string) (string, *Error) {
 // Ping lists the endpoint's models (GET {base}/models) once, without retry,
 // for readiness checks.
 func (c *Client) Ping(ctx context.Context) error {
-	_, err := c.run(ctx, callOptions{noRetry: true}, func(ctx context.Context, _ func()) (*Result, error) {
-		var list struct {
-			Data []struct {
-				ID string `json:"id"`
-			} `json:"data"`
-		}
-		return nil, c.raw.Get(ctx, "models", nil, &list)
-	})
+	_, err := c.run(ctx, &call{kind: callPing})
 	return err
+}
+
+// ping performs one Ping attempt.
+func (c *Client) ping(ctx context.Context) error {
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	return c.raw.Get(ctx, "models", nil, &list)
 }

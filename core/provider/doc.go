@@ -11,7 +11,9 @@
 // contains the API key or prompt content. [Failover] moves a call along the
 // ordered candidates of a route.
 //
-// The package never logs. Wire traffic goes through
-// github.com/openai/openai-go/v3; the package fakellm next to it is a real
-// HTTP server speaking the same wire, for tests and benchmarks.
+// The package never logs. Chat, ChatStream and FIM, the hot calls, speak the
+// wire through net/http with hand-written JSON encoding and decoding (see
+// transport.go and wire.go for why and what it costs otherwise); Ping goes
+// through github.com/openai/openai-go/v3. The package fakellm next to it is
+// a real HTTP server speaking the same wire, for tests and benchmarks.
 package provider

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,17 +25,29 @@ const (
 	backoffMax  = 8 * time.Second
 )
 
-// attemptFunc performs one HTTP exchange under ctx. A stream calls touch on
-// every chunk to push the attempt's timeout back.
-type attemptFunc func(ctx context.Context, touch func()) (*Result, error)
+// callKind says what a call sends.
+type callKind uint8
 
-// callOptions tune run for one call.
-type callOptions struct {
-	// noRetry makes a single attempt (Ping).
-	noRetry bool
-	// emitted reports whether a stream already gave text to its caller; a
-	// failure after that is Partial and ends the call.
-	emitted func() bool
+const (
+	callChat   callKind = iota + 1 // chat completion, or Mistral FIM: same answer
+	callLegacy                     // OpenAI legacy completion (FIM)
+	callStream                     // streamed chat completion
+	callPing                       // model list, once, through openai-go
+)
+
+// call is one call to the endpoint, over all its attempts.
+type call struct {
+	kind callKind
+	url  string
+	body []byte
+	// model is the model requested, reported when the server names none.
+	model string
+	// emit receives a stream's text; emitted reports that it was given
+	// some, after which a failure is Partial and ends the call.
+	emit    func(delta string) error
+	emitted bool
+	// wd bounds the current attempt.
+	wd *watchdog
 }
 
 // emitError carries the error returned by a stream's emit function, which
@@ -44,16 +57,16 @@ type emitError struct{ err error }
 func (e *emitError) Error() string { return e.err.Error() }
 func (e *emitError) Unwrap() error { return e.err }
 
-// run performs fn with a timeout per attempt and retries it on this endpoint
-// while the failure is worth it, the retry budget lasts and the caller's
-// deadline leaves room for the wait.
-func (c *Client) run(ctx context.Context, opts callOptions, fn attemptFunc) (*Result, error) {
+// run performs cl with a timeout per attempt and retries it on this
+// endpoint while the failure is worth it, the retry budget lasts and the
+// caller's deadline leaves room for the wait.
+func (c *Client) run(ctx context.Context, cl *call) (*Result, error) {
 	retries := c.cfg.MaxRetries
-	if opts.noRetry {
+	if cl.kind == callPing {
 		retries = 0
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := c.attempt(ctx, fn)
+		res, err := c.attempt(ctx, cl)
 		if err == nil {
 			return res, nil
 		}
@@ -65,7 +78,7 @@ func (c *Client) run(ctx context.Context, opts callOptions, fn attemptFunc) (*Re
 		if !ok {
 			return nil, err // unreachable: attempt classifies
 		}
-		if opts.emitted != nil && opts.emitted() {
+		if cl.emitted {
 			e.Partial, e.Retryable, e.again = true, false, false
 			if ctx.Err() == nil {
 				e.Reason += " (part of the answer was already sent)"
@@ -94,15 +107,26 @@ func (c *Client) run(ctx context.Context, opts callOptions, fn attemptFunc) (*Re
 	}
 }
 
-// attempt runs fn once under a context that is cancelled when the caller's
-// ends, or with cause errAttemptTimeout after Timeout without touch.
-func (c *Client) attempt(ctx context.Context, fn attemptFunc) (*Result, error) {
+// attempt runs cl once under a context that is cancelled when the caller's
+// ends, or with cause errAttemptTimeout after Timeout without a touch of
+// the watchdog.
+func (c *Client) attempt(ctx context.Context, cl *call) (*Result, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	timer := time.AfterFunc(c.cfg.Timeout, func() { cancel(errAttemptTimeout) })
-	defer timer.Stop()
-	touch := func() { timer.Reset(c.cfg.Timeout) }
-	res, err := fn(actx, touch)
+	cl.wd = startWatchdog(c.cfg.Timeout, cancel)
+	defer cl.wd.stop()
+	var (
+		res *Result
+		err error
+	)
+	switch cl.kind {
+	case callChat, callLegacy:
+		res, err = c.plain(actx, cl)
+	case callStream:
+		res, err = c.stream(actx, cl)
+	case callPing:
+		err = c.ping(actx)
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -111,6 +135,49 @@ func (c *Client) attempt(ctx context.Context, fn attemptFunc) (*Result, error) {
 		return nil, err
 	}
 	return nil, c.classify(ctx, actx, err)
+}
+
+// watchdog cancels an attempt with errAttemptTimeout once its timeout has
+// passed since it started or was last touched. A stream touches it on every
+// chunk; rather than resetting the timer each time (a lock and a heap
+// update), touch records the time, and the timer, when it fires, sleeps
+// again for what is left.
+type watchdog struct {
+	timeout time.Duration
+	begin   time.Time // monotonic
+	// last is when touch was last called, as time since begin, 0 if never.
+	last   atomic.Int64
+	done   atomic.Bool
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+func startWatchdog(timeout time.Duration, cancel context.CancelCauseFunc) *watchdog {
+	w := &watchdog{timeout: timeout, cancel: cancel, begin: time.Now()}
+	// w.timer is written before any touch, and fire reads it only after
+	// seeing a touch (through the atomic last), so the two do not race.
+	w.timer = time.AfterFunc(timeout, w.fire)
+	return w
+}
+
+func (w *watchdog) touch() { w.last.Store(int64(time.Since(w.begin))) }
+
+func (w *watchdog) stop() {
+	w.done.Store(true)
+	w.timer.Stop()
+}
+
+func (w *watchdog) fire() {
+	if w.done.Load() {
+		return
+	}
+	if last := w.last.Load(); last != 0 {
+		if rest := w.timeout - (time.Since(w.begin) - time.Duration(last)); rest > 0 {
+			w.timer.Reset(rest)
+			return
+		}
+	}
+	w.cancel(errAttemptTimeout)
 }
 
 // backoff is the wait before retry number attempt+1 when the server did not

@@ -57,6 +57,15 @@ func (t *flexText) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if b[0] == '"' {
+		// b was checked by the enclosing decode: without escapes or invalid
+		// UTF-8 it is its own content, and decoding it again would double
+		// the cost of reading a request.
+		if len(b) >= 2 {
+			if inner := b[1 : len(b)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+				*t = flexText(inner)
+				return nil
+			}
+		}
 		var s string
 		err := json.Unmarshal(b, &s)
 		*t = flexText(s)
