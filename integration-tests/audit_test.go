@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,8 +88,20 @@ func TestJournalThroughTheHub(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"requests": 4`) {
 		t.Fatalf("stats: %d\n%s", code, out)
 	}
-	if out, _, code := h.timon("audit", "public-key"); code != 0 || !strings.Contains(out, "PUBLIC KEY") {
-		t.Fatalf("public-key: %d %s", code, out)
+	pub, _, code := h.timon("audit", "public-key")
+	if code != 0 || !strings.Contains(pub, "PUBLIC KEY") {
+		t.Fatalf("public-key: %d %s", code, pub)
+	}
+	cps, _, code := h.timon("audit", "checkpoints")
+	if code != 0 {
+		t.Fatalf("checkpoints: %d", code)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "audit.pub"), []byte(pub), 0o600)
+	os.WriteFile(filepath.Join(dir, "cps.jsonl"), []byte(cps), 0o600)
+	out, errOut, code = h.timon("audit", "verify", "--public-key", filepath.Join(dir, "audit.pub"), "--checkpoints", filepath.Join(dir, "cps.jsonl"))
+	if code != 0 || !strings.Contains(out, "OK") {
+		t.Fatalf("verify with the kept key and checkpoints: %d %s %s", code, out, errOut)
 	}
 
 	// Tampering with one entry is caught and named.

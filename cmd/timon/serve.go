@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/webhooks/server"
 )
@@ -83,6 +84,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	}()
 
+	if ret := time.Duration(cfg.Journal.Retention); ret > 0 {
+		go retentionLoop(ctx, h, ret, log)
+	}
+
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving HTTP: %w", err)
@@ -97,4 +102,26 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// retentionLoop drops journal content older than the retention period, at
+// start and then hourly; the chain still verifies. Several replicas may run
+// it at once: deleting what is already deleted is harmless.
+func retentionLoop(ctx context.Context, h *hub, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := audit.ApplyRetention(ctx, h.store, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("journal retention failed", "err", err)
+		case n > 0:
+			log.Info("journal retention dropped content", "entries", n, "older_than", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -87,7 +87,9 @@ func newRigB(t testing.TB, o rigOptions) *rig {
 	t.Cleanup(func() { r.journal.Close() })
 	r.engine, err = assistant.New(assistant.Options{
 		Policy: pol, Providers: provs, Redactors: map[string]*redact.Redactor{"default": def, "strict": strict},
-		Quota: q, Subjects: func(p core.Principal) []quota.Subject { return []quota.Subject{{Key: "user:" + p.UserID, Limits: o.limits}} },
+		Quota: q, Subjects: func(p core.Principal) []quota.Subject {
+			return []quota.Subject{{Key: "user:" + p.UserID, Limits: o.limits}}
+		},
 		Journal: r.journal,
 	})
 	if err != nil {
@@ -149,7 +151,11 @@ func TestFailClosed(t *testing.T) {
 	}{
 		{name: "invalid", req: &core.Request{Principal: core.Principal{UserID: "a", Integration: core.IntegrationAPI}, Task: "dance"},
 			kind: core.KindInvalid, outcome: "invalid", says: "unknown task"},
-		{name: "policy", req: func() *core.Request { q := chat("i", []string{"interns"}, "x"); q.Task, q.Input, q.Messages = core.TaskReview, "diff", nil; return q }(),
+		{name: "policy", req: func() *core.Request {
+			q := chat("i", []string{"interns"}, "x")
+			q.Task, q.Input, q.Messages = core.TaskReview, "diff", nil
+			return q
+		}(),
 			kind: core.KindDenied, outcome: "denied", says: "no-review-for-interns"},
 		{name: "redaction", req: chat("s", []string{"strict"}, "my key is AKIAZ3MSJV4WWNKWW5FI"),
 			kind: core.KindBlocked, outcome: "blocked", says: "nothing was sent"},
@@ -264,7 +270,9 @@ func TestFailoverToSecondProvider(t *testing.T) {
 
 func TestStreamCutMidwayIsAnError(t *testing.T) {
 	r := newRig(t, rigOptions{second: true})
-	r.fake.Handle(func(fakellm.Request) fakellm.Reply { return fakellm.Reply{Text: strings.Repeat("word ", 50), CutAfter: 3} })
+	r.fake.Handle(func(fakellm.Request) fakellm.Reply {
+		return fakellm.Reply{Text: strings.Repeat("word ", 50), CutAfter: 3}
+	})
 	_, err := r.engine.Stream(context.Background(), chat("a", nil, "hi"), func(string) error { return nil })
 	if core.ErrorKind(err) != core.KindUnavailable {
 		t.Fatalf("got %v", err)
@@ -327,7 +335,9 @@ func TestStreamGuardHoldsSecretsForEveryChunking(t *testing.T) {
 	secret := "Sup3r-S3cret-Passw0rd-42"
 	answer := "Here is the configuration you asked for, with every field explained in turn:\n" +
 		"DB_PASSWORD=" + secret + "\nand the same as a URL: postgres://app:" + secret + "@db.internal:5432/x done"
-	r.fake.Handle(func(req fakellm.Request) fakellm.Reply { return fakellm.Reply{Text: answer, ChunkSize: 1 + len(req.LastUser())%9} })
+	r.fake.Handle(func(req fakellm.Request) fakellm.Reply {
+		return fakellm.Reply{Text: answer, ChunkSize: 1 + len(req.LastUser())%9}
+	})
 	whole, err := r.engine.Do(context.Background(), chat("a", nil, "x"))
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,6 +41,8 @@ type Store struct {
 	// never a password).
 	source string
 	close  func() error
+
+	stmts sync.Map // query → *sql.Stmt, for the hot paths
 }
 
 // New wraps an opened database; drivers call it. close, if not nil, runs
@@ -64,6 +67,10 @@ func (s *Store) Source() string { return s.source }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	err := s.db.Close()
 	if s.close != nil {
 		err = errors.Join(err, s.close())
@@ -105,6 +112,36 @@ func (s *Store) Rebind(query string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// hotRow runs a one-row query on the request path with a statement
+// prepared once. On SQLite a local, indexed read needs no cancellation, and
+// a cancellable context costs the driver a goroutine per query, so the
+// context's cancellation is dropped there.
+func (s *Store) hotRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return s.QueryRow(ctx, query, args...)
+	}
+	if s.dialect == SQLite {
+		ctx = context.WithoutCancel(ctx)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, s.Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // Exec runs a statement written with ? placeholders.

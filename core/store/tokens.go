@@ -97,7 +97,7 @@ func scanToken(row interface{ Scan(...any) error }) (*Token, error) {
 // for an unknown token; the caller checks Active. The lookup goes by hash,
 // so no comparison of the secret itself can leak its bytes through timing.
 func (s *Store) LookupToken(ctx context.Context, secret string) (*Token, error) {
-	t, err := scanToken(s.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, HashToken(secret)))
+	t, err := scanToken(s.hotRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, HashToken(secret)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
