@@ -3,8 +3,6 @@ GO      ?= go
 BIN     := bin/timon
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
-# Packages whose benchmarks make bench runs (figures printed, never asserted).
-BENCH_PKGS ?= ./...
 
 .PHONY: all build run test vet fmt-check bench clean
 
@@ -30,9 +28,12 @@ vet:
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-# Benchmarks print figures and ratios; they assert nothing.
+# Benchmarks print figures and ratios; they assert nothing. The package
+# benchmarks run the usual way; the end-to-end ones (a real timon serve) run
+# once each, as they size their own load and print percentiles.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m $(BENCH_PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./core/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./integration-tests
 
 clean:
 	rm -rf bin

@@ -174,22 +174,15 @@ func publicKey(cfg *config.Config, file string) (ed25519.PublicKey, error) {
 }
 
 func withAudit(ctx context.Context, path string, f func(*config.Config, *store.Store) error) error {
-	cfg, err := loadConfig(path)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// Opening a journal applies its migrations; nothing is appended.
-	j, err := audit.Open(ctx, st, audit.Options{})
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	return f(cfg, st)
+	return withStore(ctx, path, func(cfg *config.Config, st *store.Store) error {
+		// Opening a journal applies its migrations; nothing is appended.
+		j, err := audit.Open(ctx, st, audit.Options{})
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		return f(cfg, st)
+	})
 }
 
 type filterFlags struct {

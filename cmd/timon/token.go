@@ -48,7 +48,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			t.ExpiresAt = time.Now().Add(d).UTC()
 		}
-		return withStore(ctx, *path, func(st *store.Store) error {
+		return withStore(ctx, *path, func(_ *config.Config, st *store.Store) error {
 			secret, err := st.CreateToken(ctx, t)
 			if err != nil {
 				return err
@@ -62,7 +62,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return withStore(ctx, *path, func(st *store.Store) error {
+		return withStore(ctx, *path, func(_ *config.Config, st *store.Store) error {
 			toks, err := st.ListTokens(ctx, *user)
 			if err != nil {
 				return err
@@ -91,7 +91,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errUsage
 		}
 		id := fs.Arg(0)
-		return withStore(ctx, *path, func(st *store.Store) error {
+		return withStore(ctx, *path, func(_ *config.Config, st *store.Store) error {
 			if err := st.RevokeToken(ctx, id); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no token %s (see timon token list)", id)
@@ -106,7 +106,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return errUsage
 }
 
-func withStore(ctx context.Context, path string, f func(*store.Store) error) error {
+func withStore(ctx context.Context, path string, f func(*config.Config, *store.Store) error) error {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
@@ -116,7 +116,7 @@ func withStore(ctx context.Context, path string, f func(*store.Store) error) err
 		return err
 	}
 	defer st.Close()
-	return f(st)
+	return f(cfg, st)
 }
 
 func splitList(s string) []string {

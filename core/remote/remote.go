@@ -48,7 +48,10 @@ func New(baseURL, token string, httpClient *http.Client) (*Client, error) {
 	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, http: httpClient}, nil
 }
 
-type assistBody struct {
+// AssistRequest is the body of POST /v1/assist, the hub's native API: a
+// core.Request without the principal (the token defines it) and without an
+// id (the hub assigns it), plus whether to stream.
+type AssistRequest struct {
 	Task           core.Task           `json:"task"`
 	Messages       []core.Message      `json:"messages,omitempty"`
 	Input          string              `json:"input,omitempty"`
@@ -65,12 +68,42 @@ type assistBody struct {
 	Stream         bool                `json:"stream,omitempty"`
 }
 
-func (c *Client) post(ctx context.Context, req *core.Request, stream bool) (*http.Response, error) {
-	body, err := json.Marshal(assistBody{
+// NewAssistRequest is the wire form of req.
+func NewAssistRequest(req *core.Request, stream bool) AssistRequest {
+	return AssistRequest{
 		Task: req.Task, Messages: req.Messages, Input: req.Input, Instruction: req.Instruction, Format: req.Format,
 		Prefix: req.Prefix, Suffix: req.Suffix, Origin: req.Origin, Classification: req.Classification, Model: req.Model,
 		MaxTokens: req.MaxTokens, Temperature: req.Temperature, ConversationID: req.ConversationID, Stream: stream,
-	})
+	}
+}
+
+// Request turns the wire form back into a core.Request for p.
+func (a *AssistRequest) Request(p core.Principal) *core.Request {
+	return &core.Request{
+		Principal: p, Task: a.Task, Messages: a.Messages, Input: a.Input, Instruction: a.Instruction,
+		Format: a.Format, Prefix: a.Prefix, Suffix: a.Suffix, Origin: a.Origin, Classification: a.Classification,
+		Model: a.Model, MaxTokens: a.MaxTokens, Temperature: a.Temperature, ConversationID: a.ConversationID,
+	}
+}
+
+// Server-sent events of a streamed /v1/assist answer.
+const (
+	EventDelta = "delta" // data: Delta
+	EventDone  = "done"  // data: the core.Response
+	EventError = "error" // data: the *core.Error, as {code, message, …}
+)
+
+// Delta is the data of a delta event.
+type Delta struct {
+	Text string `json:"text"`
+}
+
+// IntegrationHeader lets a personal-token client say which integration it
+// is; the hub honours lsp (and api, the default) only.
+const IntegrationHeader = "X-Timon-Integration"
+
+func (c *Client) post(ctx context.Context, req *core.Request, stream bool) (*http.Response, error) {
+	body, err := json.Marshal(NewAssistRequest(req, stream))
 	if err != nil {
 		return nil, core.Errorf(core.KindInvalid, "encoding request: %v", err)
 	}
@@ -81,7 +114,7 @@ func (c *Client) post(ctx context.Context, req *core.Request, stream bool) (*htt
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Authorization", "Bearer "+c.token)
 	if req.Principal.Integration != "" {
-		hr.Header.Set("X-Timon-Integration", string(req.Principal.Integration))
+		hr.Header.Set(IntegrationHeader, string(req.Principal.Integration))
 	}
 	if stream {
 		hr.Header.Set("Accept", "text/event-stream")
@@ -161,24 +194,22 @@ func (c *Client) Stream(ctx context.Context, req *core.Request, emit func(string
 		case strings.HasPrefix(line, "data: "):
 			data := []byte(strings.TrimPrefix(line, "data: "))
 			switch event {
-			case "delta":
-				var d struct {
-					Text string `json:"text"`
-				}
+			case EventDelta:
+				var d Delta
 				if err := json.Unmarshal(data, &d); err != nil {
 					return nil, badStream(err)
 				}
 				if err := emit(d.Text); err != nil {
 					return nil, err
 				}
-			case "done":
+			case EventDone:
 				var out core.Response
 				if err := json.Unmarshal(data, &out); err != nil {
 					return nil, badStream(err)
 				}
 				req.ID = out.RequestID
 				return &out, nil
-			case "error":
+			case EventError:
 				var e core.Error
 				if err := json.Unmarshal(data, &e); err != nil || e.Kind == "" {
 					return nil, badStream(err)

@@ -8,15 +8,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/remote"
 	"timon.dev/timon/core/store"
 )
 
 const principalKey = "timon.principal"
-
-// IntegrationHeader lets a personal-token client say which integration it
-// is (timon lsp in remote mode sends lsp). Only lsp and api may be claimed:
-// bots and webhooks have their own entry points.
-const IntegrationHeader = "X-Timon-Integration"
 
 // authenticate turns a personal bearer token into the request's Principal.
 func (s *Server) authenticate(c *gin.Context) {
@@ -49,7 +45,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		s.log.Warn("recording token use", "token", tok.ID, "err", err)
 	}
 	integ := core.IntegrationAPI
-	if v := core.Integration(c.GetHeader(IntegrationHeader)); v == core.IntegrationLSP {
+	if v := core.Integration(c.GetHeader(remote.IntegrationHeader)); v == core.IntegrationLSP {
 		integ = v
 	}
 	c.Set(principalKey, core.Principal{UserID: tok.UserID, Groups: tok.Groups, Integration: integ})
