@@ -175,12 +175,17 @@ type hub struct {
 	cfg       *config.Config
 	store     *store.Store
 	journal   *audit.Journal
+	quota     *quota.Quota
 	providers []*provider.Client
 	engine    *assistant.Engine
 }
 
 func (h *hub) Close() error {
 	var err error
+	if h.quota != nil {
+		// Commit the queued settlements while the store is open.
+		err = errors.Join(err, h.quota.Close())
+	}
 	if h.journal != nil {
 		err = errors.Join(err, h.journal.Close())
 	}
@@ -212,8 +217,7 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	if err != nil {
 		return nil, err
 	}
-	q, err := quota.New(ctx, h.store)
-	if err != nil {
+	if h.quota, err = quota.New(ctx, h.store); err != nil {
 		return nil, fmt.Errorf("opening quotas: %w", err)
 	}
 	key, err := signingKey(cfg, log)
@@ -227,7 +231,7 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
 	h.engine, err = assistant.New(assistant.Options{
-		Policy: pol, Providers: h.providers, Redactors: redactors, Quota: q, Subjects: quotaSubjects(cfg.Quotas),
+		Policy: pol, Providers: h.providers, Redactors: redactors, Quota: h.quota, Subjects: quotaSubjects(cfg.Quotas),
 		Journal: h.journal, MaxTokens: cfg.MaxTokens, MaxTokensCeiling: cfg.Limits.MaxTokensCeiling, Logger: log,
 	})
 	if err != nil {

@@ -211,6 +211,9 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	settled := false
 	defer func() {
 		if !settled {
+			// Synchronously, unlike a success's settlement: the slot and
+			// the whole estimate are back, on every replica, before the
+			// error reaches a caller who may retry at once.
 			if rerr := res.Release(context.WithoutCancel(ctx)); rerr != nil {
 				e.log.Warn("releasing a quota reservation", "request_id", req.ID, "err", rerr)
 			}
@@ -261,9 +264,11 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	if used == 0 {
 		used = estimateTokens(prompt) + estimateTokens(result.Text)
 	}
-	if serr := res.Settle(context.WithoutCancel(ctx), used); serr != nil {
-		e.log.Warn("settling a quota reservation", "request_id", req.ID, "err", serr)
-	}
+	// Asynchronously: the settlement commits with the next reservation's
+	// batch (or shortly after), not on this request's path. Lost in a
+	// crash, it leaves the larger estimate counted and the slot to expire:
+	// budgets err on the safe side. Failures surface at Quota.Close.
+	res.SettleAsync(used)
 	settled = true
 
 	return &core.Response{

@@ -18,13 +18,16 @@ import (
 )
 
 // Group commit (see the package documentation): Reserve, Settle and Release
-// queue an op and wait for it; one writer goroutine, started when an op is
-// queued and none runs, takes every op queued (up to maxBatch), runs them in
-// one transaction, wakes their callers, and exits when the queue is empty.
+// queue an op and wait for it, SettleAsync queues one and returns; one writer
+// goroutine, started when an op is queued and none runs, takes every op
+// queued (up to maxBatch), runs them in one transaction, wakes their callers,
+// and exits when the queue is empty. While only ops nobody waits for are
+// queued (asynchronous settlements, voids), it waits up to
+// Options.SettleDelay for an op somebody waits for, to share its commit.
 
-// maxBatch bounds the ops of one transaction. On PostgreSQL it also keeps a
-// batch within the 64 subtransactions a backend caches (each reservation of
-// a batch is one): beyond, every snapshot of the server gets slower.
+// maxBatch bounds the ops of one transaction, hence how long a batch holds
+// its locks (SQLite's write lock, PostgreSQL's quota lock) and how many
+// callers one failure sends to the one-by-one retry.
 const maxBatch = 64
 
 // lockClass and the schema name's hash are the PostgreSQL advisory lock
@@ -41,12 +44,10 @@ var (
 )
 
 const (
-	savepointSQL         = `SAVEPOINT quota_reservation`
-	rollbackSavepointSQL = `ROLLBACK TO SAVEPOINT quota_reservation`
-	releaseSavepointSQL  = `RELEASE SAVEPOINT quota_reservation`
-	// The leases of several reservations, by id.
-	deleteLeasesPostgresSQL = `DELETE FROM quota_leases WHERE id = ANY(?)`
-	deleteLeasesSQLiteSQL   = `DELETE FROM quota_leases WHERE id IN (SELECT value FROM json_each(?))`
+	// Several leases, by primary key: on PostgreSQL three arrays (subjects,
+	// expiries, ids), on SQLite a JSON array of [subject, expires_at, id].
+	deleteLeasesPostgresSQL = `DELETE FROM quota_leases WHERE (subject, expires_at, id) IN (SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[])))`
+	deleteLeasesSQLiteSQL   = `DELETE FROM quota_leases WHERE (subject, expires_at, id) IN (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?))`
 )
 
 type opKind uint8
@@ -55,6 +56,7 @@ const (
 	opReserve opKind = iota
 	opFinish         // Settle or Release
 	opVoid           // undo a reservation whose caller went away
+	opFlush          // no work: done once every op queued before it is
 )
 
 // States of an op.
@@ -68,9 +70,11 @@ const (
 
 // op is one request to the writer.
 type op struct {
-	kind  opKind
-	state atomic.Int32
-	done  chan struct{} // closed when the results are set
+	kind   opKind
+	async  bool      // nobody waits for it (SettleAsync, voids)
+	queued time.Time // async: when it was queued, for Options.SettleDelay
+	state  atomic.Int32
+	done   chan struct{} // closed when the results are set; nil if async
 
 	r     *Reservation // opReserve: filled by the writer
 	subs  []Subject    // opReserve
@@ -87,20 +91,65 @@ func newOp(kind opKind, r *Reservation) *op {
 	return &op{kind: kind, r: r, done: make(chan struct{})}
 }
 
+// newAsyncOp returns an op nobody waits for.
+func newAsyncOp(kind opKind, r *Reservation) *op {
+	return &op{kind: kind, r: r, async: true, queued: time.Now()}
+}
+
 // batcher is the queue of a Quota.
 type batcher struct {
 	mu      sync.Mutex
 	queue   []*op
 	running bool // a writer goroutine is running
+	// waited counts the queued ops somebody waits for; while it is zero
+	// the writer may linger (Options.SettleDelay).
+	waited int
+	// unsettled counts the async ops queued or in the running batch:
+	// what Flush waits for.
+	unsettled int
+	closed    bool          // by Close: no more async ops
+	lingering bool          // the writer waits for waited > 0 or its deadline
+	wake      chan struct{} // tells a lingering writer that waited > 0
+	// Failures of async ops since Flush last reported them.
+	asyncFailed int
+	asyncErr    error
 
 	batches, ops atomic.Int64 // batches run so far and their ops, for tests
 }
 
 // enqueue queues o, starting a writer if none runs.
 func (q *Quota) enqueue(o *op) {
+	q.batch.mu.Lock()
+	q.enqueueLocked(o)
+}
+
+// enqueueAsync queues the async op o, unless the Quota is closed.
+func (q *Quota) enqueueAsync(o *op) bool {
+	q.batch.mu.Lock()
+	if q.batch.closed {
+		q.batch.mu.Unlock()
+		return false
+	}
+	q.enqueueLocked(o)
+	return true
+}
+
+// enqueueLocked queues o and unlocks the batcher.
+func (q *Quota) enqueueLocked(o *op) {
 	b := &q.batch
-	b.mu.Lock()
 	b.queue = append(b.queue, o)
+	if o.async {
+		b.unsettled++
+	} else {
+		b.waited++
+		if b.lingering {
+			b.lingering = false
+			select {
+			case b.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
 	start := !b.running
 	b.running = true
 	b.mu.Unlock()
@@ -119,7 +168,7 @@ func (o *op) wait(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	if o.state.CompareAndSwap(stQueued, stAbandoned) ||
-		o.kind == opReserve && o.state.CompareAndSwap(stTaken, stOrphaned) {
+		(o.kind == opReserve || o.kind == opFlush) && o.state.CompareAndSwap(stTaken, stOrphaned) {
 		return ctx.Err()
 	}
 	<-o.done // taken and not orphanable, or already done: wait for the commit
@@ -130,6 +179,7 @@ func (o *op) wait(ctx context.Context) error {
 func (q *Quota) write() {
 	b := &q.batch
 	batch := make([]*op, 0, maxBatch)
+	var timer *time.Timer
 	for {
 		b.mu.Lock()
 		n := min(len(b.queue), maxBatch)
@@ -141,12 +191,40 @@ func (q *Quota) write() {
 			b.mu.Unlock()
 			return
 		}
+		if b.waited == 0 && q.opts.SettleDelay > 0 {
+			// Only ops nobody waits for: give a reservation (or Flush)
+			// the time to come and share their commit.
+			if d := time.Until(b.queue[0].queued.Add(q.opts.SettleDelay)); d > 0 {
+				b.lingering = true
+				b.mu.Unlock()
+				if timer == nil {
+					timer = time.NewTimer(d)
+				} else {
+					timer.Reset(d)
+				}
+				select {
+				case <-timer.C:
+				case <-b.wake:
+					timer.Stop()
+				}
+				b.mu.Lock()
+				b.lingering = false
+				b.mu.Unlock()
+				continue
+			}
+		}
 		batch = append(batch[:0], b.queue[:n]...)
 		rest := copy(b.queue, b.queue[n:])
 		clear(b.queue[rest:])
 		b.queue = b.queue[:rest]
+		for _, o := range batch {
+			if !o.async {
+				b.waited--
+			}
+		}
 		b.mu.Unlock()
 		q.run(batch)
+		q.settled(batch)
 		clear(batch)
 		// Let the callers just woken queue their next ops (a Settle follows
 		// a Reserve) before taking the next batch: with few cores, batches
@@ -156,11 +234,36 @@ func (q *Quota) write() {
 	}
 }
 
+// settled accounts for the async ops of a batch that has run, then wakes
+// its flushes: every op queued before them has run, and Flush finds the
+// failures among them accounted for.
+func (q *Quota) settled(batch []*op) {
+	b := &q.batch
+	b.mu.Lock()
+	for _, o := range batch {
+		if !o.async {
+			continue
+		}
+		b.unsettled--
+		if o.err != nil {
+			b.asyncFailed++
+			b.asyncErr = o.err
+		}
+	}
+	b.mu.Unlock()
+	for _, o := range batch {
+		if o.kind == opFlush && o.state.Load() != stAbandoned {
+			o.state.CompareAndSwap(stTaken, stDone)
+			close(o.done)
+		}
+	}
+}
+
 // run commits one batch and hands its results out.
 func (q *Quota) run(batch []*op) {
-	ops := batch[:0]
+	ops := make([]*op, 0, len(batch))
 	for _, o := range batch {
-		if o.state.CompareAndSwap(stQueued, stTaken) {
+		if o.state.CompareAndSwap(stQueued, stTaken) && o.kind != opFlush {
 			ops = append(ops, o)
 		}
 	}
@@ -192,9 +295,11 @@ func (q *Quota) run(batch []*op) {
 			// Its caller went away during the batch: give everything back,
 			// the request included, in the next batch. Should that fail,
 			// the lease expires and the estimate stays counted (fail safe).
-			q.enqueue(newOp(opVoid, o.r))
+			q.enqueue(newAsyncOp(opVoid, o.r))
 		}
-		close(o.done)
+		if o.done != nil {
+			close(o.done)
+		}
 	}
 }
 
@@ -214,9 +319,11 @@ var errNothingToCommit = errors.New("nothing to commit")
 // commit runs ops in one transaction: first the settlements, releases and
 // voids (so that the capacity they free is there for the reservations of
 // the same batch; any order of concurrent requests is a valid one), then
-// the reservations in queue order. With several ops, each reservation runs
-// within a savepoint, rolled back if it is refused; the last one is
-// released by the commit. atCommit reports an error of the commit itself.
+// the reservations in queue order. A refused reservation alone in its batch
+// rolls the transaction back; in a batch with other ops, what it counted
+// before being refused is taken back by compensating statements (cheaper
+// than a savepoint per reservation, and only refusals pay for them).
+// atCommit reports an error of the commit itself.
 func (q *Quota) commit(ctx context.Context, ops []*op) (atCommit bool, err error) {
 	var finishes []*op
 	for _, o := range ops {
@@ -224,7 +331,6 @@ func (q *Quota) commit(ctx context.Context, ops []*op) (atCommit bool, err error
 			finishes = append(finishes, o)
 		}
 	}
-	savepoints := len(ops) > 1
 	ran := false
 	err = q.st.Tx(ctx, func(tx *store.Tx) error {
 		b := batchTx{ctx: ctx, tx: tx, q: q}
@@ -239,24 +345,17 @@ func (q *Quota) commit(ctx context.Context, ops []*op) (atCommit bool, err error
 				return err
 			}
 		}
-		open := false // a savepoint is open
 		for _, o := range ops {
 			if o.kind != opReserve {
 				continue
-			}
-			if savepoints {
-				if err := b.savepoint(open); err != nil {
-					return err
-				}
-				open = true
 			}
 			if err := b.reserve(o); err != nil {
 				return err
 			}
 			if len(o.refusals) == 0 {
 				wrote = true
-			} else if savepoints {
-				if err := b.exec(rollbackSavepointSQL); err != nil {
+			} else if len(ops) > 1 {
+				if err := b.undo(o.r); err != nil {
 					return err
 				}
 			}
@@ -335,8 +434,9 @@ func (b *batchTx) execN(query string, args ...any) (int64, error) {
 func (b *batchTx) reserve(o *op) error {
 	r := o.r
 	o.refusals, r.subjects, r.leased = nil, r.subjects[:0], false
+	r.leaseExpires = store.Micros(o.now.Add(b.q.opts.Lease))
 	for _, s := range o.subs {
-		res, refs, err := b.reserveOne(s, r.estimate, o.w, o.now, r.id)
+		res, refs, err := b.reserveOne(s, r.estimate, o.w, o.now, r.id, r.leaseExpires)
 		if err != nil {
 			return err
 		}
@@ -347,20 +447,23 @@ func (b *batchTx) reserve(o *op) error {
 	return nil
 }
 
-// savepoint opens the savepoint of a reservation, releasing the previous
-// reservation's if one is open; on PostgreSQL in one round trip (without
-// arguments, pgx sends both statements as one simple query).
-func (b *batchTx) savepoint(open bool) error {
-	switch {
-	case !open:
-		return b.exec(savepointSQL)
-	case b.q.st.Dialect() == store.Postgres:
-		return b.exec(releaseSavepointSQL + "; " + savepointSQL)
+// undo takes back what a refused reservation counted before it was
+// refused: its request and estimate where they were counted, its leases.
+func (b *batchTx) undo(r *Reservation) error {
+	var leases []lease
+	for _, s := range r.subjects {
+		if s.leased {
+			leases = append(leases, lease{s.key, r.leaseExpires, r.id})
+		}
+		if s.counted {
+			err := b.exec(adjustSQL, s.minute, -1, -1, s.day, -r.estimate, -r.estimate, s.month, -r.estimate, -r.estimate, s.key, s.day, s.month)
+			if err != nil {
+				return fmt.Errorf("taking back a refused reservation: %w", err)
+			}
+		}
 	}
-	if err := b.exec(releaseSavepointSQL); err != nil {
-		return err
-	}
-	return b.exec(savepointSQL)
+	r.leased = false
+	return b.deleteLeases(leases)
 }
 
 // finish settles, releases and voids reservations: one statement deletes
@@ -372,13 +475,17 @@ func (b *batchTx) finish(ops []*op) error {
 		minute, day, month int64
 	}
 	type deltas struct{ requests, tokens int64 }
-	var ids []string
+	var leases []lease
 	adjust := make(map[windowsOf]*deltas)
 	var order []windowsOf
 	for _, o := range ops {
 		r := o.r
 		if r.leased {
-			ids = append(ids, r.id)
+			for _, s := range r.subjects {
+				if s.leased {
+					leases = append(leases, lease{s.key, r.leaseExpires, r.id})
+				}
+			}
 		}
 		requests, tokens := int64(0), o.delta
 		if o.kind == opVoid {
@@ -400,23 +507,8 @@ func (b *batchTx) finish(ops []*op) error {
 		}
 	}
 	// The leases first (no other transaction waits for them).
-	switch {
-	case len(ids) == 1:
-		if err := b.exec(deleteLeaseSQL, ids[0]); err != nil {
-			return err
-		}
-	case len(ids) > 1 && b.q.st.Dialect() == store.Postgres:
-		if err := b.exec(deleteLeasesPostgresSQL, ids); err != nil {
-			return err
-		}
-	case len(ids) > 1:
-		list, err := json.Marshal(ids)
-		if err != nil {
-			return err
-		}
-		if err := b.exec(deleteLeasesSQLiteSQL, string(list)); err != nil {
-			return err
-		}
+	if err := b.deleteLeases(leases); err != nil {
+		return err
 	}
 	slices.SortFunc(order, func(a, b windowsOf) int { return cmp.Compare(b.key, a.key) })
 	for _, k := range order {
@@ -432,4 +524,37 @@ func (b *batchTx) finish(ops []*op) error {
 		}
 	}
 	return nil
+}
+
+// lease is the primary key of a lease.
+type lease struct {
+	subject string
+	expires int64
+	id      string
+}
+
+// deleteLeases deletes leases in one statement.
+func (b *batchTx) deleteLeases(leases []lease) error {
+	switch {
+	case len(leases) == 0:
+		return nil
+	case len(leases) == 1:
+		l := leases[0]
+		return b.exec(deleteLeaseSQL, l.subject, l.expires, l.id)
+	case b.q.st.Dialect() == store.Postgres:
+		subjects, expires, ids := make([]string, len(leases)), make([]int64, len(leases)), make([]string, len(leases))
+		for i, l := range leases {
+			subjects[i], expires[i], ids[i] = l.subject, l.expires, l.id
+		}
+		return b.exec(deleteLeasesPostgresSQL, subjects, expires, ids)
+	}
+	list := make([][3]any, len(leases))
+	for i, l := range leases {
+		list[i] = [3]any{l.subject, l.expires, l.id}
+	}
+	js, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return b.exec(deleteLeasesSQLiteSQL, string(js))
 }

@@ -20,11 +20,12 @@
 // counts nowhere. A reservation is admitted only if the estimate fits
 // (used + estimate <= limit), so as long as providers report at most the
 // estimate, a budget is never exceeded; Settle then replaces the estimate
-// with the actual usage (lower or higher). The tokens of a reservation stay
-// in the window in which they were reserved: if it has rolled over by the
-// time the request is settled, nothing is adjusted. Release is Settle with
-// zero tokens, for requests that failed before the provider consumed any:
-// the request still counts for requests per minute.
+// with the actual usage (lower or higher) and frees the concurrency slot;
+// SettleAsync does the same without waiting (see below). The tokens of a
+// reservation stay in the window in which they were reserved: if it has
+// rolled over by the time the request is settled, nothing is adjusted.
+// Release is Settle with zero tokens, for requests that failed before the
+// provider consumed any: the request still counts for requests per minute.
 //
 // Subjects without any limit are not stored: a Reserve whose subjects all
 // have zero Limits touches no table, and its reservation's Settle and
@@ -41,16 +42,48 @@
 // one commit, hence one WAL write on SQLite and one fsync on PostgreSQL. A
 // lone request runs at once. In a batch, settlements, releases and voids run
 // first, aggregated (one delete of their leases, one update per subject and
-// windows), then each reservation within a savepoint: a refused one rolls
-// back to it, alone. A store error fails the batch, whose requests are then
-// run again one transaction each, so that one request cannot fail others.
+// windows), then the reservations. A reservation refused in a batch with
+// other work takes back what it counted before being refused (compensating
+// updates: no savepoint, which every admitted reservation would pay for); a
+// refused one alone in its batch rolls it back. A store error fails the
+// batch, whose requests are then run again one transaction each, so that one
+// request cannot fail others.
 //
 // A caller of Reserve whose context ends stops waiting at once: if its
 // reservation had not started it never runs; if it was running, it is voided
 // (its request, tokens and lease given back) in the next batch. Settle and
 // Release, which ignore cancellation, wait for their batch to commit, so
 // that a settlement either returns nil and is committed or fails and may be
-// retried; nothing is left to flush on shutdown.
+// retried.
+//
+// # Asynchronous settlement
+//
+// SettleAsync, the engine's settlement of a request that succeeded, queues
+// the settlement and returns at once: the answer does not wait for a
+// commit. While only such settlements (and voids) are queued, the writer
+// waits up to Options.SettleDelay (2 ms) for a reservation to share their
+// transaction, so a steady flow of requests commits once per request, or
+// once per batch of requests, instead of twice. Settlements run first in a
+// batch, so a reservation of the same process queued after a settlement
+// finds its slot free; another replica sees the slot taken until the
+// settlement commits, a few milliseconds later at most. Usage first waits
+// for this process's queued settlements. Flush waits for them and reports
+// those that failed; Close does too, and must run before the store closes.
+//
+// This is safe because a settlement only ever lowers what is counted, or
+// raises it by what the provider reported beyond the estimate: until it
+// commits, the reservation's estimate (prompt tokens plus max tokens, an
+// upper bound of what a provider can bill) stays counted and its lease holds
+// the slot. A settlement lost — the process crashes, the store fails —
+// therefore leaves every budget charged at least as much as the request
+// could have cost, and the slot is given back when the lease expires, as for
+// any process that dies mid-request. Budgets err on the safe side: a lost or
+// late settlement can refuse a request that would have fitted, never admit
+// one that does not. (Only a provider reporting more than the estimate
+// leaves the counters below the truth until its settlement commits; that
+// excess escapes the admission check whether the settlement waits or not,
+// as Reserve documents: budgets hold as long as providers stay within the
+// estimate.)
 //
 // # Storage and concurrency
 //
@@ -67,10 +100,18 @@
 // Requests in flight are leases (quota_leases, one row per reservation and
 // capped subject) that expire, by default after 10 minutes: a process that
 // dies holding a slot gives it back when the lease expires. Only unexpired
-// leases count, through an index range holding at most the cap's number of
-// live rows; the count runs after the subject's row is locked, in the
-// statement that inserts the lease, so the cap is exact across replicas.
-// InFlight is tracked only for subjects with a concurrency cap.
+// leases count, through a primary key range (subject, expires_at, id)
+// holding at most the cap's number of live rows; the count runs after the
+// subject's row is locked, in the statement that inserts the lease, so the
+// cap is exact across replicas. A settlement deletes its leases by that
+// primary key. InFlight is tracked only for subjects with a concurrency cap.
+//
+// Each table is one b-tree on SQLite (WITHOUT ROWID, keyed by its natural
+// primary key; a rowid table would add a second b-tree for the key, and
+// leases a third for their index), so that a transaction writes one page per
+// table it touches: the WAL write of a commit is a few pages. On PostgreSQL
+// the leases have no index but their primary key, and quota_usage leaves
+// room in its pages for its updates to stay HOT.
 //
 // A batch holds the row locks of all its subjects until its commit, taken in
 // the order of its requests, not in one global order: on PostgreSQL, every
@@ -80,8 +121,8 @@
 // costs no concurrency that matters — batches sharing a group's row are
 // serialised by that row anyway, and one replica runs one batch at a time —
 // and it is one cheap statement per batch, where ordering every statement of
-// a batch by subject would interleave reservations that each need their own
-// savepoint. Cleanup never waits for a row a batch holds (SKIP LOCKED). On
+// a batch by subject would interleave reservations that must each be
+// refused alone. Cleanup never waits for a row a batch holds (SKIP LOCKED). On
 // SQLite the write lock, taken at BEGIN, serialises everything, and the
 // request path's statements are prepared once.
 //
@@ -144,6 +185,11 @@ type Options struct {
 	// request (a slot frees when a request in flight finishes, which cannot
 	// be known in advance); default 5 seconds.
 	BusyRetry time.Duration
+	// SettleDelay is how long a settlement queued by SettleAsync may wait
+	// for a reservation (or a Settle, Release or Flush) to share its
+	// transaction when nothing else is queued; default 2 ms, negative for
+	// no wait (each settlement then commits at once, alone if need be).
+	SettleDelay time.Duration
 }
 
 // Defaults.
@@ -151,6 +197,7 @@ const (
 	DefaultLease        = 10 * time.Minute
 	DefaultCleanupEvery = time.Minute
 	DefaultBusyRetry    = 5 * time.Second
+	DefaultSettleDelay  = 2 * time.Millisecond
 )
 
 // settleTimeout bounds the wait of Settle and Release for a batch, which
@@ -158,9 +205,10 @@ const (
 // PostgreSQL (on SQLite the busy timeout bounds the wait for the lock).
 const settleTimeout = 10 * time.Second
 
-// Quota enforces budgets over a store. It is safe for concurrent use. It
-// needs no Close: its writer goroutine runs only while requests wait, and
-// every call returns once its work is committed.
+// Quota enforces budgets over a store. It is safe for concurrent use. Its
+// writer goroutine runs only while work is queued; Close (or Flush) waits
+// until the settlements queued by SettleAsync are committed, and must be
+// called before the store is closed.
 type Quota struct {
 	st          *store.Store
 	opts        Options
@@ -194,13 +242,16 @@ func New(ctx context.Context, st *store.Store, opts ...Options) (*Quota, error) 
 	if o.BusyRetry <= 0 {
 		o.BusyRetry = DefaultBusyRetry
 	}
+	if o.SettleDelay == 0 {
+		o.SettleDelay = DefaultSettleDelay
+	}
 	if err := st.Migrate(ctx, "quota", migrations); err != nil {
 		return nil, err
 	}
 	q := &Quota{st: st, opts: o}
+	q.batch.wake = make(chan struct{}, 1)
 	q.SetClock(time.Now)
-	queries := append(upsertSQL[:], selectUsageSQL, countLeasesSQL, insertLeaseIfFreeSQL, adjustSQL, deleteLeaseSQL,
-		savepointSQL, rollbackSavepointSQL, releaseSavepointSQL)
+	queries := append(append(upsertSQL[:], upsertFastSQL[:]...), selectUsageSQL, countLeasesSQL, insertLeaseIfFreeSQL, adjustSQL, deleteLeaseSQL)
 	switch st.Dialect() {
 	case store.SQLite:
 		q.prepared = map[string]*sql.Stmt{}
@@ -228,15 +279,15 @@ func (q *Quota) rebind(query string) string {
 	return q.st.Rebind(query)
 }
 
-// The request path's statements besides upsertSQL.
+// The request path's statements besides the upserts.
 const (
 	selectUsageSQL = `SELECT minute_start, minute_requests, day_start, day_tokens, month_start, month_tokens FROM quota_usage WHERE subject = ?`
 	countLeasesSQL = `SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?`
 	// insertLeaseIfFreeSQL leases a slot if fewer than the cap are live.
-	insertLeaseIfFreeSQL = `INSERT INTO quota_leases (id, subject, expires_at)
-SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT)
+	insertLeaseIfFreeSQL = `INSERT INTO quota_leases (subject, expires_at, id)
+SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT)
 WHERE (SELECT COUNT(*) FROM quota_leases WHERE subject = ? AND expires_at > ?) < ?`
-	deleteLeaseSQL = `DELETE FROM quota_leases WHERE id = ?`
+	deleteLeaseSQL = `DELETE FROM quota_leases WHERE subject = ? AND expires_at = ? AND id = ?`
 	// adjustSQL adds deltas to the windows a reservation went to, if they
 	// are still the current ones: tokens when it is settled, tokens and
 	// requests when it is voided.
@@ -279,6 +330,9 @@ type Reservation struct {
 	estimate int64
 	subjects []reserved // in the order of normalize (descending key)
 	leased   bool
+	// leaseExpires is when its leases expire (Unix µs): with the subject
+	// and the id, their primary key.
+	leaseExpires int64
 
 	mu   sync.Mutex
 	done bool
@@ -288,6 +342,7 @@ type Reservation struct {
 type reserved struct {
 	key                string
 	minute, day, month int64
+	counted            bool // its request and estimate are counted
 	leased             bool // holds a concurrency lease
 }
 
@@ -360,10 +415,14 @@ func (l Limits) limited() bool {
 }
 
 // upsertSQL[mask] is the reservation upsert whose WHERE checks the limits
-// set in mask (1 requests/minute, 2 tokens/day, 4 tokens/month). Every
-// window moves only forward: a stored window later than the caller's (a
-// replica whose clock lags) is the current one.
-var upsertSQL = func() (qs [8]string) {
+// set in mask (1 requests/minute, 2 tokens/day, 4 tokens/month), returning
+// the windows the request went to. Every window moves only forward: a
+// stored window later than the caller's (a replica whose clock lags) is the
+// current one. upsertFastSQL[mask] is the same upsert, admitted only if no
+// stored window is later than the caller's — the windows it went to are
+// then the caller's — without RETURNING, which costs SQLite a temporary
+// table: reserveOne tries it first, and upsertSQL when it is refused.
+var upsertSQL, upsertFastSQL = func() (qs, fast [8]string) {
 	const head = `INSERT INTO quota_usage AS u (subject, minute_start, minute_requests, day_start, day_tokens, month_start, month_tokens)
 VALUES (?, ?, 1, ?, ?, ?, ?)
 ON CONFLICT (subject) DO UPDATE SET
@@ -378,6 +437,7 @@ ON CONFLICT (subject) DO UPDATE SET
 		`(CASE WHEN u.day_start >= excluded.day_start THEN u.day_tokens ELSE 0 END) + excluded.day_tokens <= ?`,
 		`(CASE WHEN u.month_start >= excluded.month_start THEN u.month_tokens ELSE 0 END) + excluded.month_tokens <= ?`,
 	}
+	const notLater = `u.minute_start <= excluded.minute_start AND u.day_start <= excluded.day_start AND u.month_start <= excluded.month_start`
 	for mask := range qs {
 		var where []string
 		for i, c := range conds {
@@ -390,14 +450,15 @@ ON CONFLICT (subject) DO UPDATE SET
 			s += "\nWHERE " + strings.Join(where, " AND ")
 		}
 		qs[mask] = s + "\nRETURNING minute_start, day_start, month_start"
+		fast[mask] = head + "\nWHERE " + strings.Join(append(where, notLater), " AND ")
 	}
-	return qs
+	return qs, fast
 }()
 
 // reserveOne counts the request against one subject inside the batch's
 // transaction. A refused subject returns its refusals (the reservation is
 // then rolled back by the caller).
-func (b *batchTx) reserveOne(s Subject, est int64, w windows, now time.Time, id string) (reserved, []*refusal, error) {
+func (b *batchTx) reserveOne(s Subject, est int64, w windows, now time.Time, id string, expires int64) (reserved, []*refusal, error) {
 	q := b.q
 	res := reserved{key: s.Key}
 	l := s.Limits
@@ -410,8 +471,18 @@ func (b *batchTx) reserveOne(s Subject, est int64, w windows, now time.Time, id 
 	}
 	var refusals []*refusal
 	for attempt := 0; ; attempt++ {
-		err := b.queryRow(upsertSQL[mask], args...).Scan(&res.minute, &res.day, &res.month)
+		var err error
+		if attempt == 0 {
+			var n int64
+			if n, err = b.execN(upsertFastSQL[mask], args...); err == nil && n == 0 {
+				err = sql.ErrNoRows
+			}
+			res.minute, res.day, res.month = w.minute, w.day, w.month
+		} else {
+			err = b.queryRow(upsertSQL[mask], args...).Scan(&res.minute, &res.day, &res.month)
+		}
 		if err == nil {
+			res.counted = true
 			break
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -425,9 +496,10 @@ func (b *batchTx) reserveOne(s Subject, est int64, w windows, now time.Time, id 
 		if len(refusals) > 0 {
 			break
 		}
-		// The counters fell between the refusal and the read (a settlement
-		// on another connection): try again.
-		if attempt == 2 {
+		// A stored window is later than ours (the fast upsert refuses
+		// it), or the counters fell between the refusal and the read (a
+		// settlement on another connection): try again.
+		if attempt == 3 {
 			refusals = []*refusal{{budget: "quota", key: s.Key, busy: true, retryAt: now.Add(q.opts.BusyRetry),
 				detail: "the counters kept changing while checking; retry"}}
 			break
@@ -440,7 +512,7 @@ func (b *batchTx) reserveOne(s Subject, est int64, w windows, now time.Time, id 
 		// counts and leases in one statement; a refused one counts only,
 		// for the message.
 		if len(refusals) == 0 {
-			n, err := b.execN(insertLeaseIfFreeSQL, id, s.Key, store.Micros(now.Add(q.opts.Lease)), s.Key, store.Micros(now), int64(l.Concurrent))
+			n, err := b.execN(insertLeaseIfFreeSQL, s.Key, expires, id, s.Key, store.Micros(now), int64(l.Concurrent))
 			if err != nil {
 				return res, nil, fmt.Errorf("leasing a slot for %s: %w", s.Key, err)
 			}
@@ -581,17 +653,53 @@ func tooLarge(subs []Subject, est int64) *core.Error {
 }
 
 // Settle replaces the reservation's estimate with the tokens the provider
-// reported (lower or higher) and frees its concurrency slot. Only the first
-// call of Settle or Release has an effect. It runs even if ctx is canceled
-// (the caller may have gone away mid-answer), bounded by a few seconds.
+// reported (lower or higher) and frees its concurrency slot, and returns
+// once that is committed. Only the first call of Settle, SettleAsync or
+// Release has an effect. It runs even if ctx is canceled (the caller may
+// have gone away mid-answer), bounded by a few seconds.
 func (r *Reservation) Settle(ctx context.Context, actualTokens int) error {
 	return r.finish(ctx, int64(max(actualTokens, 0)), "settling")
 }
 
+// SettleAsync is Settle without the wait: it queues the settlement and
+// returns at once. The settlement commits with the next batch — with the
+// next reservation of this Quota, at the latest after Options.SettleDelay —
+// and the slot it frees is free from then on (a reservation of the same
+// Quota queued after it sees it free: settlements run first in a batch).
+// Flush and Close wait for queued settlements; Usage reads them. A
+// settlement that fails is reported by the next Flush or Close, and leaves
+// the estimate counted and the lease to expire (see the package
+// documentation). After Close, SettleAsync settles synchronously.
+func (r *Reservation) SettleAsync(actualTokens int) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return
+	}
+	actual := int64(max(actualTokens, 0))
+	if delta := actual - r.estimate; delta != 0 || r.leased {
+		o := newAsyncOp(opFinish, r)
+		o.delta = delta
+		if !r.q.enqueueAsync(o) { // closed: settle now, report at the next Flush
+			if err := r.finishLocked(context.Background(), actual, "settling"); err != nil {
+				b := &r.q.batch
+				b.mu.Lock()
+				b.asyncFailed, b.asyncErr = b.asyncFailed+1, err
+				b.mu.Unlock()
+			}
+			return
+		}
+	}
+	r.done = true
+}
+
 // Release gives back a reservation whose request failed before the provider
 // consumed tokens: its estimate and its concurrency slot are freed; the
-// request still counts for requests per minute. Like Settle, only the first
-// call has an effect.
+// request still counts for requests per minute. Like Settle, it returns
+// once that is committed, and only the first call has an effect.
 func (r *Reservation) Release(ctx context.Context) error {
 	return r.finish(ctx, 0, "releasing")
 }
@@ -602,6 +710,10 @@ func (r *Reservation) finish(ctx context.Context, actual int64, what string) err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.finishLocked(ctx, actual, what)
+}
+
+func (r *Reservation) finishLocked(ctx context.Context, actual int64, what string) error {
 	if r.done {
 		return nil
 	}
@@ -628,6 +740,69 @@ func (r *Reservation) finish(ctx context.Context, actual int64, what string) err
 	return nil
 }
 
+// Flush waits until every settlement queued by SettleAsync before the call
+// is committed (or failed), and reports the settlements that failed since
+// the last Flush. It returns early, with ctx's error, if ctx ends.
+func (q *Quota) Flush(ctx context.Context) error {
+	if err := q.wait(ctx); err != nil {
+		return err
+	}
+	b := &q.batch
+	b.mu.Lock()
+	n, err := b.asyncFailed, b.asyncErr
+	b.asyncFailed, b.asyncErr = 0, nil
+	b.mu.Unlock()
+	if n > 0 {
+		return storeError(fmt.Errorf("%d quota settlements failed (their estimates stay counted, their leases expire): %w", n, err),
+			"settling quota reservations failed")
+	}
+	return nil
+}
+
+// wait waits until every async op queued before the call has run.
+func (q *Quota) wait(ctx context.Context) error {
+	b := &q.batch
+	b.mu.Lock()
+	pending := b.unsettled > 0
+	b.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	o := newOp(opFlush, nil)
+	q.enqueue(o)
+	if err := o.wait(ctx); err != nil {
+		return storeError(err, "waiting for quota settlements")
+	}
+	return nil
+}
+
+// Close waits, for a few seconds at most, until every queued settlement is
+// committed, reporting those that failed; from then on SettleAsync settles
+// synchronously, so that nothing is left queued once the callers are gone.
+// Reserve, Settle and Release keep working. Call it before closing the
+// store. Further calls wait again.
+func (q *Quota) Close() error {
+	q.batch.mu.Lock()
+	q.batch.closed = true
+	q.batch.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	var errs []error
+	for {
+		err := q.Flush(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		b := &q.batch
+		b.mu.Lock()
+		pending := b.unsettled > 0 // voids queued in the meantime
+		b.mu.Unlock()
+		if !pending || ctx.Err() != nil {
+			return errors.Join(errs...)
+		}
+	}
+}
+
 // Usage is a subject's consumption in its current windows.
 type Usage struct {
 	Key                string    `json:"key"`
@@ -645,6 +820,10 @@ type Usage struct {
 func (q *Quota) Usage(ctx context.Context, s Subject) (*Usage, error) {
 	if strings.TrimSpace(s.Key) == "" {
 		return nil, core.Errorf(core.KindInvalid, "a quota subject needs a key")
+	}
+	// Count this process's own settlements.
+	if err := q.wait(ctx); err != nil {
+		return nil, err
 	}
 	now := q.clock()
 	row, err := readRow(q.st.QueryRow(ctx, selectUsageSQL, s.Key), s.Key)
@@ -678,7 +857,7 @@ func (q *Quota) Cleanup(ctx context.Context) error {
 	if q.st.Dialect() == store.Postgres {
 		// Never wait for a row a batch holds: a multi-row delete waiting on
 		// it while holding another the batch wants would deadlock with it.
-		expired = `DELETE FROM quota_leases WHERE (id, subject) IN (SELECT id, subject FROM quota_leases WHERE expires_at <= ? FOR UPDATE SKIP LOCKED)`
+		expired = `DELETE FROM quota_leases WHERE (subject, expires_at, id) IN (SELECT subject, expires_at, id FROM quota_leases WHERE expires_at <= ? FOR UPDATE SKIP LOCKED)`
 		stale = `DELETE FROM quota_usage WHERE subject IN (SELECT subject FROM quota_usage WHERE month_start < ? FOR UPDATE SKIP LOCKED)`
 	}
 	if _, err := q.st.Exec(ctx, expired, store.Micros(now)); err != nil {

@@ -604,17 +604,26 @@ func TestConcurrencyCapExact(t *testing.T) {
 // BenchmarkReserveSettle measures one reservation and its settlement for a
 // user (with a concurrency cap) and a shared group, from parallel callers:
 // GOMAXPROCS of them, one (c1: lone requests), or 16 (c16: timon serve's
-// benchmark). It reports the pairs per second, the process's CPU time per
-// pair, and the median and 99th percentile latency of one Reserve + Settle.
+// benchmark); settled with Settle, or with SettleAsync (async: the engine's
+// request path, flushed by Close at the end). It reports the pairs per
+// second, the process's CPU time per pair, and the median and 99th
+// percentile latency of one Reserve + Settle (or SettleAsync).
 func BenchmarkReserveSettle(b *testing.B) {
 	for _, backend := range []struct {
 		name string
 		open func(testing.TB) *store.Store
 	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}} {
-		for _, callers := range []int{0, 1, 16} {
+		for _, mode := range []struct {
+			callers int
+			async   bool
+		}{{0, false}, {1, false}, {16, false}, {1, true}, {16, true}} {
+			callers := mode.callers
 			name := backend.name
 			if callers > 0 {
 				name += fmt.Sprintf("/c%d", callers)
+			}
+			if mode.async {
+				name += "/async"
 			}
 			b.Run(name, func(b *testing.B) {
 				q, err := quota.New(context.Background(), backend.open(b))
@@ -648,7 +657,9 @@ func BenchmarkReserveSettle(b *testing.B) {
 							b.Error(err)
 							return
 						}
-						if err := r.Settle(ctx, 400); err != nil {
+						if mode.async {
+							r.SettleAsync(400)
+						} else if err := r.Settle(ctx, 400); err != nil {
 							b.Error(err)
 							return
 						}
@@ -660,6 +671,9 @@ func BenchmarkReserveSettle(b *testing.B) {
 					caller(func() bool { n++; return n <= b.N })
 				} else {
 					b.RunParallel(func(pb *testing.PB) { caller(pb.Next) })
+				}
+				if err := q.Close(); err != nil { // the settlements still queued
+					b.Fatal(err)
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reservations/s")
 				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
@@ -930,6 +944,218 @@ func TestUnlimited(t *testing.T) {
 		// One limited subject among them: the store is needed.
 		if _, err := q.Reserve(ctx, append(subs, user("bob", quota.Limits{Concurrent: 1})), 100); core.ErrorKind(err) != core.KindInternal {
 			t.Fatalf("closed store: %v", err)
+		}
+	})
+}
+
+// stored reads a subject's tokens today and leases straight from the
+// tables, without flushing the Quota's queued settlements as Usage does.
+func stored(t *testing.T, st *store.Store, key string) (tokens, leases int) {
+	t.Helper()
+	ctx := context.Background()
+	err := st.QueryRow(ctx, `SELECT day_tokens FROM quota_usage WHERE subject = ?`, key).Scan(&tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.QueryRow(ctx, `SELECT COUNT(*) FROM quota_leases WHERE subject = ?`, key).Scan(&leases); err != nil {
+		t.Fatal(err)
+	}
+	return tokens, leases
+}
+
+// SettleAsync returns at once; Close commits what is queued, and settles
+// synchronously from then on.
+func TestSettleAsync(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := newQuota(t, st, newClock(t0), quota.Options{SettleDelay: time.Hour})
+		ctx := context.Background()
+		alice := []quota.Subject{user("alice", quota.Limits{TokensPerDay: 1000, Concurrent: 1})}
+		r := mustReserve(t, q, alice, 100)
+		r.SettleAsync(30)
+		if tokens, leases := stored(t, st, "user:alice"); tokens != 100 || leases != 1 || q.Queued() != 1 {
+			t.Fatalf("settled before any commit: %d tokens, %d leases, %d queued", tokens, leases, q.Queued())
+		}
+		// Only the first settlement counts.
+		r.SettleAsync(999)
+		if err := r.Settle(ctx, 999); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if tokens, leases := stored(t, st, "user:alice"); tokens != 30 || leases != 0 || q.Queued() != 0 {
+			t.Fatalf("after Close: %d tokens, %d leases, %d queued", tokens, leases, q.Queued())
+		}
+		// After Close, SettleAsync settles before it returns.
+		r = mustReserve(t, q, alice, 100)
+		r.SettleAsync(20)
+		if tokens, leases := stored(t, st, "user:alice"); tokens != 50 || leases != 0 {
+			t.Fatalf("after Close: %d tokens, %d leases", tokens, leases)
+		}
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var nilRes *quota.Reservation
+		nilRes.SettleAsync(1)
+	})
+}
+
+// Queued settlements share a commit: with each other, and with the next
+// reservation, which they run before, so that the slot they free is free
+// for it. Another Quota (replica) sees the slot taken until they commit.
+func TestSettleAsyncBatched(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		clk := newClock(t0)
+		q := newQuota(t, st, clk, quota.Options{SettleDelay: time.Hour})
+		replica := newQuota(t, st, clk)
+		ctx := context.Background()
+		physics := group("physics", quota.Limits{TokensPerDay: 10000})
+		capped := func(name string) []quota.Subject {
+			return []quota.Subject{user(name, quota.Limits{Concurrent: 1}), physics}
+		}
+		var rs []*quota.Reservation
+		for _, name := range []string{"a", "b", "c", "d"} {
+			rs = append(rs, mustReserve(t, q, capped(name), 100))
+		}
+		b0, o0 := q.BatchStats()
+		for _, r := range rs[:3] {
+			r.SettleAsync(10)
+		}
+		if err := q.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if b, o := q.BatchStats(); b != b0+1 || o != o0+3 {
+			t.Fatalf("%d batches of %d ops, want 1 of 3", b-b0, o-o0)
+		}
+		if u := usage(t, q, "group:physics"); u.TokensToday != 130 || count(t, st, "quota_leases") != 1 {
+			t.Fatalf("physics after Flush: %+v", u)
+		}
+
+		// d's settlement waits for the next reservation; d's slot is then
+		// free for it, in the same transaction.
+		rs[3].SettleAsync(10)
+		if _, err := replica.Reserve(ctx, capped("d"), 100); core.ErrorKind(err) != core.KindQuota {
+			t.Fatalf("another replica got d's slot before the settlement committed: %v", err)
+		}
+		b0, o0 = q.BatchStats()
+		again := mustReserve(t, q, capped("d"), 100)
+		if b, o := q.BatchStats(); b != b0+1 || o != o0+2 {
+			t.Fatalf("%d batches of %d ops, want 1 of 2", b-b0, o-o0)
+		}
+		if tokens, leases := stored(t, st, "user:d"); tokens != 110 || leases != 1 {
+			t.Fatalf("d: %d tokens, %d leases", tokens, leases)
+		}
+		again.SettleAsync(0)
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if u := usage(t, replica, "group:physics"); u.TokensToday != 40 || count(t, st, "quota_leases") != 0 {
+			t.Fatalf("physics after Close: %+v", u)
+		}
+	})
+}
+
+// Without a reservation to share its commit, a settlement commits by
+// itself once Options.SettleDelay has passed.
+func TestSettleAsyncDelay(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		for _, delay := range []time.Duration{-1, 20 * time.Millisecond} {
+			q := newQuota(t, st, newClock(t0), quota.Options{SettleDelay: delay})
+			alice := []quota.Subject{user("alice", quota.Limits{TokensPerDay: 1000, Concurrent: 1})}
+			start := time.Now()
+			mustReserve(t, q, alice, 100).SettleAsync(0)
+			waitFor(t, "the settlement", func() bool { _, leases := stored(t, st, "user:alice"); return leases == 0 })
+			if delay > 0 && time.Since(start) < delay {
+				t.Fatalf("committed after %v, before the delay of %v", time.Since(start), delay)
+			}
+			if !q.Idle(10 * time.Second) {
+				t.Fatal("the writer did not stop")
+			}
+		}
+	})
+}
+
+// A settlement that cannot be committed is reported by the next Flush (and
+// only it); the estimate stays counted and the lease expires.
+func TestSettleAsyncFailure(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := newQuota(t, st, newClock(t0), quota.Options{SettleDelay: time.Hour})
+		r := mustReserve(t, q, []quota.Subject{user("alice", quota.Limits{Concurrent: 1})}, 100)
+		r.SettleAsync(10)
+		st.Close()
+		if err := q.Flush(context.Background()); core.ErrorKind(err) != core.KindInternal || !strings.Contains(err.Error(), "1 quota settlements failed") {
+			t.Fatalf("got %v", err)
+		}
+		if err := q.Close(); err != nil {
+			t.Fatalf("reported twice: %v", err)
+		}
+	})
+}
+
+// Requests that settle asynchronously never hold more slots than the cap
+// (a slot is freed when its settlement commits), and what is counted in
+// the end is exactly what was settled.
+func TestConcurrentSettleAsync(t *testing.T) {
+	const limit = 5
+	each(t, newClock(t0), func(t *testing.T, qs []*quota.Quota) {
+		ctx := context.Background()
+		alice := []quota.Subject{user("alice", quota.Limits{Concurrent: limit, TokensPerDay: 1 << 30})}
+		var live, peak, served, settled atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 20 {
+			wg.Go(func() {
+				for range 10 {
+					r, err := qs[g%len(qs)].Reserve(ctx, alice, 10)
+					if err != nil {
+						if core.ErrorKind(err) != core.KindQuota {
+							t.Error(err)
+						}
+						continue
+					}
+					n := live.Add(1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+					}
+					served.Add(1)
+					time.Sleep(time.Millisecond)
+					live.Add(-1) // before the settlement frees the slot
+					actual := rand.IntN(11)
+					settled.Add(int64(actual))
+					r.SettleAsync(actual)
+				}
+			})
+		}
+		wg.Wait()
+		for _, q := range qs {
+			if err := q.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if peak.Load() > limit || served.Load() < limit {
+			t.Fatalf("peak %d in flight (cap %d), %d served", peak.Load(), limit, served.Load())
+		}
+		if u := usage(t, qs[0], "user:alice"); u.InFlight != 0 || int64(u.TokensToday) != settled.Load() || int64(u.RequestsThisMinute) != served.Load() {
+			t.Fatalf("usage %+v; settled %d tokens in %d requests", u, settled.Load(), served.Load())
+		}
+	})
+}
+
+// A reservation whose clock lags goes to the windows already open, and its
+// settlement corrects them there.
+func TestLaggingClockSettle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ahead := newQuota(t, st, newClock(time.Date(2026, 3, 15, 0, 0, 1, 0, time.UTC)))
+		behind := newQuota(t, st, newClock(time.Date(2026, 3, 14, 23, 59, 59, 0, time.UTC)))
+		alice := []quota.Subject{user("alice", quota.Limits{TokensPerDay: 1000, Concurrent: 2})}
+		mustReserve(t, ahead, alice, 600)
+		r := mustReserve(t, behind, alice, 400)
+		if err := r.Settle(context.Background(), 100); err != nil {
+			t.Fatal(err)
+		}
+		if u := usage(t, ahead, "user:alice"); u.TokensToday != 700 || u.InFlight != 1 {
+			t.Fatalf("usage: %+v", u)
 		}
 	})
 }

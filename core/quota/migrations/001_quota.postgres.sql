@@ -6,13 +6,11 @@ CREATE TABLE quota_usage (
 	day_tokens BIGINT NOT NULL,
 	month_start BIGINT NOT NULL,
 	month_tokens BIGINT NOT NULL
-)
+) WITH (fillfactor = 50)
 --;
 CREATE TABLE quota_leases (
-	id TEXT NOT NULL,
 	subject TEXT NOT NULL,
 	expires_at BIGINT NOT NULL,
-	PRIMARY KEY (id, subject)
+	id TEXT NOT NULL,
+	PRIMARY KEY (subject, expires_at, id)
 )
---;
-CREATE INDEX quota_leases_live ON quota_leases (subject, expires_at)
