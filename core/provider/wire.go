@@ -8,7 +8,8 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"unicode/utf8"
+
+	"timon.dev/timon/core/provider/internal/jsonw"
 )
 
 // This file encodes requests and decodes answers. Bodies are written by
@@ -54,7 +55,7 @@ func (c *Client) chatBody(req *ChatRequest, stream bool) (body []byte, model str
 
 	b := make([]byte, 0, size)
 	b = append(b, `{"model":`...)
-	b = appendString(b, model)
+	b = jsonw.AppendString(b, model)
 	b = append(b, `,"messages":[`...)
 	for i, m := range req.Messages {
 		if i > 0 {
@@ -63,7 +64,7 @@ func (c *Client) chatBody(req *ChatRequest, stream bool) (body []byte, model str
 		b = append(b, `{"role":"`...)
 		b = append(b, m.Role...)
 		b = append(b, `","content":`...)
-		b = appendString(b, m.Content)
+		b = jsonw.AppendString(b, m.Content)
 		b = append(b, '}')
 	}
 	b = append(b, ']')
@@ -74,7 +75,7 @@ func (c *Client) chatBody(req *ChatRequest, stream bool) (body []byte, model str
 			name = "response"
 		}
 		b = append(b, `,"response_format":{"type":"json_schema","json_schema":{"name":`...)
-		b = appendString(b, name)
+		b = jsonw.AppendString(b, name)
 		b = append(b, `,"schema":`...)
 		var buf bytes.Buffer
 		_ = json.Compact(&buf, s.Schema) // valid, checked above
@@ -113,12 +114,12 @@ func (c *Client) fimBody(req *FIMRequest) (body []byte, model string, e *Error) 
 	}
 	b := make([]byte, 0, size)
 	b = append(b, `{"model":`...)
-	b = appendString(b, model)
+	b = jsonw.AppendString(b, model)
 	b = append(b, `,"prompt":`...)
-	b = appendString(b, req.Prompt)
+	b = jsonw.AppendString(b, req.Prompt)
 	if req.Suffix != "" {
 		b = append(b, `,"suffix":`...)
-		b = appendString(b, req.Suffix)
+		b = jsonw.AppendString(b, req.Suffix)
 	}
 	b = appendOptions(b, req.MaxTokens, req.Temperature, req.Stop)
 	return append(b, '}'), model, nil
@@ -148,7 +149,7 @@ func appendOptions(b []byte, maxTokens int, temperature *float64, stop []string)
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, s)
+			b = jsonw.AppendString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -170,87 +171,6 @@ func appendFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Like encoding/json without HTML
-// escaping, it escapes U+2028 and U+2029 and turns invalid UTF-8 into
-// U+FFFD. Runs of plain ASCII are skipped 8 bytes at a time.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		for i+8 <= len(s) && plainASCII8(load64(s, i)) {
-			i += 8
-		}
-		if i == len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// load64 returns the 8 bytes of s at i, little-endian (one load once
-// compiled).
-func load64(s string, i int) uint64 {
-	s = s[i : i+8]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// plainASCII8 reports whether the 8 bytes of w are all printable ASCII
-// other than '"' and '\\'.
-func plainASCII8(w uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	less := (w - 0x20*lo) &^ w & hi // a byte < 0x20
-	q := w ^ ('"' * lo)
-	quote := (q - lo) &^ q & hi // a byte == '"'
-	bs := w ^ ('\\' * lo)
-	backslash := (bs - lo) &^ bs & hi // a byte == '\\'
-	return (w&hi)|less|quote|backslash == 0
 }
 
 // answer is what a plain answer says.

@@ -21,6 +21,8 @@ import (
 	"github.com/openai/openai-go/v3/packages/param"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/shared"
+
+	"timon.dev/timon/core/provider/internal/jsonw"
 )
 
 // The hand-written wire code is checked against encoding/json and against
@@ -49,8 +51,8 @@ func encodeStd(t testing.TB, v any) []byte {
 
 func TestAppendString(t *testing.T) {
 	for _, s := range stringSeeds {
-		if got, want := appendString(nil, s), encodeStd(t, s); !bytes.Equal(got, want) {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		if got, want := jsonw.AppendString(nil, s), encodeStd(t, s); !bytes.Equal(got, want) {
+			t.Errorf("jsonw.AppendString(%q) = %s, want %s", s, got, want)
 		}
 	}
 }
@@ -60,8 +62,8 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := appendString([]byte("x"), s), append([]byte("x"), encodeStd(t, s)...); !bytes.Equal(got, want) {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		if got, want := jsonw.AppendString([]byte("x"), s), append([]byte("x"), encodeStd(t, s)...); !bytes.Equal(got, want) {
+			t.Errorf("jsonw.AppendString(%q) = %s, want %s", s, got, want)
 		}
 	})
 }
@@ -547,7 +549,7 @@ func BenchmarkAppendString(b *testing.B) {
 	buf := make([]byte, 0, 8192)
 	b.SetBytes(int64(len(s)))
 	for b.Loop() {
-		buf = appendString(buf[:0], s)
+		buf = jsonw.AppendString(buf[:0], s)
 	}
 }
 

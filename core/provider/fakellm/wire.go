@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"timon.dev/timon/core/provider"
+	"timon.dev/timon/core/provider/internal/jsonw"
 )
 
 // route is the dialect of a model endpoint.
@@ -361,11 +362,11 @@ func writeError(w http.ResponseWriter, status int, retryAfter time.Duration, msg
 	}
 	w.WriteHeader(status)
 	b := []byte(`{"error":{"message":`)
-	b = appendString(b, "fakellm: "+msg+" ("+strconv.Itoa(status)+")")
+	b = jsonw.AppendString(b, "fakellm: "+msg+" ("+strconv.Itoa(status)+")")
 	b = append(b, `,"type":`...)
-	b = appendString(b, typ)
+	b = jsonw.AppendString(b, typ)
 	b = append(b, `,"param":null,"code":`...)
-	b = appendString(b, strconv.Itoa(status))
+	b = jsonw.AppendString(b, strconv.Itoa(status))
 	b = append(b, "}}"...)
 	_, _ = w.Write(b)
 }
@@ -380,7 +381,7 @@ func (s *Server) writeModels(w http.ResponseWriter) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"id":`...)
-		b = appendString(b, m)
+		b = jsonw.AppendString(b, m)
 		b = append(b, `,"object":"model","created":0,"owned_by":"fakellm"}`...)
 	}
 	b = append(b, "]}"...)
@@ -413,7 +414,7 @@ func (a *answerParts) appendHead(b []byte, object string) []byte {
 	b = append(b, `","created":`...)
 	b = strconv.AppendInt(b, a.created, 10)
 	b = append(b, `,"model":`...)
-	b = appendString(b, a.model)
+	b = jsonw.AppendString(b, a.model)
 	return b
 }
 
@@ -432,15 +433,15 @@ func (a *answerParts) appendFull(b []byte) []byte {
 	if a.rt == routeCompletions {
 		b = a.appendHead(b, "text_completion")
 		b = append(b, `,"choices":[{"index":0,"text":`...)
-		b = appendString(b, a.text)
+		b = jsonw.AppendString(b, a.text)
 		b = append(b, `,"logprobs":null,"finish_reason":`...)
 	} else {
 		b = a.appendHead(b, "chat.completion")
 		b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
-		b = appendString(b, a.text)
+		b = jsonw.AppendString(b, a.text)
 		b = append(b, `},"finish_reason":`...)
 	}
-	b = appendString(b, a.finish)
+	b = jsonw.AppendString(b, a.finish)
 	b = append(b, `}],`...)
 	b = a.appendUsage(b)
 	return append(b, '}')
@@ -453,7 +454,7 @@ func (a *answerParts) appendChunk(b []byte, text string, role bool, finish strin
 	if a.rt == routeCompletions {
 		b = a.appendHead(b, "text_completion")
 		b = append(b, `,"choices":[{"index":0,"text":`...)
-		b = appendString(b, text)
+		b = jsonw.AppendString(b, text)
 		b = append(b, `,"logprobs":null`...)
 	} else {
 		b = a.appendHead(b, "chat.completion.chunk")
@@ -463,7 +464,7 @@ func (a *answerParts) appendChunk(b []byte, text string, role bool, finish strin
 			b = append(b, `"role":"assistant","content":""`...)
 		case finish == "":
 			b = append(b, `"content":`...)
-			b = appendString(b, text)
+			b = jsonw.AppendString(b, text)
 		}
 		b = append(b, '}')
 	}
@@ -471,7 +472,7 @@ func (a *answerParts) appendChunk(b []byte, text string, role bool, finish strin
 	if finish == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, finish)
+		b = jsonw.AppendString(b, finish)
 	}
 	b = append(b, "}]"...)
 	if withUsage {
@@ -492,50 +493,6 @@ func (a *answerParts) appendUsageChunk(b []byte) []byte {
 	b = append(b, `,"choices":[],`...)
 	b = a.appendUsage(b)
 	return append(b, "}\n\n"...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
