@@ -55,9 +55,45 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 		}
 	}
+	// Front ends attach their routes and register their job workers before
+	// the queue starts; the queue starts before the HTTP server accepts.
+	var mounts []server.Mount
+	var runs []func(context.Context) error
+	for _, build := range []frontendBuilder{chatFrontend, gitlabFrontend} {
+		fe, err := build(ctx, h, log)
+		if err != nil {
+			return err
+		}
+		if fe == nil {
+			continue
+		}
+		mounts = append(mounts, fe.Mounts...)
+		if fe.Run != nil {
+			runs = append(runs, fe.Run)
+		}
+		ready = append(ready, fe.Ready...)
+	}
+	if err := h.jobs.Start(ctx); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.DrainTimeout))
+		defer cancel()
+		if err := h.jobs.Stop(sctx); err != nil {
+			log.Warn("job queue stopped before its running jobs ended; they run again after restart", "err", err)
+		}
+	}()
+	for _, run := range runs {
+		go func() {
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("front end stopped", "err", err)
+			}
+		}()
+	}
+
 	srv := server.New(server.Options{
 		Assistant: h.engine, Store: h.store, Ready: ready, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		AdminGroup: cfg.Server.AdminGroup, Models: models, Logger: log,
+		AdminGroup: cfg.Server.AdminGroup, Models: models, Mounts: mounts, Logger: log,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
@@ -103,6 +139,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("stopped")
 	return nil
 }
+
+// frontend is what one integration (chat bots, GitLab review) adds to the
+// hub: HTTP routes, readiness checks, and a background loop (a WebSocket,
+// Socket Mode) that runs until the hub stops.
+type frontend struct {
+	Mounts []server.Mount
+	Ready  []server.Check
+	Run    func(ctx context.Context) error
+}
+
+// frontendBuilder builds a front end from the hub, registering its job
+// workers on h.jobs; nil means the front end is switched off.
+type frontendBuilder func(ctx context.Context, h *hub, log *slog.Logger) (*frontend, error)
 
 // retentionLoop drops journal content older than the retention period, at
 // start and then hourly; the chain still verifies. Several replicas may run

@@ -18,6 +18,7 @@ import (
 	"timon.dev/timon/core/assistant"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
+	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/policy"
 	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/quota"
@@ -178,6 +179,7 @@ type hub struct {
 	quota     *quota.Quota
 	providers []*provider.Client
 	engine    *assistant.Engine
+	jobs      *jobs.Queue
 }
 
 func (h *hub) Close() error {
@@ -237,5 +239,9 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	if err != nil {
 		return nil, err
 	}
+	h.jobs = jobs.New(h.store, jobs.Options{
+		Logger: log, Workers: cfg.Jobs.Workers,
+		JobTimeout: time.Duration(cfg.Jobs.JobTimeout), RescueAfter: time.Duration(cfg.Jobs.RescueAfter),
+	})
 	return h, nil
 }

@@ -46,6 +46,10 @@ type Config struct {
 	Quotas    Quotas        `yaml:"quotas"`
 	Journal   Journal       `yaml:"journal"`
 	Limits    Limits        `yaml:"limits"`
+	Jobs      Jobs          `yaml:"jobs"`
+	LSP       LSP           `yaml:"lsp"`
+	Chat      Chat          `yaml:"chat"`
+	GitLab    GitLab        `yaml:"gitlab"`
 
 	// Path is the file the configuration came from ("" when embedded).
 	Path string `yaml:"-"`
@@ -387,6 +391,10 @@ func (c *Config) defaults() {
 	if c.Limits.MaxTokensCeiling == 0 {
 		c.Limits.MaxTokensCeiling = 4096
 	}
+	c.jobsDefaults()
+	c.lspDefaults()
+	c.chatDefaults()
+	c.gitlabDefaults()
 }
 
 // SQLitePath is the SQLite file in the data directory.
@@ -511,6 +519,10 @@ func (l *loader) validate(c *Config) {
 	if usesFullContent(&c.Policy) && c.Journal.ContentKey == nil {
 		l.add("journal", "a rule keeps full content: set content_key_env or content_key_file (32 bytes, hex or base64) so that it is encrypted at rest")
 	}
+	l.validateJobs(c)
+	l.validateLSP(c)
+	l.validateChat(c)
+	l.validateGitLab(c)
 }
 
 func usesFullContent(p *policy.Config) bool {
@@ -540,6 +552,16 @@ func secret(env, file string) (string, error) {
 		return string(b), nil
 	}
 	return "", nil
+}
+
+// optionalSecret is secret for entry points that are switched on by their
+// secret: an unset environment variable gives "" and no error.
+func optionalSecret(env, file string) (string, error) {
+	if env != "" && file == "" {
+		return strings.TrimSpace(os.Getenv(env)), nil
+	}
+	v, err := secret(env, file)
+	return strings.TrimSpace(v), err
 }
 
 func sortedKeys[V any](m map[string]V) []string {

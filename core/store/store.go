@@ -43,7 +43,17 @@ type Store struct {
 	close  func() error
 
 	stmts sync.Map // query → *sql.Stmt, for the hot paths
+
+	native any
 }
+
+// SetNative records a driver's own handle for components that need more
+// than database/sql (the job queue): a *pgxpool.Pool for PostgreSQL, a
+// func() (*sql.DB, error) opening a single-connection pool for SQLite.
+func (s *Store) SetNative(v any) { s.native = v }
+
+// Native returns what the driver recorded with SetNative.
+func (s *Store) Native() any { return s.native }
 
 // New wraps an opened database; drivers call it. close, if not nil, runs
 // after the database is closed.

@@ -36,6 +36,7 @@ func Open(ctx context.Context, dsn string) (*store.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening PostgreSQL %s: %w", where, err)
 	}
+	st.SetNative(pool)
 	return st, nil
 }
 

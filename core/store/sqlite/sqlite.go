@@ -44,5 +44,16 @@ func Open(path string) (*store.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening SQLite file %s: %w", path, err)
 	}
+	// The job queue gets its own single-connection pool on the same file:
+	// River runs internal operations in parallel, which SQLite answers
+	// with SQLITE_BUSY unless they share one connection.
+	st.SetNative(func() (*sql.DB, error) {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("opening SQLite file %s: %w", path, err)
+		}
+		db.SetMaxOpenConns(1)
+		return db, nil
+	})
 	return st, nil
 }

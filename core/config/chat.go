@@ -1,0 +1,358 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Chat configures the Mattermost and Slack bots (bots/chat and its
+// adapters). Each platform, and each of its entry points, is switched on by
+// its secret: a platform whose secrets are not set is off, and an HTTP entry
+// point whose secret is missing answers 404.
+type Chat struct {
+	// DefaultLocale is the language of replies when the platform does not
+	// tell the user's (en or fr); zero means en.
+	DefaultLocale string `yaml:"default_locale"`
+	// UpdateInterval is the least time between two edits of a streamed
+	// reply; zero means each platform's default (Slack 1.5s, Mattermost
+	// 1.5s). Every Mattermost edit is a row in its database, and Slack
+	// limits chat.update per workspace.
+	UpdateInterval Duration `yaml:"update_interval"`
+
+	Slack      Slack      `yaml:"slack"`
+	Mattermost Mattermost `yaml:"mattermost"`
+
+	// Groups gives the principal of a chat user groups from where they
+	// ask: the team (workspace) and the channel. Groups decide policy rules
+	// and shared quotas like a token's groups.
+	Groups ChatGroups `yaml:"groups"`
+
+	// Policy applies in every channel, unless an entry of Channels says
+	// otherwise.
+	Policy ChannelPolicy `yaml:"policy"`
+	// Channels refine Policy for some channels; the first entry that
+	// matches a channel applies (its unset fields keep Policy's values).
+	Channels []ChannelPolicy `yaml:"channels"`
+}
+
+// ChatGroups maps where a user asks from to groups.
+type ChatGroups struct {
+	// Teams maps a team or workspace id (Slack T…, Mattermost team id) to
+	// groups.
+	Teams map[string][]string `yaml:"teams"`
+	// Channels maps a channel id, or a channel name written #name, to
+	// groups.
+	Channels map[string][]string `yaml:"channels"`
+}
+
+// ChannelPolicy says what the assistant may do in a channel.
+type ChannelPolicy struct {
+	// Platform restricts the entry to slack or mattermost; zero means both.
+	// Only meaningful in Channels.
+	Platform string `yaml:"platform"`
+	// Match lists the channels the entry applies to: channel ids, channel
+	// names written #name, or type:public, type:private, type:dm. Only
+	// meaningful (and required) in Channels.
+	Match []string `yaml:"match"`
+	// Off switches the assistant off: it answers nothing but a short
+	// private notice.
+	Off bool `yaml:"off"`
+	// Commands lists the commands allowed (ask, rewrite, translate,
+	// summarize, explain, review, usage, privacy, help); zero means all.
+	// help is always allowed.
+	Commands []string `yaml:"commands"`
+	// Models lists the models users may ask for (model:NAME); zero means
+	// any the policy allows. When set, requests go to the first one unless
+	// the user names another.
+	Models []string `yaml:"models"`
+	// Public says whether answers may be posted for everyone in the
+	// channel; false makes every answer private (ephemeral, only the
+	// requester sees it). Zero (unset) means true in Policy, and Policy's
+	// value in Channels.
+	Public *bool `yaml:"public"`
+}
+
+// Commands of the chat bots, in the order help lists them.
+var ChatCommands = []string{"ask", "rewrite", "translate", "summarize", "explain", "review", "usage", "privacy", "help"}
+
+// Slack configures the Slack bot. It is on when the bot token is set;
+// Socket Mode needs the app-level token, the HTTP endpoints (POST
+// /slack/events, /slack/commands) the signing secret.
+type Slack struct {
+	// Mode is socket (default: no public URL needed) or http (Events API
+	// and slash commands posted to timon serve).
+	Mode string `yaml:"mode"`
+
+	SigningSecretEnv  string `yaml:"signing_secret_env"` // default TIMON_SLACK_SIGNING_SECRET
+	SigningSecretFile string `yaml:"signing_secret_file"`
+	BotTokenEnv       string `yaml:"bot_token_env"` // default TIMON_SLACK_BOT_TOKEN
+	BotTokenFile      string `yaml:"bot_token_file"`
+	AppTokenEnv       string `yaml:"app_token_env"` // default TIMON_SLACK_APP_TOKEN
+	AppTokenFile      string `yaml:"app_token_file"`
+
+	// APIURL is Slack's Web API base; zero means https://slack.com/api/.
+	// Tests point it at a fake.
+	APIURL string `yaml:"api_url"`
+
+	// Resolved from the variables or files above ("" when not set).
+	SigningSecret string `yaml:"-"`
+	BotToken      string `yaml:"-"`
+	AppToken      string `yaml:"-"`
+}
+
+// Enabled reports whether the Slack bot is on (its bot token is set).
+func (s *Slack) Enabled() bool { return s.BotToken != "" }
+
+// HTTPEnabled reports whether the HTTP entry points accept requests.
+func (s *Slack) HTTPEnabled() bool { return s.Enabled() && s.SigningSecret != "" }
+
+// SocketEnabled reports whether the Socket Mode loop runs.
+func (s *Slack) SocketEnabled() bool {
+	return s.Enabled() && s.Mode == "socket" && s.AppToken != ""
+}
+
+// Mattermost configures the Mattermost bot. It is on when the server URL
+// and the bot token are set; the slash command endpoint (POST
+// /mattermost/command) needs the command token.
+type Mattermost struct {
+	URLEnv           string `yaml:"url_env"` // default TIMON_MATTERMOST_URL
+	URLFile          string `yaml:"url_file"`
+	BotTokenEnv      string `yaml:"bot_token_env"` // default TIMON_MATTERMOST_BOT_TOKEN
+	BotTokenFile     string `yaml:"bot_token_file"`
+	CommandTokenEnv  string `yaml:"command_token_env"` // default TIMON_MATTERMOST_COMMAND_TOKEN
+	CommandTokenFile string `yaml:"command_token_file"`
+
+	// Resolved from the variables or files above ("" when not set).
+	URL          string `yaml:"-"`
+	BotToken     string `yaml:"-"`
+	CommandToken string `yaml:"-"`
+}
+
+// Enabled reports whether the Mattermost bot is on.
+func (m *Mattermost) Enabled() bool { return m.URL != "" && m.BotToken != "" }
+
+// CommandEnabled reports whether the slash command endpoint accepts
+// requests.
+func (m *Mattermost) CommandEnabled() bool { return m.Enabled() && m.CommandToken != "" }
+
+// Channel describes a channel for policy lookup.
+type Channel struct {
+	Platform string // slack or mattermost
+	ID, Name string
+	Type     string // public, private or dm
+}
+
+// Resolved is the policy of one channel, all fields decided.
+type Resolved struct {
+	Off      bool
+	Commands []string // never empty
+	Models   []string // empty: any
+	Public   bool
+}
+
+// PolicyFor resolves the policy of a channel: Policy, refined by the first
+// entry of Channels that matches it.
+func (c *Chat) PolicyFor(ch Channel) Resolved {
+	r := Resolved{Off: c.Policy.Off, Commands: c.Policy.Commands, Models: c.Policy.Models, Public: true}
+	if c.Policy.Public != nil {
+		r.Public = *c.Policy.Public
+	}
+	for _, e := range c.Channels {
+		if !e.matches(ch) {
+			continue
+		}
+		r.Off = r.Off || e.Off
+		if len(e.Commands) > 0 {
+			r.Commands = e.Commands
+		}
+		if len(e.Models) > 0 {
+			r.Models = e.Models
+		}
+		if e.Public != nil {
+			r.Public = *e.Public
+		}
+		break
+	}
+	if len(r.Commands) == 0 {
+		r.Commands = ChatCommands
+	}
+	if !slices.Contains(r.Commands, "help") {
+		r.Commands = append(slices.Clip(r.Commands), "help")
+	}
+	return r
+}
+
+func (e *ChannelPolicy) matches(ch Channel) bool {
+	if e.Platform != "" && e.Platform != ch.Platform {
+		return false
+	}
+	for _, m := range e.Match {
+		if matchChannel(m, ch) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchChannel(m string, ch Channel) bool {
+	switch {
+	case strings.HasPrefix(m, "type:"):
+		return strings.TrimPrefix(m, "type:") == ch.Type
+	case strings.HasPrefix(m, "#"):
+		return ch.Name != "" && strings.EqualFold(strings.TrimPrefix(m, "#"), ch.Name)
+	default:
+		return m == ch.ID
+	}
+}
+
+// GroupsFor returns the groups a user gets from where they ask, sorted
+// and without repeats.
+func (c *Chat) GroupsFor(teamID string, ch Channel) []string {
+	var out []string
+	out = append(out, c.Groups.Teams[teamID]...)
+	for key, gs := range c.Groups.Channels {
+		if matchChannel(key, ch) {
+			out = append(out, gs...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (c *Config) chatDefaults() {
+	ch := &c.Chat
+	if ch.DefaultLocale == "" {
+		ch.DefaultLocale = "en"
+	}
+	s := &ch.Slack
+	if s.Mode == "" {
+		s.Mode = "socket"
+	}
+	if s.SigningSecretEnv == "" && s.SigningSecretFile == "" {
+		s.SigningSecretEnv = "TIMON_SLACK_SIGNING_SECRET"
+	}
+	if s.BotTokenEnv == "" && s.BotTokenFile == "" {
+		s.BotTokenEnv = "TIMON_SLACK_BOT_TOKEN"
+	}
+	if s.AppTokenEnv == "" && s.AppTokenFile == "" {
+		s.AppTokenEnv = "TIMON_SLACK_APP_TOKEN"
+	}
+	if s.APIURL == "" {
+		s.APIURL = "https://slack.com/api/"
+	}
+	m := &ch.Mattermost
+	if m.URLEnv == "" && m.URLFile == "" {
+		m.URLEnv = "TIMON_MATTERMOST_URL"
+	}
+	if m.BotTokenEnv == "" && m.BotTokenFile == "" {
+		m.BotTokenEnv = "TIMON_MATTERMOST_BOT_TOKEN"
+	}
+	if m.CommandTokenEnv == "" && m.CommandTokenFile == "" {
+		m.CommandTokenEnv = "TIMON_MATTERMOST_COMMAND_TOKEN"
+	}
+}
+
+func (l *loader) validateChat(c *Config) {
+	ch := &c.Chat
+	switch ch.DefaultLocale {
+	case "en", "fr":
+	default:
+		l.add("chat.default_locale", "expected en or fr, got %q", ch.DefaultLocale)
+	}
+	if ch.UpdateInterval < 0 || (ch.UpdateInterval > 0 && time.Duration(ch.UpdateInterval) < 200*time.Millisecond) {
+		l.add("chat.update_interval", "expected at least 200ms (each edit of a reply is a call to the platform)")
+	}
+
+	s := &ch.Slack
+	switch s.Mode {
+	case "socket", "http":
+	default:
+		l.add("chat.slack.mode", "expected socket or http, got %q", s.Mode)
+	}
+	resolve := func(at, env, file string, dst *string) {
+		v, err := optionalSecret(env, file)
+		if err != nil {
+			l.add(at, "%v", err)
+		}
+		*dst = v
+	}
+	resolve("chat.slack", s.SigningSecretEnv, s.SigningSecretFile, &s.SigningSecret)
+	resolve("chat.slack", s.BotTokenEnv, s.BotTokenFile, &s.BotToken)
+	resolve("chat.slack", s.AppTokenEnv, s.AppTokenFile, &s.AppToken)
+	if u, err := url.Parse(s.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.add("chat.slack.api_url", "expected an http(s) URL such as https://slack.com/api/, got %q", s.APIURL)
+	} else if !strings.HasSuffix(s.APIURL, "/") {
+		s.APIURL += "/"
+	}
+	if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") {
+		l.add("chat.slack", "the Slack app-level token (Socket Mode) must start with xapp-")
+	}
+
+	m := &ch.Mattermost
+	resolve("chat.mattermost", m.URLEnv, m.URLFile, &m.URL)
+	resolve("chat.mattermost", m.BotTokenEnv, m.BotTokenFile, &m.BotToken)
+	resolve("chat.mattermost", m.CommandTokenEnv, m.CommandTokenFile, &m.CommandToken)
+	if m.URL != "" {
+		if u, err := url.Parse(m.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.add("chat.mattermost", "the Mattermost URL must be an http(s) URL such as https://chat.example.org, got %q", m.URL)
+		}
+		m.URL = strings.TrimRight(m.URL, "/")
+	}
+
+	var models []string
+	for _, p := range c.Providers {
+		models = append(models, p.Models...)
+	}
+	l.validateChannelPolicy("chat.policy", &ch.Policy, false, models)
+	for i := range ch.Channels {
+		l.validateChannelPolicy(fmt.Sprintf("chat.channels[%d]", i), &ch.Channels[i], true, models)
+	}
+	for _, team := range sortedKeys(ch.Groups.Teams) {
+		if strings.TrimSpace(team) == "" {
+			l.add("chat.groups.teams", "a team id must not be empty")
+		}
+	}
+	for _, key := range sortedKeys(ch.Groups.Channels) {
+		if strings.TrimSpace(strings.TrimPrefix(key, "#")) == "" {
+			l.add("chat.groups.channels", "a channel id or #name must not be empty")
+		}
+	}
+}
+
+func (l *loader) validateChannelPolicy(at string, p *ChannelPolicy, entry bool, served []string) {
+	if entry {
+		if len(p.Match) == 0 {
+			l.add(at+".match", "list the channels this entry applies to: ids, #names, or type:public, type:private, type:dm")
+		}
+		switch p.Platform {
+		case "", "slack", "mattermost":
+		default:
+			l.add(at+".platform", "expected slack or mattermost, got %q", p.Platform)
+		}
+	} else if len(p.Match) > 0 || p.Platform != "" {
+		l.add(at, "match and platform belong in chat.channels entries, not in chat.policy")
+	}
+	for i, m := range p.Match {
+		switch {
+		case strings.HasPrefix(m, "type:"):
+			if t := strings.TrimPrefix(m, "type:"); t != "public" && t != "private" && t != "dm" {
+				l.add(fmt.Sprintf("%s.match[%d]", at, i), "expected type:public, type:private or type:dm, got %q", m)
+			}
+		case strings.TrimSpace(strings.TrimPrefix(m, "#")) == "":
+			l.add(fmt.Sprintf("%s.match[%d]", at, i), "a channel id or #name must not be empty")
+		}
+	}
+	for i, cmd := range p.Commands {
+		if !slices.Contains(ChatCommands, cmd) {
+			l.add(fmt.Sprintf("%s.commands[%d]", at, i), "unknown command %q (expected one of %s)", cmd, strings.Join(ChatCommands, ", "))
+		}
+	}
+	for i, m := range p.Models {
+		if !slices.Contains(served, m) {
+			l.add(fmt.Sprintf("%s.models[%d]", at, i), "model %q is served by no provider", m)
+		}
+	}
+}
