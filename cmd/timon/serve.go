@@ -13,6 +13,7 @@ import (
 
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
+	"timon.dev/timon/core/metrics"
 	"timon.dev/timon/webhooks/server"
 )
 
@@ -74,8 +75,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		ready = append(ready, fe.Ready...)
 	}
 	if err := h.jobs.Start(ctx); err != nil {
-		return fmt.Errorf("starting the job queue: %w", err)
+		return err
 	}
+	metrics.WatchJobs(func(ctx context.Context) (map[string]metrics.QueueStats, error) {
+		st, err := h.jobs.StatsByKind(ctx)
+		out := make(map[string]metrics.QueueStats, len(st))
+		for k, s := range st {
+			out[k] = metrics.QueueStats{Pending: s.Pending, OldestAge: s.OldestAge}
+		}
+		return out, err
+	})
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.DrainTimeout))
 		defer cancel()

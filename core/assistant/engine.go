@@ -295,6 +295,7 @@ func (e *Engine) finish(ctx context.Context, req *core.Request, entry *audit.Ent
 	} else {
 		entry.Outcome = "ok"
 	}
+	observe(entry)
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if jerr := e.journal.Append(jctx, entry, content); jerr != nil {

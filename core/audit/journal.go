@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"timon.dev/timon/core/metrics"
 	"timon.dev/timon/core/store"
 )
 
@@ -104,6 +105,7 @@ type pending struct {
 	row    row
 	sealed []byte // nil: no content row
 	done   chan error
+	queued time.Time
 }
 
 // Open migrates the journal's tables (component "audit") and starts its
@@ -204,7 +206,7 @@ func (j *Journal) prepare(e *Entry, c *Content) (*pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pending{done: make(chan error, 1)}
+	p := &pending{done: make(chan error, 1), queued: time.Now()}
 	if n.ContentLevel == LevelFull {
 		if j.aead == nil {
 			return nil, fmt.Errorf("journaling request %s: content level full needs a content key", n.RequestID)
@@ -343,6 +345,7 @@ func (j *Journal) run() {
 
 func (j *Journal) write(batch []*pending) {
 	err := j.commit(batch)
+	metrics.JournalLag.Set(time.Since(batch[0].queued).Seconds())
 	if err != nil {
 		j.log.Error("journal batch failed", "entries", len(batch), "err", err)
 		j.dropConn()

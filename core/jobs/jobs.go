@@ -64,6 +64,7 @@ type Queue struct {
 	client  client
 	closeDB func() error
 	started bool
+	kinds   int // registered job kinds
 }
 
 // New prepares a queue over st; register workers, then Start.
@@ -101,6 +102,7 @@ func Register[A river.JobArgs](q *Queue, w river.Worker[A]) error {
 	if err := river.AddWorkerSafely(q.workers, w); err != nil {
 		return fmt.Errorf("registering job worker: %w", err)
 	}
+	q.kinds++
 	return nil
 }
 
@@ -110,6 +112,11 @@ func (q *Queue) Start(ctx context.Context) error {
 	defer q.mu.Unlock()
 	if q.started {
 		return errors.New("starting the job queue: already started")
+	}
+	if q.kinds == 0 {
+		// No front end needs durable jobs: nothing to run, no tables.
+		q.started = true
+		return nil
 	}
 	cfg := &river.Config{
 		Logger:               q.o.Logger.With("component", "jobs"),
@@ -179,7 +186,8 @@ func (q *Queue) closeDBLocked() {
 func (q *Queue) Stop(ctx context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.started {
+	if !q.started || q.client == nil {
+		q.started = false
 		q.closeDBLocked()
 		return nil
 	}
@@ -248,6 +256,30 @@ func (q *Queue) Stats(ctx context.Context, kinds ...string) (Stats, error) {
 		s.OldestAge = time.Since(res.Jobs[0].CreatedAt)
 	}
 	return s, nil
+}
+
+// StatsByKind counts the pending jobs of each kind.
+func (q *Queue) StatsByKind(ctx context.Context) (map[string]Stats, error) {
+	q.mu.Lock()
+	c := q.client
+	q.mu.Unlock()
+	if c == nil {
+		return nil, nil // no job kinds: nothing pending
+	}
+	res, err := c.JobList(ctx, river.NewJobListParams().States(pending...).First(10000).OrderBy(river.JobListOrderByID, river.SortOrderAsc))
+	if err != nil {
+		return nil, fmt.Errorf("reading job queue stats: %w", err)
+	}
+	out := map[string]Stats{}
+	for _, j := range res.Jobs {
+		s := out[j.Kind]
+		if s.Pending == 0 {
+			s.OldestAge = time.Since(j.CreatedAt)
+		}
+		s.Pending++
+		out[j.Kind] = s
+	}
+	return out, nil
 }
 
 // Wait blocks until no job of the given kinds (or of any kind) is pending,

@@ -60,13 +60,17 @@ func (e *emitError) Unwrap() error { return e.err }
 // run performs cl with a timeout per attempt and retries it on this
 // endpoint while the failure is worth it, the retry budget lasts and the
 // caller's deadline leaves room for the wait.
-func (c *Client) run(ctx context.Context, cl *call) (*Result, error) {
+func (c *Client) run(ctx context.Context, cl *call) (res *Result, err error) {
+	if op := cl.kind.operation(); op != "" {
+		start := time.Now()
+		defer func() { c.observe(op, start, err) }()
+	}
 	retries := c.cfg.MaxRetries
 	if cl.kind == callPing {
 		retries = 0
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := c.attempt(ctx, cl)
+		res, err = c.attempt(ctx, cl)
 		if err == nil {
 			return res, nil
 		}

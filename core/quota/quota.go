@@ -150,6 +150,7 @@ import (
 	"time"
 
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/metrics"
 	"timon.dev/timon/core/store"
 )
 
@@ -383,6 +384,7 @@ func (q *Quota) Reserve(ctx context.Context, subjects []Subject, estimateTokens 
 	est := int64(max(estimateTokens, 0))
 	now := q.clock()
 	if err := tooLarge(subs, est); err != nil {
+		metrics.QuotaRefusals.WithLabelValues("whole budget").Inc()
 		return nil, err
 	}
 	r := &Reservation{q: q, id: newID(), estimate: est}
@@ -631,6 +633,7 @@ func refusalError(refs []*refusal) *core.Error {
 	if len(others) > 0 {
 		msg += "; also over " + strings.Join(others, ", ")
 	}
+	metrics.QuotaRefusals.WithLabelValues(main.budget).Inc()
 	return &core.Error{Kind: core.KindQuota, Message: msg, RetryAt: main.retryAt}
 }
 

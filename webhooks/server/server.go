@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/metrics"
 	"timon.dev/timon/core/store"
 )
 
@@ -75,7 +76,7 @@ func New(o Options) *Server {
 	s := &Server{o: o, engine: gin.New(), log: o.Logger}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
-	e.Use(s.recoverer, s.limitBody)
+	e.Use(countRequests, s.recoverer, s.limitBody)
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, core.Errorf(core.KindNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -85,6 +86,10 @@ func New(o Options) *Server {
 
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
+	// Metrics carry counts and latencies by integration, task, provider
+	// and type, never who asked or what: Prometheus scrapes them without
+	// a token.
+	e.GET("/metrics", gin.WrapH(metrics.Handler()))
 
 	v1 := e.Group("/v1", s.authenticate)
 	v1.POST("/assist", s.assist)
@@ -96,6 +101,17 @@ func New(o Options) *Server {
 		e.Handle(m.Method, m.Path, gin.WrapH(m.Handler))
 	}
 	return s
+}
+
+// countRequests counts HTTP requests by route pattern (not path: ids stay
+// out of labels) and status.
+func countRequests(c *gin.Context) {
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(c.Writer.Status())).Inc()
 }
 
 // ServeHTTP makes Server an http.Handler.
