@@ -133,7 +133,15 @@ func startHubWith(t testing.TB, fake *fakellm.Server, config string) *hub {
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &hub{t: t, cfg: cfgPath, data: filepath.Join(dir, "data"), logs: &syncBuffer{}, fake: fake, waited: make(chan struct{})}
+	return launchHub(t, fake, cfgPath, filepath.Join(dir, "data"))
+}
+
+// launchHub starts timon serve on a free port with the configuration file
+// and data directory given: two replicas share a configuration (and a
+// signing key, copied into their data directories).
+func launchHub(t testing.TB, fake *fakellm.Server, cfgPath, dataDir string) *hub {
+	t.Helper()
+	h := &hub{t: t, cfg: cfgPath, data: dataDir, logs: &syncBuffer{}, fake: fake, waited: make(chan struct{})}
 	addr := freeAddr(t)
 	h.url = "http://" + addr
 	h.cmd = exec.Command(binary, "serve", "--config", cfgPath, "--addr", addr)
