@@ -4,7 +4,7 @@ BIN     := bin/timon
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet fmt-check bench clean
+.PHONY: all build run test vet fmt-check bench loadtest clean
 
 all: build
 
@@ -33,7 +33,14 @@ test: fmt-check vet
 # once each, as they size their own load and print percentiles.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./core/...
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./integration-tests
+	$(GO) test -run '^$$' -bench . -skip BenchmarkLoad -benchtime 1x -count 1 -timeout 30m ./integration-tests
+
+# Mixed traffic with injected faults against the real binary, on loopback,
+# TIMON_LOAD_DURATION (default 60s) on SQLite then on PostgreSQL; prints
+# throughput, latency percentiles and errors by cause, then checks the
+# journal. Needs the PostgreSQL of the test set-up.
+loadtest:
+	$(GO) test -run '^$$' -bench BenchmarkLoad -benchtime 1x -count 1 -timeout 10m -v ./integration-tests
 
 clean:
 	rm -rf bin
