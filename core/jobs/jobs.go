@@ -1,5 +1,6 @@
 // Package jobs owns timon's durable work queue: River on the store's own
-// database (riversqlite on the SQLite file, riverpgxv5 on PostgreSQL), so
+// database (the store driver says how: riversqlite on the SQLite file,
+// riverpgxv5 on PostgreSQL), so
 // that a chat event or a webhook acknowledged to its platform is worked even
 // if the hub restarts, and several replicas share one queue.
 //
@@ -9,19 +10,13 @@ package jobs
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
 	"timon.dev/timon/core/store"
@@ -45,15 +40,6 @@ type Options struct {
 	MaxAttempts int
 }
 
-// client is what Queue needs of a *river.Client, whatever its driver.
-type client interface {
-	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	StopAndCancel(ctx context.Context) error
-	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
-}
-
 // Queue is the durable job queue of one process.
 type Queue struct {
 	st      *store.Store
@@ -61,7 +47,7 @@ type Queue struct {
 	workers *river.Workers
 
 	mu      sync.Mutex
-	client  client
+	client  store.JobClient
 	closeDB func() error
 	started bool
 	kinds   int // registered job kinds
@@ -128,48 +114,22 @@ func (q *Queue) Start(ctx context.Context) error {
 		FetchCooldown:        min(q.o.PollInterval, 50*time.Millisecond),
 		MaxAttempts:          q.o.MaxAttempts,
 	}
-	var err error
-	switch native := q.st.Native().(type) {
-	case *pgxpool.Pool:
-		drv := riverpgxv5.New(native)
-		if err = migrate(ctx, drv); err == nil {
-			q.client, err = river.NewClient(drv, cfg)
-		}
-	case func() (*sql.DB, error):
-		var db *sql.DB
-		if db, err = native(); err != nil {
-			return fmt.Errorf("opening the job queue's database: %w", err)
-		}
-		q.closeDB = db.Close
-		drv := riversqlite.New(db)
-		if err = migrate(ctx, drv); err == nil {
-			q.client, err = river.NewClient(drv, cfg)
-		}
-	default:
-		return fmt.Errorf("starting the job queue: the %s store gives no handle River can use", q.st.Dialect())
+	backend := q.st.JobBackend()
+	if backend == nil {
+		return fmt.Errorf("starting the job queue: the %s store gives no job backend", q.st.Dialect())
 	}
-	if err != nil {
-		q.closeDBLocked()
+	var err error
+	if q.client, q.closeDB, err = backend(ctx, cfg); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	// River ties the client's life to Start's context; the queue's life
 	// ends with Stop instead, so that a drain can let running jobs finish.
 	if err := q.client.Start(context.WithoutCancel(ctx)); err != nil {
+		q.client = nil
 		q.closeDBLocked()
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	q.started = true
-	return nil
-}
-
-func migrate[TTx any](ctx context.Context, drv riverdriver.Driver[TTx]) error {
-	m, err := rivermigrate.New(drv, nil)
-	if err != nil {
-		return fmt.Errorf("preparing job queue migrations: %w", err)
-	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("migrating the job queue's tables: %w", err)
-	}
 	return nil
 }
 

@@ -44,16 +44,16 @@ type Store struct {
 
 	stmts sync.Map // query → *sql.Stmt, for the hot paths
 
-	native any
+	jobs JobBackend
 }
 
-// SetNative records a driver's own handle for components that need more
-// than database/sql (the job queue): a *pgxpool.Pool for PostgreSQL, a
-// func() (*sql.DB, error) opening a single-connection pool for SQLite.
-func (s *Store) SetNative(v any) { s.native = v }
+// SetJobBackend records how the driver runs River on its database; drivers
+// call it once, before the store is shared.
+func (s *Store) SetJobBackend(b JobBackend) { s.jobs = b }
 
-// Native returns what the driver recorded with SetNative.
-func (s *Store) Native() any { return s.native }
+// JobBackend returns how River runs on this store's database, nil if the
+// driver gave none.
+func (s *Store) JobBackend() JobBackend { return s.jobs }
 
 // New wraps an opened database; drivers call it. close, if not nil, runs
 // after the database is closed.

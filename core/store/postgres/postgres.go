@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"timon.dev/timon/core/store"
 )
@@ -36,7 +38,10 @@ func Open(ctx context.Context, dsn string) (*store.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening PostgreSQL %s: %w", where, err)
 	}
-	st.SetNative(pool)
+	st.SetJobBackend(func(ctx context.Context, cfg *river.Config) (store.JobClient, func() error, error) {
+		c, err := store.NewJobClient(ctx, riverpgxv5.New(pool), cfg)
+		return c, nil, err
+	})
 	return st, nil
 }
 

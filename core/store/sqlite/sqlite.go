@@ -3,12 +3,15 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"timon.dev/timon/core/store"
@@ -47,13 +50,18 @@ func Open(path string) (*store.Store, error) {
 	// The job queue gets its own single-connection pool on the same file:
 	// River runs internal operations in parallel, which SQLite answers
 	// with SQLITE_BUSY unless they share one connection.
-	st.SetNative(func() (*sql.DB, error) {
-		db, err := sql.Open("sqlite", dsn)
+	st.SetJobBackend(func(ctx context.Context, cfg *river.Config) (store.JobClient, func() error, error) {
+		jdb, err := sql.Open("sqlite", dsn)
 		if err != nil {
-			return nil, fmt.Errorf("opening SQLite file %s: %w", path, err)
+			return nil, nil, fmt.Errorf("opening SQLite file %s: %w", path, err)
 		}
-		db.SetMaxOpenConns(1)
-		return db, nil
+		jdb.SetMaxOpenConns(1)
+		c, err := store.NewJobClient(ctx, riversqlite.New(jdb), cfg)
+		if err != nil {
+			jdb.Close()
+			return nil, nil, err
+		}
+		return c, jdb.Close, nil
 	})
 	return st, nil
 }
