@@ -5,6 +5,7 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -132,6 +133,17 @@ type Request struct {
 	Temperature    *float64       `json:"temperature,omitempty"`
 	// ConversationID ties requests of one conversation together (chat threads).
 	ConversationID string `json:"conversation_id,omitempty"`
+	// ResponseFormat asks for structured output: an answer that is JSON
+	// following the schema (response_format json_schema on the wire).
+	ResponseFormat *JSONSchema `json:"response_format,omitempty"`
+}
+
+// JSONSchema names a JSON Schema the answer must follow.
+type JSONSchema struct {
+	Name   string          `json:"name"`
+	Schema json.RawMessage `json:"schema"`
+	// Strict asks the server to enforce the schema exactly.
+	Strict bool `json:"strict,omitempty"`
 }
 
 // MaxInputBytes bounds the text a single request may carry, all fields together.
@@ -177,6 +189,9 @@ func (r *Request) Validate() error {
 	}
 	if r.Task == TaskRewrite && r.Format != "" && r.Format != FormatText && r.Format != FormatLaTeX {
 		return Errorf(KindInvalid, "unknown format %q (expected text or latex)", r.Format)
+	}
+	if f := r.ResponseFormat; f != nil && (len(f.Schema) == 0 || !json.Valid(f.Schema)) {
+		return Errorf(KindInvalid, "response_format needs a valid JSON schema")
 	}
 	if r.Size() > MaxInputBytes {
 		return Errorf(KindInvalid, "request text is %d bytes, more than the %d allowed", r.Size(), MaxInputBytes)

@@ -39,11 +39,12 @@ func TestAssistEveryTask(t *testing.T) {
 	h := startHub(t, fake, fake.URL())
 	tok := h.token("alice", "physics")
 
+	// LaTeX rewrites (masked, verified, answered once whole) have their own
+	// end-to-end test over the evaluation corpus: latex_eval_test.go.
 	tasks := []map[string]any{
 		{"task": "chat", "messages": []map[string]string{{"role": "user", "content": "Bonjour, qui es-tu ?"}}},
 		{"task": "complete", "prefix": "func add(a, b int) int {", "suffix": "\n}\n", "origin": map[string]string{"path": "add.go", "language": "go"}},
 		{"task": "rewrite", "input": "This results are very good.", "instruction": "grammar"},
-		{"task": "rewrite", "input": `Nous montrons que $x^2$ converge~\cite{knuth}.`, "instruction": "translate-en", "format": "latex"},
 		{"task": "summarize", "input": "A long thread about the cluster maintenance."},
 		{"task": "explain", "input": "for i := range 10 { fmt.Println(i) }"},
 		{"task": "review", "input": "--- a/x.go\n+++ b/x.go\n@@ -1 +1 @@\n-a\n+b\n"},

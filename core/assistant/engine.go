@@ -194,8 +194,12 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	if red == nil {
 		return nil, core.Errorf(core.KindInternal, "redaction profile %q is not available", dec.Profile)
 	}
+	lx, err := maskLaTeX(req) // LaTeX rewrites: protected structure (latex.go)
+	if err != nil {
+		return nil, err
+	}
 	vault := redact.NewVault()
-	sent, counts, err := redactRequest(red, vault, req)
+	sent, counts, err := redactRequest(red, vault, lx.input(req))
 	entry.Redactions = counts
 	if err != nil {
 		return nil, err
@@ -232,13 +236,20 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	if dec.Content == policy.ContentFull {
 		content = &audit.Content{Sent: prompt}
 	}
-	guard := newOutputGuard(red, vault, emit)
-	result, err := e.call(ctx, dec.Candidates, sent, maxTokens, guard)
+	guard := newOutputGuard(red, vault, lx.stream(emit))
+	result, err := lx.call(ctx, e, dec.Candidates, sent, maxTokens, guard, vault)
 	if result != nil {
 		entry.Provider, entry.Model = result.Provider, result.Model
 		entry.TokensIn, entry.TokensOut = result.Usage.PromptTokens, result.Usage.CompletionTokens
 	}
 	if err != nil {
+		if result != nil && core.ErrorKind(err) == core.KindOutputRejected {
+			// The model answered: its tokens count, like a success's.
+			if used := result.Usage.PromptTokens + result.Usage.CompletionTokens; used > 0 {
+				res.SettleAsync(used)
+				settled = true
+			}
+		}
 		return nil, err
 	}
 	entry.ReturnedHash = audit.HashContent(result.Text)
@@ -249,6 +260,9 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	// 6–7. Output checks and restore (streamed answers went through the
 	// guard as they arrived).
 	text, masked, err := guard.finish(result.Text)
+	if err == nil {
+		text, err = lx.finish(text, emit)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +414,11 @@ func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Req
 }
 
 func chatRequest(r *core.Request, model string, maxTokens int) provider.ChatRequest {
-	return provider.ChatRequest{Model: model, Messages: buildMessages(r), MaxTokens: maxTokens, Temperature: r.Temperature}
+	cr := provider.ChatRequest{Model: model, Messages: buildMessages(r), MaxTokens: maxTokens, Temperature: r.Temperature}
+	if f := r.ResponseFormat; f != nil {
+		cr.JSONSchema = &provider.JSONSchema{Name: f.Name, Schema: f.Schema, Strict: f.Strict}
+	}
+	return cr
 }
 
 func retryable(err error) bool {

@@ -23,6 +23,16 @@ var rewriteInstructions = map[string]string{
 	"translate-fr": "Translate the text into French.",
 }
 
+// latexRules explain a masked LaTeX text (core/latex) to the model.
+const latexRules = "The text is LaTeX. Math, citations, references, labels, comments, environments and other commands were set aside and replaced by placeholders such as ⟦M1⟧ (math), ⟦R2⟧ (citation, reference, label or link), ⟦C3⟧ (command or environment), ⟦X4⟧ (comment) and ⟦V5⟧ (code).\n" +
+	"Copy every placeholder exactly once, unchanged, where it belongs in the sentence: never translate, split, renumber, merge, drop or invent one, and keep the line break after an ⟦X…⟧ placeholder. Keep each placeholder in the sentence, item or environment it belongs to, and keep the order of those that stand on a line of their own.\n" +
+	"Keep the rest of the LaTeX as written: commands such as \\emph{…} or \\footnote{…} with their braces, escapes (\\%, \\&, \\_, \\$, \\#), ties and thin spaces (~, \\,), non-breaking spaces, the spacing before : ; ! ? and the quotation style (\\og … \\fg{}, « », ``…''). Add no new commands, math or $ signs. Keep blank lines between paragraphs. Rewrite only the prose."
+
+// retryPrompt asks again after a LaTeX rewrite was refused.
+func retryPrompt(reason string) string {
+	return "That rewrite was refused because " + reason + ". Rewrite the text in <data> again, following every rule, with each placeholder copied exactly once. Answer with the rewritten text only."
+}
+
 // RewriteInstructions lists the named rewrite instructions.
 func RewriteInstructions() []string {
 	return []string{"reformulate", "grammar", "shorten", "translate", "translate-en", "translate-fr"}
@@ -55,9 +65,17 @@ func buildMessages(r *core.Request) []provider.Message {
 		}
 		sys += "\nYou rewrite text. Answer with the rewritten text only: no preamble, no quotes, no explanation. Keep paragraph breaks."
 		if r.Format == core.FormatLaTeX {
-			sys += "\nThe text is LaTeX: keep every command, environment, math, citation, reference, label, comment and escape exactly as written; rewrite only the prose."
+			sys += "\n" + latexRules
 		}
 		user = instr + "\n\n" + data(r.Input)
+		if r.Format == core.FormatLaTeX && len(r.Messages) > 0 {
+			// The retry of a refused LaTeX rewrite: the answer and why it was refused.
+			msgs := []provider.Message{{Role: "system", Content: sys}, {Role: "user", Content: user}}
+			for _, m := range r.Messages {
+				msgs = append(msgs, provider.Message{Role: m.Role, Content: m.Content})
+			}
+			return msgs
+		}
 	case core.TaskSummarize:
 		sys += "\nYou summarize. Answer with a short, faithful summary in the language of the material."
 		user = withInstruction("Summarize the following.", r.Instruction) + "\n\n" + data(r.Input)
