@@ -85,8 +85,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		return out, err
 	})
+	// One drain budget for everything: HTTP requests in flight and running
+	// jobs finish within drain_timeout of the signal, together.
+	drain := time.Duration(cfg.Server.DrainTimeout)
+	var drainBy time.Time
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.DrainTimeout))
+		if drainBy.IsZero() {
+			drainBy = time.Now().Add(drain)
+		}
+		sctx, cancel := context.WithDeadline(context.Background(), drainBy)
 		defer cancel()
 		if err := h.jobs.Stop(sctx); err != nil {
 			log.Warn("job queue stopped before its running jobs ended; they run again after restart", "err", err)
@@ -138,9 +145,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("serving HTTP: %w", err)
 	case <-ctx.Done():
 	}
-	drain := time.Duration(cfg.Server.DrainTimeout)
-	log.Info("stopping: draining in-flight requests", "drain_timeout", drain.String())
-	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	drainBy = time.Now().Add(drain)
+	log.Info("stopping: draining in-flight requests and running jobs", "drain_timeout", drain.String())
+	sctx, cancel := context.WithDeadline(context.Background(), drainBy)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("drain incomplete", "err", err)

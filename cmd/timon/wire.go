@@ -242,6 +242,7 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	h.jobs = jobs.New(h.store, jobs.Options{
 		Logger: log, Workers: cfg.Jobs.Workers,
 		JobTimeout: time.Duration(cfg.Jobs.JobTimeout), RescueAfter: time.Duration(cfg.Jobs.RescueAfter),
+		PollInterval: time.Duration(cfg.Jobs.PollInterval),
 	})
 	return h, nil
 }

@@ -11,6 +11,9 @@ type Jobs struct {
 	// RescueAfter is how long a job may stay running before it is deemed
 	// lost with its process (killed, crashed) and run again.
 	RescueAfter Duration `yaml:"rescue_after"`
+	// PollInterval is how often idle workers look for new jobs: the
+	// longest a queued job waits to start.
+	PollInterval Duration `yaml:"poll_interval"`
 }
 
 func (c *Config) jobsDefaults() {
@@ -19,6 +22,9 @@ func (c *Config) jobsDefaults() {
 	}
 	if c.Jobs.JobTimeout == 0 {
 		c.Jobs.JobTimeout = Duration(5 * time.Minute)
+	}
+	if c.Jobs.PollInterval == 0 {
+		c.Jobs.PollInterval = Duration(100 * time.Millisecond)
 	}
 	if c.Jobs.RescueAfter == 0 {
 		c.Jobs.RescueAfter = c.Jobs.JobTimeout + Duration(time.Minute)
@@ -31,6 +37,9 @@ func (l *loader) validateJobs(c *Config) {
 	}
 	if c.Jobs.JobTimeout < 0 {
 		l.add("jobs.job_timeout", "expected a positive duration")
+	}
+	if c.Jobs.PollInterval < Duration(time.Millisecond) {
+		l.add("jobs.poll_interval", "expected a duration of at least 1ms")
 	}
 	if c.Jobs.RescueAfter <= c.Jobs.JobTimeout {
 		l.add("jobs.rescue_after", "expected a duration longer than job_timeout (%s), or a running job would be run twice", time.Duration(c.Jobs.JobTimeout))

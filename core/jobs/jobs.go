@@ -32,9 +32,9 @@ type Options struct {
 	// RescueAfter is how long a job may stay running before it is deemed
 	// lost with its process and run again (default JobTimeout + 1 minute).
 	RescueAfter time.Duration
-	// PollInterval is how often idle workers look for new jobs; inserts
-	// from this process wake them at once (default 1 s; PostgreSQL also
-	// wakes other replicas with LISTEN/NOTIFY).
+	// PollInterval is how often idle workers look for new jobs (default
+	// 100 ms). It bounds how long a job queued by another process (or, on
+	// SQLite, which has no LISTEN/NOTIFY, by this one) waits to start.
 	PollInterval time.Duration
 	// MaxAttempts is how many times a failing job is tried (default 10).
 	MaxAttempts int
@@ -68,7 +68,7 @@ func New(st *store.Store, o Options) *Queue {
 		o.RescueAfter = o.JobTimeout + time.Minute
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = time.Second
+		o.PollInterval = 100 * time.Millisecond
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 10
@@ -111,8 +111,10 @@ func (q *Queue) Start(ctx context.Context) error {
 		JobTimeout:           q.o.JobTimeout,
 		RescueStuckJobsAfter: q.o.RescueAfter,
 		FetchPollInterval:    q.o.PollInterval,
-		FetchCooldown:        min(q.o.PollInterval, 50*time.Millisecond),
-		MaxAttempts:          q.o.MaxAttempts,
+		// A short cooldown: a job queued right after another starts at once
+		// instead of waiting for the next poll.
+		FetchCooldown: min(q.o.PollInterval, 5*time.Millisecond),
+		MaxAttempts:   q.o.MaxAttempts,
 	}
 	backend := q.st.JobBackend()
 	if backend == nil {
