@@ -1,6 +1,7 @@
 package integrationtests
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -169,5 +170,47 @@ func TestReadyWhenProviderAnswers(t *testing.T) {
 	decodeJSON(t, resp, &ready)
 	if resp.StatusCode != 200 || ready["ready"] != true {
 		t.Fatalf("readyz: %d %v", resp.StatusCode, ready)
+	}
+}
+
+// TestReadyWhileOneProviderAnswers: providers fail over to each other, so
+// one that answers keeps the replica ready (a load balancer must not drop
+// every replica because a secondary endpoint is down); none answering
+// makes it not ready. Either way /readyz names the one that is down.
+func TestReadyWhileOneProviderAnswers(t *testing.T) {
+	fake := newFake(t)
+	down := "http://" + freeAddr(t) + "/v1"
+	providers := func(first, second string) string {
+		return fmt.Sprintf("providers:\n"+
+			"  - {name: primary, kind: mistral, base_url: %s, models: [mistral-small-latest, codestral-latest], sovereign: true}\n"+
+			"  - {name: backup, kind: mistral, base_url: %s, models: [mistral-small-latest, codestral-latest], sovereign: true}\n", first, second)
+	}
+	for _, tc := range []struct {
+		name          string
+		first, second string
+		status        int
+	}{
+		{"backup down", fake.URL(), down, 200},
+		{"both down", down, down, 503},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startHubWith(t, fake, hubConfigWith(tc.first, providers(tc.first, tc.second)))
+			resp, err := http.Get(h.url + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var ready struct {
+				Ready  bool              `json:"ready"`
+				Checks map[string]string `json:"checks"`
+			}
+			decodeJSON(t, resp, &ready)
+			if resp.StatusCode != tc.status || ready.Ready != (tc.status == 200) {
+				t.Fatalf("readyz: %d %+v", resp.StatusCode, ready)
+			}
+			if c := ready.Checks["provider backup"]; c == "ok" || c == "" {
+				t.Fatalf("the down backup is not named: %+v", ready.Checks)
+			}
+		})
 	}
 }

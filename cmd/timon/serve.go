@@ -49,7 +49,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	var models []string
 	for _, p := range h.providers {
-		ready = append(ready, server.Check{Name: "provider " + p.Name(), Func: p.Ping})
+		ready = append(ready, server.Check{Name: "provider " + p.Name(), Func: p.Ping, AnyOf: "providers"})
 		for _, m := range p.Models() {
 			if !slices.Contains(models, m) {
 				models = append(models, m)

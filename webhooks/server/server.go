@@ -26,6 +26,10 @@ import (
 type Check struct {
 	Name string
 	Func func(ctx context.Context) error
+	// AnyOf groups interchangeable checks: the hub is ready when at least
+	// one check of the group passes (providers fail over to each other).
+	// "" means this check must pass.
+	AnyOf string
 }
 
 // Mount attaches a handler from another front end (bots, GitLab webhooks).
@@ -157,6 +161,7 @@ func (s *Server) readyz(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
 		defer cancel()
 		r := readiness{Ready: true, Checks: map[string]string{}}
+		groupOK := map[string]bool{}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for _, ch := range s.o.Ready {
@@ -164,8 +169,13 @@ func (s *Server) readyz(c *gin.Context) {
 				err := ch.Func(ctx)
 				mu.Lock()
 				defer mu.Unlock()
+				if ch.AnyOf != "" {
+					groupOK[ch.AnyOf] = groupOK[ch.AnyOf] || err == nil
+				}
 				if err != nil {
-					r.Ready = false
+					if ch.AnyOf == "" {
+						r.Ready = false
+					}
 					r.Checks[ch.Name] = err.Error()
 				} else {
 					r.Checks[ch.Name] = "ok"
@@ -173,6 +183,9 @@ func (s *Server) readyz(c *gin.Context) {
 			})
 		}
 		wg.Wait()
+		for _, ok := range groupOK {
+			r.Ready = r.Ready && ok
+		}
 		s.readyBody, s.readyAt = r, time.Now()
 	}
 	status := http.StatusOK
