@@ -96,6 +96,10 @@ type Slack struct {
 	// APIURL is Slack's Web API base; zero means https://slack.com/api/.
 	// Tests point it at a fake.
 	APIURL string `yaml:"api_url"`
+	// UpdatesPerMinute is the budget of message edits (chat.update) per
+	// workspace; zero means 50, Slack's Tier 3. Streamed answers skip
+	// intermediate edits when it runs low.
+	UpdatesPerMinute int `yaml:"updates_per_minute"`
 
 	// Resolved from the variables or files above ("" when not set).
 	SigningSecret string `yaml:"-"`
@@ -286,6 +290,9 @@ func (l *loader) validateChat(c *Config) {
 		l.add("chat.slack.api_url", "expected an http(s) URL such as https://slack.com/api/, got %q", s.APIURL)
 	} else if !strings.HasSuffix(s.APIURL, "/") {
 		s.APIURL += "/"
+	}
+	if s.UpdatesPerMinute < 0 {
+		l.add("chat.slack.updates_per_minute", "expected a positive number of edits per minute")
 	}
 	if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") {
 		l.add("chat.slack", "the Slack app-level token (Socket Mode) must start with xapp-")

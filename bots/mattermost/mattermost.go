@@ -1,0 +1,332 @@
+// Package mattermost is timon's Mattermost adapter: a bot account (access
+// token) that listens on the server's WebSocket for posts that mention it
+// or are sent to it directly, a slash command endpoint (POST
+// /mattermost/command on timon serve), and the chat.Platform the router
+// answers through: replies in the thread, streamed by editing the reply
+// (throttled: each edit is a row in Mattermost's database), split under the
+// post size limit, with the thread as context only when the requester may
+// read it.
+//
+// # WebSocket
+//
+// Run keeps one WebSocket open with Mattermost's reliable WebSocket
+// protocol: the hello event gives a connection id; every event carries a
+// sequence number; after a dropped connection, Run reconnects (with
+// exponential backoff) with ?connection_id=ID&sequence_number=N, N being the
+// next event it expects, and the server replays what was sent while the
+// connection was down. A gap in the numbers makes Run reconnect at once to
+// get the missing events; an event seen twice is skipped. Each event the bot
+// answers is queued durably by the router (chat.Router.Enqueue, unique per
+// post id), so a replayed or duplicated event is answered once.
+//
+// The library's model.WebSocketClient can resume too
+// (NewReliableWebSocketClientWithDialer) but takes no context, reports
+// failures through channels that must be drained, and its own documentation
+// calls its reconnection racy; Run drives gorilla/websocket directly and
+// decodes events with model.WebSocketEventFromJSON. REST calls go through
+// model.Client4.
+package mattermost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattermost/mattermost/server/public/model"
+
+	"timon.dev/timon/bots/chat"
+	"timon.dev/timon/core"
+)
+
+// Defaults.
+const (
+	// DefaultMaxRunes is Mattermost's post size limit (65,535 bytes of
+	// worst-case UTF-8: 16,383 runes).
+	DefaultMaxRunes = model.PostMessageMaxRunesV2
+	// DefaultUpdateInterval is the least time between two edits of a
+	// streamed reply.
+	DefaultUpdateInterval = 1500 * time.Millisecond
+	defaultMinBackoff     = 500 * time.Millisecond
+	defaultMaxBackoff     = 30 * time.Second
+	defaultHTTPTimeout    = 30 * time.Second
+	// dispatchers bounds the events being queued at once.
+	dispatchers = 16
+)
+
+// Options configures a Bot.
+type Options struct {
+	// URL is the Mattermost server, e.g. https://chat.example.org
+	// (required).
+	URL string
+	// BotToken is the bot account's access token (required).
+	BotToken string
+	// CommandToken is the slash command's token; empty leaves the slash
+	// command endpoint answering 404.
+	CommandToken string
+	// Router answers the events (required). New registers the bot on it.
+	Router *chat.Router
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// HTTPClient makes the REST calls; its transport's TLS settings and
+	// proxy also serve the WebSocket. Nil means a client with a 30 s
+	// timeout, system CAs and proxy settings from the environment.
+	HTTPClient *http.Client
+	// UpdateInterval is the least time between two edits of a streamed
+	// reply; zero means DefaultUpdateInterval.
+	UpdateInterval time.Duration
+	// MaxRunes is the most runes per post; zero means DefaultMaxRunes
+	// (servers whose posts table predates 5.0 allow 4,000).
+	MaxRunes int
+	// MinBackoff and MaxBackoff bound the wait before reconnecting the
+	// WebSocket, doubled after each failure; zero means 500 ms and 30 s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Bot is the Mattermost adapter. It implements chat.Platform; Run listens
+// for events, Handler serves the slash command. It is safe for concurrent
+// use.
+type Bot struct {
+	o    Options
+	log  *slog.Logger
+	api  *model.Client4
+	base *url.URL
+	http *http.Client
+
+	meMu sync.Mutex
+	me   *model.User
+
+	users    *cache[*model.User]
+	channels *cache[*model.Channel]
+	member   *cache[bool] // channel id → the bot is a member
+
+	connected   atomic.Bool
+	noEphemeral atomic.Bool // the server refused an ephemeral post (403)
+	sem         chan struct{}
+	inflight    sync.WaitGroup
+}
+
+var (
+	_ chat.Platform = (*Bot)(nil)
+	_ chat.Editable = (*Bot)(nil)
+)
+
+// New checks the options, builds the bot and registers it on the router.
+func New(o Options) (*Bot, error) {
+	if o.Router == nil {
+		return nil, errors.New("mattermost: a chat router is required")
+	}
+	if o.BotToken == "" {
+		return nil, errors.New("mattermost: the bot access token is required")
+	}
+	base, err := url.Parse(o.URL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("mattermost: the server URL must be an http(s) URL such as https://chat.example.org, got %q", o.URL)
+	}
+	base.RawQuery, base.Fragment = "", ""
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.UpdateInterval <= 0 {
+		o.UpdateInterval = DefaultUpdateInterval
+	}
+	if o.MaxRunes <= 0 {
+		o.MaxRunes = DefaultMaxRunes
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = defaultMinBackoff
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(defaultMaxBackoff, o.MinBackoff)
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	api := model.NewAPIv4Client(base.String())
+	api.HTTPClient = hc
+	api.SetToken(o.BotToken)
+	b := &Bot{
+		o: o, log: o.Logger.With("component", "mattermost"), api: api, base: base, http: hc,
+		users: newCache[*model.User](), channels: newCache[*model.Channel](), member: newCache[bool](),
+		sem: make(chan struct{}, dispatchers),
+	}
+	o.Router.Register(b)
+	return b, nil
+}
+
+// Name is the integration of the bot's requests.
+func (b *Bot) Name() core.Integration { return core.IntegrationMattermost }
+
+// MaxRunes is the most a post may hold.
+func (b *Bot) MaxRunes() int { return b.o.MaxRunes }
+
+// UpdateInterval is the least time between two edits of a streamed reply.
+func (b *Bot) UpdateInterval() time.Duration { return b.o.UpdateInterval }
+
+// Editable reports whether a reply can be edited: ephemeral messages
+// cannot, nor the replies to a slash command run in a channel the bot is
+// not in (they go to the requester alone, see Post).
+func (b *Bot) Editable(ev *chat.Event, r chat.Reply) bool {
+	return !r.Ephemeral && b.canPost(context.Background(), ev)
+}
+
+// canPost reports whether the bot may post in ev's channel. Mentions and
+// direct messages come from channels the bot is in; a slash command may
+// be run anywhere, so the bot asks the server whether it is a member
+// (cached; on failure it answers no, and the reply goes to the requester
+// alone).
+func (b *Bot) canPost(ctx context.Context, ev *chat.Event) bool {
+	if ev.Trigger != chat.TriggerSlash {
+		return true
+	}
+	if in, ok := b.member.get(ev.ChannelID); ok {
+		return in
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	me, err := b.self(ctx)
+	if err != nil {
+		b.log.Warn("checking whether the bot may post in a channel failed", "channel", ev.ChannelID, "err", err)
+		return false
+	}
+	_, resp, err := b.api.GetChannelMember(ctx, ev.ChannelID, me.Id, "")
+	switch s := statusOf(resp); {
+	case err == nil:
+		b.member.put(ev.ChannelID, true)
+		return true
+	case s == http.StatusNotFound || s == http.StatusForbidden:
+		b.member.put(ev.ChannelID, false)
+		return false
+	default:
+		b.log.Warn("checking whether the bot may post in a channel failed", "channel", ev.ChannelID, "err", err)
+		return false
+	}
+}
+
+// Connected reports whether the WebSocket is connected (a hello or an
+// event was received on the current connection).
+func (b *Bot) Connected() bool { return b.connected.Load() }
+
+// self returns the bot's own user, asking the server the first time.
+func (b *Bot) self(ctx context.Context) (*model.User, error) {
+	b.meMu.Lock()
+	defer b.meMu.Unlock()
+	if b.me != nil {
+		return b.me, nil
+	}
+	me, resp, err := b.api.GetMe(ctx, "")
+	if err != nil {
+		if statusOf(resp) == http.StatusUnauthorized {
+			return nil, fmt.Errorf("%w: %w", errUnauthorized, err)
+		}
+		return nil, fmt.Errorf("asking Mattermost who the bot is: %w", err)
+	}
+	b.me = me
+	return me, nil
+}
+
+// user returns a user, from the cache or the server.
+func (b *Bot) user(ctx context.Context, id string) (*model.User, error) {
+	if u, ok := b.users.get(id); ok {
+		return u, nil
+	}
+	u, _, err := b.api.GetUser(ctx, id, "")
+	if err != nil {
+		return nil, fmt.Errorf("reading Mattermost user %s: %w", id, err)
+	}
+	b.users.put(id, u)
+	return u, nil
+}
+
+// channel returns a channel, from the cache or the server.
+func (b *Bot) channel(ctx context.Context, id string) (*model.Channel, error) {
+	if c, ok := b.channels.get(id); ok {
+		return c, nil
+	}
+	c, _, err := b.api.GetChannel(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading Mattermost channel %s: %w", id, err)
+	}
+	b.channels.put(id, c)
+	return c, nil
+}
+
+// withUser completes ev with what the server says of its user: name,
+// e-mail (when the server shows it) and locale. Without them the request
+// still goes, as the user id alone.
+func (b *Bot) withUser(ctx context.Context, ev *chat.Event) {
+	u, err := b.user(ctx, ev.UserID)
+	if err != nil {
+		b.log.Warn("reading the requester's profile failed; answering without e-mail and locale", "event", ev.ID, "err", err)
+		return
+	}
+	if u.Username != "" {
+		ev.UserName = u.Username
+	}
+	ev.Email = u.Email
+	ev.Locale = u.Locale
+}
+
+func statusOf(r *model.Response) int {
+	if r == nil {
+		return 0
+	}
+	return r.StatusCode
+}
+
+// channelType maps Mattermost's channel types to the router's.
+func channelType(t model.ChannelType) string {
+	switch t {
+	case model.ChannelTypeDirect:
+		return chat.ChannelDM
+	case model.ChannelTypeOpen:
+		return chat.ChannelPublic
+	default: // private, group messages and anything newer
+		return chat.ChannelPrivate
+	}
+}
+
+// cache keeps users and channels for a few minutes: profiles and channel
+// types change rarely, and each event would otherwise cost a call.
+type cache[V any] struct {
+	mu sync.Mutex
+	m  map[string]cached[V]
+}
+
+type cached[V any] struct {
+	v  V
+	at time.Time
+}
+
+const (
+	cacheTTL  = 5 * time.Minute
+	cacheSize = 10000
+)
+
+func newCache[V any]() *cache[V] { return &cache[V]{m: map[string]cached[V]{}} }
+
+func (c *cache[V]) get(k string) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || time.Since(e.at) > cacheTTL {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (c *cache[V]) put(k string, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= cacheSize {
+		clear(c.m)
+	}
+	c.m[k] = cached[V]{v: v, at: time.Now()}
+}

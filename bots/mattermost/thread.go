@@ -1,0 +1,108 @@
+package mattermost
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/mattermost/mattermost/server/public/model"
+
+	"timon.dev/timon/bots/chat"
+	"timon.dev/timon/core"
+)
+
+// Thread returns ev's thread as context, oldest first, without the
+// triggering post and what follows it. It reads the thread only after the
+// server confirms that the requester is a member of its channel: the bot
+// may be in channels the requester is not, and must not pass on what they
+// cannot read. Posts of another channel, deleted posts and system messages
+// are left out. The bot's own posts have role assistant; the others role
+// user, prefixed with their author's username.
+func (b *Bot) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, error) {
+	if ev.ThreadID == "" {
+		return nil, nil
+	}
+	me, err := b.self(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, resp, err := b.api.GetChannelMember(ctx, ev.ChannelID, ev.UserID, ""); err != nil {
+		switch statusOf(resp) {
+		case http.StatusNotFound:
+			return nil, fmt.Errorf("user %s is not a member of channel %s: %w", ev.UserID, ev.ChannelID, chat.ErrForbidden)
+		case http.StatusForbidden:
+			// The bot cannot see the channel's members: no proof that
+			// the requester may read it.
+			return nil, fmt.Errorf("the bot cannot check the members of channel %s: %w", ev.ChannelID, chat.ErrForbidden)
+		}
+		return nil, fmt.Errorf("checking that the requester may read channel %s: %w", ev.ChannelID, err)
+	}
+	list, resp, err := b.api.GetPostThread(ctx, ev.ThreadID, "", false)
+	if err != nil {
+		if s := statusOf(resp); s == http.StatusForbidden || s == http.StatusNotFound {
+			return nil, fmt.Errorf("reading thread %s: %w: %w", ev.ThreadID, chat.ErrForbidden, err)
+		}
+		return nil, fmt.Errorf("reading thread %s: %w", ev.ThreadID, err)
+	}
+	if root := list.Posts[ev.ThreadID]; root == nil || root.ChannelId != ev.ChannelID {
+		return nil, fmt.Errorf("thread %s is not in channel %s: %w", ev.ThreadID, ev.ChannelID, chat.ErrForbidden)
+	}
+	posts := make([]*model.Post, 0, len(list.Posts))
+	for _, p := range list.Posts {
+		posts = append(posts, p)
+	}
+	slices.SortFunc(posts, func(a, b *model.Post) int {
+		return cmp.Or(cmp.Compare(a.CreateAt, b.CreateAt), cmp.Compare(a.Id, b.Id))
+	})
+	if trig := list.Posts[ev.MessageID]; trig != nil {
+		i := slices.IndexFunc(posts, func(p *model.Post) bool { return p.Id == trig.Id })
+		posts = posts[:i]
+	}
+	posts = slices.DeleteFunc(posts, func(p *model.Post) bool {
+		return p.ChannelId != ev.ChannelID || p.DeleteAt != 0 || p.IsSystemMessage() || p.Message == ""
+	})
+	names := b.names(ctx, me.Id, posts)
+	msgs := make([]core.Message, 0, len(posts))
+	for _, p := range posts {
+		if p.UserId == me.Id {
+			msgs = append(msgs, core.Message{Role: "assistant", Content: p.Message})
+			continue
+		}
+		msgs = append(msgs, core.Message{Role: "user", Content: names[p.UserId] + ": " + p.Message})
+	}
+	return msgs, nil
+}
+
+// names maps the authors of posts (but the bot) to their usernames, from
+// the cache or in one call; an author the server does not name keeps
+// their id.
+func (b *Bot) names(ctx context.Context, self string, posts []*model.Post) map[string]string {
+	names := map[string]string{}
+	var missing []string
+	for _, p := range posts {
+		if p.UserId == self || names[p.UserId] != "" {
+			continue
+		}
+		names[p.UserId] = p.UserId
+		if u, ok := b.users.get(p.UserId); ok {
+			names[p.UserId] = u.Username
+		} else {
+			missing = append(missing, p.UserId)
+		}
+	}
+	if len(missing) == 0 {
+		return names
+	}
+	users, _, err := b.api.GetUsersByIds(ctx, missing)
+	if err != nil {
+		b.log.Warn("reading the names of a thread's authors failed; using their ids", "err", err)
+		return names
+	}
+	for _, u := range users {
+		b.users.put(u.Id, u)
+		names[u.Id] = u.Username
+	}
+	return names
+}

@@ -1,0 +1,164 @@
+package integrationtests
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/mattermost/mattermost/server/public/model"
+
+	"timon.dev/timon/bots/mattermost/mattermosttest"
+	"timon.dev/timon/bots/slack/slackfake"
+)
+
+const (
+	slackSecret    = "it-signing-secret"
+	mmCommandToken = "itcommandtoken0000000000000"
+)
+
+// chatPlatforms are the fake Slack and Mattermost a chat hub talks to.
+type chatPlatforms struct {
+	slack *slackfake.Server
+	mm    *mattermosttest.Server
+	ada   string // Slack user in #lab
+	alan  *model.User
+	town  *model.Channel
+}
+
+// newChatPlatforms starts both fakes and sets the environment variables
+// that switch the bots on (read by the hub the test starts next).
+func newChatPlatforms(t testing.TB) *chatPlatforms {
+	t.Helper()
+	p := &chatPlatforms{slack: slackfake.New(), mm: mattermosttest.New(), ada: "U061F7AUR"}
+	t.Cleanup(p.slack.Close)
+	t.Cleanup(p.mm.Close)
+	p.slack.AddUser(p.ada, "ada", "ada@lab-univ.fr", "en-US")
+	p.slack.AddChannel("C123ABC456", "lab", "public", p.ada, slackfake.BotUserID)
+	p.alan = p.mm.AddUser(&model.User{Username: "alan", Email: "alan@example.org", Locale: "fr"})
+	p.town = p.mm.AddChannel(&model.Channel{Name: "town-square", DisplayName: "Town Square"}, p.alan.Id, p.mm.Bot().Id)
+	t.Setenv("TIMON_SLACK_BOT_TOKEN", "xoxb-it-token")
+	t.Setenv("TIMON_SLACK_SIGNING_SECRET", slackSecret)
+	t.Setenv("TIMON_SLACK_APP_TOKEN", "")
+	t.Setenv("TIMON_MATTERMOST_URL", p.mm.URL())
+	t.Setenv("TIMON_MATTERMOST_BOT_TOKEN", p.mm.BotToken())
+	t.Setenv("TIMON_MATTERMOST_COMMAND_TOKEN", mmCommandToken)
+	return p
+}
+
+// chatSection switches the hub's Slack bot to HTTP mode against the fake.
+func (p *chatPlatforms) chatSection() string {
+	return fmt.Sprintf(`
+chat:
+  slack: {mode: http, api_url: %q, updates_per_minute: 60000}
+  update_interval: 200ms
+`, p.slack.APIURL())
+}
+
+func TestChatBotsAnswerMentionsInThread(t *testing.T) {
+	fake := newFake(t)
+	p := newChatPlatforms(t)
+	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection())
+	ctx := ctxT(t)
+
+	// Slack (HTTP Events API): a signed mention, delivered twice as Slack
+	// retries, is answered once in its thread.
+	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> ask is it everything a river should be?")
+	body := slackfake.AppMention("EvIT1", "C123ABC456", p.ada, "ask is it everything a river should be?", root, "")
+	for retry := range 2 {
+		resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, retry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("delivery %d: status %d", retry, resp.StatusCode)
+		}
+	}
+	final := func(text string) bool { return strings.Contains(text, "journal request req_") }
+	if err := p.slack.Wait(ctx, func() bool {
+		r := p.slack.Replies("C123ABC456", root)
+		return len(r) == 1 && final(r[0].Text)
+	}); err != nil {
+		t.Fatalf("no Slack answer: %+v", p.slack.BotMessages())
+	}
+	if r := p.slack.Replies("C123ABC456", root)[0]; !strings.HasPrefix(r.Text, "echo: is it everything a river should be?") || !strings.Contains(r.Text, "AI-generated") {
+		t.Fatalf("Slack answer %q", r.Text)
+	}
+
+	// A bad signature is refused.
+	resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, "wrong", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("bad signature: status %d", resp.StatusCode)
+	}
+
+	// Mattermost (WebSocket): a mention is answered in its thread, in
+	// French (alan's locale).
+	if err := p.mm.Wait(ctx, func() bool { return p.mm.Connected(p.mm.Bot().Id) }); err != nil {
+		t.Fatal("the Mattermost bot did not connect")
+	}
+	post, err := p.mm.Post(p.alan.Id, p.town.Id, "", "@"+p.mm.Bot().Username+" ask where is the sample?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.mm.Wait(ctx, func() bool {
+		r := p.mm.Replies(post.Id, p.mm.Bot().Id)
+		return len(r) == 1 && strings.Contains(r[0].Message, "requête du journal req_")
+	}); err != nil {
+		t.Fatalf("no Mattermost answer: %+v", p.mm.Replies(post.Id, ""))
+	}
+	if r := p.mm.Replies(post.Id, p.mm.Bot().Id)[0]; !strings.HasPrefix(r.Message, "echo: where is the sample?") || !strings.Contains(r.Message, "Généré par IA") {
+		t.Fatalf("Mattermost answer %q", r.Message)
+	}
+
+	// The Mattermost slash command refuses a wrong token.
+	res, err := p.mm.SlashCommand(ctx, h.url+"/mattermost/command", "wrong-token", mattermosttest.Command{UserID: p.alan.Id, ChannelID: p.town.Id, Text: "help"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong command token: status %d", res.Status)
+	}
+	if n := fake.Count(); n != 2 {
+		t.Fatalf("the model was asked %d times for two mentions", n)
+	}
+}
+
+func TestChatEntryPointsWithoutSecretsAnswer404(t *testing.T) {
+	for _, v := range []string{"TIMON_SLACK_BOT_TOKEN", "TIMON_SLACK_SIGNING_SECRET", "TIMON_SLACK_APP_TOKEN",
+		"TIMON_MATTERMOST_URL", "TIMON_MATTERMOST_BOT_TOKEN", "TIMON_MATTERMOST_COMMAND_TOKEN"} {
+		t.Setenv(v, "")
+	}
+	fake := newFake(t)
+	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL()))
+	body := slackfake.AppMention("EvX", "C1", "U1", "hello", "1.000001", "")
+	for _, path := range []string{"/slack/events", "/slack/commands", "/mattermost/command"} {
+		resp, err := slackfake.Deliver(http.DefaultClient, h.url+path, "application/json", body, "anything", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", path, resp.StatusCode)
+		}
+	}
+	// With the Slack bot on but no signing secret (Socket Mode only), the
+	// HTTP entry points still answer 404.
+	t.Setenv("TIMON_SLACK_BOT_TOKEN", "xoxb-it-token")
+	sl := slackfake.New()
+	defer sl.Close()
+	h2 := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+fmt.Sprintf("\nchat:\n  slack: {mode: http, api_url: %q}\n", sl.APIURL()))
+	resp, err := http.Post(h2.url+"/slack/events", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("slack without signing secret: status %d, want 404", resp.StatusCode)
+	}
+}
