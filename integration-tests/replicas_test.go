@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store/storetest"
 )
 
@@ -22,7 +24,11 @@ import (
 func startReplicas(t *testing.T, extra string) (a, b *hub) {
 	t.Helper()
 	t.Setenv("TIMON_TEST_PG_DSN", storetest.PostgresDSN(t))
-	fake := newFake(t)
+	return startReplicasWith(t, newFake(t), extra)
+}
+
+func startReplicasWith(t *testing.T, fake *fakellm.Server, extra string) (a, b *hub) {
+	t.Helper()
 	cfg := hubConfigWith(fake.URL(), "store:\n  driver: postgres\n  dsn_env: TIMON_TEST_PG_DSN\n"+extra)
 	a = startHubWith(t, fake, cfg)
 	key, err := os.ReadFile(filepath.Join(a.data, "audit-signing.key"))
@@ -179,4 +185,59 @@ func TestReplicaKilledMidLoadLosesNothing(t *testing.T) {
 		t.Fatalf("the journal does not verify after a replica was killed: %s %s", out, errOut)
 	}
 	t.Logf("%d requests answered, %d failed on the killed replica, %d journal entries", len(answered), failedB.Load(), len(ids))
+}
+
+// TestReplicasAnswerEachChatEventOnce: Slack retries an event to another
+// replica, and both replicas' Mattermost WebSockets receive the same post;
+// each is answered exactly once.
+func TestReplicasAnswerEachChatEventOnce(t *testing.T) {
+	p := newChatPlatforms(t)
+	t.Setenv("TIMON_TEST_PG_DSN", storetest.PostgresDSN(t))
+	fake := newFake(t)
+	a, b := startReplicasWith(t, fake, p.chatSection())
+	ctx := ctxT(t)
+
+	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> ask which replica answers?")
+	body := slackfake.AppMention("EvReplica", "C123ABC456", p.ada, "ask which replica answers?", root, "")
+	for retry, h := range []*hub{a, b, a} {
+		resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, retry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("delivery %d: status %d", retry, resp.StatusCode)
+		}
+	}
+	if err := p.mm.Wait(ctx, func() bool { return p.mm.Connected(p.mm.Bot().Id) }); err != nil {
+		t.Fatal("the Mattermost bots did not connect")
+	}
+	time.Sleep(300 * time.Millisecond) // both replicas' sockets
+	post, err := p.mm.Post(p.alan.Id, p.town.Id, "", "@"+p.mm.Bot().Username+" ask which replica answers?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := func(text string) bool { return strings.Contains(text, " req_") }
+	if err := p.slack.Wait(ctx, func() bool {
+		r := p.slack.Replies("C123ABC456", root)
+		return len(r) >= 1 && final(r[0].Text)
+	}); err != nil {
+		t.Fatalf("no Slack answer: %+v", p.slack.BotMessages())
+	}
+	if err := p.mm.Wait(ctx, func() bool {
+		r := p.mm.Replies(post.Id, p.mm.Bot().Id)
+		return len(r) >= 1 && final(r[0].Message)
+	}); err != nil {
+		t.Fatalf("no Mattermost answer: %+v", p.mm.Replies(post.Id, ""))
+	}
+	time.Sleep(time.Second) // room for a duplicate to show
+	if r := p.slack.Replies("C123ABC456", root); len(r) != 1 {
+		t.Errorf("Slack got %d replies from two replicas, want 1", len(r))
+	}
+	if r := p.mm.Replies(post.Id, p.mm.Bot().Id); len(r) != 1 {
+		t.Errorf("Mattermost got %d replies from two replicas, want 1", len(r))
+	}
+	if n := fake.Count(); n != 2 {
+		t.Errorf("the model was asked %d times for two events", n)
+	}
 }
