@@ -47,9 +47,15 @@ func TestConfigCheck(t *testing.T) {
 }
 
 func TestSubcommandsNotBuiltSaySo(t *testing.T) {
-	_, errOut, code := runTimon(t, "", "lsp")
-	if code != 2 || !strings.Contains(errOut, "not built yet") {
-		t.Fatalf("lsp: %d %s", code, errOut)
+	// timon lsp is built: a flag mistake is a usage error, and remote mode
+	// without a token says where to put one.
+	_, errOut, code := runTimon(t, "", "lsp", "--frobnicate")
+	if code != 2 || !strings.Contains(errOut, "flag provided but not defined") {
+		t.Fatalf("lsp with a bad flag: %d %s", code, errOut)
+	}
+	_, errOut, code = runTimon(t, "", "lsp", "--hub", "http://127.0.0.1:9")
+	if code != 1 || !strings.Contains(errOut, "TIMON_TOKEN") {
+		t.Fatalf("lsp without a token: %d %s", code, errOut)
 	}
 	_, _, code = runTimon(t, "", "frobnicate")
 	if code != 2 {

@@ -21,7 +21,7 @@ const usage = `timon — governed integrations hub for a sovereign LLM
 
 Usage:
   timon serve [--config FILE] [--addr HOST:PORT]   run the hub (HTTP API, bots, webhooks)
-  timon lsp [--config FILE]                        language server on stdio
+  timon lsp [--config FILE] [--hub URL]            language server on stdio (remote mode with --hub and TIMON_TOKEN)
   timon audit verify|export|tail|stats [flags]     the tamper-evident journal
   timon redact [--profile P] [--format text|json]  show what of stdin would leave for a model
   timon token create|list|revoke [flags]           personal bearer tokens
@@ -92,7 +92,3 @@ var errNotBuilt = errors.New("not built yet")
 
 // errFailed reports a failure already explained on stderr or stdout.
 var errFailed = errors.New("failed")
-
-func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return fmt.Errorf("timon lsp: the language server is %w (coming with the editor integration)", errNotBuilt)
-}

@@ -1,9 +1,199 @@
 package config
 
-// LSP configures timon lsp: local mode (the core in-process) or remote mode
-// (requests go to a hub with the user's personal token).
-type LSP struct{}
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
 
-func (c *Config) lspDefaults() {}
+	"gopkg.in/yaml.v3"
+)
 
-func (l *loader) validateLSP(c *Config) {}
+// EnvToken is where timon lsp reads the personal token of remote mode when
+// the configuration names no other place.
+const EnvToken = "TIMON_TOKEN"
+
+// LSP configures timon lsp: local mode (the core in-process, with its own
+// journal) or remote mode (requests go to a hub with the user's personal
+// token). Remote mode is on when HubURL is set (or given with --hub).
+type LSP struct {
+	// HubURL is the base URL of the timon hub (https://timon.example.org);
+	// zero means local mode.
+	HubURL string `yaml:"hub_url"`
+	// TokenEnv names the environment variable holding the personal token;
+	// zero means TIMON_TOKEN. TokenFile names a file holding it instead.
+	TokenEnv  string `yaml:"token_env"`
+	TokenFile string `yaml:"token_file"`
+
+	// User and Groups are the principal of local mode; zero User means the
+	// operating-system user. Remote mode takes both from the token.
+	User   string   `yaml:"user"`
+	Groups []string `yaml:"groups"`
+
+	// Debounce is the least time a completion waits for more keystrokes
+	// before a model is asked, MaxDebounce the most (when typing fast);
+	// zero means 150ms and 300ms. An explicitly invoked completion does not
+	// wait.
+	Debounce    Duration `yaml:"debounce"`
+	MaxDebounce Duration `yaml:"max_debounce"`
+
+	// MaxPrefixTokens and MaxSuffixTokens bound the text sent around the
+	// cursor for a completion (about 4 characters a token); zero means
+	// 1400 and 600 (70/30).
+	MaxPrefixTokens int `yaml:"max_prefix_tokens"`
+	MaxSuffixTokens int `yaml:"max_suffix_tokens"`
+	// CompletionMaxTokens bounds a completion's length; zero means
+	// limits.max_tokens.complete (128).
+	CompletionMaxTokens int `yaml:"completion_max_tokens"`
+	// ProseCompletion offers completions as you type in prose files
+	// (plaintext, markdown, LaTeX) too; by default they are offered there
+	// only when explicitly invoked.
+	ProseCompletion bool `yaml:"prose_completion"`
+
+	// Ignore adds gitignore-style patterns, relative to the workspace root,
+	// to .timonignore and the default secret files (.env, *.pem, *.key,
+	// id_rsa…): files matching them are never sent.
+	Ignore []string `yaml:"ignore"`
+
+	// LogLevel of the messages on stderr: debug, info, warn or error; zero
+	// means warn. Content is never logged.
+	LogLevel string `yaml:"log_level"`
+
+	// Token is resolved from TokenEnv or TokenFile ("" when not set).
+	Token string `yaml:"-"`
+}
+
+// Remote reports whether timon lsp runs in remote mode.
+func (c *LSP) Remote() bool { return c.HubURL != "" }
+
+// DebounceRange is the adaptive debounce's bounds.
+func (c *LSP) DebounceRange() (lo, hi time.Duration) {
+	return time.Duration(c.Debounce), time.Duration(c.MaxDebounce)
+}
+
+func (c *Config) lspDefaults() {
+	l := &c.LSP
+	if l.TokenEnv == "" && l.TokenFile == "" {
+		l.TokenEnv = EnvToken
+	}
+	if l.Debounce == 0 {
+		l.Debounce = Duration(150 * time.Millisecond)
+	}
+	if l.MaxDebounce == 0 {
+		l.MaxDebounce = max(Duration(300*time.Millisecond), l.Debounce)
+	}
+	if l.MaxPrefixTokens == 0 {
+		l.MaxPrefixTokens = 1400
+	}
+	if l.MaxSuffixTokens == 0 {
+		l.MaxSuffixTokens = 600
+	}
+	if l.LogLevel == "" {
+		l.LogLevel = "warn"
+	}
+}
+
+func (l *loader) validateLSP(c *Config) {
+	s := &c.LSP
+	if s.HubURL != "" {
+		if u, err := url.Parse(s.HubURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.add("lsp.hub_url", "expected the hub's http(s) URL such as https://timon.example.org, got %q", s.HubURL)
+		}
+	}
+	tok, err := optionalSecret(s.TokenEnv, s.TokenFile)
+	if err != nil {
+		l.add("lsp", "token: %v", err)
+	}
+	s.Token = tok
+	if s.Debounce < 0 || s.MaxDebounce < 0 {
+		l.add("lsp.debounce", "expected a positive duration such as 150ms")
+	}
+	if s.MaxDebounce < s.Debounce {
+		l.add("lsp.max_debounce", "expected at least debounce (%s), got %s", time.Duration(s.Debounce), time.Duration(s.MaxDebounce))
+	}
+	if time.Duration(s.MaxDebounce) > 5*time.Second {
+		l.add("lsp.max_debounce", "expected at most 5s: a completion that waits longer is useless")
+	}
+	if s.MaxPrefixTokens < 0 {
+		l.add("lsp.max_prefix_tokens", "expected a positive number of tokens")
+	}
+	if s.MaxSuffixTokens < 0 {
+		l.add("lsp.max_suffix_tokens", "expected a positive number of tokens")
+	}
+	if s.CompletionMaxTokens < 0 {
+		l.add("lsp.completion_max_tokens", "expected a positive number of tokens")
+	}
+	switch s.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		l.add("lsp.log_level", "expected debug, info, warn or error, got %q", s.LogLevel)
+	}
+	for i, p := range s.Ignore {
+		if strings.TrimSpace(p) == "" {
+			l.add(fmt.Sprintf("lsp.ignore[%d]", i), "an empty pattern matches nothing; remove it")
+		}
+	}
+}
+
+// LoadLSP reads the configuration of timon lsp in remote mode: only the lsp
+// section matters there (governance is the hub's), so a file holding just
+//
+//	lsp:
+//	  hub_url: https://timon.example.org
+//
+// is complete. Other sections are checked for their YAML shape only. An
+// empty path gives the defaults. The hub URL, when not "", overrides the
+// file's.
+func LoadLSP(path, hubURL string) (*Config, error) {
+	var data []byte
+	name := "(no configuration file)"
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("reading configuration: %w", err)
+		}
+		name = path
+	}
+	l := &loader{file: name}
+	cfg := &Config{}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		l.yamlErr(err)
+		return nil, &Error{Problems: l.problems}
+	}
+	if len(doc.Content) > 0 {
+		l.root = doc.Content[0]
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		l.yamlErr(err)
+		return nil, &Error{Problems: l.problems}
+	}
+	if hubURL != "" {
+		cfg.LSP.HubURL = hubURL
+	}
+	cfg.defaults()
+	l.validateLSP(cfg)
+	if cfg.LSP.HubURL == "" {
+		l.add("lsp.hub_url", "remote mode needs the hub's URL (lsp.hub_url or --hub)")
+	} else if cfg.LSP.Token == "" {
+		l.add("lsp", "remote mode needs a personal token: set %s (or lsp.token_env / lsp.token_file); create one with timon token create on the hub", tokenPlace(&cfg.LSP))
+	}
+	if len(l.problems) > 0 {
+		return nil, &Error{Problems: l.problems}
+	}
+	cfg.Path = path
+	return cfg, nil
+}
+
+func tokenPlace(s *LSP) string {
+	if s.TokenFile != "" {
+		return "the file " + s.TokenFile
+	}
+	return s.TokenEnv
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"timon.dev/timon/core"
+	"timon.dev/timon/core/config"
+	"timon.dev/timon/core/remote"
+	"timon.dev/timon/lsp/server"
+)
+
+// cmdLSP runs the language server on stdin and stdout: in local mode the
+// governed engine in-process (its own journal in the data directory), in
+// remote mode the hub's client with the user's personal token.
+func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("lsp", stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded example, local mode)")
+	hub := fs.String("hub", "", "the hub's URL: remote mode, with the personal token in TIMON_TOKEN")
+	fs.Bool("stdio", true, "talk LSP on stdin and stdout (the only transport; accepted for editors that pass it)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var (
+		cfg   *config.Config
+		asst  core.Assistant
+		p     = core.Principal{Integration: core.IntegrationLSP}
+		close = func() error { return nil }
+		err   error
+	)
+	remoteMode := *hub != ""
+	if !remoteMode && *path != "" {
+		if remoteMode, err = namesHub(*path); err != nil {
+			return err
+		}
+	}
+	if remoteMode {
+		if cfg, err = config.LoadLSP(*path, *hub); err != nil {
+			return fmt.Errorf("invalid configuration for timon lsp (remote mode):\n%w", err)
+		}
+		c, err := remote.New(cfg.LSP.HubURL, cfg.LSP.Token, nil)
+		if err != nil {
+			return err
+		}
+		asst = c
+		log := newLogger(stderr, cfg.LSP.LogLevel)
+		go func() {
+			if err := c.Ping(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("the hub does not answer yet; requests will fail until it does", "err", err)
+			}
+		}()
+		return runLSP(ctx, cfg, asst, p, close, stdin, stdout, log)
+	}
+
+	if cfg, err = loadConfig(*path); err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LSP.LogLevel)
+	h, err := openHub(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	var once sync.Once
+	var closeErr error
+	close = func() error {
+		once.Do(func() { closeErr = h.Close() })
+		return closeErr
+	}
+	defer close()
+	p.UserID, p.Groups = cfg.LSP.User, cfg.LSP.Groups
+	if p.UserID == "" {
+		p.UserID = osUser()
+	}
+	return runLSP(ctx, cfg, h.engine, p, close, stdin, stdout, log)
+}
+
+func runLSP(ctx context.Context, cfg *config.Config, a core.Assistant, p core.Principal, closeHub func() error,
+	stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
+	lo, hi := cfg.LSP.DebounceRange()
+	mode := "local"
+	if cfg.LSP.Remote() {
+		mode = "remote"
+	}
+	log.Info("timon lsp starting", "mode", mode, "version", version)
+	err := server.Serve(ctx, stdio{stdin, stdout}, server.Options{
+		Assistant: a, Principal: p,
+		PrefixTokens: cfg.LSP.MaxPrefixTokens, SuffixTokens: cfg.LSP.MaxSuffixTokens,
+		CompletionMaxTokens: cfg.LSP.CompletionMaxTokens, Debounce: lo, MaxDebounce: hi,
+		ProseCompletion: cfg.LSP.ProseCompletion, Ignore: cfg.LSP.Ignore,
+		OnShutdown: func(context.Context) error { return closeHub() },
+		Version:    version, Logger: log,
+	})
+	switch {
+	case errors.Is(err, server.ErrNoShutdown):
+		log.Warn("the editor left without shutting the server down")
+		return errFailed
+	case err != nil && ctx.Err() != nil:
+		return nil // interrupted
+	}
+	return err
+}
+
+// namesHub reports whether the configuration file names a hub (remote
+// mode), without validating the rest: a remote-mode file need not
+// configure providers.
+func namesHub(path string) (bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("reading configuration: %w", err)
+	}
+	var peek struct {
+		LSP struct {
+			HubURL string `yaml:"hub_url"`
+		} `yaml:"lsp"`
+	}
+	if err := yaml.Unmarshal(data, &peek); err != nil {
+		return false, nil // the full load reports it with its line
+	}
+	return peek.LSP.HubURL != "", nil
+}
+
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "local"
+}
+
+// stdio is the server's transport: it reads stdin and writes stdout.
+type stdio struct {
+	r io.Reader
+	w io.Writer
+}
+
+func (s stdio) Read(p []byte) (int, error)  { return s.r.Read(p) }
+func (s stdio) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+// Close closes stdin so that a blocked read returns.
+func (s stdio) Close() error {
+	if c, ok := s.r.(io.Closer); ok {
+		done := make(chan struct{})
+		go func() { c.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const lspProviders = `
+providers:
+  - {name: p, base_url: "http://127.0.0.1:1/v1", models: [m]}
+policy:
+  rules: [{name: all, effect: allow}]
+`
+
+func TestLSPDefaults(t *testing.T) {
+	t.Setenv(EnvToken, "")
+	cfg, err := Parse("t.yaml", []byte(lspProviders))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.LSP
+	lo, hi := l.DebounceRange()
+	if l.Remote() || lo != 150*time.Millisecond || hi != 300*time.Millisecond || l.MaxPrefixTokens != 1400 ||
+		l.MaxSuffixTokens != 600 || l.TokenEnv != EnvToken || l.LogLevel != "warn" {
+		t.Fatalf("defaults %+v", l)
+	}
+}
+
+func TestLSPValidationNamesTheLine(t *testing.T) {
+	src := lspProviders + `lsp:
+  hub_url: ftp://hub
+  debounce: 400ms
+  max_debounce: 200ms
+  max_prefix_tokens: -1
+  log_level: chatty
+  ignore: ["  "]
+`
+	_, err := Parse("t.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		"t.yaml:7: lsp.hub_url: expected the hub's http(s) URL",
+		"t.yaml:9: lsp.max_debounce: expected at least debounce (400ms)",
+		"t.yaml:10: lsp.max_prefix_tokens: expected a positive number",
+		"t.yaml:11: lsp.log_level: expected debug, info, warn or error",
+		"lsp.ignore[0]: an empty pattern",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestLoadLSPRemoteNeedsOnlyTheLSPSection(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lsp.yaml")
+	os.WriteFile(path, []byte("lsp:\n  hub_url: https://timon.example.org\n  debounce: 100ms\n"), 0o600)
+
+	t.Setenv(EnvToken, "")
+	_, err := LoadLSP(path, "")
+	if err == nil || !strings.Contains(err.Error(), "remote mode needs a personal token: set TIMON_TOKEN") {
+		t.Fatalf("without a token: %v", err)
+	}
+	t.Setenv(EnvToken, " timon_abc\n")
+	cfg, err := LoadLSP(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LSP.HubURL != "https://timon.example.org" || cfg.LSP.Token != "timon_abc" || time.Duration(cfg.LSP.Debounce) != 100*time.Millisecond {
+		t.Fatalf("%+v", cfg.LSP)
+	}
+	// --hub overrides; no file at all is fine.
+	cfg, err = LoadLSP("", "http://127.0.0.1:8080")
+	if err != nil || cfg.LSP.HubURL != "http://127.0.0.1:8080" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	// A token file instead of the variable.
+	tok := filepath.Join(dir, "token")
+	os.WriteFile(tok, []byte("timon_fromfile\n"), 0o600)
+	os.WriteFile(path, []byte("lsp:\n  hub_url: https://h\n  token_file: "+tok+"\n"), 0o600)
+	if cfg, err = LoadLSP(path, ""); err != nil || cfg.LSP.Token != "timon_fromfile" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	// Unknown keys are still errors, with their line.
+	os.WriteFile(path, []byte("lsp:\n  hub_url: https://h\n  debounse: 1s\n"), 0o600)
+	if _, err = LoadLSP(path, ""); err == nil || !strings.Contains(err.Error(), "lsp.yaml:3") {
+		t.Fatalf("typo: %v", err)
+	}
+	if _, err = LoadLSP("", ""); err == nil || !strings.Contains(err.Error(), "needs the hub's URL") {
+		t.Fatalf("no hub: %v", err)
+	}
+}

@@ -1,0 +1,306 @@
+// Package complete is timon lsp's code completion: the fill-in-the-middle
+// window around the cursor (prefix and suffix budgeted in tokens, about
+// 70/30), the decision not to complete inside comments and strings unless
+// asked, an adaptive debounce, per-document cancellation of the request in
+// flight when a key is pressed, a small cache so that typing the suggested
+// text reuses it, and the post-processing of the model's answer.
+package complete
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"timon.dev/timon/core"
+)
+
+// ErrSuperseded is returned when a newer keystroke or completion request
+// for the same document made the request pointless.
+var ErrSuperseded = errors.New("superseded by a newer keystroke")
+
+// Options configure a Completer.
+type Options struct {
+	Assistant core.Assistant
+	Principal core.Principal
+	// PrefixTokens and SuffixTokens budget the window; zero means 1400
+	// and 600.
+	PrefixTokens, SuffixTokens int
+	// MaxTokens bounds the answer; zero leaves it to the assistant.
+	MaxTokens int
+	// Debounce and MaxDebounce bound the adaptive wait before an automatic
+	// completion asks the model; zero means 150ms and 300ms.
+	Debounce, MaxDebounce time.Duration
+	// ProseAuto completes prose files as you type; otherwise only on an
+	// explicit invocation.
+	ProseAuto bool
+	Logger    *slog.Logger
+}
+
+// Request is one completion to compute.
+type Request struct {
+	URI      string // the document's key
+	Path     string // the file path sent as origin (relative to the workspace)
+	Language string
+	Text     string // the whole document
+	Offset   int    // the cursor, a byte offset in Text
+	// Version is the document's version Text is; a keystroke recorded for
+	// a later version supersedes the request.
+	Version int32
+	// Invoked is an explicit request by the user (a key, a menu): no
+	// debounce, and comments and strings are completed too.
+	Invoked bool
+}
+
+// Result is a completion.
+type Result struct {
+	// Text is inserted at the cursor; "" means nothing to offer.
+	Text string
+	// Cached reports that no model was asked.
+	Cached bool
+	// Reason says why nothing is offered ("comment or string", "prose"),
+	// for logs.
+	Reason string
+}
+
+// Completer computes completions. It is safe for concurrent use.
+type Completer struct {
+	o     Options
+	cache *cache
+
+	mu       sync.Mutex
+	inflight map[string]*flight // by document
+	typing   map[string]*typing
+	seq      uint64
+}
+
+type flight struct {
+	id     uint64
+	cancel context.CancelCauseFunc
+}
+
+type typing struct {
+	version  int32 // the latest version seen
+	last     time.Time
+	interval time.Duration // moving average between keystrokes
+}
+
+// New returns a Completer.
+func New(o Options) *Completer {
+	if o.PrefixTokens == 0 {
+		o.PrefixTokens = 1400
+	}
+	if o.SuffixTokens == 0 {
+		o.SuffixTokens = 600
+	}
+	if o.Debounce == 0 {
+		o.Debounce = 150 * time.Millisecond
+	}
+	if o.MaxDebounce < o.Debounce {
+		o.MaxDebounce = max(300*time.Millisecond, o.Debounce)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Completer{o: o, cache: newCache(), inflight: map[string]*flight{}, typing: map[string]*typing{}}
+}
+
+// Keystroke records a change to the document uri, now at version: the
+// completion in flight for it is canceled (its upstream request aborted)
+// and the typing speed updated for the debounce.
+func (c *Completer) Keystroke(uri string, version int32) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.inflight[uri]; f != nil {
+		f.cancel(ErrSuperseded)
+		delete(c.inflight, uri)
+	}
+	t := c.typing[uri]
+	if t == nil {
+		c.typing[uri] = &typing{last: now, version: version}
+		return
+	}
+	t.version = max(t.version, version)
+	gap := now.Sub(t.last)
+	t.last = now
+	switch {
+	case gap > 2*time.Second: // a new burst
+		t.interval = 0
+	case t.interval == 0:
+		t.interval = gap
+	default:
+		t.interval = (t.interval*2 + gap) / 3
+	}
+}
+
+// Forget drops what is kept about the document uri (it was closed).
+func (c *Completer) Forget(uri string) {
+	c.mu.Lock()
+	if f := c.inflight[uri]; f != nil {
+		f.cancel(ErrSuperseded)
+		delete(c.inflight, uri)
+	}
+	delete(c.typing, uri)
+	c.mu.Unlock()
+	c.cache.forget(uri)
+}
+
+// debounce is the wait before an automatic completion of uri: long while
+// keys come fast, short after a pause.
+func (c *Completer) debounce(uri string) time.Duration {
+	c.mu.Lock()
+	t := c.typing[uri]
+	c.mu.Unlock()
+	lo, hi := c.o.Debounce, c.o.MaxDebounce
+	if t == nil || t.interval == 0 || time.Since(t.last) > 2*time.Second {
+		return lo
+	}
+	// 100ms between keys or less: the longest wait; 400ms or more: the
+	// shortest.
+	const fast, slow = 100 * time.Millisecond, 400 * time.Millisecond
+	f := float64(slow-t.interval) / float64(slow-fast)
+	f = max(0, min(1, f))
+	return lo + time.Duration(f*float64(hi-lo))
+}
+
+// Complete computes the completion at r.Offset. It returns ErrSuperseded
+// when a keystroke or a newer request for the same document came first,
+// the context's error when ctx ends, and the assistant's *core.Error when
+// the model cannot answer.
+func (c *Completer) Complete(ctx context.Context, r Request) (Result, error) {
+	r.Offset = max(0, min(r.Offset, len(r.Text)))
+	before, after := r.Text[:r.Offset], r.Text[r.Offset:]
+	if !r.Invoked {
+		if IsProse(r.Language) && !c.o.ProseAuto {
+			return Result{Reason: "prose"}, nil
+		}
+		if InCommentOrString(before, r.Language) {
+			return Result{Reason: "comment or string"}, nil
+		}
+	}
+	if text, ok := c.cache.lookup(r.URI, before, after); ok {
+		return Result{Text: text, Cached: true}, nil
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.mu.Lock()
+	if t := c.typing[r.URI]; t != nil && t.version > r.Version {
+		c.mu.Unlock()
+		return Result{}, ErrSuperseded
+	}
+	c.seq++
+	id := c.seq
+	if f := c.inflight[r.URI]; f != nil {
+		f.cancel(ErrSuperseded)
+	}
+	c.inflight[r.URI] = &flight{id: id, cancel: cancel}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if f := c.inflight[r.URI]; f != nil && f.id == id {
+			delete(c.inflight, r.URI)
+		}
+		c.mu.Unlock()
+	}()
+
+	if !r.Invoked {
+		t := time.NewTimer(c.debounce(r.URI))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Result{}, cause(ctx)
+		case <-t.C:
+		}
+	}
+
+	prefix, suffix := Window(r.Text, r.Offset, c.o.PrefixTokens, c.o.SuffixTokens)
+	req := &core.Request{
+		Principal: c.o.Principal,
+		Task:      core.TaskComplete,
+		Prefix:    prefix,
+		Suffix:    suffix,
+		Origin:    core.Origin{Path: r.Path, Language: r.Language},
+		MaxTokens: c.o.MaxTokens,
+	}
+	if strings.TrimSpace(prefix) == "" && strings.TrimSpace(suffix) == "" {
+		return Result{Reason: "empty document"}, nil
+	}
+	resp, err := c.o.Assistant.Do(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Result{}, cause(ctx)
+		}
+		return Result{}, err
+	}
+	text := Clean(resp.Text, around(r.Text, r.Offset, r.Language))
+	if text != "" {
+		c.cache.store(r.URI, before, after, text)
+	}
+	return Result{Text: text}, nil
+}
+
+// cause is ErrSuperseded for a keystroke, the context's error otherwise.
+func cause(ctx context.Context) error {
+	if err := context.Cause(ctx); errors.Is(err, ErrSuperseded) {
+		return ErrSuperseded
+	}
+	return ctx.Err()
+}
+
+// cache keeps the last suggestions of each document so that typing the
+// suggested text shows the rest without asking the model again.
+type cache struct {
+	mu   sync.Mutex
+	docs map[string][]entry
+}
+
+type entry struct {
+	before, after, text string
+}
+
+const perDoc = 4
+
+func newCache() *cache { return &cache{docs: map[string][]entry{}} }
+
+func (c *cache) store(uri, before, after, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	es := append([]entry{{before, after, text}}, c.docs[uri]...)
+	if len(es) > perDoc {
+		es = es[:perDoc]
+	}
+	c.docs[uri] = es
+}
+
+// lookup finds a suggestion made at a point the user has since typed
+// towards: the text before the cursor is the old one plus a beginning of
+// the suggestion, and the text after it is unchanged.
+func (c *cache) lookup(uri, before, after string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.docs[uri] {
+		if after != e.after || len(before) < len(e.before) || before[:len(e.before)] != e.before {
+			continue
+		}
+		typed := before[len(e.before):]
+		if !strings.HasPrefix(e.text, typed) {
+			continue
+		}
+		rest := e.text[len(typed):]
+		if len(strings.TrimSpace(rest)) < MinLength {
+			continue
+		}
+		return rest, true
+	}
+	return "", false
+}
+
+func (c *cache) forget(uri string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.docs, uri)
+}
