@@ -1,8 +1,417 @@
 package config
 
-// GitLab configures merge-request review through GitLab webhooks.
-type GitLab struct{}
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
 
-func (c *Config) gitlabDefaults() {}
+// GitLab configures merge-request review through GitLab webhooks
+// (webhooks/gitlab, webhooks/review). It is on when the API URL, the bot's
+// token and at least one webhook secret are set; the route POST
+// /webhooks/gitlab answers 404 otherwise.
+type GitLab struct {
+	URLEnv    string `yaml:"url_env"` // default TIMON_GITLAB_URL
+	URLFile   string `yaml:"url_file"`
+	TokenEnv  string `yaml:"token_env"` // default TIMON_GITLAB_TOKEN
+	TokenFile string `yaml:"token_file"`
 
-func (l *loader) validateGitLab(c *Config) {}
+	Webhook GitLabWebhook `yaml:"webhook"`
+
+	// Review holds the settings of every project; an entry of Groups,
+	// then of Projects, refines them, then the project's .timon.yaml on
+	// the merge request's target branch.
+	Review GitLabSettings `yaml:"review"`
+
+	// Groups and Projects give a group (and its subgroups) or a project
+	// their own webhook secret and settings. The most specific entry
+	// applies: the project's, else the group with the longest path.
+	Groups   []GitLabScope `yaml:"groups"`
+	Projects []GitLabScope `yaml:"projects"`
+
+	// LinkAllowlist lists the hosts the model's review may link to or
+	// show images from (a host also allows its subdomains); every other
+	// link or image is removed. The GitLab host is always allowed.
+	LinkAllowlist []string `yaml:"link_allowlist"`
+
+	// PrincipalGroups are the groups of the principal of every review
+	// request (policy rules, shared quotas); zero means [gitlab].
+	PrincipalGroups []string `yaml:"principal_groups"`
+	// Model asks for a model by name; zero means the policy's route.
+	Model string `yaml:"model"`
+	// ChunkTokens bounds the diff sent in one model call (about four
+	// bytes a token); zero means 6000. MaxChunks bounds the calls of one
+	// review; zero means 8. What does not fit is listed as skipped.
+	ChunkTokens int `yaml:"chunk_tokens"`
+	MaxChunks   int `yaml:"max_chunks"`
+	// AnswerTokens bounds one answer of the model; zero means 2048.
+	AnswerTokens int `yaml:"answer_tokens"`
+	// DiffWait is how long a review waits for GitLab to compute the diff
+	// of a push before trying later; zero means 30s.
+	DiffWait Duration `yaml:"diff_wait"`
+
+	// Resolved from the variables or files above ("" when not set).
+	URL           string `yaml:"-"`
+	Token         string `yaml:"-"`
+	WebhookSecret string `yaml:"-"`
+	SigningSecret string `yaml:"-"`
+}
+
+// GitLabWebhook holds the webhook's default secrets.
+type GitLabWebhook struct {
+	// SecretEnv / SecretFile hold the secret GitLab sends in
+	// X-Gitlab-Token (default TIMON_GITLAB_WEBHOOK_SECRET). Setting it
+	// switches the webhook on.
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+	// SigningSecretEnv / SigningSecretFile hold the Standard Webhooks
+	// signing secret (whsec_…); when set, a delivery carrying a
+	// webhook-signature header must carry a valid one.
+	SigningSecretEnv  string `yaml:"signing_secret_env"`
+	SigningSecretFile string `yaml:"signing_secret_file"`
+}
+
+// GitLabScope is a group or a project with its own secret and settings.
+type GitLabScope struct {
+	// Path is the group's full path (research/physics) or the project's
+	// path with namespace (research/physics/solver).
+	Path string `yaml:"path"`
+	// SecretEnv / SecretFile hold this scope's webhook secret; zero keeps
+	// the enclosing one.
+	SecretEnv         string `yaml:"secret_env"`
+	SecretFile        string `yaml:"secret_file"`
+	SigningSecretEnv  string `yaml:"signing_secret_env"`
+	SigningSecretFile string `yaml:"signing_secret_file"`
+
+	GitLabSettings `yaml:",inline"`
+
+	Secret        string `yaml:"-"`
+	SigningSecret string `yaml:"-"`
+}
+
+// GitLabSettings are the review settings of a project. Unset fields keep
+// the enclosing scope's value.
+type GitLabSettings struct {
+	// Events lists what triggers work: open, reopen, ready (draft to
+	// ready), push (new commits), and the commands review, describe,
+	// explain. Zero means all.
+	Events []string `yaml:"events"`
+	// Profile is the review's focus: default, security, thorough or
+	// light (only likely bugs). Zero means default.
+	Profile string `yaml:"profile"`
+	// Include, when set, limits the review to paths matching one of its
+	// globs; Exclude skips paths matching one of its globs (** matches
+	// any number of folders). Excludes add up across scopes.
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+	// Instructions are added to the model's instructions.
+	Instructions string `yaml:"instructions"`
+	// Language of the review (English, French…); zero means English.
+	Language string `yaml:"language"`
+	// MaxInlineComments bounds the inline discussions of one review; the
+	// rest goes to the summary note. Zero means 10 (0 is written as
+	// summary_only: true).
+	MaxInlineComments int `yaml:"max_inline_comments"`
+	// SummaryOnly posts no inline discussion.
+	SummaryOnly *bool `yaml:"summary_only"`
+	// MinConfidence drops findings the model is less sure of (0 to 1);
+	// zero means 0.5.
+	MinConfidence float64 `yaml:"min_confidence"`
+	// ReviewDrafts reviews draft merge requests too; zero means no.
+	ReviewDrafts *bool `yaml:"review_drafts"`
+}
+
+// GitLab review events.
+var GitLabEvents = []string{"open", "reopen", "ready", "push", "review", "describe", "explain"}
+
+// GitLab review profiles.
+var GitLabProfiles = []string{"default", "security", "thorough", "light"}
+
+// Enabled reports whether the webhook is on.
+func (g *GitLab) Enabled() bool {
+	if g.URL == "" || g.Token == "" {
+		return false
+	}
+	if g.WebhookSecret != "" {
+		return true
+	}
+	for _, s := range append(slices.Clip(g.Groups), g.Projects...) {
+		if s.Secret != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Merge returns s refined by o: o's set fields win, excludes add up.
+func (s GitLabSettings) Merge(o GitLabSettings) GitLabSettings {
+	if len(o.Events) > 0 {
+		s.Events = o.Events
+	}
+	if o.Profile != "" {
+		s.Profile = o.Profile
+	}
+	if len(o.Include) > 0 {
+		s.Include = o.Include
+	}
+	s.Exclude = append(slices.Clip(s.Exclude), o.Exclude...)
+	if o.Instructions != "" {
+		if s.Instructions != "" {
+			s.Instructions += "\n" + o.Instructions
+		} else {
+			s.Instructions = o.Instructions
+		}
+	}
+	if o.Language != "" {
+		s.Language = o.Language
+	}
+	if o.MaxInlineComments != 0 {
+		s.MaxInlineComments = o.MaxInlineComments
+	}
+	if o.SummaryOnly != nil {
+		s.SummaryOnly = o.SummaryOnly
+	}
+	if o.MinConfidence != 0 {
+		s.MinConfidence = o.MinConfidence
+	}
+	if o.ReviewDrafts != nil {
+		s.ReviewDrafts = o.ReviewDrafts
+	}
+	return s
+}
+
+// EventEnabled reports whether the settings enable event e.
+func (s GitLabSettings) EventEnabled(e string) bool {
+	return len(s.Events) == 0 || slices.Contains(s.Events, e)
+}
+
+// Inline is the number of inline discussions a review may open.
+func (s GitLabSettings) Inline() int {
+	if s.SummaryOnly != nil && *s.SummaryOnly {
+		return 0
+	}
+	if s.MaxInlineComments <= 0 {
+		return 10
+	}
+	return s.MaxInlineComments
+}
+
+// Confidence is the least confidence of a finding that is posted.
+func (s GitLabSettings) Confidence() float64 {
+	if s.MinConfidence <= 0 {
+		return 0.5
+	}
+	return s.MinConfidence
+}
+
+// GitLabProject is the resolved configuration of one project.
+type GitLabProject struct {
+	Settings GitLabSettings
+	// Secret and SigningSecret authenticate the project's deliveries.
+	Secret, SigningSecret string
+}
+
+// ProjectFor resolves the settings and secrets of a project from its path
+// with namespace: Review, refined by the longest matching group, then by
+// the project's own entry.
+func (g *GitLab) ProjectFor(projectPath string) GitLabProject {
+	p := GitLabProject{Settings: g.Review, Secret: g.WebhookSecret, SigningSecret: g.SigningSecret}
+	var best *GitLabScope
+	for i := range g.Groups {
+		gr := &g.Groups[i]
+		if strings.HasPrefix(projectPath, gr.Path+"/") && (best == nil || len(gr.Path) > len(best.Path)) {
+			best = gr
+		}
+	}
+	apply := func(s *GitLabScope) {
+		p.Settings = p.Settings.Merge(s.GitLabSettings)
+		if s.Secret != "" {
+			p.Secret = s.Secret
+		}
+		if s.SigningSecret != "" {
+			p.SigningSecret = s.SigningSecret
+		}
+	}
+	if best != nil {
+		apply(best)
+	}
+	for i := range g.Projects {
+		if g.Projects[i].Path == projectPath {
+			apply(&g.Projects[i])
+			break
+		}
+	}
+	return p
+}
+
+// Secrets lists every configured webhook secret, for a delivery whose
+// project cannot be read.
+func (g *GitLab) Secrets() []string {
+	var out []string
+	if g.WebhookSecret != "" {
+		out = append(out, g.WebhookSecret)
+	}
+	for _, s := range append(slices.Clip(g.Groups), g.Projects...) {
+		if s.Secret != "" {
+			out = append(out, s.Secret)
+		}
+	}
+	return out
+}
+
+func (c *Config) gitlabDefaults() {
+	g := &c.GitLab
+	if g.URLEnv == "" && g.URLFile == "" {
+		g.URLEnv = "TIMON_GITLAB_URL"
+	}
+	if g.TokenEnv == "" && g.TokenFile == "" {
+		g.TokenEnv = "TIMON_GITLAB_TOKEN"
+	}
+	if g.Webhook.SecretEnv == "" && g.Webhook.SecretFile == "" {
+		g.Webhook.SecretEnv = "TIMON_GITLAB_WEBHOOK_SECRET"
+	}
+	if len(g.PrincipalGroups) == 0 {
+		g.PrincipalGroups = []string{"gitlab"}
+	}
+	if g.ChunkTokens == 0 {
+		g.ChunkTokens = 6000
+	}
+	if g.MaxChunks == 0 {
+		g.MaxChunks = 8
+	}
+	if g.AnswerTokens == 0 {
+		g.AnswerTokens = 2048
+	}
+	if g.DiffWait == 0 {
+		g.DiffWait = Duration(30 * time.Second)
+	}
+}
+
+func (l *loader) validateGitLab(c *Config) {
+	g := &c.GitLab
+	resolve := func(at, env, file string, dst *string) {
+		v, err := optionalSecret(env, file)
+		if err != nil {
+			l.add(at, "%v", err)
+		}
+		*dst = v
+	}
+	resolve("gitlab", g.URLEnv, g.URLFile, &g.URL)
+	resolve("gitlab", g.TokenEnv, g.TokenFile, &g.Token)
+	resolve("gitlab.webhook", g.Webhook.SecretEnv, g.Webhook.SecretFile, &g.WebhookSecret)
+	resolve("gitlab.webhook", g.Webhook.SigningSecretEnv, g.Webhook.SigningSecretFile, &g.SigningSecret)
+	if g.URL != "" {
+		if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.add("gitlab", "the GitLab URL must be an http(s) URL such as https://gitlab.example.org, got %q", g.URL)
+		}
+		g.URL = strings.TrimRight(g.URL, "/")
+	}
+	l.validateGitLabSettings("gitlab.review", &g.Review)
+	for _, list := range []struct {
+		name   string
+		scopes []GitLabScope
+	}{{"gitlab.groups", g.Groups}, {"gitlab.projects", g.Projects}} {
+		seen := map[string]bool{}
+		for i := range list.scopes {
+			s := &list.scopes[i]
+			at := fmt.Sprintf("%s[%d]", list.name, i)
+			s.Path = strings.Trim(strings.TrimSpace(s.Path), "/")
+			if s.Path == "" {
+				l.add(at+".path", "a path is needed (group/subgroup or group/project)")
+			} else if seen[s.Path] {
+				l.add(at+".path", "path %q is listed twice", s.Path)
+			}
+			seen[s.Path] = true
+			resolve(at, s.SecretEnv, s.SecretFile, &s.Secret)
+			resolve(at, s.SigningSecretEnv, s.SigningSecretFile, &s.SigningSecret)
+			l.validateGitLabSettings(at, &s.GitLabSettings)
+		}
+	}
+	for i, h := range g.LinkAllowlist {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			l.add(fmt.Sprintf("gitlab.link_allowlist[%d]", i), "expected a host name such as docs.example.org, got %q", h)
+		}
+	}
+	if g.ChunkTokens < 500 {
+		l.add("gitlab.chunk_tokens", "expected at least 500 tokens")
+	}
+	if g.MaxChunks < 1 {
+		l.add("gitlab.max_chunks", "expected at least 1")
+	}
+	if g.AnswerTokens < 256 {
+		l.add("gitlab.answer_tokens", "expected at least 256 tokens")
+	} else if c.Limits.MaxTokensCeiling > 0 && g.AnswerTokens > c.Limits.MaxTokensCeiling {
+		l.add("gitlab.answer_tokens", "%d is over limits.max_tokens_ceiling (%d)", g.AnswerTokens, c.Limits.MaxTokensCeiling)
+	}
+	if g.DiffWait < 0 {
+		l.add("gitlab.diff_wait", "expected a positive duration")
+	}
+	anySecret := len(g.Secrets()) > 0
+	switch {
+	case anySecret && g.URL == "":
+		l.add("gitlab", "a webhook secret is set but the GitLab URL is not (%s)", orFile(g.URLEnv, g.URLFile))
+	case anySecret && g.Token == "":
+		l.add("gitlab", "a webhook secret is set but the bot's GitLab token is not (%s)", orFile(g.TokenEnv, g.TokenFile))
+	}
+}
+
+func orFile(env, file string) string {
+	if env != "" {
+		return env
+	}
+	return file
+}
+
+// ValidateGitLabSettings checks settings read from elsewhere (a project's
+// .timon.yaml); it returns the problems found, one a line.
+func ValidateGitLabSettings(s *GitLabSettings) []string {
+	l := &loader{}
+	l.validateGitLabSettings("", s)
+	out := make([]string, len(l.problems))
+	for i, p := range l.problems {
+		out[i] = strings.TrimPrefix(p.Path+": "+p.Msg, ": ")
+	}
+	return out
+}
+
+func (l *loader) validateGitLabSettings(at string, s *GitLabSettings) {
+	join := func(field string) string {
+		if at == "" {
+			return field
+		}
+		return at + "." + field
+	}
+	for i, e := range s.Events {
+		if !slices.Contains(GitLabEvents, e) {
+			l.add(fmt.Sprintf("%s[%d]", join("events"), i), "unknown event %q (expected one of %s)", e, strings.Join(GitLabEvents, ", "))
+		}
+	}
+	if s.Profile != "" && !slices.Contains(GitLabProfiles, s.Profile) {
+		l.add(join("profile"), "unknown profile %q (expected one of %s)", s.Profile, strings.Join(GitLabProfiles, ", "))
+	}
+	for _, list := range []struct {
+		name  string
+		globs []string
+	}{{"include", s.Include}, {"exclude", s.Exclude}} {
+		for i, g := range list.globs {
+			if _, err := path.Match(strings.ReplaceAll(g, "**", "*"), ""); err != nil || strings.TrimSpace(g) == "" {
+				l.add(fmt.Sprintf("%s[%d]", join(list.name), i), "expected a path glob such as docs/** or *.min.js, got %q", g)
+			}
+		}
+	}
+	if s.MaxInlineComments < 0 || s.MaxInlineComments > 50 {
+		l.add(join("max_inline_comments"), "expected 1 to 50 (summary_only: true posts none)")
+	}
+	if s.MinConfidence < 0 || s.MinConfidence > 1 {
+		l.add(join("min_confidence"), "expected a number between 0 and 1")
+	}
+	if len(s.Instructions) > 4000 {
+		l.add(join("instructions"), "expected at most 4000 characters")
+	}
+	if len(s.Language) > 40 || strings.ContainsAny(s.Language, "\n<>") {
+		l.add(join("language"), "expected a language name such as English or French")
+	}
+}

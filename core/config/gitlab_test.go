@@ -1,0 +1,122 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	timon "timon.dev/timon"
+	"timon.dev/timon/core/config"
+)
+
+const gitlabBase = `
+providers:
+  - {name: a, base_url: "http://127.0.0.1:8000/v1", models: [m], sovereign: true}
+policy: {routes: {default: [m]}, rules: [{name: all, effect: allow}]}
+`
+
+func TestGitLabIsOnOnlyWithItsSecrets(t *testing.T) {
+	t.Setenv(config.EnvProviderURL, "")
+	for _, v := range []string{"TIMON_GITLAB_URL", "TIMON_GITLAB_TOKEN", "TIMON_GITLAB_WEBHOOK_SECRET"} {
+		t.Setenv(v, "")
+	}
+	cfg, err := config.Parse("timon.example.yaml", timon.ExampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GitLab.Enabled() {
+		t.Fatal("GitLab on without its secrets")
+	}
+	t.Setenv("TIMON_GITLAB_URL", "https://gitlab.example.org/")
+	t.Setenv("TIMON_GITLAB_TOKEN", "glpat-bot")
+	t.Setenv("TIMON_GITLAB_WEBHOOK_SECRET", "hook")
+	cfg, err = config.Parse("timon.example.yaml", timon.ExampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &cfg.GitLab
+	if !g.Enabled() || g.URL != "https://gitlab.example.org" || g.Token != "glpat-bot" || g.WebhookSecret != "hook" {
+		t.Fatalf("resolved %+v", g)
+	}
+	if g.Review.Inline() != 10 || g.Review.Confidence() != 0.5 || !g.Review.EventEnabled("push") {
+		t.Fatalf("example review settings: %+v", g.Review)
+	}
+
+	// A secret without the API's URL or token is a mistake, said plainly.
+	t.Setenv("TIMON_GITLAB_TOKEN", "")
+	_, err = config.Parse("timon.example.yaml", timon.ExampleConfig)
+	if err == nil || !strings.Contains(err.Error(), "TIMON_GITLAB_TOKEN") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestGitLabScopes(t *testing.T) {
+	t.Setenv("TEST_GROUP_SECRET", "g")
+	t.Setenv("TEST_PROJECT_SECRET", "p")
+	t.Setenv("TIMON_GITLAB_URL", "https://gitlab.example.org")
+	t.Setenv("TIMON_GITLAB_TOKEN", "glpat-bot")
+	t.Setenv("TIMON_GITLAB_WEBHOOK_SECRET", "")
+	cfg, err := config.Parse("x", []byte(gitlabBase+`
+gitlab:
+  review: {profile: default, exclude: ["*.lock"], max_inline_comments: 5}
+  groups:
+    - {path: research, secret_env: TEST_GROUP_SECRET, exclude: ["docs/**"], language: French}
+    - {path: research/physics, profile: thorough}
+  projects:
+    - {path: research/physics/solver, secret_env: TEST_PROJECT_SECRET, summary_only: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &cfg.GitLab
+	p := g.ProjectFor("research/physics/solver")
+	if p.Secret != "p" || p.Settings.Profile != "thorough" || p.Settings.Inline() != 0 || p.Settings.Language != "" {
+		t.Fatalf("solver: %+v", p)
+	}
+	q := g.ProjectFor("research/chem/x")
+	if q.Secret != "g" || q.Settings.Language != "French" || strings.Join(q.Settings.Exclude, ",") != "*.lock,docs/**" || q.Settings.Inline() != 5 {
+		t.Fatalf("chem: %+v", q)
+	}
+	if o := g.ProjectFor("other/x"); o.Secret != "" || o.Settings.Profile != "default" {
+		t.Fatalf("other: %+v", o)
+	}
+	if !g.Enabled() {
+		t.Fatal("scopes' secrets do not switch the webhook on")
+	}
+}
+
+func TestGitLabProblemsHaveLines(t *testing.T) {
+	_, err := config.Parse("timon.yaml", []byte(gitlabBase+`
+gitlab:
+  review:
+    events: [open, merged]
+    profile: pedantic
+    max_inline_comments: 500
+  projects:
+    - {path: ""}
+  link_allowlist: ["https://docs.example.org"]
+  chunk_tokens: 10
+`))
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"gitlab.review.events[1]: unknown event \"merged\"",
+		"gitlab.review.profile: unknown profile \"pedantic\"",
+		"gitlab.review.max_inline_comments",
+		"gitlab.projects[0].path",
+		"gitlab.link_allowlist[0]",
+		"gitlab.chunk_tokens",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("problems lack %q:\n%s", want, msg)
+		}
+	}
+	for _, p := range ce.Problems {
+		if p.Line == 0 {
+			t.Errorf("problem without a line: %s", p)
+		}
+	}
+}

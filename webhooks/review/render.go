@@ -1,0 +1,167 @@
+package review
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Markers are hidden HTML comments in the notes timon posts; they make a
+// re-run find what it already posted instead of posting it again.
+const (
+	markerPrefix  = "<!-- timon:"
+	SummaryMarker = "<!-- timon:summary -->"
+	DescribeMark  = "<!-- timon:describe -->"
+)
+
+// FingerprintMarker is the marker of an inline comment.
+func FingerprintMarker(fp string) string { return markerPrefix + "fp:" + fp + " -->" }
+
+// commandMarker is the marker of the reply to a command note.
+func commandMarker(kind string, note int64) string {
+	return markerPrefix + kind + ":" + strconv.FormatInt(note, 10) + " -->"
+}
+
+// Markers returns the timon markers in a note body.
+func Markers(body string) []string {
+	var out []string
+	for {
+		i := strings.Index(body, markerPrefix)
+		if i < 0 {
+			return out
+		}
+		j := strings.Index(body[i:], "-->")
+		if j < 0 {
+			return out
+		}
+		out = append(out, body[i:i+j+3])
+		body = body[i+j+3:]
+	}
+}
+
+// fingerprint identifies an inline comment by what it says and where.
+func fingerprint(project, iid int64, c *Comment) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%d\x00%s\x00%s\x00%d\x00%d\x00%s\x00%s", project, iid, c.Pos.OldPath, c.Pos.NewPath,
+		c.Pos.OldLine, c.Pos.NewLine, normalizeLine(c.Quote), normalizeLine(c.Message))
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+func shortSHA(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}
+
+func severityLabel(s string) string {
+	switch s {
+	case "critical":
+		return "🔴 Critical"
+	case "major":
+		return "🟠 Major"
+	case "minor":
+		return "🟡 Minor"
+	}
+	return "🔵 Info"
+}
+
+// inlineBody renders an inline comment.
+func inlineBody(c *Comment, head string) string {
+	var b strings.Builder
+	b.WriteString("**" + severityLabel(c.Severity) + "**")
+	if c.Secret == "" {
+		fmt.Fprintf(&b, " · confidence %.0f%%", c.Confidence*100)
+	}
+	b.WriteString("\n\n" + c.Message + "\n")
+	if c.Suggestion != "" {
+		b.WriteString("\n```suggestion:-0+0\n" + c.Suggestion + "\n```\n")
+	}
+	b.WriteString("\n<sub>timon review of " + shortSHA(head) + "</sub>\n")
+	b.WriteString(FingerprintMarker(c.Fingerprint))
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// summaryBody renders the summary note of a review.
+func summaryBody(r *Result, posted int) string {
+	var b strings.Builder
+	b.WriteString("### timon review\n\n")
+	scope := "the whole merge request"
+	if r.Since != "" {
+		scope = "the changes since `" + shortSHA(r.Since) + "`"
+	}
+	fmt.Fprintf(&b, "Reviewed `%s`, %s: %s", shortSHA(r.Head), scope, plural(r.Reviewed, "file", "files"))
+	if r.Chunks > 1 {
+		fmt.Fprintf(&b, " in %d parts", r.Chunks)
+	}
+	fmt.Fprintf(&b, "; %s.\n\n", plural(posted, "inline comment", "inline comments"))
+	for _, f := range r.Failures {
+		b.WriteString("> ⚠️ " + f + "\n\n")
+	}
+	if s := strings.TrimSpace(r.Summary); s != "" {
+		b.WriteString(s + "\n\n")
+	} else if r.Reviewed > 0 && len(r.Failures) == 0 && len(r.Comments) == 0 {
+		b.WriteString("Nothing worth raising.\n\n")
+	}
+	if len(r.Secrets) > 0 {
+		b.WriteString("**Possible secrets in the diff.** Revoke them: a later commit does not remove them from the history.\n")
+		for _, s := range r.Secrets {
+			fmt.Fprintf(&b, "- `%s` in `%s` line %d\n", s.Type, escapeCode(s.Path), s.Line)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Others) > 0 {
+		b.WriteString("**Other findings**\n")
+		for i, c := range r.Others {
+			if i == 30 {
+				fmt.Fprintf(&b, "- … and %d more\n", len(r.Others)-30)
+				break
+			}
+			loc := "`" + escapeCode(c.Path) + "`"
+			if c.Line > 0 {
+				loc += " line " + strconv.Itoa(c.Line)
+			}
+			fmt.Fprintf(&b, "- **%s** %s: %s\n", c.Severity, loc, oneLine(c.Message, 400))
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Skipped) > 0 {
+		fmt.Fprintf(&b, "<details><summary>Not reviewed: %s</summary>\n\n", plural(len(r.Skipped), "file", "files"))
+		for i, s := range r.Skipped {
+			if i == 50 {
+				fmt.Fprintf(&b, "- … and %d more\n", len(r.Skipped)-50)
+				break
+			}
+			fmt.Fprintf(&b, "- `%s`: %s\n", escapeCode(s.Path), s.Reason)
+		}
+		b.WriteString("\n</details>\n\n")
+	}
+	if r.Unchanged > 0 {
+		fmt.Fprintf(&b, "%s unchanged since the last review.\n\n", plural(r.Unchanged, "file", "files"))
+	}
+	b.WriteString("<sub>Written by the institution's own model through timon; it can be wrong. Ask with `/timon review`, `/timon describe` or `/timon explain <question>`.</sub>\n")
+	b.WriteString(SummaryMarker)
+	return b.String()
+}
+
+// escapeCode keeps a path inside inline code.
+func escapeCode(s string) string {
+	return strings.ReplaceAll(StripInvisible(strings.ReplaceAll(s, "\n", " ")), "`", "'")
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = truncate(s, n)
+	}
+	return s
+}

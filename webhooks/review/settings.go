@@ -1,0 +1,88 @@
+package review
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"timon.dev/timon/core/config"
+)
+
+// RepoConfigPath is the file a project may keep on its default branches to
+// refine its review settings. It is read from the merge request's target
+// branch only: the source branch is the author's, and an author must not
+// be able to switch their own review off or rewrite its instructions.
+const RepoConfigPath = ".timon.yaml"
+
+// maxRepoConfig bounds the size of .timon.yaml.
+const maxRepoConfig = 64 << 10
+
+// parseRepoConfig reads a .timon.yaml: the keys of gitlab.review in
+// timon.yaml (events, profile, include, exclude, instructions, language,
+// max_inline_comments, summary_only, min_confidence, review_drafts).
+func parseRepoConfig(data []byte) (config.GitLabSettings, error) {
+	var s config.GitLabSettings
+	if len(data) > maxRepoConfig {
+		return s, fmt.Errorf("%s is over %d KiB", RepoConfigPath, maxRepoConfig>>10)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
+		return config.GitLabSettings{}, fmt.Errorf("%s: %s", RepoConfigPath, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if probs := config.ValidateGitLabSettings(&s); len(probs) > 0 {
+		return config.GitLabSettings{}, fmt.Errorf("%s: %s", RepoConfigPath, strings.Join(probs, "; "))
+	}
+	return s, nil
+}
+
+// settingsFor resolves a project's settings: timon.yaml's, refined by the
+// .timon.yaml of the target branch. A repository may narrow what the
+// administrator set, not widen it: its inline comment cap cannot exceed
+// the administrator's. problem is a note for the summary when the file is
+// invalid (its settings are then ignored).
+func (r *Reviewer) settingsFor(ctx context.Context, project int64, projectPath, targetBranch string) (s config.GitLabSettings, problem string, err error) {
+	base := r.cfg.ProjectFor(projectPath).Settings
+	if targetBranch == "" {
+		return base, "", nil
+	}
+	data, err := r.api.RawFile(ctx, project, RepoConfigPath, targetBranch)
+	if errors.Is(err, ErrNotFound) {
+		return base, "", nil
+	}
+	if err != nil {
+		return base, "", fmt.Errorf("reading %s from %s: %w", RepoConfigPath, targetBranch, err)
+	}
+	repo, perr := parseRepoConfig(data)
+	if perr != nil {
+		return base, "The project's " + perr.Error() + " — its settings were ignored.", nil
+	}
+	limit := base.Inline()
+	s = base.Merge(repo)
+	if s.Inline() > limit {
+		if limit == 0 {
+			on := true
+			s.SummaryOnly = &on
+		} else {
+			s.MaxInlineComments = limit
+		}
+	}
+	if len(base.Events) > 0 && len(repo.Events) > 0 {
+		var both []string
+		for _, e := range repo.Events {
+			if base.EventEnabled(e) {
+				both = append(both, e)
+			}
+		}
+		if len(both) == 0 {
+			both = []string{"none"} // nothing both allow
+		}
+		s.Events = both
+	}
+	return s, "", nil
+}
