@@ -16,6 +16,8 @@ import (
 	"timon.dev/timon/bots/slack/slackfake"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store/storetest"
+	"timon.dev/timon/webhooks/gitlab"
+	"timon.dev/timon/webhooks/gitlab/gitlabtest"
 )
 
 // startReplicas starts two timon serve processes on one PostgreSQL
@@ -239,5 +241,60 @@ func TestReplicasAnswerEachChatEventOnce(t *testing.T) {
 	}
 	if n := fake.Count(); n != 2 {
 		t.Errorf("the model was asked %d times for two events", n)
+	}
+}
+
+// TestReplicasReviewEachMergeRequestOnce: GitLab delivers each merge
+// request event twice (as two deliveries, to two replicas); each merge
+// request gets exactly one review.
+func TestReplicasReviewEachMergeRequestOnce(t *testing.T) {
+	t.Setenv("TIMON_TEST_PG_DSN", storetest.PostgresDSN(t))
+	fake := newFake(t)
+	fake.Handle(gitlabtest.Reviewer(gitlabtest.DefaultRules))
+	gl := newFakeGitLab(t)
+	t.Setenv("TIMON_GITLAB_URL", gl.URL())
+	t.Setenv("TIMON_GITLAB_TOKEN", glToken)
+	t.Setenv("TIMON_GITLAB_WEBHOOK_SECRET", glSecret)
+	a, b := startReplicasWith(t, fake, "")
+	ga, gb := &gitlabHub{hub: a, gl: gl}, &gitlabHub{hub: b, gl: gl}
+	ga.waitReady(t)
+	gb.waitReady(t)
+
+	const mrs = 8
+	iids := make([]int64, mrs)
+	for i := range iids {
+		iids[i] = ga.openMR(fmt.Sprint("feature-", i), map[string]string{"main.go": fmt.Sprintf("package main\n\nfunc main() {\n\trun(%d)\n\tpanic(\"unreachable\")\n}\n", i)})
+	}
+	var wg sync.WaitGroup
+	for i, iid := range iids {
+		body := gl.MergeRequestHook(glProject, iid, gitlabtest.HookOptions{Action: "open"})
+		for r, g := range []*gitlabHub{ga, gb} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h := gitlabtest.Headers(gitlab.EventMergeRequest, glSecret, fmt.Sprintf("delivery-%d-%d", i, r), fmt.Sprintf("event-%d-%d", i, r))
+				if code := g.deliver(t, h, body); code != http.StatusAccepted && code != http.StatusOK {
+					t.Errorf("delivery to replica %d: %d", r, code)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	waitFor(t, 60*time.Second, "one summary per merge request", func() bool {
+		for _, iid := range iids {
+			if summaries(gl, iid) < 1 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(time.Second) // room for a duplicate to show
+	for _, iid := range iids {
+		if n := summaries(gl, iid); n != 1 {
+			t.Errorf("merge request !%d has %d summaries, want 1", iid, n)
+		}
+	}
+	if fake.Count() != mrs {
+		t.Errorf("the model reviewed %d times for %d merge requests", fake.Count(), mrs)
 	}
 }
