@@ -3,7 +3,6 @@ package chat
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/riverqueue/river"
 
@@ -32,8 +31,9 @@ type worker struct {
 	r *Router
 }
 
-// Timeout leaves a long answer time to stream.
-func (w *worker) Timeout(*river.Job[jobArgs]) time.Duration { return 10 * time.Minute }
+// The job timeout is the queue's (jobs.job_timeout): a worker-specific
+// one would also delay, by as much, the rescue of an answer whose process
+// was killed.
 
 func (w *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	err := w.r.Handle(ctx, &job.Args.Event)
