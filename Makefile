@@ -42,5 +42,38 @@ bench:
 loadtest:
 	$(GO) test -run '^$$' -bench BenchmarkLoad -benchtime 1x -count 1 -timeout 10m -v ./integration-tests
 
+# The VS Code extension (lsp/editors/vscode) as bin/timon-VERSION.vsix:
+# npm ci from its package-lock.json, type-checked by tsc, bundled by
+# esbuild, packaged by @vscode/vsce. Needs Node 22 or later (.ci/run puts
+# Node 24 on PATH).
+VSCODE  := lsp/editors/vscode
+VSIX    := bin/timon-$(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' $(VSCODE)/package.json).vsix
+NPM_CI  := npm ci --prefer-offline --no-audit --no-fund
+
+vsix: $(VSIX)
+
+$(VSCODE)/node_modules/.package-lock.json: $(VSCODE)/package-lock.json $(VSCODE)/package.json
+	cd $(VSCODE) && $(NPM_CI)
+
+$(VSIX): $(VSCODE)/node_modules/.package-lock.json $(VSCODE)/tsconfig.json $(VSCODE)/README.md \
+		$(VSCODE)/.vscodeignore $(wildcard $(VSCODE)/src/*.ts) LICENSE
+	cp LICENSE $(VSCODE)/LICENSE
+	@mkdir -p bin
+	cd $(VSCODE) && npm run --silent package -- $(CURDIR)/$@
+
+# What the real-editor tests (integration-tests/editors_test.go) run with
+# besides the editors themselves: playwright-core, pinned by its lockfile.
+EDITORS := integration-tests/testdata/editors
+
+editors-deps: $(EDITORS)/node_modules/.package-lock.json
+
+$(EDITORS)/node_modules/.package-lock.json: $(EDITORS)/package-lock.json $(EDITORS)/package.json
+	cd $(EDITORS) && $(NPM_CI)
+
+# Neovim, Emacs (eglot) and VS Code (code-server) against the real binary;
+# with CI=true a missing editor fails instead of skipping.
+editors-test: vsix editors-deps
+	$(GO) test -race -count=1 -timeout 15m -run 'TestEditor' -v ./integration-tests
+
 clean:
-	rm -rf bin
+	rm -rf bin $(VSCODE)/dist $(VSCODE)/LICENSE
