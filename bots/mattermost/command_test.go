@@ -18,7 +18,7 @@ import (
 	"timon.dev/timon/core/config"
 )
 
-const fixtures = "../../../shared/fixtures/mattermost"
+const fixtures = "testdata/fixtures"
 
 // fixtureRequest is the recorded slash command request: its form body and
 // headers, verbatim.

@@ -122,7 +122,7 @@ func TestFromPosted(t *testing.T) {
 // (shared/fixtures/mattermost/ws_hello.json) has no connection id: the
 // numbering starts, nothing to resume.
 func TestHelloFromTheRecordedEvent(t *testing.T) {
-	raw, err := os.ReadFile("../../../shared/fixtures/mattermost/ws_hello.json")
+	raw, err := os.ReadFile("testdata/fixtures/ws_hello.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,7 +160,7 @@ func (r *rig) settle(t *testing.T) {
 
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", "slack", name))
+	b, err := os.ReadFile(filepath.Join("testdata", "fixtures", name))
 	if err != nil {
 		t.Fatal(err)
 	}

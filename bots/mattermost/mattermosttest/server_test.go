@@ -68,7 +68,7 @@ func keys(m map[string]any) []string {
 func TestHelloHasTheRecordedShape(t *testing.T) {
 	s := mattermosttest.New()
 	defer s.Close()
-	b, err := os.ReadFile("../../../../shared/fixtures/mattermost/ws_hello.json")
+	b, err := os.ReadFile("../testdata/fixtures/ws_hello.json")
 	if err != nil {
 		t.Fatal(err)
 	}
