@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.lsp.dev/jsonrpc2"
 	"go.lsp.dev/protocol"
@@ -158,7 +159,15 @@ func (s *Server) runCommand(ctx context.Context, spec actions.Spec, args Args) {
 		s.notify(ctx, protocol.MessageTypeInfo, "timon: "+what+": nothing to change", false)
 	default:
 		label := "timon: " + what
+		// Emacs 28's jsonrpc may read this request in the same chunk as
+		// the answer to executeCommand and leave it unprocessed until
+		// something else arrives: nudge it with a log line if it is slow
+		// to answer.
+		nudge := time.AfterFunc(time.Second, func() {
+			s.client.LogMessage(context.WithoutCancel(ctx), &protocol.LogMessageParams{Type: protocol.MessageTypeLog, Message: "timon: waiting for the editor to apply " + what})
+		})
 		res, err := s.client.ApplyEdit(ctx, &protocol.ApplyWorkspaceEditParams{Label: &label, Edit: *edit})
+		nudge.Stop()
 		switch {
 		case err != nil:
 			s.log.Warn("applying an edit", "err", err)

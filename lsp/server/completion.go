@@ -39,7 +39,7 @@ func (s *Server) Completion(ctx context.Context, p *protocol.CompletionParams) (
 		Documentation:    &protocol.MarkupContent{Kind: protocol.MarkupKindMarkdown, Value: "```" + d.Language + "\n" + newText + "\n```"},
 		Preselect:        protocol.NewOptional(true),
 		SortText:         protocol.NewOptional("0000"),
-		FilterText:       protocol.NewOptional(firstLine(newText)),
+		FilterText:       protocol.NewOptional(filterText(newText, label)),
 		InsertTextFormat: protocol.InsertTextFormatPlainText,
 		InsertTextMode:   protocol.InsertTextModeAsIs, // the suggestion is already indented
 		TextEdit:         &protocol.TextEdit{Range: d.Range(ws, off, s.caps.enc), NewText: newText},
@@ -104,6 +104,16 @@ func wordStart(text string, off int) int {
 		i -= n
 	}
 	return i
+}
+
+// filterText is what the client matches the typed word against: the
+// suggestion's first line, or its label when that line is empty (the
+// suggestion starts on a new line and nothing was typed).
+func filterText(newText, label string) string {
+	if f := firstLine(newText); f != "" {
+		return f
+	}
+	return label
 }
 
 func firstLine(s string) string {

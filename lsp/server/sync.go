@@ -3,25 +3,22 @@ package server
 import (
 	"context"
 	"fmt"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"go.lsp.dev/protocol"
 	"go.lsp.dev/uri"
 
-	"timon.dev/timon/lsp/actions"
 	"timon.dev/timon/lsp/document"
 )
 
 // DidOpen records a document and says once when it is ignored.
 func (s *Server) DidOpen(ctx context.Context, p *protocol.DidOpenTextDocumentParams) error {
 	td := p.TextDocument
-	lang := string(td.LanguageID)
-	if actions.IsLaTeX("", string(td.URI)) && !actions.IsLaTeX(lang, "") {
-		// eglot sends the languageId of the first mode it manages for
-		// every file (a .tex file arrives as "go").
-		lang = "latex"
-	}
+	// eglot sends the languageId of the first mode it manages for every
+	// file (a .tex file arrives as "go"): a known extension wins.
+	lang := languageOf(string(td.URI), string(td.LanguageID))
 	d := document.New(string(td.URI), lang, td.Version, td.Text)
 	s.docs.Open(d)
 	s.comp.Keystroke(d.URI, d.Version)
@@ -101,4 +98,22 @@ func (s *Server) displayPath(u string) string {
 		return filepath.Base(path)
 	}
 	return filepath.ToSlash(rel)
+}
+
+// extLanguages are the language ids of well-known file extensions.
+var extLanguages = map[string]string{
+	".tex": "latex", ".sty": "latex", ".cls": "latex", ".bib": "bibtex",
+	".go": "go", ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript",
+	".rs": "rust", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".java": "java",
+	".jl": "julia", ".r": "r", ".R": "r", ".rb": "ruby", ".sh": "shellscript", ".f90": "fortran",
+	".md": "markdown", ".txt": "plaintext", ".rst": "restructuredtext",
+}
+
+// languageOf is the document's language: its extension's when the
+// extension is well known, else the client's languageId.
+func languageOf(u, languageID string) string {
+	if l, ok := extLanguages[path.Ext(u)]; ok {
+		return l
+	}
+	return languageID
 }
