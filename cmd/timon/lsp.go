@@ -91,6 +91,12 @@ func runLSP(ctx context.Context, cfg *config.Config, a core.Assistant, p core.Pr
 		mode = "remote"
 	}
 	log.Info("timon lsp starting", "mode", mode, "version", version)
+	// An editor keeps one server per window or project for hours: give
+	// back the start-up pages of the executable it will not use again, now
+	// and once the start (hub check, handshake, first document) is over.
+	trimExecutable()
+	trimLater := time.AfterFunc(3*time.Second, trimExecutable)
+	defer trimLater.Stop()
 	err := server.Serve(ctx, stdio{stdin, stdout}, server.Options{
 		Assistant: a, Principal: p,
 		PrefixTokens: cfg.LSP.MaxPrefixTokens, SuffixTokens: cfg.LSP.MaxSuffixTokens,
