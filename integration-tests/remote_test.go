@@ -2,6 +2,7 @@ package integrationtests
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -44,6 +45,15 @@ func TestRemoteClientBehavesLikeTheEngine(t *testing.T) {
 	out, _, _ := h.timon("audit", "export", "--user", "jules")
 	if !strings.Contains(out, `"integration":"lsp"`) || strings.Contains(out, "ignored-the-token-decides") {
 		t.Fatalf("journal: %s", out)
+	}
+
+	// Structured output reaches the model through the hub too.
+	schema := &core.JSONSchema{Name: "findings", Schema: json.RawMessage(`{"type":"object"}`), Strict: true}
+	if _, err := a.Do(ctx, &core.Request{Principal: p, Task: core.TaskExplain, Input: "x := 1", ResponseFormat: schema}); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := modelRequests(fake); !strings.Contains(string(reqs[len(reqs)-1].ResponseFormat), `"findings"`) {
+		t.Fatalf("response_format sent to the model: %s", reqs[len(reqs)-1].ResponseFormat)
 	}
 
 	// Errors keep their kind and their details.

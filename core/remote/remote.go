@@ -65,6 +65,7 @@ type AssistRequest struct {
 	MaxTokens      int                 `json:"max_tokens,omitempty"`
 	Temperature    *float64            `json:"temperature,omitempty"`
 	ConversationID string              `json:"conversation_id,omitempty"`
+	ResponseFormat *core.JSONSchema    `json:"response_format,omitempty"`
 	Stream         bool                `json:"stream,omitempty"`
 }
 
@@ -73,7 +74,8 @@ func NewAssistRequest(req *core.Request, stream bool) AssistRequest {
 	return AssistRequest{
 		Task: req.Task, Messages: req.Messages, Input: req.Input, Instruction: req.Instruction, Format: req.Format,
 		Prefix: req.Prefix, Suffix: req.Suffix, Origin: req.Origin, Classification: req.Classification, Model: req.Model,
-		MaxTokens: req.MaxTokens, Temperature: req.Temperature, ConversationID: req.ConversationID, Stream: stream,
+		MaxTokens: req.MaxTokens, Temperature: req.Temperature, ConversationID: req.ConversationID,
+		ResponseFormat: req.ResponseFormat, Stream: stream,
 	}
 }
 
@@ -83,6 +85,7 @@ func (a *AssistRequest) Request(p core.Principal) *core.Request {
 		Principal: p, Task: a.Task, Messages: a.Messages, Input: a.Input, Instruction: a.Instruction,
 		Format: a.Format, Prefix: a.Prefix, Suffix: a.Suffix, Origin: a.Origin, Classification: a.Classification,
 		Model: a.Model, MaxTokens: a.MaxTokens, Temperature: a.Temperature, ConversationID: a.ConversationID,
+		ResponseFormat: a.ResponseFormat,
 	}
 }
 
