@@ -127,6 +127,13 @@ func TestChatBotsAnswerMentionsInThread(t *testing.T) {
 	if n := fake.Count(); n != 2 {
 		t.Fatalf("the model was asked %d times for two mentions", n)
 	}
+	// The hub's logs carry neither what was asked nor the platforms' secrets.
+	logs := h.logs.String()
+	for _, s := range []string{"river should be", "where is the sample", "xoxb-it-token", slackSecret, mmCommandToken, p.mm.BotToken()} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the logs contain %q", s)
+		}
+	}
 }
 
 func TestChatEntryPointsWithoutSecretsAnswer404(t *testing.T) {
