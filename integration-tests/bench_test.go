@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +33,8 @@ quotas:
 // /v1/chat/completions over calling fakellm directly, with a 4 KB prompt, at
 // concurrency 1 and 16, and prints p50/p99 of both and the difference.
 // Target on 2 cores: p50 < 0.5 ms and p99 < 3 ms added at concurrency 16.
+// For scale it also prints what a bare standard-library reverse proxy,
+// which governs nothing, adds on the same machine.
 func BenchmarkHubOverhead(b *testing.B) {
 	fake := newFakeB(b)
 	fake.Record(false)
@@ -39,6 +44,13 @@ func BenchmarkHubOverhead(b *testing.B) {
 	body, _ := json.Marshal(map[string]any{"model": "timon", "messages": []map[string]string{{"role": "user", "content": prompt}}})
 	direct, _ := json.Marshal(map[string]any{"model": "mistral-small-latest", "messages": []map[string]string{{"role": "user", "content": prompt}}})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
+	// The floor: a bare reverse proxy from the standard library, with no
+	// governance at all, in front of the same fake model, on the same cores.
+	upstream, _ := url.Parse(fake.URL())
+	rp := httputil.NewSingleHostReverseProxy(upstream)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	bare := httptest.NewServer(rp)
+	defer bare.Close()
 
 	for _, conc := range []int{1, 16} {
 		n := 1500
@@ -48,8 +60,13 @@ func BenchmarkHubOverhead(b *testing.B) {
 		// Warm up both paths.
 		measure(b, client, fake.URL()+"/chat/completions", "", direct, conc, 200)
 		measure(b, client, h.url+"/v1/chat/completions", tok, body, conc, 200)
+		measure(b, client, bare.URL+"/chat/completions", "", direct, conc, 200)
 		d := measure(b, client, fake.URL()+"/chat/completions", "", direct, conc, n)
 		v := measure(b, client, h.url+"/v1/chat/completions", tok, body, conc, n)
+		x := measure(b, client, bare.URL+"/chat/completions", "", direct, conc, n)
+		fmt.Printf("floor c=%d: a bare httputil.ReverseProxy adds p50 %.3f ms, p99 %.3f ms\n",
+			conc, ms(pct(x, 50)-pct(d, 50)), ms(pct(x, 99)-pct(d, 99)))
+		b.ReportMetric(ms(pct(x, 50)-pct(d, 50)), fmt.Sprintf("bare-proxy-added-p50-ms/c%d", conc))
 		p50d, p99d := pct(d, 50), pct(d, 99)
 		p50v, p99v := pct(v, 50), pct(v, 99)
 		b.Logf("concurrency %2d, %d requests, 4 KB prompt: direct p50 %v p99 %v | via hub p50 %v p99 %v | added p50 %v p99 %v",
