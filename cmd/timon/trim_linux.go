@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"debug/elf"
 	"os"
 	"strconv"
 	"strings"
@@ -17,11 +18,20 @@ import (
 // some 50 MB of code and read-only data it never uses again as resident.
 // The pages stay in the page cache; what the server runs faults back in,
 // one page at a time (MADV_RANDOM turns that fault-around off). Only
-// read-only, private mappings of the executable are touched: nothing
-// written is ever dropped.
+// read-only, private mappings of a non-PIE executable are touched: nothing
+// written is ever dropped (a PIE's relocated read-only data would be).
 func trimExecutable() {
 	exe, err := os.Executable()
 	if err != nil {
+		return
+	}
+	bin, err := elf.Open(exe)
+	if err != nil {
+		return
+	}
+	typ := bin.Type
+	bin.Close()
+	if typ != elf.ET_EXEC {
 		return
 	}
 	f, err := os.Open("/proc/self/maps")
