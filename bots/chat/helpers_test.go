@@ -12,17 +12,15 @@ import (
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/assistant"
+	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/policy"
-	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/redact"
 	"timon.dev/timon/core/store"
-	"timon.dev/timon/core/store/storetest"
 )
 
 // rig is a router over the real governed engine: a SQLite store, journal,
@@ -46,53 +44,23 @@ type rigOptions struct {
 
 func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
-	st := o.store
-	if st == nil {
-		st = storetest.SQLite(t)
-	}
-	r := &rig{store: st, fake: fakellm.New()}
+	r := &rig{fake: fakellm.New()}
 	t.Cleanup(r.fake.Close)
-	ctx := context.Background()
-	prov, err := provider.New(provider.Config{Name: "local", Kind: provider.KindMistral, BaseURL: r.fake.URL(),
-		Models: []string{"mistral-small-latest", "codestral-latest"}, Timeout: 5 * time.Second, MaxRetries: -1, Sovereign: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Config{
+	eng := assistanttest.New(t, assistanttest.Options{
+		ProviderURL: r.fake.URL(), ProviderName: "local", Store: o.store, Limits: o.limits,
 		Routes: map[string][]string{"default": {"mistral-small-latest"}},
 		Rules: []policy.Rule{
 			{Name: "no-review-for-interns", Effect: "deny", Reason: "interns may not ask for reviews", Match: policy.Match{Groups: []string{"interns"}, Tasks: []core.Task{core.TaskReview}}},
 			{Name: "everyone", Effect: "allow", Models: []string{"codestral-latest"}},
 		},
-	}, []policy.Provider{{Name: "local", Models: prov.Models(), Sovereign: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	red, err := redact.New(redact.Profile{Name: "default", Terms: []string{"ORION"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.quota, err = quota.New(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.quota.Close() })
-	j, err := audit.Open(ctx, st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
-	subjects := func(p core.Principal) []quota.Subject {
-		return []quota.Subject{{Key: "user:" + p.UserID, Limits: o.limits}}
-	}
-	eng, err := assistant.New(assistant.Options{Policy: pol, Providers: []*provider.Client{prov},
-		Redactors: map[string]*redact.Redactor{"default": red}, Quota: r.quota, Subjects: subjects, Journal: j})
-	if err != nil {
-		t.Fatal(err)
-	}
+		Redaction: redact.Profile{Terms: []string{"ORION"}},
+	})
+	r.store, r.quota = eng.Store, eng.Quota
 	if o.cfg.DefaultLocale == "" {
 		o.cfg.DefaultLocale = "en"
 	}
-	r.router, err = chat.New(chat.Options{Assistant: eng, Store: st, Jobs: o.jobs, Config: o.cfg, Quota: r.quota, Subjects: subjects})
+	var err error
+	r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: o.jobs, Config: o.cfg, Quota: r.quota, Subjects: eng.Subjects})
 	if err != nil {
 		t.Fatal(err)
 	}

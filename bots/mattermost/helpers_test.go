@@ -11,16 +11,10 @@ import (
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/mattermost/mattermosttest"
-	"timon.dev/timon/core"
-	"timon.dev/timon/core/assistant"
-	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
-	"timon.dev/timon/core/policy"
-	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/provider/fakellm"
-	"timon.dev/timon/core/quota"
-	"timon.dev/timon/core/redact"
 	"timon.dev/timon/core/store"
 	"timon.dev/timon/core/store/storetest"
 )
@@ -67,40 +61,10 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	r.grace = r.mm.AddUser(&model.User{Username: "grace", Email: "grace@example.org", Locale: "fr"})
 	r.town = r.mm.AddChannel(&model.Channel{Id: townID, Name: "town-square", DisplayName: "Town Square"}, r.alan.Id, r.grace.Id, r.botID)
 
-	prov, err := provider.New(provider.Config{Name: "local", Kind: provider.KindMistral, BaseURL: r.llm.URL(),
-		Models: []string{"mistral-small-latest"}, Timeout: 10 * time.Second, MaxRetries: -1, Sovereign: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Config{
-		Routes: map[string][]string{"default": {"mistral-small-latest"}},
-		Rules:  []policy.Rule{{Name: "everyone", Effect: "allow"}},
-	}, []policy.Provider{{Name: "local", Models: prov.Models(), Sovereign: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	red, err := redact.New(redact.Profile{Name: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := quota.New(ctx, r.store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	j, err := audit.Open(ctx, r.store, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
-	subjects := func(p core.Principal) []quota.Subject { return []quota.Subject{{Key: "user:" + p.UserID}} }
-	eng, err := assistant.New(assistant.Options{Policy: pol, Providers: []*provider.Client{prov},
-		Redactors: map[string]*redact.Redactor{"default": red}, Quota: q, Subjects: subjects, Journal: j})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := assistanttest.New(t, assistanttest.Options{ProviderURL: r.llm.URL(), ProviderName: "local", Store: r.store, Timeout: 10 * time.Second})
 	r.jobs = jobs.New(r.store, jobs.Options{PollInterval: 50 * time.Millisecond})
-	if r.router, err = chat.New(chat.Options{Assistant: eng, Store: r.store, Jobs: r.jobs, Config: o.cfg}); err != nil {
+	var err error
+	if r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: r.jobs, Config: o.cfg}); err != nil {
 		t.Fatal(err)
 	}
 	r.bot, err = mattermost.New(mattermost.Options{URL: r.mm.URL(), BotToken: r.mm.BotToken(), CommandToken: o.commandToken,

@@ -13,18 +13,12 @@ import (
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/bots/slack/slackfake"
-	"timon.dev/timon/core"
-	"timon.dev/timon/core/assistant"
+	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
-	"timon.dev/timon/core/policy"
-	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/provider/fakellm"
-	"timon.dev/timon/core/quota"
-	"timon.dev/timon/core/redact"
 	"timon.dev/timon/core/store"
-	"timon.dev/timon/core/store/storetest"
 )
 
 const secret = "8f742231b10e8888abcd99yyyzzz85a5" // Slack's documented example secret
@@ -66,42 +60,14 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	r.slack.AddChannel("D024BE91L", "", "im", "U2147483697", slackfake.BotUserID)
 	r.slack.AddChannel("G8PSS9T3V", "foobar", "private", "U2CERLKJA", slackfake.BotUserID)
 
-	st := storetest.SQLite(t)
-	r.store = st
-	prov, err := provider.New(provider.Config{Name: "local", Kind: provider.KindMistral, BaseURL: r.fake.URL(),
-		Models: []string{"mistral-small-latest"}, Timeout: 5 * time.Second, MaxRetries: -1, Sovereign: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Config{Routes: map[string][]string{"default": {"mistral-small-latest"}},
-		Rules: []policy.Rule{{Name: "everyone", Effect: "allow"}}}, []policy.Provider{{Name: "local", Models: prov.Models(), Sovereign: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	red, err := redact.New(redact.Profile{Name: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := quota.New(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	if r.journal, err = audit.Open(ctx, st, audit.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.journal.Close() })
-	eng, err := assistant.New(assistant.Options{Policy: pol, Providers: []*provider.Client{prov},
-		Redactors: map[string]*redact.Redactor{"default": red}, Quota: q,
-		Subjects: func(p core.Principal) []quota.Subject { return []quota.Subject{{Key: "user:" + p.UserID}} }, Journal: r.journal})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := assistanttest.New(t, assistanttest.Options{ProviderURL: r.fake.URL(), ProviderName: "local"})
+	st := eng.Store
+	r.store, r.journal = st, eng.Journal
 	r.queue = jobs.New(st, jobs.Options{PollInterval: 50 * time.Millisecond})
 	if o.chat.DefaultLocale == "" {
 		o.chat.DefaultLocale = "en"
 	}
-	router, err := chat.New(chat.Options{Assistant: eng, Store: st, Jobs: r.queue, Config: o.chat})
+	router, err := chat.New(chat.Options{Assistant: eng.Engine, Store: st, Jobs: r.queue, Config: o.chat})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,14 +14,11 @@ import (
 	"time"
 
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/assistant"
-	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/policy"
-	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/provider/fakellm"
-	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/redact"
 	"timon.dev/timon/core/store"
 	"timon.dev/timon/core/store/storetest"
@@ -133,46 +130,14 @@ func newRig(t *testing.T, o rigOptions) *rig {
 // anything leaves.
 func newEngine(t *testing.T, st *store.Store, llmURL string, blockSecrets bool) core.Assistant {
 	t.Helper()
-	ctx := context.Background()
-	prov, err := provider.New(provider.Config{Name: "fake", Kind: provider.KindMistral, BaseURL: llmURL,
-		Models: []string{"mistral-small-latest"}, Timeout: 10 * time.Second, MaxRetries: -1, Sovereign: true})
-	if err != nil {
-		t.Fatal(err)
+	o := assistanttest.Options{
+		ProviderURL: llmURL, Store: st, Timeout: 10 * time.Second,
+		Rules: []policy.Rule{{Name: "gitlab", Effect: "allow", Match: policy.Match{Integrations: []core.Integration{core.IntegrationGitLab}}}},
 	}
-	pol, err := policy.New(policy.Config{
-		Routes: map[string][]string{"default": {"mistral-small-latest"}},
-		Rules:  []policy.Rule{{Name: "gitlab", Effect: "allow", Match: policy.Match{Integrations: []core.Integration{core.IntegrationGitLab}}}},
-	}, []policy.Provider{{Name: "fake", Models: prov.Models(), Sovereign: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof := redact.Profile{Name: "default"}
 	if blockSecrets {
-		prof.Actions = map[string]redact.Action{"secret": redact.ActionBlock}
+		o.Redaction.Actions = map[string]redact.Action{"secret": redact.ActionBlock}
 	}
-	red, err := redact.New(prof)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := quota.New(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	j, err := audit.Open(ctx, st, audit.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
-	e, err := assistant.New(assistant.Options{
-		Policy: pol, Providers: []*provider.Client{prov}, Redactors: map[string]*redact.Redactor{"default": red},
-		Quota: q, Subjects: func(p core.Principal) []quota.Subject { return []quota.Subject{{Key: "user:" + p.UserID}} },
-		Journal: j, MaxTokensCeiling: 4096,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return assistanttest.New(t, o).Engine
 }
 
 // deliver posts a webhook delivery and returns the status and body.
