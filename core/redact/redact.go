@@ -71,6 +71,7 @@
 package redact
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -362,6 +363,16 @@ func (r *Redactor) strictest(g group) (Action, string) {
 // text. If detection fails it returns an error wrapping ErrScan and no text.
 // Only a nil error makes the returned text safe to send.
 func (r *Redactor) Redact(v *Vault, text string) (out string, masked []Finding, err error) {
+	return r.RedactContext(context.Background(), v, text)
+}
+
+// RedactContext is Redact bounded by ctx: when ctx ends before the scan is
+// over it returns an error wrapping ctx.Err() and no text, so a caller's time
+// budget refuses the request instead of passing it through.
+func (r *Redactor) RedactContext(ctx context.Context, v *Vault, text string) (out string, masked []Finding, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, fmt.Errorf("redact: %w", err)
+	}
 	if v == nil {
 		return "", nil, errors.New("redact: nil vault")
 	}
@@ -373,6 +384,9 @@ func (r *Redactor) Redact(v *Vault, text string) (out string, masked []Finding, 
 	gs, err := r.scanSafe(text)
 	if err != nil {
 		return "", nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, fmt.Errorf("redact: %w", err)
 	}
 	for _, g := range gs {
 		switch act, typ := r.strictest(g); act {
