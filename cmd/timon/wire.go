@@ -235,6 +235,7 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	h.engine, err = assistant.New(assistant.Options{
 		Policy: pol, Providers: h.providers, Redactors: redactors, Quota: h.quota, Subjects: quotaSubjects(cfg.Quotas),
 		Journal: h.journal, MaxTokens: cfg.MaxTokens, MaxTokensCeiling: cfg.Limits.MaxTokensCeiling, Logger: log,
+		RedactTimeout: time.Duration(cfg.Redaction.Timeout),
 	})
 	if err != nil {
 		return nil, err

@@ -1,8 +1,13 @@
 // Package assistant is the governed engine: the in-process implementation of
 // core.Assistant that every request goes through, in this order:
 //
-//	validate → policy decision → redaction → quota reservation → provider
+//	validate → policy decision → quota reservation → redaction → provider
 //	→ output checks → placeholder restore → quota settlement → journal entry
+//
+// The quota reservation (the request's concurrency slot) comes before
+// redaction, with an estimate from the unredacted size, so that the work a
+// request makes the hub do is paid for before it is done; redaction then
+// runs within a time budget (Options.RedactTimeout).
 //
 // Every stage fails closed: if policy, redaction, the quota store or the
 // journal fails, nothing is sent to a model and the caller gets a *core.Error
@@ -55,8 +60,17 @@ type Options struct {
 	// caps what a request may ask.
 	MaxTokens        func(core.Task) int
 	MaxTokensCeiling int
-	Logger           *slog.Logger
+	// RedactTimeout is the time the redaction of one request may take;
+	// past it the request is refused and nothing is sent. Zero means
+	// DefaultRedactTimeout.
+	RedactTimeout time.Duration
+	Logger        *slog.Logger
 }
+
+// DefaultRedactTimeout is the redaction budget when Options.RedactTimeout
+// is zero: far above what the largest allowed request needs (about 100 MB/s
+// of scanning against core.MaxInputBytes), far below what a client waits.
+const DefaultRedactTimeout = 2 * time.Second
 
 // Engine is the governed core.Assistant. It is safe for concurrent use.
 type Engine struct {
@@ -68,6 +82,7 @@ type Engine struct {
 	journal   journal
 	maxTokens func(core.Task) int
 	ceiling   int
+	redactFor time.Duration
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -87,6 +102,7 @@ func New(o Options) (*Engine, error) {
 		subjects:  o.Subjects,
 		maxTokens: o.MaxTokens,
 		ceiling:   o.MaxTokensCeiling,
+		redactFor: o.RedactTimeout,
 		log:       o.Logger,
 		now:       time.Now,
 	}
@@ -123,6 +139,9 @@ func New(o Options) (*Engine, error) {
 	}
 	if e.ceiling <= 0 {
 		e.ceiling = 4096
+	}
+	if e.redactFor <= 0 {
+		e.redactFor = DefaultRedactTimeout
 	}
 	return e, nil
 }
@@ -189,25 +208,17 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	}
 	entry.Decision = "allow"
 
-	// 3. Redaction of every text that leaves.
 	red := e.redactors[dec.Profile]
 	if red == nil {
 		return nil, core.Errorf(core.KindInternal, "redaction profile %q is not available", dec.Profile)
 	}
-	lx, err := maskLaTeX(req) // LaTeX rewrites: protected structure (latex.go)
-	if err != nil {
-		return nil, err
-	}
-	vault := redact.NewVault()
-	sent, counts, err := redactRequest(red, vault, lx.input(req))
-	entry.Redactions = counts
-	if err != nil {
-		return nil, err
-	}
 
-	// 4. Quota.
-	prompt := promptText(sent)
-	estimate := estimateTokens(prompt) + maxTokens
+	// 3. Quota, before any costly work: the estimate is from the
+	// unredacted request (what redaction will scan), plus the answer.
+	estimate := estimateTokens(promptText(req)) + maxTokens
+	if f := req.ResponseFormat; f != nil {
+		estimate += estimateTokens(f.Name) + estimateTokens(string(f.Schema))
+	}
 	res, err := e.quota.Reserve(ctx, e.subjects(req.Principal), estimate)
 	if err != nil {
 		return nil, quotaError(err)
@@ -223,6 +234,19 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 			}
 		}
 	}()
+
+	// 4. Redaction of every text that leaves, within its time budget.
+	lx, err := maskLaTeX(req) // LaTeX rewrites: protected structure (latex.go)
+	if err != nil {
+		return nil, err
+	}
+	vault := redact.NewVault()
+	sent, counts, err := redactRequest(ctx, red, vault, lx.input(req), e.redactFor)
+	entry.Redactions = counts
+	if err != nil {
+		return nil, err
+	}
+	prompt := promptText(sent)
 
 	// The journal must be able to record the request before anything leaves.
 	if e.journalDown.Load() {
@@ -243,8 +267,12 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		entry.TokensIn, entry.TokensOut = result.Usage.PromptTokens, result.Usage.CompletionTokens
 	}
 	if err != nil {
-		if result != nil && core.ErrorKind(err) == core.KindOutputRejected {
-			// The model answered: its tokens count, like a success's.
+		if result != nil {
+			// The model answered, in part (a stream cut after output
+			// started, see call) or in full (a refused rewrite): its
+			// tokens count, like a success's. Releasing the whole
+			// reservation instead would let a client that disconnects
+			// mid-answer use the model for free.
 			if used := result.Usage.PromptTokens + result.Usage.CompletionTokens; used > 0 {
 				res.SettleAsync(used)
 				settled = true
@@ -305,6 +333,9 @@ func (e *Engine) finish(ctx context.Context, req *core.Request, entry *audit.Ent
 		ce = toCoreError(ctx, err)
 		ce.RequestID = req.ID
 		entry.Outcome = outcome(ce.Kind)
+		if errors.Is(ce, errRedactionBudget) {
+			entry.Outcome = "error" // the hub's own limit, not the provider's
+		}
 		entry.Error = ce.Message
 	} else {
 		entry.Outcome = "ok"
@@ -398,6 +429,13 @@ func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Req
 		// A stream fails over only while nothing has reached the caller.
 		for _, c := range clients {
 			res, err = c.ChatStream(ctx, chatRequest(r, models[c], maxTokens), g.write)
+			if err != nil && g.started() {
+				// Cut after output started (the caller went away, the
+				// provider broke off): the provider reports no usage,
+				// so it is estimated from the prompt and what streamed.
+				res = &provider.Result{Provider: c.Name(), Model: models[c], Usage: provider.Usage{
+					PromptTokens: estimateTokens(promptText(r)), CompletionTokens: g.size/4 + 1}}
+			}
 			if err == nil || g.started() || !retryable(err) || ctx.Err() != nil {
 				break
 			}
@@ -443,50 +481,6 @@ func providerError(ctx context.Context, err error) error {
 		return &core.Error{Kind: kind, Provider: pe.Provider, Message: fmt.Sprintf("model provider %s %s: %s", pe.Provider, verb, pe.Reason)}
 	}
 	return &core.Error{Kind: core.KindUnavailable, Message: "the model provider failed", Err: err}
-}
-
-// redactRequest returns a copy of req whose every text went through the
-// redactor, and the counts of what was found, by type.
-func redactRequest(red *redact.Redactor, v *redact.Vault, req *core.Request) (*core.Request, map[string]int, error) {
-	out := *req
-	var all []redact.Finding
-	do := func(s string) (string, error) {
-		if s == "" {
-			return s, nil
-		}
-		t, f, err := red.Redact(v, s)
-		all = append(all, f...)
-		return t, err
-	}
-	var err error
-	pick := func(dst *string) {
-		if err == nil {
-			*dst, err = do(*dst)
-		}
-	}
-	pick(&out.Input)
-	pick(&out.Instruction)
-	pick(&out.Prefix)
-	pick(&out.Suffix)
-	if len(req.Messages) > 0 {
-		out.Messages = make([]core.Message, len(req.Messages))
-		copy(out.Messages, req.Messages)
-		for i := range out.Messages {
-			pick(&out.Messages[i].Content)
-		}
-	}
-	counts := redact.Counts(all)
-	if len(counts) == 0 {
-		counts = nil
-	}
-	if err != nil {
-		var be *redact.BlockedError
-		if errors.As(err, &be) {
-			return nil, counts, &core.Error{Kind: core.KindBlocked, Message: fmt.Sprintf("the request contains a %s, which policy does not allow to leave; nothing was sent", be.Type)}
-		}
-		return nil, counts, &core.Error{Kind: core.KindBlocked, Message: "redaction failed, so nothing was sent", Err: err}
-	}
-	return &out, counts, nil
 }
 
 // promptText is the text of everything sent, for hashing and estimates.

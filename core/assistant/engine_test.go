@@ -25,6 +25,7 @@ type rig struct {
 	engine  *assistant.Engine
 	store   *store.Store
 	journal *audit.Journal
+	quota   *quota.Quota
 	fake    *fakellm.Server
 	fake2   *fakellm.Server
 }
@@ -32,6 +33,8 @@ type rig struct {
 type rigOptions struct {
 	limits quota.Limits
 	second bool // a second provider for failover
+	// redactTimeout is Options.RedactTimeout.
+	redactTimeout time.Duration
 }
 
 func newRig(t *testing.T, o rigOptions) *rig { return newRigB(t, o) }
@@ -80,6 +83,7 @@ func newRigB(t testing.TB, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.quota = q
 	r.journal, err = audit.Open(ctx, r.store, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +94,7 @@ func newRigB(t testing.TB, o rigOptions) *rig {
 		Quota: q, Subjects: func(p core.Principal) []quota.Subject {
 			return []quota.Subject{{Key: "user:" + p.UserID, Limits: o.limits}}
 		},
-		Journal: r.journal,
+		Journal: r.journal, RedactTimeout: o.redactTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ type outputGuard struct {
 	out      strings.Builder // emitted to the caller
 	masked   map[string]int
 	received bool
+	size     int // bytes of answer received: what a cut stream cost
 
 	line   string // raw text of the current line(s), not yet final
 	passed string // masked text of line already passed on
@@ -67,6 +68,7 @@ func (g *outputGuard) write(delta string) error {
 		return nil
 	}
 	g.received = true
+	g.size += len(delta)
 	g.line += delta
 	// Complete lines are final.
 	for {

@@ -103,6 +103,9 @@ type Provider struct {
 // Redaction configures the redaction profiles.
 type Redaction struct {
 	Profiles map[string]Profile `yaml:"profiles"`
+	// Timeout is the time the redaction of one request may take; past it
+	// the request is refused and nothing is sent. Zero means 2s.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Profile says what to do with each type of finding.
