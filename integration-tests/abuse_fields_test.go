@@ -195,6 +195,13 @@ func TestAbuseFieldsAssist(t *testing.T) {
 				if len(got) != 0 {
 					t.Fatalf("%s / %s: refused (%d) after sending %d request(s)", task, path, status, len(got))
 				}
+				// The reason may quote the value: the journal keeps it
+				// scrubbed.
+				if id, _ := out["request_id"].(string); id != "" {
+					if e := auditEntry(t, h, admin, id); a.leaked(fmt.Sprint(e)) {
+						t.Fatalf("%s / %s: the journal entry holds the planted values: %v", task, path, e)
+					}
+				}
 				continue
 			}
 			reached := false
@@ -264,6 +271,11 @@ func TestAbuseFieldsChatCompletions(t *testing.T) {
 		if !c.sends {
 			if status == 200 || len(got) != 0 {
 				t.Fatalf("%s: %d with %d request(s) sent", c.name, status, len(got))
+			}
+			if id, _ := out["request_id"].(string); id != "" {
+				if e := auditEntry(t, h, admin, id); a.leaked(fmt.Sprint(e)) {
+					t.Fatalf("%s: the journal entry holds the planted values: %v", c.name, e)
+				}
 			}
 			continue
 		}

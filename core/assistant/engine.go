@@ -22,6 +22,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -77,14 +79,16 @@ type Engine struct {
 	policy    *policy.Policy
 	providers map[string]*provider.Client
 	redactors map[string]*redact.Redactor
-	quota     quotas
-	subjects  func(core.Principal) []quota.Subject
-	journal   journal
-	maxTokens func(core.Task) int
-	ceiling   int
-	redactFor time.Duration
-	log       *slog.Logger
-	now       func() time.Time
+	// journalRed scrubs the error messages the journal keeps.
+	journalRed *redact.Redactor
+	quota      quotas
+	subjects   func(core.Principal) []quota.Subject
+	journal    journal
+	maxTokens  func(core.Task) int
+	ceiling    int
+	redactFor  time.Duration
+	log        *slog.Logger
+	now        func() time.Time
 
 	// journalDown is set when an append failed; until the journal answers
 	// a ping again, nothing is sent to a model.
@@ -131,6 +135,17 @@ func New(o Options) (*Engine, error) {
 			return nil, fmt.Errorf("assistant: redaction profile %q has no redactor", name)
 		}
 	}
+	if e.journalRed = o.Redactors["default"]; e.journalRed == nil {
+		// Any profile will do: only its detectors are used.
+		for _, name := range slices.Sorted(maps.Keys(o.Redactors)) {
+			if e.journalRed = o.Redactors[name]; e.journalRed != nil {
+				break
+			}
+		}
+	}
+	if e.journalRed == nil {
+		return nil, errors.New("assistant: at least one redactor is required")
+	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -171,8 +186,8 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		RequestID:    req.ID,
 		UserID:       req.Principal.UserID,
 		Groups:       req.Principal.Groups,
-		Integration:  string(req.Principal.Integration),
-		Task:         string(req.Task),
+		Integration:  known(req.Principal.Integration.Valid(), string(req.Principal.Integration)),
+		Task:         known(req.Task.Valid(), string(req.Task)),
 		Decision:     "deny",
 		ContentLevel: policy.ContentHashes,
 	}
@@ -336,7 +351,7 @@ func (e *Engine) finish(ctx context.Context, req *core.Request, entry *audit.Ent
 		if errors.Is(ce, errRedactionBudget) {
 			entry.Outcome = "error" // the hub's own limit, not the provider's
 		}
-		entry.Error = ce.Message
+		entry.Error = e.scrub(ce.Message)
 	} else {
 		entry.Outcome = "ok"
 	}
@@ -500,6 +515,39 @@ func promptText(r *core.Request) string {
 
 // estimateTokens is a cautious token count: about four bytes a token.
 func estimateTokens(s string) int { return len(s)/4 + 1 }
+
+// known is s when it is one of the known values, else "": an unknown task
+// or integration is the caller's free text, which the journal does not keep.
+func known(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
+}
+
+// scrub is an error message as the journal keeps it: a message may quote
+// what the caller sent (an unknown task, a model that is not allowed), so
+// every finding in it, whatever the profile would do with it, is replaced
+// by its type. A message that cannot be checked is withheld.
+func (e *Engine) scrub(msg string) (out string) {
+	defer func() {
+		if recover() != nil {
+			out = "the reason is withheld: it could not be checked for secrets"
+		}
+	}()
+	var b strings.Builder
+	last := 0
+	for _, f := range e.journalRed.Scan(msg) {
+		b.WriteString(msg[last:f.Start])
+		b.WriteString("[" + f.Type + "]")
+		last = f.End
+	}
+	if last == 0 {
+		return msg
+	}
+	b.WriteString(msg[last:])
+	return b.String()
+}
 
 // NewRequestID returns a new journal request id, to quote to support.
 func NewRequestID() string {
