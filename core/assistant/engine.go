@@ -2,12 +2,14 @@
 // core.Assistant that every request goes through, in this order:
 //
 //	validate → policy decision → quota reservation → redaction → provider
-//	→ output checks → placeholder restore → quota settlement → journal entry
+//	→ quota settlement → output checks → placeholder restore → journal entry
 //
 // The quota reservation (the request's concurrency slot) comes before
 // redaction, with an estimate from the unredacted size, so that the work a
 // request makes the hub do is paid for before it is done; redaction then
-// runs within a time budget (Options.RedactTimeout).
+// runs within a time budget (Options.RedactTimeout). Once the model has
+// produced anything, its tokens count, whatever happens next: a stream the
+// caller abandons is settled with the prompt and what was streamed.
 //
 // Every stage fails closed: if policy, redaction, the quota store or the
 // journal fails, nothing is sent to a model and the caller gets a *core.Error
@@ -300,7 +302,21 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		content.Returned = result.Text
 	}
 
-	// 6–7. Output checks and restore (streamed answers went through the
+	// 6. Settle the quota with what the provider reported, now: the
+	// model's work is done and counts whatever happens next (an answer
+	// refused by the checks, a caller gone before the last piece).
+	used := result.Usage.PromptTokens + result.Usage.CompletionTokens
+	if used == 0 {
+		used = estimateTokens(prompt) + estimateTokens(result.Text)
+	}
+	// Asynchronously: the settlement commits with the next reservation's
+	// batch (or shortly after), not on this request's path. Lost in a
+	// crash, it leaves the larger estimate counted and the slot to expire:
+	// budgets err on the safe side. Failures surface at Quota.Close.
+	res.SettleAsync(used)
+	settled = true
+
+	// 7–8. Output checks and restore (streamed answers went through the
 	// guard as they arrived).
 	text, masked, err := guard.finish(result.Text)
 	if err == nil {
@@ -315,18 +331,6 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		}
 		entry.Redactions["output:"+t] += n
 	}
-
-	// 8. Settle the quota with what the provider reported.
-	used := result.Usage.PromptTokens + result.Usage.CompletionTokens
-	if used == 0 {
-		used = estimateTokens(prompt) + estimateTokens(result.Text)
-	}
-	// Asynchronously: the settlement commits with the next reservation's
-	// batch (or shortly after), not on this request's path. Lost in a
-	// crash, it leaves the larger estimate counted and the slot to expire:
-	// budgets err on the safe side. Failures surface at Quota.Close.
-	res.SettleAsync(used)
-	settled = true
 
 	return &core.Response{
 		RequestID:    req.ID,

@@ -12,6 +12,7 @@ import (
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/quota"
 )
@@ -345,5 +346,25 @@ func TestCutStreamIsCharged(t *testing.T) {
 				t.Fatalf("quota counts %d tokens, journal %d+%d", u.TokensToday, e.TokensIn, e.TokensOut)
 			}
 		})
+	}
+}
+
+// TestAnswerLostAtTheEndIsCharged: a caller gone when the (verified, whole)
+// LaTeX rewrite is emitted still pays for the model's work.
+func TestAnswerLostAtTheEndIsCharged(t *testing.T) {
+	r := newRig(t, rigOptions{limits: quota.Limits{TokensPerDay: 1 << 30}})
+	r.fake.Handle(func(req fakellm.Request) fakellm.Reply {
+		return fakellm.Reply{Text: dataOf(t, req), Usage: &provider.Usage{PromptTokens: 300, CompletionTokens: 70}}
+	})
+	_, err := r.engine.Stream(context.Background(), rewriteLaTeX(paragraph, "grammar"), func(string) error { return errors.New("client gone") })
+	if core.ErrorKind(err) != core.KindCanceled {
+		t.Fatalf("got %v", err)
+	}
+	u, err := r.quota.Usage(context.Background(), quota.Subject{Key: "user:ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.TokensToday != 370 || u.InFlight != 0 {
+		t.Fatalf("quota usage %+v, want the 370 tokens reported", u)
 	}
 }
