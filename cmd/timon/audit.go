@@ -239,14 +239,15 @@ func trustedKeys(cfg *config.Config, files []string) (*trusted, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.set = &audit.KeySet{}
+	if err := t.set.Add(audit.TrustedKey{Public: key.Public().(ed25519.PublicKey), Source: "derived from the signing key " + cfg.Journal.SigningKeyFile}); err != nil {
+		return nil, err
+	}
 	ks, err := localKeySet(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := ks.Add(audit.TrustedKey{Public: key.Public().(ed25519.PublicKey), Source: "derived from the signing key " + cfg.Journal.SigningKeyFile}); err != nil {
-		return nil, err
-	}
-	t.set = ks
+	t.set.Merge(ks)
 	return t, nil
 }
 
