@@ -241,4 +241,3 @@ func TestAbuseAtRestRotateKey(t *testing.T) {
 		t.Fatalf("verify with the old key only: %d\nstdout: %s\nstderr: %s", code, o, errOut)
 	}
 }
-
