@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"database/sql"
 	"embed"
 	"errors"
@@ -265,11 +266,10 @@ func (j *Journal) HashContent(s string) string {
 
 func (j *Journal) fillHash(h *string, content string) error {
 	sum := j.HashContent(content)
-	switch *h {
-	case "":
+	switch {
+	case *h == "":
 		*h = sum
-	case sum:
-	default:
+	case !hmac.Equal([]byte(*h), []byte(sum)):
 		return errors.New("content hash does not match the content")
 	}
 	return nil
