@@ -780,7 +780,7 @@ func TestDeployDashboard(t *testing.T) {
 // deployCommands are timon's commands, with their subcommands.
 var deployCommands = map[string][]string{
 	"serve": nil, "lsp": nil, "redact": nil, "version": nil, "help": nil,
-	"audit":  {"verify", "export", "tail", "stats", "public-key", "checkpoints", "retention"},
+	"audit":  {"verify", "export", "tail", "stats", "public-key", "checkpoints", "retention", "rotate-key"},
 	"token":  {"create", "list", "revoke"},
 	"config": {"check"},
 }

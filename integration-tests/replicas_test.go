@@ -21,7 +21,7 @@ import (
 )
 
 // startReplicas starts two timon serve processes on one PostgreSQL
-// database, sharing the configuration and the journal signing key, as a
+// database, sharing the configuration and the journal's keys, as a
 // deployment behind a load balancer does.
 func startReplicas(t *testing.T, extra string) (a, b *hub) {
 	t.Helper()
@@ -33,13 +33,16 @@ func startReplicasWith(t *testing.T, fake *fakellm.Server, extra string) (a, b *
 	t.Helper()
 	cfg := hubConfigWith(fake.URL(), "store:\n  driver: postgres\n  dsn_env: TIMON_TEST_PG_DSN\n"+extra)
 	a = startHubWith(t, fake, cfg)
-	key, err := os.ReadFile(filepath.Join(a.data, "audit-signing.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	bData := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bData, "audit-signing.key"), key, 0o600); err != nil {
-		t.Fatal(err)
+	// The signing key and the key of the journal's content hashes.
+	for _, name := range []string{"audit-signing.key", "audit-hash.key"} {
+		key, err := os.ReadFile(filepath.Join(a.data, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bData, name), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b = launchHub(t, fake, a.cfg, bData)
 	return a, b

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"timon.dev/timon/core/audit"
@@ -16,11 +20,14 @@ import (
 )
 
 const auditUsage = `usage:
-  timon audit verify [--public-key FILE] [--checkpoints FILE]  check the chain and signed checkpoints
+  timon audit verify [--public-key FILE]... [--checkpoints FILE]  check the chain and signed checkpoints
+                                                             (FILE: a public key or a key set kept outside the data directory)
   timon audit export [filters] [--format jsonl|csv]            entries, without content
   timon audit tail [-f] [filters] [--format jsonl|csv]         the last entries, then new ones with -f
   timon audit stats [filters]                                  requests, denials, redactions, tokens
-  timon audit public-key                                       the checkpoints' public key (PEM)
+  timon audit public-key [--set]                               the checkpoints' public key (PEM), or with --set every
+                                                             key with its period (JSON) to keep elsewhere
+  timon audit rotate-key                                       replace the signing key (stop every timon serve first)
   timon audit checkpoints                                      export signed checkpoints to keep elsewhere
   timon audit retention                                        drop content older than journal.retention
 filters: --since DATE --until DATE --user U --integration I --group G --outcome O
@@ -43,13 +50,17 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch sub {
 	case "verify":
-		pubFile := fs.String("public-key", "", "public key file (PEM) kept outside; default: derived from the signing key")
+		var pubFiles []string
+		fs.Func("public-key", "public key (PEM) or key set (JSON) kept outside the data directory; repeat for several (default: journal.public_keys, else the local signing key)", func(v string) error {
+			pubFiles = append(pubFiles, v)
+			return nil
+		})
 		cpFile := fs.String("checkpoints", "", "checkpoints exported earlier (timon audit checkpoints), checked too")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
 		return withAudit(ctx, *path, func(cfg *config.Config, st *store.Store) error {
-			pub, err := publicKey(cfg, *pubFile)
+			keys, err := trustedKeys(cfg, pubFiles)
 			if err != nil {
 				return err
 			}
@@ -65,15 +76,20 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					return err
 				}
 			}
-			rep, err := audit.VerifyWithCheckpoints(ctx, st, pub, external)
+			rep, err := audit.VerifyKeys(ctx, st, keys.set, external)
 			if err != nil {
 				return err
 			}
 			if !rep.OK {
 				fmt.Fprintln(stderr, rep.String())
+				keys.report(stderr, rep)
 				return errFailed
 			}
 			fmt.Fprintln(stdout, rep.String())
+			keys.report(stdout, rep)
+			if !keys.outside {
+				fmt.Fprint(stderr, keys.warning())
+			}
 			return nil
 		})
 	case "export", "tail":
@@ -112,6 +128,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return enc.Encode(s)
 		})
 	case "public-key":
+		set := fs.Bool("set", false, "print every signing key with its period (JSON key set): the current one and those retired by rotate-key")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
@@ -123,12 +140,35 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		pemBytes, err := audit.PublicKeyPEM(key.Public().(ed25519.PublicKey))
+		pub := key.Public().(ed25519.PublicKey)
+		if *set {
+			ks, err := localKeySet(cfg)
+			if err != nil {
+				return err
+			}
+			if err := ks.Add(audit.TrustedKey{Public: pub}); err != nil {
+				return err
+			}
+			data, err := json.Marshal(ks)
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(append(data, '\n'))
+			return err
+		}
+		pemBytes, err := audit.PublicKeyPEM(pub)
 		if err != nil {
 			return err
 		}
 		_, err = stdout.Write(pemBytes)
 		return err
+	case "rotate-key":
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return withAudit(ctx, *path, func(cfg *config.Config, st *store.Store) error {
+			return rotateKey(ctx, cfg, st, stdout)
+		})
 	case "checkpoints":
 		if err := parse(fs, args[1:]); err != nil {
 			return err
@@ -157,20 +197,178 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return errUsage
 }
 
-// publicKey reads the key from a file, or derives it from the signing key.
-// Without either, verify checks the chain and checkpoint positions only.
-func publicKey(cfg *config.Config, file string) (ed25519.PublicKey, error) {
-	if file != "" {
-		return audit.ReadPublicKeyFile(file)
+// trusted is the set of public keys a verification uses, and whether
+// they come from outside the data directory.
+type trusted struct {
+	set     *audit.KeySet // nil: no key at all
+	outside bool
+	local   string // the signing key file the local key was derived from
+}
+
+// trustedKeys resolves the keys verify trusts: the --public-key files,
+// else journal.public_keys, else the public half of the local signing key
+// with the retired keys of the local key set — which proves only that
+// the journal is consistent with what the data directory holds.
+func trustedKeys(cfg *config.Config, files []string) (*trusted, error) {
+	source := "--public-key"
+	if len(files) == 0 {
+		files, source = cfg.Journal.PublicKeys, "journal.public_keys"
 	}
+	if len(files) > 0 {
+		t := &trusted{set: &audit.KeySet{}, outside: true}
+		for _, f := range files {
+			ks, err := audit.ReadKeySetFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", source, err)
+			}
+			if inside(cfg.DataDir, f) || inside(filepath.Dir(cfg.Journal.SigningKeyFile), f) {
+				t.outside = false
+			}
+			for i := range ks.Keys {
+				ks.Keys[i].Source = source + " " + f
+			}
+			t.set.Merge(ks)
+		}
+		return t, nil
+	}
+	t := &trusted{local: cfg.Journal.SigningKeyFile}
 	key, err := audit.ReadPrivateKeyFile(cfg.Journal.SigningKeyFile)
-	if os.IsNotExist(err) {
-		return nil, nil
+	if errors.Is(err, os.ErrNotExist) {
+		return t, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return key.Public().(ed25519.PublicKey), nil
+	t.set = &audit.KeySet{}
+	if err := t.set.Add(audit.TrustedKey{Public: key.Public().(ed25519.PublicKey), Source: "derived from the signing key " + cfg.Journal.SigningKeyFile}); err != nil {
+		return nil, err
+	}
+	ks, err := localKeySet(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.set.Merge(ks)
+	return t, nil
+}
+
+// inside reports whether file is under dir.
+func inside(dir, file string) bool {
+	d, err1 := filepath.Abs(dir)
+	f, err2 := filepath.Abs(file)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, f)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// localKeySet reads the key set rotate-key keeps (journal.key_set_file);
+// none yet is an empty set.
+func localKeySet(cfg *config.Config) (*audit.KeySet, error) {
+	ks, err := audit.ReadKeySetFile(cfg.Journal.KeySetFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return &audit.KeySet{}, nil
+	}
+	return ks, err
+}
+
+// report says which keys checked the checkpoints, and where they came from.
+func (t *trusted) report(w io.Writer, rep *audit.Report) {
+	if t.set == nil {
+		fmt.Fprintln(w, "checkpoint signatures NOT checked: no public key (no --public-key, no journal.public_keys, no signing key)")
+		return
+	}
+	for _, k := range t.set.Keys {
+		fmt.Fprintf(w, "key %s: %d checkpoints, from %s", k.KeyID, rep.SignedBy[k.KeyID], strings.TrimPrefix(k.Source, "derived "))
+		if !k.NotAfter.IsZero() {
+			fmt.Fprintf(w, ", retired %s", k.NotAfter.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func (t *trusted) warning() string {
+	if t.set == nil {
+		return "WARNING: checkpoint signatures were not checked: give the public key kept elsewhere with --public-key FILE or journal.public_keys.\n"
+	}
+	where := "the key in the data directory (" + t.local + ")"
+	if t.local == "" {
+		where = "public keys kept inside the data directory"
+	}
+	return "WARNING: no public key kept outside the data directory was given: the checkpoints were checked against\n" +
+		where + ". This proves only that the journal is consistent with\n" +
+		"that key, not that it is authentic: whoever can write the data directory can rewrite the journal and re-sign it.\n" +
+		"Keep the output of `timon audit public-key --set` elsewhere and pass it with --public-key FILE (or journal.public_keys).\n"
+}
+
+// rotateKey replaces the signing key: the rotation is journaled and
+// checkpointed under the old key, the old public key is kept in the key
+// set with the end of its period, and the new key replaces the key file.
+func rotateKey(ctx context.Context, cfg *config.Config, st *store.Store, stdout io.Writer) error {
+	path := cfg.Journal.SigningKeyFile
+	old, err := audit.ReadPrivateKeyFile(path)
+	if err != nil {
+		return fmt.Errorf("rotating the signing key: reading the current key: %w", err)
+	}
+	next, err := audit.GenerateSigningKey()
+	if err != nil {
+		return fmt.Errorf("rotating the signing key: %w", err)
+	}
+	pemBytes, err := audit.PrivateKeyPEM(next)
+	if err != nil {
+		return err
+	}
+	// The new key is written first beside the old one, so that once the
+	// rotation is journaled nothing but a rename is left to fail.
+	tmp := path + ".new"
+	os.Remove(tmp)
+	if err := createPrivateFile(tmp, pemBytes); err != nil {
+		return fmt.Errorf("rotating the signing key: writing the new key: %w", err)
+	}
+	defer os.Remove(tmp)
+	ks, err := localKeySet(cfg)
+	if err != nil {
+		return fmt.Errorf("rotating the signing key: %w", err)
+	}
+	who := "local"
+	if u, err := user.Current(); err == nil {
+		who = "local:" + u.Username
+	}
+	rot, err := audit.Rotate(ctx, st, old, next.Public().(ed25519.PublicKey), who)
+	if err != nil {
+		return err
+	}
+	ks.Add(rot.OldKey)
+	ks.Add(rot.NewKey)
+	data, err := json.Marshal(ks)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(cfg.Journal.KeySetFile, append(data, '\n')); err != nil {
+		return fmt.Errorf("rotating the signing key: keeping the old public key in %s: %w", cfg.Journal.KeySetFile, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rotating the signing key: replacing %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "rotated the journal signing key: %s retired at %s (entry %d, its last checkpoint), %s signs from now on\n",
+		rot.OldKey.KeyID, rot.Checkpoint.Time.Format(time.RFC3339Nano), rot.Entry.Seq, rot.NewKey.KeyID)
+	fmt.Fprintf(stdout, "the old public key is kept in %s; keep a copy of `timon audit public-key --set` outside the data directory\n", cfg.Journal.KeySetFile)
+	fmt.Fprintln(stdout, "start timon serve again, on every replica with the new key file")
+	return nil
+}
+
+// writeFileAtomic replaces path with data (mode 0600) through a rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	os.Remove(tmp)
+	if err := createPrivateFile(tmp, data); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 func withAudit(ctx context.Context, path string, f func(*config.Config, *store.Store) error) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -125,39 +126,32 @@ func quotaSubjects(q config.Quotas) func(core.Principal) []quota.Subject {
 }
 
 // signingKey loads the journal's checkpoint key (PKCS#8 PEM), creating it
-// on first start.
+// on first start. A key file that group or others may read or write is
+// refused: whoever reads it can sign checkpoints.
 func signingKey(cfg *config.Config, log *slog.Logger) (ed25519.PrivateKey, error) {
 	path := cfg.Journal.SigningKeyFile
-	data, err := os.ReadFile(path)
+	data, err := readPrivateFile(path, "journal signing key")
 	if errors.Is(err, os.ErrNotExist) {
-		_, key, err := ed25519.GenerateKey(rand.Reader)
+		key, err := audit.GenerateSigningKey()
 		if err != nil {
 			return nil, fmt.Errorf("creating the journal signing key: %w", err)
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
+		pemBytes, err := audit.PrivateKeyPEM(key)
 		if err != nil {
 			return nil, fmt.Errorf("creating the journal signing key: %w", err)
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("creating the journal signing key: %w", err)
-		}
-		// O_EXCL: two processes starting at once must not each write a key.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
+		switch err := createPrivateFile(path, pemBytes); {
+		case errors.Is(err, os.ErrExist):
+			// Another process starting at the same time wrote it.
 			return signingKey(cfg, log)
-		}
-		if err != nil {
+		case err != nil:
 			return nil, fmt.Errorf("creating the journal signing key: %w", err)
 		}
-		werr := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-			return nil, fmt.Errorf("writing the journal signing key: %w", err)
-		}
-		log.Info("created the journal signing key; keep a copy of its public key elsewhere (timon audit public-key)", "path", path)
+		log.Info("created the journal signing key; keep a copy of its public key elsewhere (timon audit public-key) and give it to timon audit verify", "path", path)
 		return key, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the journal signing key: %w", err)
+		return nil, err
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
@@ -169,6 +163,99 @@ func signingKey(cfg *config.Config, log *slog.Logger) (ed25519.PrivateKey, error
 		return nil, fmt.Errorf("reading the journal signing key %s: expected an Ed25519 private key (PKCS#8 PEM)", path)
 	}
 	return key, nil
+}
+
+// hashKey loads the key of the journal's keyed content hashes: from
+// journal.hash_key_env, or the file journal.hash_key_file (by default
+// audit-hash.key in the data directory), created on first start. Replicas
+// on one PostgreSQL must share it, like the signing key.
+func hashKey(cfg *config.Config, log *slog.Logger) ([]byte, error) {
+	if cfg.Journal.HashKey != nil {
+		return cfg.Journal.HashKey, nil
+	}
+	path := cfg.Journal.HashKeyFile
+	data, err := readPrivateFile(path, "journal hash key")
+	if errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("creating the journal hash key: %w", err)
+		}
+		switch err := createPrivateFile(path, []byte(hex.EncodeToString(key)+"\n")); {
+		case errors.Is(err, os.ErrExist):
+			return hashKey(cfg, log)
+		case err != nil:
+			return nil, fmt.Errorf("creating the journal hash key: %w", err)
+		}
+		log.Info("created the journal hash key; every replica sharing the journal needs the same file", "path", path)
+		return key, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := audit.ParseContentKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("reading the journal hash key %s: expected 32 bytes in hex or base64", path)
+	}
+	return key, nil
+}
+
+// readPrivateFile reads a key file, refusing one that group or others may
+// read or write. A missing file is os.ErrNotExist, unwrapped for errors.Is.
+func readPrivateFile(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s: %w", what, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s: %w", what, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("the %s %s is open to group or others (mode %04o): anyone who reads it can forge the journal's proofs; run chmod 600 %s (and replace the key if others may have read it)", what, path, perm, path)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s %s: %w", what, path, err)
+	}
+	return data, nil
+}
+
+// createPrivateFile writes a new key file readable by its owner only
+// (0600, whatever the umask), in a directory created 0700; it fails with
+// os.ErrExist if the file exists, so that two processes starting at once
+// do not each write a key.
+func createPrivateFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// warnDataDir logs a warning when the data directory is open to group or
+// others: the files timon creates there are 0600, but a directory anyone
+// can list or write lets them see, replace or delete those files.
+func warnDataDir(cfg *config.Config, log *slog.Logger) {
+	fi, err := os.Stat(cfg.DataDir)
+	if err != nil {
+		return
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		log.Warn("the data directory is open to group or others; its files are 0600, but run chmod 700 on it",
+			"path", cfg.DataDir, "mode", fmt.Sprintf("%04o", perm))
+	}
 }
 
 // hub is everything a running hub holds.
@@ -208,6 +295,7 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	if h.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
+	warnDataDir(cfg, log)
 	if h.providers, err = buildProviders(cfg); err != nil {
 		return nil, err
 	}
@@ -226,8 +314,12 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	if err != nil {
 		return nil, err
 	}
+	hkey, err := hashKey(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	h.journal, err = audit.Open(ctx, h.store, audit.Options{
-		SigningKey: key, ContentKey: cfg.Journal.ContentKey, CheckpointEvery: cfg.Journal.CheckpointEvery, Logger: log,
+		SigningKey: key, ContentKey: cfg.Journal.ContentKey, HashKey: hkey, CheckpointEvery: cfg.Journal.CheckpointEvery, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal: %w", err)

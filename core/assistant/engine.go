@@ -42,6 +42,7 @@ import (
 type journal interface {
 	Append(ctx context.Context, e *audit.Entry, c *audit.Content) error
 	Ping(ctx context.Context) error
+	HashContent(s string) string // keyed: a reader of the journal cannot test a guess
 }
 
 // quotas is implemented by *quota.Quota.
@@ -273,7 +274,7 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	}
 
 	// 5. Provider, with failover over the decision's candidates.
-	entry.SentHash = audit.HashContent(prompt)
+	entry.SentHash = e.journal.HashContent(prompt)
 	if dec.Content == policy.ContentFull {
 		content = &audit.Content{Sent: prompt}
 	}
@@ -297,7 +298,7 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		}
 		return nil, err
 	}
-	entry.ReturnedHash = audit.HashContent(result.Text)
+	entry.ReturnedHash = e.journal.HashContent(result.Text)
 	if content != nil {
 		content.Returned = result.Text
 	}

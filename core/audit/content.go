@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
@@ -86,10 +87,12 @@ func open(aead cipher.AEAD, requestID, sentHash, returnedHash string, sealed []b
 }
 
 // ReadContent decrypts the stored content of entry seq with key, for an
-// administrator. It checks the content against the hashes the chain holds.
-// An unknown entry is store.ErrNotFound; an entry without stored content is
-// ErrNoContent.
-func ReadContent(ctx context.Context, st *store.Store, key []byte, seq int64) (*Content, error) {
+// administrator. It checks the content against the hashes the chain holds:
+// keyed with the hash key the entry names, one of hashKeys (the journal's
+// Options.HashKey, and earlier ones), or unkeyed SHA-256 for entries
+// journaled before keyed hashes. An unknown entry is store.ErrNotFound; an
+// entry without stored content is ErrNoContent.
+func ReadContent(ctx context.Context, st *store.Store, key []byte, seq int64, hashKeys ...[]byte) (*Content, error) {
 	aead, err := newAEAD(key)
 	if err != nil {
 		return nil, fmt.Errorf("reading content of entry %d: %w", seq, err)
@@ -125,7 +128,12 @@ func ReadContent(ctx context.Context, st *store.Store, key []byte, seq int64) (*
 	if err != nil {
 		return nil, fmt.Errorf("content of entry %d: %w", seq, err)
 	}
-	if HashContent(c.Sent) != e.SentHash || HashContent(c.Returned) != e.ReturnedHash {
+	sent, ok := contentHash(e.HashKey, hashKeys, c.Sent)
+	if !ok {
+		return nil, fmt.Errorf("content of entry %d: its hashes are under hash key %s, which was not given", seq, e.HashKey)
+	}
+	returned, _ := contentHash(e.HashKey, hashKeys, c.Returned)
+	if !hmac.Equal([]byte(sent), []byte(e.SentHash)) || !hmac.Equal([]byte(returned), []byte(e.ReturnedHash)) {
 		return nil, fmt.Errorf("content of entry %d does not match the hashes its entry records", seq)
 	}
 	return c, nil

@@ -9,8 +9,12 @@
 // An entry records who (user, groups), through what (integration, task),
 // what decided (rule, decision), what happened (outcome, a short error),
 // with which provider and model, what was redacted (counts by type),
-// tokens, latency, and the SHA-256 of what was sent to and returned by the
-// model. Never the content, unless policy set the entry's level to "full":
+// tokens, latency, and keyed hashes of what was sent to and returned by
+// the model: HMAC-SHA-256 under Options.HashKey, whose id (HashKeyID) the
+// entry records as hash_key, so that a reader of the journal cannot test
+// whether a given text was sent. Entries without hash_key (journaled
+// before keyed hashes) hold the plain SHA-256; both are checked by
+// ReadContent, and the chain covers them alike. Never the content, unless policy set the entry's level to "full":
 // then the content is sealed with XChaCha20-Poly1305 under
 // Options.ContentKey, bound to the entry's request id and content hashes,
 // in its own table (audit_content), so that retention can delete it. A
@@ -51,6 +55,11 @@
 // checks each checkpoint's signature and that the entry it names exists
 // with that hash: a rewrite or a truncation of what a checkpoint covers is
 // caught, the latter even without the public key.
+//
+// Checkpoints name their key (KeyID). VerifyKeys takes a KeySet: several
+// public keys, each with its period. Rotate records a new signing key in
+// the chain: an entry whose next_key names the new key id, checkpointed by
+// the old key, whose period ends there.
 //
 // Limits. Entries after the last checkpoint are protected by the chain
 // only: someone who can write the database could rewrite them, or add

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -33,9 +34,14 @@ type Entry struct {
 	TokensIn       int            `json:"tokens_in"`
 	TokensOut      int            `json:"tokens_out"`
 	LatencyMS      int64          `json:"latency_ms"`
-	SentHash       string         `json:"sent_hash,omitempty"`     // hex SHA-256 of what was sent to the model ("" if nothing)
-	ReturnedHash   string         `json:"returned_hash,omitempty"` // hex SHA-256 of what the model returned ("" if nothing)
+	SentHash       string         `json:"sent_hash,omitempty"`     // hex HMAC-SHA-256 (or, without HashKey, SHA-256) of what was sent to the model ("" if nothing)
+	ReturnedHash   string         `json:"returned_hash,omitempty"` // the same of what the model returned ("" if nothing)
+	HashKey        string         `json:"hash_key,omitempty"`      // HashKeyID of the key of SentHash and ReturnedHash; "": unkeyed SHA-256 (entries journaled before keyed hashes)
 	ContentLevel   string         `json:"content_level"`           // "none" | "hashes" | "full"
+	// NextKey is set on a key-rotation entry only: the KeyID of the
+	// signing key that signs the checkpoints after it. The checkpoint on
+	// that entry is signed by the key it replaces.
+	NextKey string `json:"next_key,omitempty"`
 
 	// PrevHash and Hash are computed by the journal.
 	PrevHash string `json:"prev_hash"`
@@ -61,21 +67,64 @@ var Outcomes = []string{"ok", "denied", "blocked", "quota_exceeded", "provider_e
 // Content levels.
 const (
 	LevelNone   = "none"   // neither content nor hashes of it
-	LevelHashes = "hashes" // SHA-256 of what was sent and returned
+	LevelHashes = "hashes" // keyed hashes of what was sent and returned
 	LevelFull   = "full"   // hashes, and the content itself, encrypted
 )
 
 // maxError bounds Entry.Error: a short reason, not a dump.
 const maxError = 1024
 
-// HashContent returns the hex SHA-256 an entry records for content s, and
-// "" for empty content.
+// HashContent returns the unkeyed hex SHA-256 of content s, and "" for
+// empty content: what entries journaled before keyed hashes record (their
+// HashKey is empty), and what a Journal without Options.HashKey records.
+// Anyone can compute it, so a reader of such an entry can test a guess of
+// what was sent; Journal.HashContent is the keyed hash.
 func HashContent(s string) string {
 	if s == "" {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// KeyedHash returns the hex HMAC-SHA-256 of content s under key, and "" for
+// empty content: what an entry whose HashKey is HashKeyID(key) records.
+// Without the key, a reader of the journal cannot test whether a given
+// text was sent.
+func KeyedHash(key []byte, s string) string {
+	if s == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+const hashKeyIDDomain = "timon-audit-hash-key\n"
+
+// HashKeyID names a content-hash key without revealing it: the first 8
+// bytes of a domain-separated SHA-256, in hex. Entries record it, so that
+// a content check knows which key their hashes are under.
+func HashKeyID(key []byte) string {
+	h := sha256.New()
+	h.Write([]byte(hashKeyIDDomain))
+	h.Write(key)
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// contentHash is the hash an entry with hash key id kid records for s,
+// with keys the content-hash keys known; ok false when kid is not among
+// them.
+func contentHash(kid string, keys [][]byte, s string) (string, bool) {
+	if kid == "" {
+		return HashContent(s), true
+	}
+	for _, k := range keys {
+		if HashKeyID(k) == kid {
+			return KeyedHash(k, s), true
+		}
+	}
+	return "", false
 }
 
 // genesis is the previous hash of entry 1.
@@ -93,9 +142,11 @@ type record struct {
 	Decision       string         `json:"decision,omitempty"`
 	Error          string         `json:"error,omitempty"`
 	Groups         []string       `json:"groups,omitempty"`
+	HashKey        string         `json:"hash_key,omitempty"`
 	Integration    string         `json:"integration,omitempty"`
 	LatencyMS      int64          `json:"latency_ms,omitempty"`
 	Model          string         `json:"model,omitempty"`
+	NextKey        string         `json:"next_key,omitempty"`
 	Outcome        string         `json:"outcome,omitempty"`
 	Provider       string         `json:"provider,omitempty"`
 	Redactions     map[string]int `json:"redactions,omitempty"`
@@ -202,7 +253,7 @@ func normalize(e *Entry, now time.Time) (Entry, error) {
 	}
 	n.Time = n.Time.UTC().Truncate(time.Microsecond)
 	for _, p := range [...]*string{&n.RequestID, &n.UserID, &n.Integration, &n.Task, &n.Rule, &n.Decision, &n.Outcome,
-		&n.Error, &n.Provider, &n.Model, &n.Classification, &n.ContentLevel} {
+		&n.Error, &n.Provider, &n.Model, &n.Classification, &n.ContentLevel, &n.HashKey, &n.NextKey} {
 		*p = clean(*p)
 	}
 	n.Error = truncate(n.Error, maxError)
@@ -247,7 +298,7 @@ func normalize(e *Entry, now time.Time) (Entry, error) {
 	n.SentHash, ok1 = normHash(n.SentHash)
 	n.ReturnedHash, ok2 = normHash(n.ReturnedHash)
 	if !ok1 || !ok2 {
-		return n, fmt.Errorf("invalid journal entry: content hashes must be hex SHA-256")
+		return n, fmt.Errorf("invalid journal entry: content hashes must be 64 hex digits")
 	}
 	switch n.ContentLevel {
 	case "":
@@ -258,7 +309,7 @@ func normalize(e *Entry, now time.Time) (Entry, error) {
 	case LevelNone:
 		// Policy said not even hashes: a hash of a short text can be
 		// guessed, so the journal does not keep one it was handed.
-		n.SentHash, n.ReturnedHash = "", ""
+		n.SentHash, n.ReturnedHash, n.HashKey = "", "", ""
 	case LevelHashes, LevelFull:
 	default:
 		return n, fmt.Errorf("invalid journal entry: unknown content level %q", n.ContentLevel)
@@ -274,9 +325,11 @@ func encode(n *Entry) (row, error) {
 		Decision:       n.Decision,
 		Error:          n.Error,
 		Groups:         n.Groups,
+		HashKey:        n.HashKey,
 		Integration:    n.Integration,
 		LatencyMS:      n.LatencyMS,
 		Model:          n.Model,
+		NextKey:        n.NextKey,
 		Outcome:        n.Outcome,
 		Provider:       n.Provider,
 		Redactions:     n.Redactions,
@@ -306,8 +359,8 @@ func decode(seq, timeUS int64, data []byte, hash, prevHash string) (Entry, error
 		Groups: r.Groups, Integration: r.Integration, Task: r.Task, Rule: r.Rule, Decision: r.Decision,
 		Outcome: r.Outcome, Error: r.Error, Provider: r.Provider, Model: r.Model, Classification: r.Classification,
 		Redactions: r.Redactions, TokensIn: r.TokensIn, TokensOut: r.TokensOut, LatencyMS: r.LatencyMS,
-		SentHash: r.SentHash, ReturnedHash: r.ReturnedHash, ContentLevel: r.ContentLevel,
-		PrevHash: prevHash, Hash: hash,
+		SentHash: r.SentHash, ReturnedHash: r.ReturnedHash, HashKey: r.HashKey, ContentLevel: r.ContentLevel,
+		NextKey: r.NextKey, PrevHash: prevHash, Hash: hash,
 	}, nil
 }
 

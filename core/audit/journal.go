@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"database/sql"
 	"embed"
 	"errors"
@@ -35,6 +36,13 @@ type Options struct {
 	// content of entries whose level is "full". Nil: such entries are
 	// refused.
 	ContentKey []byte
+	// HashKey is the key (at least 32 bytes) of the HMAC-SHA-256 that
+	// entries record of what was sent and returned (Journal.HashContent),
+	// so that a reader of the journal cannot test a guess. Every process
+	// appending to one journal (replicas on PostgreSQL) should share it:
+	// content checks need the key an entry names. Nil: unkeyed SHA-256,
+	// for compatibility; timon always gives one.
+	HashKey []byte
 	// CheckpointEvery is the number of entries a journal appends between
 	// two checkpoints; 0 means 1000.
 	CheckpointEvery int
@@ -78,6 +86,7 @@ type Journal struct {
 	log  *slog.Logger
 	aead cipher.AEAD
 	kid  string // ContentKeyID of the content key
+	hkid string // HashKeyID of the hash key; "" without one
 
 	preparing atomic.Int64 // Appends validating, encoding, sealing: about to enqueue
 
@@ -137,6 +146,12 @@ func Open(ctx context.Context, st *store.Store, opt Options) (*Journal, error) {
 			return nil, fmt.Errorf("opening journal: %w", err)
 		}
 		j.aead, j.kid = aead, ContentKeyID(opt.ContentKey)
+	}
+	if opt.HashKey != nil {
+		if len(opt.HashKey) < 32 {
+			return nil, fmt.Errorf("opening journal: the content-hash key must have at least 32 bytes, got %d", len(opt.HashKey))
+		}
+		j.hkid = HashKeyID(opt.HashKey)
 	}
 	if err := st.Migrate(ctx, "audit", migrations); err != nil {
 		return nil, fmt.Errorf("opening journal: %w", err)
@@ -207,21 +222,30 @@ func (j *Journal) prepare(e *Entry, c *Content) (*pending, error) {
 		return nil, err
 	}
 	p := &pending{done: make(chan error, 1), queued: time.Now()}
+	// The hashes are this journal's (Journal.HashContent): the entry says
+	// under which key, so that content checks recompute them.
+	if n.HashKey != "" && n.HashKey != j.hkid {
+		return nil, fmt.Errorf("journaling request %s: the entry's hashes are under hash key %q, the journal's is %q", n.RequestID, n.HashKey, j.hkid)
+	}
+	n.HashKey = ""
 	if n.ContentLevel == LevelFull {
 		if j.aead == nil {
 			return nil, fmt.Errorf("journaling request %s: content level full needs a content key", n.RequestID)
 		}
 		if c != nil && (c.Sent != "" || c.Returned != "") {
-			if err := fillHash(&n.SentHash, c.Sent); err != nil {
+			if err := j.fillHash(&n.SentHash, c.Sent); err != nil {
 				return nil, fmt.Errorf("journaling request %s: sent %w", n.RequestID, err)
 			}
-			if err := fillHash(&n.ReturnedHash, c.Returned); err != nil {
+			if err := j.fillHash(&n.ReturnedHash, c.Returned); err != nil {
 				return nil, fmt.Errorf("journaling request %s: returned %w", n.RequestID, err)
 			}
 			if p.sealed, err = seal(j.aead, &n, c); err != nil {
 				return nil, fmt.Errorf("journaling request %s: sealing content: %w", n.RequestID, err)
 			}
 		}
+	}
+	if n.SentHash != "" || n.ReturnedHash != "" {
+		n.HashKey = j.hkid
 	}
 	if p.row, err = encode(&n); err != nil {
 		return nil, err
@@ -230,13 +254,22 @@ func (j *Journal) prepare(e *Entry, c *Content) (*pending, error) {
 	return p, nil
 }
 
-func fillHash(h *string, content string) error {
-	sum := HashContent(content)
-	switch *h {
-	case "":
+// HashContent returns the hash an entry of this journal records for content
+// s: the HMAC-SHA-256 under Options.HashKey, or without one the plain
+// SHA-256; "" for empty content.
+func (j *Journal) HashContent(s string) string {
+	if j.hkid == "" {
+		return HashContent(s)
+	}
+	return KeyedHash(j.opt.HashKey, s)
+}
+
+func (j *Journal) fillHash(h *string, content string) error {
+	sum := j.HashContent(content)
+	switch {
+	case *h == "":
 		*h = sum
-	case sum:
-	default:
+	case !hmac.Equal([]byte(*h), []byte(sum)):
 		return errors.New("content hash does not match the content")
 	}
 	return nil

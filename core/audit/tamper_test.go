@@ -247,7 +247,11 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		_, other, _ := ed25519.GenerateKey(nil)
 		forged := signCheckpoint(other, 20, f.row(20).hash, time.Now())
 		f.exec(`UPDATE audit_checkpoints SET signature = ?, key_id = ? WHERE seq = 20`, forged.Signature, forged.KeyID)
-		f.expect("checkpoint signed by another key", pub, 20, "not signed by key")
+		f.expect("checkpoint signed by another key", pub, 20, "signed by unknown key "+forged.KeyID)
+		f.restore()
+		// Signed by another key but naming the trusted one.
+		f.exec(`UPDATE audit_checkpoints SET signature = ? WHERE seq = 20`, forged.Signature)
+		f.expect("checkpoint signed by another key, naming ours", pub, 20, "not signed by key")
 		f.restore()
 		f.exec(`UPDATE audit_checkpoints SET time_us = time_us + 1 WHERE seq = 10`)
 		f.expect("checkpoint time changed", pub, 10, "not signed by key")

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"timon.dev/timon/core/store"
 )
@@ -28,6 +29,12 @@ type Report struct {
 	FirstBad       int64  `json:"first_bad"`       // the first seq found wrong (0 when OK)
 	Problem        string `json:"problem,omitempty"`
 	OK             bool   `json:"ok"`
+	// Signatures is false when no public key was given: checkpoint
+	// signatures were not checked, only their positions.
+	Signatures bool `json:"signatures"`
+	// SignedBy counts, per key id, the checkpoints whose signature was
+	// checked with that key.
+	SignedBy map[string]int64 `json:"signed_by,omitempty"`
 }
 
 func (r *Report) String() string {
@@ -56,13 +63,39 @@ func Verify(ctx context.Context, st *store.Store, pub ed25519.PublicKey) (*Repor
 	return VerifyWithCheckpoints(ctx, st, pub, nil)
 }
 
+// oneKey is the key set of VerifyWithCheckpoints's single key.
+func oneKey(pub ed25519.PublicKey) (*KeySet, error) {
+	if pub == nil {
+		return nil, nil
+	}
+	ks := &KeySet{}
+	if err := ks.Add(TrustedKey{Public: pub}); err != nil {
+		return nil, fmt.Errorf("verifying journal: %w", err)
+	}
+	return ks, nil
+}
+
 // VerifyWithCheckpoints is Verify that also checks checkpoints kept outside
 // the database (read with ReadCheckpoints from an ExportCheckpoints file):
 // a journal rewritten or truncated along with its checkpoints table is
 // caught by them.
 func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.PublicKey, external []Checkpoint) (*Report, error) {
-	if pub != nil && len(pub) != ed25519.PublicKeySize {
-		return nil, errors.New("verifying journal: not an Ed25519 public key")
+	keys, err := oneKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return VerifyKeys(ctx, st, keys, external)
+}
+
+// VerifyKeys is VerifyWithCheckpoints with a set of trusted public keys:
+// each checkpoint must be signed by the key its KeyID names, that key must
+// be in keys, and the checkpoint's time within that key's period. A
+// checkpoint without a key id (kept from elsewhere) must be signed by one
+// of the keys whose period covers it. keys nil checks the chain and the
+// checkpoints' positions only.
+func VerifyKeys(ctx context.Context, st *store.Store, keys *KeySet, external []Checkpoint) (*Report, error) {
+	if keys != nil && len(keys.Keys) == 0 {
+		return nil, errors.New("verifying journal: the set of public keys is empty")
 	}
 	cps, err := Checkpoints(ctx, st)
 	if err != nil {
@@ -73,15 +106,22 @@ func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.Pub
 
 	v := &verifier{st: st, cps: map[int64][]Checkpoint{}}
 	v.stopAt.Store(math.MaxInt64)
+	signedBy := map[string]int64{}
 	for _, c := range cps {
 		switch {
 		case c.Seq < 1:
 			v.fail(c.Seq, fmt.Sprintf("a checkpoint names seq %d, which no entry can have", c.Seq))
 		case !validHash(c.Hash) || c.Hash == "":
 			v.fail(c.Seq, fmt.Sprintf("the checkpoint at seq %d holds a malformed hash", c.Seq))
-		case pub != nil && !c.VerifySignature(pub):
-			v.fail(c.Seq, fmt.Sprintf("the checkpoint at seq %d is not signed by key %s (it names key %s): forged or altered", c.Seq, KeyID(pub), c.KeyID))
 		default:
+			if keys != nil {
+				kid, problem := checkSignature(&c, keys)
+				if problem != "" {
+					v.fail(c.Seq, problem)
+					continue
+				}
+				signedBy[kid]++
+			}
 			v.cps[c.Seq] = append(v.cps[c.Seq], c)
 		}
 	}
@@ -133,7 +173,10 @@ func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.Pub
 		return nil, fmt.Errorf("verifying journal: %w", err)
 	}
 
-	r := &Report{}
+	r := &Report{Signatures: keys != nil}
+	if len(signedBy) > 0 {
+		r.SignedBy = signedBy
+	}
 	last := int64(0)
 	for _, c := range chunks {
 		r.Entries += c.entries
@@ -157,6 +200,41 @@ func VerifyWithCheckpoints(ctx context.Context, st *store.Store, pub ed25519.Pub
 	}
 	r.FirstBad, r.Problem = v.bad, v.problem
 	return r, nil
+}
+
+// checkSignature checks c's signature against keys; it returns the key id
+// that signed it, or the problem.
+func checkSignature(c *Checkpoint, keys *KeySet) (string, string) {
+	if c.KeyID == "" {
+		// Kept from elsewhere without its key id: any key in use then.
+		for i := range keys.Keys {
+			k := &keys.Keys[i]
+			if k.covers(c.Time) && c.VerifySignature(k.Public) {
+				return k.KeyID, ""
+			}
+		}
+		return "", fmt.Sprintf("the checkpoint at seq %d names no key and none of the trusted keys in use at %s signed it: forged or altered",
+			c.Seq, c.Time.UTC().Format(time.RFC3339))
+	}
+	k := keys.Lookup(c.KeyID)
+	switch {
+	case k == nil:
+		return "", fmt.Sprintf("the checkpoint at seq %d is signed by unknown key %s: not one of the trusted keys (%s); re-signed by someone else, or give that key's public half if it is a key of yours",
+			c.Seq, c.KeyID, keys.Describe())
+	case !c.VerifySignature(k.Public):
+		return "", fmt.Sprintf("the checkpoint at seq %d is not signed by key %s, which it names: forged or altered", c.Seq, k)
+	case !k.covers(c.Time):
+		return "", fmt.Sprintf("the checkpoint at seq %d was signed at %s by key %s outside its period (%s to %s): a retired key still in use, or a forged checkpoint",
+			c.Seq, c.Time.UTC().Format(time.RFC3339Nano), k, period(k.NotBefore), period(k.NotAfter))
+	}
+	return k.KeyID, ""
+}
+
+func period(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // scanConn takes a connection for a long read. On SQLite it maps the

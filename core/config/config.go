@@ -147,6 +147,24 @@ type Journal struct {
 	// means audit-signing.key in the data directory, created on first
 	// start.
 	SigningKeyFile string `yaml:"signing_key_file"`
+	// KeySetFile holds the public halves of the retired signing keys, each
+	// with the end of its validity, written by timon audit rotate-key; zero
+	// means audit-keys.json beside the signing key file.
+	KeySetFile string `yaml:"key_set_file"`
+	// PublicKeys lists files that timon audit verify trusts for checkpoint
+	// signatures: public keys (PEM, from timon audit public-key) or key
+	// sets (JSON, from timon audit public-key --set). Keep them where who
+	// can write the data directory cannot: without them, verify only
+	// proves consistency with the key in the data directory.
+	PublicKeys []string `yaml:"public_keys"`
+	// HashKeyEnv / HashKeyFile hold the key (32 bytes, hex or base64) of
+	// the HMAC-SHA-256 that entries record of what was sent and returned,
+	// so that a reader of the journal cannot test a guess. Zero means
+	// audit-hash.key in the data directory, created on first start (mode
+	// 0600). Replicas sharing a PostgreSQL journal must share this key,
+	// like the signing key.
+	HashKeyEnv  string `yaml:"hash_key_env"`
+	HashKeyFile string `yaml:"hash_key_file"`
 	// ContentKeyEnv / ContentKeyFile hold the 32-byte key (hex or base64)
 	// encrypting full content; required when a rule keeps full content.
 	ContentKeyEnv  string `yaml:"content_key_env"`
@@ -160,6 +178,9 @@ type Journal struct {
 
 	// ContentKey is resolved from ContentKeyEnv or ContentKeyFile.
 	ContentKey []byte `yaml:"-"`
+	// HashKey is resolved from HashKeyEnv; with HashKeyFile it is read (or
+	// created) at start.
+	HashKey []byte `yaml:"-"`
 }
 
 // Limits bounds what one request may ask of a model.
@@ -391,6 +412,12 @@ func (c *Config) defaults() {
 	if c.Journal.CheckpointEvery == 0 {
 		c.Journal.CheckpointEvery = 1000
 	}
+	if c.Journal.KeySetFile == "" {
+		c.Journal.KeySetFile = filepath.Join(filepath.Dir(c.Journal.SigningKeyFile), "audit-keys.json")
+	}
+	if c.Journal.HashKeyFile == "" && c.Journal.HashKeyEnv == "" {
+		c.Journal.HashKeyFile = filepath.Join(c.DataDir, "audit-hash.key")
+	}
 	if c.Limits.MaxTokensCeiling == 0 {
 		c.Limits.MaxTokensCeiling = 4096
 	}
@@ -518,6 +545,17 @@ func (l *loader) validate(c *Config) {
 			l.add("journal", "content key: %v", err)
 		}
 		c.Journal.ContentKey = k
+	}
+	if c.Journal.HashKeyEnv != "" {
+		if c.Journal.HashKeyFile != "" {
+			l.add("journal", "give the hash key either as hash_key_env or as hash_key_file, not both")
+		} else if v, err := secret(c.Journal.HashKeyEnv, ""); err != nil {
+			l.add("journal.hash_key_env", "%v", err)
+		} else if k, err := decodeKey(strings.TrimSpace(v)); err != nil {
+			l.add("journal.hash_key_env", "hash key: %v", err)
+		} else {
+			c.Journal.HashKey = k
+		}
 	}
 	if usesFullContent(&c.Policy) && c.Journal.ContentKey == nil {
 		l.add("journal", "a rule keeps full content: set content_key_env or content_key_file (32 bytes, hex or base64) so that it is encrypted at rest")
