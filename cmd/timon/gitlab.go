@@ -37,7 +37,9 @@ func gitlabFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, e
 	}
 	log.Info("GitLab merge-request review is on", "url", cfg.URL)
 	return &frontend{
-		Mounts: []server.Mount{{Method: http.MethodPost, Path: "/webhooks/gitlab", Handler: svc}},
+		// GitLab's merge request payloads can be large (descriptions):
+		// the handler's own 4 MiB bound, not the server's, applies.
+		Mounts: []server.Mount{{Method: http.MethodPost, Path: "/webhooks/gitlab", Handler: svc, MaxBodyBytes: 4 << 20}},
 		Ready:  []server.Check{{Name: "gitlab", Func: svc.Ready}},
 		Run:    svc.Run,
 	}, nil

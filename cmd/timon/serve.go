@@ -109,7 +109,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	srv := server.New(server.Options{
 		Assistant: h.engine, Store: h.store, Ready: ready, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		AdminGroup: cfg.Server.AdminGroup, Models: models, Mounts: mounts, Logger: log,
+		BodyTimeout: time.Duration(cfg.Server.BodyTimeout),
+		AdminGroup:  cfg.Server.AdminGroup, Models: models, Mounts: mounts, Logger: log,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)

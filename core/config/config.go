@@ -59,8 +59,13 @@ type Config struct {
 type Server struct {
 	// Addr to listen on; zero means 127.0.0.1:8080.
 	Addr string `yaml:"addr"`
-	// MaxBodyBytes bounds a request body; zero means 1 MiB.
+	// MaxBodyBytes bounds a request body; zero means 1 MiB. The GitLab
+	// webhook has its own bound (4 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BodyTimeout bounds the time a client takes to send a request's body
+	// once its headers are in; zero means 30s. A client still sending
+	// then gets 408 and the connection is closed.
+	BodyTimeout Duration `yaml:"body_timeout"`
 	// LogLevel: debug, info, warn or error; zero means info.
 	LogLevel string `yaml:"log_level"`
 	// AdminGroup names the group whose tokens may use /admin; zero means admin.
@@ -391,6 +396,9 @@ func (c *Config) defaults() {
 	if c.Server.DrainTimeout == 0 {
 		c.Server.DrainTimeout = Duration(30 * time.Second)
 	}
+	if c.Server.BodyTimeout == 0 {
+		c.Server.BodyTimeout = Duration(30 * time.Second)
+	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
@@ -449,6 +457,9 @@ func (l *loader) validate(c *Config) {
 	}
 	if c.Server.MaxBodyBytes < 0 {
 		l.add("server.max_body_bytes", "expected a positive number of bytes")
+	}
+	if c.Server.BodyTimeout < 0 {
+		l.add("server.body_timeout", "expected a positive duration such as 30s")
 	}
 	switch c.Store.Driver {
 	case "sqlite":

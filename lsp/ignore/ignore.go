@@ -3,6 +3,11 @@
 // root or any directory below it down to the file), the patterns of the
 // configuration, and secret files by default (.env, *.pem, *.key, SSH keys,
 // credential stores…).
+//
+// The defaults match whatever the case (.ENV, server.PEM); the other
+// patterns do too where file systems ignore case (macOS, Windows). A
+// document with no place in a workspace (an untitled buffer, a remote or
+// virtual file) is judged by IgnoredName: the most restrictive reading.
 package ignore
 
 import (
@@ -11,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -28,9 +34,14 @@ var Defaults = []string{
 	".ssh/", ".gnupg/", ".aws/", "**/.docker/config.json", "**/.kube/config",
 }
 
+// foldCase is whether file names differ only by case here: patterns then
+// match whatever the case.
+var foldCase = runtime.GOOS == "darwin" || runtime.GOOS == "windows"
+
 // rule is one pattern line.
 type rule struct {
-	re      *regexp.Regexp
+	re      *regexp.Regexp // as written (case-insensitive when folding)
+	fold    *regexp.Regexp // whatever the case
 	negate  bool
 	dirOnly bool
 	source  string // "file:line: pattern" or "default: pattern", for messages
@@ -38,10 +49,10 @@ type rule struct {
 
 // Compile parses gitignore-style lines; source names where they come from
 // in the rules' descriptions. Blank lines and comments are skipped.
-func compile(lines []string, source string) ([]rule, error) {
+func compile(lines []string, source string, fold bool) ([]rule, error) {
 	var out []rule
 	for i, raw := range lines {
-		r, ok, err := parseLine(raw)
+		r, ok, err := parseLine(raw, fold)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", source, i+1, err)
 		}
@@ -53,7 +64,7 @@ func compile(lines []string, source string) ([]rule, error) {
 	return out, nil
 }
 
-func parseLine(line string) (rule, bool, error) {
+func parseLine(line string, fold bool) (rule, bool, error) {
 	line = strings.TrimRight(line, "\r")
 	// Trailing spaces are ignored unless escaped.
 	for strings.HasSuffix(line, " ") && !strings.HasSuffix(line, `\ `) {
@@ -116,11 +127,14 @@ func parseLine(line string) (rule, bool, error) {
 		}
 	}
 	b.WriteString("$")
-	re, err := regexp.Compile(b.String())
-	if err != nil {
+	var err error
+	if r.fold, err = regexp.Compile("(?i)" + b.String()); err != nil {
 		return rule{}, false, fmt.Errorf("pattern %q: %v", line, err)
 	}
-	r.re = re
+	r.re = r.fold
+	if !fold {
+		r.re = regexp.MustCompile(b.String())
+	}
 	return r, true, nil
 }
 
@@ -182,10 +196,11 @@ func New(roots []string, extra []string) (*Matcher, error) {
 		}
 	}
 	var err error
-	if m.defaults, err = compile(Defaults, "default"); err != nil {
+	// The defaults name secrets whatever the case: .ENV, server.PEM.
+	if m.defaults, err = compile(Defaults, "default", true); err != nil {
 		return nil, err
 	}
-	if m.extra, err = compile(extra, "lsp.ignore"); err != nil {
+	if m.extra, err = compile(extra, "lsp.ignore", foldCase); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -233,6 +248,43 @@ func (m *Matcher) Ignored(path string) (bool, string) {
 	return ign, why
 }
 
+// InRoot reports whether path (absolute) lies in a workspace root.
+func (m *Matcher) InRoot(path string) bool { return m.rootOf(filepath.Clean(path)) != "" }
+
+// maxNameParts bounds the components IgnoredName looks at (the last ones).
+const maxNameParts = 32
+
+// IgnoredName judges a document that has no place in a workspace (an
+// untitled buffer's name, the path of a remote or virtual file) by the
+// most restrictive reading: every pattern — the defaults, the
+// configuration's, and the .timonignore at each workspace root — is tried
+// against every trailing part of name (a slash path), whatever the case,
+// and no "!" pattern re-includes anything.
+func (m *Matcher) IgnoredName(name string) (bool, string) {
+	parts := strings.FieldsFunc(filepath.ToSlash(name), func(r rune) bool { return r == '/' })
+	if len(parts) > maxNameParts {
+		parts = parts[len(parts)-maxNameParts:]
+	}
+	rules := append(append([]rule(nil), m.defaults...), m.extra...)
+	for _, root := range m.roots {
+		rules = append(rules, m.load(filepath.Join(root, FileName))...)
+	}
+	for i := range parts {
+		for j := i + 1; j <= len(parts); j++ {
+			p, isDir := strings.Join(parts[i:j], "/"), j < len(parts)
+			for _, r := range rules {
+				if r.negate || (r.dirOnly && !isDir) {
+					continue
+				}
+				if r.fold.MatchString(p) {
+					return true, r.source
+				}
+			}
+		}
+	}
+	return false, ""
+}
+
 // rootOf returns the deepest workspace root holding path, "" if none.
 func (m *Matcher) rootOf(path string) string {
 	best := ""
@@ -276,7 +328,8 @@ func (m *Matcher) load(path string) []rule {
 }
 
 func failClosed(path string, err error) []rule {
-	return []rule{{re: regexp.MustCompile(".*"), source: fmt.Sprintf("%s could not be used (%v): everything below it is ignored", path, err)}}
+	all := regexp.MustCompile(".*")
+	return []rule{{re: all, fold: all, source: fmt.Sprintf("%s could not be used (%v): everything below it is ignored", path, err)}}
 }
 
 func readFile(path string) ([]rule, error) {
@@ -293,5 +346,5 @@ func readFile(path string) ([]rule, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return compile(lines, path)
+	return compile(lines, path, foldCase)
 }

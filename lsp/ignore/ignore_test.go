@@ -138,3 +138,46 @@ func TestBadPatternIsAnError(t *testing.T) {
 		t.Fatal("want an error for a broken class")
 	}
 }
+
+func TestDefaultsIgnoreSecretFilesWhateverTheCase(t *testing.T) {
+	root := t.TempDir()
+	m, err := New([]string{root}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{".ENV", "svc/.Env.Local", "certs/server.PEM", "TLS.Key", "home/.SSH/config", "ID_RSA", "Credentials"} {
+		if ign, why := m.Ignored(filepath.Join(root, p)); !ign || !strings.HasPrefix(why, "default") {
+			t.Errorf("%s: ignored=%v (%s), want ignored by default", p, ign, why)
+		}
+	}
+	if ign, why := m.Ignored(filepath.Join(root, "ENV.go")); ign {
+		t.Errorf("ENV.go ignored by %s", why)
+	}
+}
+
+func TestIgnoredNameIsTheMostRestrictiveReading(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, FileName), "/secrets/**\nresults/*.csv\n!results/public.csv\n")
+	m, err := New([]string{root}, []string{"drafts/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{
+		".env", "Server.PEM", // an untitled buffer's name
+		"/home/ada/other/secrets/token.txt", // anchored patterns hold at any depth
+		"/lab/results/public.csv",           // no "!" re-includes
+		"/lab/RESULTS/run.CSV",              // whatever the case
+		"/x/drafts/paper.tex",               // the configuration's patterns
+	} {
+		if ign, why := m.IgnoredName(name); !ign {
+			t.Errorf("%s: not ignored", name)
+		} else if why == "" {
+			t.Errorf("%s: no reason", name)
+		}
+	}
+	for _, name := range []string{"Untitled-1", "/lab/src/main.go", "/lab/secrets.go", ""} {
+		if ign, why := m.IgnoredName(name); ign {
+			t.Errorf("%s: ignored by %s", name, why)
+		}
+	}
+}

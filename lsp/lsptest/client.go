@@ -69,7 +69,8 @@ type Client struct {
 	progress []Progress
 	tokens   []string
 	applied  []protocol.ApplyWorkspaceEditParams
-	refuse   bool // answer applyEdit with applied: false
+	stray    []RPCError // error answers to no request of ours (id null)
+	refuse   bool       // answer applyEdit with applied: false
 	changed  chan struct{}
 	closed   chan struct{}
 	readErr  error
@@ -154,6 +155,11 @@ func (c *Client) read() {
 			c.mu.Unlock()
 			if ch != nil {
 				ch <- &m
+			} else if m.Error != nil {
+				c.mu.Lock()
+				c.stray = append(c.stray, *m.Error)
+				c.mu.Unlock()
+				c.signal()
 			}
 		case len(m.ID) > 0: // a request from the server
 			go c.serve(&m)
@@ -585,6 +591,22 @@ func (c *Client) RefuseEdits(refuse bool) {
 	c.mu.Lock()
 	c.refuse = refuse
 	c.mu.Unlock()
+}
+
+// WriteRaw writes b to the server as is: malformed frames.
+func (c *Client) WriteRaw(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.rwc.Write(b)
+	return err
+}
+
+// StrayErrors returns the error answers received that answer no request
+// of the client's (a parse error has id null).
+func (c *Client) StrayErrors() []RPCError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.stray)
 }
 
 // Messages returns the window/showMessage notifications received.

@@ -41,7 +41,8 @@ func (s *Server) CodeAction(ctx context.Context, p *protocol.CodeActionParams) (
 	if d == nil {
 		return nil, nil
 	}
-	if ign, _ := s.ignored(u); ign {
+	if ign, why := s.ignored(u); ign {
+		s.showIgnored(ctx, u, why)
 		return nil, nil
 	}
 	start, end := d.Offsets(p.Range, s.caps.enc)

@@ -70,7 +70,8 @@ func (s *Server) suggest(ctx context.Context, u string, pos protocol.Position, i
 	if d == nil {
 		return nil, 0, "", nil
 	}
-	if ign, _ := s.ignored(u); ign {
+	if ign, why := s.ignored(u); ign {
+		s.showIgnored(ctx, u, why)
 		return nil, 0, "", nil
 	}
 	off := d.Offset(pos, s.caps.enc)

@@ -3,12 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path"
 	"path/filepath"
 	"strings"
 
 	"go.lsp.dev/protocol"
-	"go.lsp.dev/uri"
 
 	"timon.dev/timon/lsp/document"
 )
@@ -23,13 +23,7 @@ func (s *Server) DidOpen(ctx context.Context, p *protocol.DidOpenTextDocumentPar
 	s.docs.Open(d)
 	s.comp.Keystroke(d.URI, d.Version)
 	if ignored, why := s.ignored(d.URI); ignored {
-		s.mu.Lock()
-		first := !s.skipped[d.URI]
-		s.skipped[d.URI] = true
-		s.mu.Unlock()
-		if first {
-			s.notify(ctx, protocol.MessageTypeInfo, fmt.Sprintf("timon: nothing from %s is sent to the assistant (%s)", s.displayPath(d.URI), why), true)
-		}
+		s.showIgnored(ctx, d.URI, why)
 	}
 	return nil
 }
@@ -57,7 +51,12 @@ func (s *Server) DidClose(ctx context.Context, p *protocol.DidCloseTextDocumentP
 	return nil
 }
 
-// ignored reports whether nothing of the document uri may be sent.
+// ignored reports whether nothing of the document uri may be sent. A
+// document of any scheme is judged by its path: a file: URI's, the path of
+// another scheme's URI (vscode-remote:, vscode-vfs:, untitled:/…) or a
+// notebook cell's notebook when it lies in a workspace root, by all the
+// rules there; anything else (an untitled buffer's name, a path outside the
+// workspace) by the most restrictive reading. Nothing is skipped.
 func (s *Server) ignored(u string) (bool, string) {
 	s.mu.Lock()
 	m := s.ignore
@@ -65,37 +64,88 @@ func (s *Server) ignored(u string) (bool, string) {
 	if path, ok := fsPath(u); ok {
 		return m.Ignored(path)
 	}
-	// untitled: and other schemes: the defaults on the name.
-	name := uri.URI(u).Path()
-	if name == "" {
-		return false, ""
+	p, ok := uriPath(u)
+	if !ok {
+		return true, "its URI cannot be read"
 	}
-	return m.Ignored(filepath.Join(string(filepath.Separator), "untitled", filepath.Base(name)))
+	if strings.HasPrefix(p, "/") && m.InRoot(filepath.FromSlash(p)) {
+		return m.Ignored(filepath.FromSlash(p))
+	}
+	return m.IgnoredName(p)
+}
+
+// uriPath is the path part of a URI of any scheme: the path of
+// vscode-remote://ssh-remote%2Bhost/p/a.go, of
+// vscode-notebook-cell:/p/nb.ipynb#cell (the notebook's), the name of
+// untitled:Untitled-1. It is read by hand: net/url refuses authorities
+// such as ssh-remote%2Bhost that editors send. A URI without a scheme has
+// none.
+func uriPath(u string) (string, bool) {
+	i := strings.IndexByte(u, ':')
+	if i <= 0 || strings.ContainsAny(u[:i], "/?#") {
+		return "", false
+	}
+	rest := u[i+1:]
+	if j := strings.IndexAny(rest, "?#"); j >= 0 {
+		rest = rest[:j]
+	}
+	if strings.HasPrefix(rest, "//") {
+		rest = rest[2:]
+		j := strings.IndexByte(rest, '/')
+		if j < 0 {
+			return "/", true
+		}
+		rest = rest[j:]
+	}
+	p, err := url.PathUnescape(rest)
+	if err != nil {
+		return "", false
+	}
+	if strings.HasPrefix(p, "/") {
+		p = path.Clean(p)
+	}
+	return p, true
+}
+
+// showIgnored says once per document, in the editor, that timon is off
+// for it and which rule says so.
+func (s *Server) showIgnored(ctx context.Context, u, why string) {
+	s.mu.Lock()
+	first := !s.skipped[u]
+	s.skipped[u] = true
+	s.mu.Unlock()
+	if first {
+		s.notify(ctx, protocol.MessageTypeInfo, fmt.Sprintf("timon: off for %s — nothing from it is sent to the assistant (%s)", s.displayPath(u), why), false)
+	}
 }
 
 // displayPath is the document's path as sent to the assistant (origin)
 // and shown in messages: relative to its workspace root, or its base name
 // outside any root, so that home directories do not leave the machine.
 func (s *Server) displayPath(u string) string {
-	path, ok := fsPath(u)
+	p, ok := fsPath(u)
 	if !ok {
-		return filepath.Base(uri.URI(u).Path())
+		up, ok := uriPath(u)
+		if !ok {
+			return "untitled"
+		}
+		p = filepath.FromSlash(up)
 	}
 	s.mu.Lock()
 	roots := s.roots
 	s.mu.Unlock()
 	best := ""
 	for _, r := range roots {
-		if strings.HasPrefix(path, r+string(filepath.Separator)) && len(r) > len(best) {
+		if strings.HasPrefix(p, r+string(filepath.Separator)) && len(r) > len(best) {
 			best = r
 		}
 	}
 	if best == "" {
-		return filepath.Base(path)
+		return filepath.Base(p)
 	}
-	rel, err := filepath.Rel(best, path)
+	rel, err := filepath.Rel(best, p)
 	if err != nil {
-		return filepath.Base(path)
+		return filepath.Base(p)
 	}
 	return filepath.ToSlash(rel)
 }

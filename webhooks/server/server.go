@@ -7,9 +7,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -36,6 +40,9 @@ type Check struct {
 type Mount struct {
 	Method, Path string
 	Handler      http.Handler
+	// MaxBodyBytes bounds this route's request bodies; zero means the
+	// server's MaxBodyBytes.
+	MaxBodyBytes int64
 }
 
 // Options configures the server.
@@ -44,8 +51,14 @@ type Options struct {
 	Store     *store.Store // tokens, and the journal for /admin
 	// Ready lists the readiness checks of /readyz.
 	Ready []Check
-	// MaxBodyBytes bounds request bodies; zero means 1 MiB.
+	// MaxBodyBytes bounds request bodies (a Mount may set its own); zero
+	// means 1 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout bounds the time a request's body takes to arrive once
+	// its headers are in; zero means 30s. The body is read whole before
+	// the handler runs, and the deadline is lifted once it is in: a
+	// streamed answer is never cut by it.
+	BodyTimeout time.Duration
 	// AdminGroup may use /admin; zero means admin.
 	AdminGroup string
 	Mounts     []Mount
@@ -60,6 +73,10 @@ type Server struct {
 	engine *gin.Engine
 	log    *slog.Logger
 
+	// limits holds the body bounds of the routes with their own, by
+	// "METHOD /path".
+	limits map[string]int64
+
 	readyMu   sync.Mutex
 	readyAt   time.Time
 	readyBody readiness
@@ -70,6 +87,9 @@ func New(o Options) *Server {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 30 * time.Second
+	}
 	if o.AdminGroup == "" {
 		o.AdminGroup = "admin"
 	}
@@ -77,10 +97,15 @@ func New(o Options) *Server {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{o: o, engine: gin.New(), log: o.Logger}
+	s := &Server{o: o, engine: gin.New(), log: o.Logger, limits: map[string]int64{}}
+	for _, m := range o.Mounts {
+		if m.MaxBodyBytes > 0 {
+			s.limits[m.Method+" "+m.Path] = m.MaxBodyBytes
+		}
+	}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
-	e.Use(countRequests, s.recoverer, s.limitBody)
+	e.Use(countRequests, s.recoverer, s.readBody)
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, core.Errorf(core.KindNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -137,14 +162,66 @@ func (s *Server) recoverer(c *gin.Context) {
 	c.Next()
 }
 
-func (s *Server) limitBody(c *gin.Context) {
-	if c.Request.ContentLength > s.o.MaxBodyBytes {
-		writeError(c, core.Errorf(core.KindTooLarge, "request body of %d bytes is over the limit of %d", c.Request.ContentLength, s.o.MaxBodyBytes))
-		c.Abort()
+// readBody reads the request's body whole, within the route's size bound
+// and the body deadline, before the handler runs: a client trickling its
+// body gets 408 and the connection is closed, one sending too much gets
+// 413 naming the bound. The handler reads the body from memory.
+func (s *Server) readBody(c *gin.Context) {
+	r := c.Request
+	limit, ok := s.limits[r.Method+" "+c.FullPath()]
+	if !ok {
+		limit = s.o.MaxBodyBytes
+	}
+	if r.ContentLength > limit {
+		writeError(c, core.Errorf(core.KindTooLarge, "request body of %d bytes is over the limit of %s", r.ContentLength, sizeOf(limit)))
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.o.MaxBodyBytes)
+	if r.Body == nil || r.Body == http.NoBody {
+		c.Next()
+		return
+	}
+	rc := http.NewResponseController(c.Writer)
+	if err := rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout)); err != nil {
+		// No deadline can be set (not a net/http connection): fail
+		// closed rather than wait forever.
+		s.log.Error("setting the body read deadline", "err", err)
+		writeError(c, core.Errorf(core.KindInternal, "internal error"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
+	// The body is in (or failed): lift the deadline, else net/http's
+	// background read would cancel a streamed answer when it passes.
+	if derr := rc.SetReadDeadline(time.Time{}); derr != nil {
+		s.log.Warn("lifting the body read deadline", "err", derr)
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
+			writeError(c, core.Errorf(core.KindTooLarge, "request body is over the limit of %s", sizeOf(limit)))
+		case errors.As(err, &ne) && ne.Timeout():
+			c.Header("Connection", "close")
+			writeErrorStatus(c, http.StatusRequestTimeout, core.Errorf(core.KindTimeout, "the request body did not arrive within %s", s.o.BodyTimeout))
+		default:
+			c.Header("Connection", "close")
+			writeError(c, core.Errorf(core.KindInvalid, "reading the request body failed"))
+		}
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	c.Next()
+}
+
+// sizeOf says n bytes the way a person reads it: 4 MiB, 64 KiB, 1000 bytes.
+func sizeOf(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB (%d bytes)", n>>20, n)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB (%d bytes)", n>>10, n)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 type readiness struct {
