@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"timon.dev/timon/core/redact"
@@ -31,6 +32,8 @@ func gitlabFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, e
 		// A run's hold on its merge request lapses when River would deem
 		// its job lost: a killed process blocks the merge request no longer.
 		LeaseFor: time.Duration(h.cfg.Jobs.RescueAfter),
+		// Beside the journal's signing key, created on first use.
+		KeyFile: filepath.Join(filepath.Dir(h.cfg.Journal.SigningKeyFile), "gitlab-review.key"),
 	})
 	if err != nil {
 		return nil, err

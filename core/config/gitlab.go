@@ -68,8 +68,8 @@ type GitLabWebhook struct {
 	SecretEnv  string `yaml:"secret_env"`
 	SecretFile string `yaml:"secret_file"`
 	// SigningSecretEnv / SigningSecretFile hold the Standard Webhooks
-	// signing secret (whsec_…); when set, a delivery carrying a
-	// webhook-signature header must carry a valid one.
+	// signing secret (whsec_…); when set, every delivery must carry a
+	// valid webhook-signature (one without is refused).
 	SigningSecretEnv  string `yaml:"signing_secret_env"`
 	SigningSecretFile string `yaml:"signing_secret_file"`
 }
@@ -122,6 +122,12 @@ type GitLabSettings struct {
 	MinConfidence float64 `yaml:"min_confidence"`
 	// ReviewDrafts reviews draft merge requests too; zero means no.
 	ReviewDrafts *bool `yaml:"review_drafts"`
+
+	// AlsoInclude, when set, limits the review further: a path must
+	// match one of Include (when set) and one of AlsoInclude. It is how a
+	// repository's .timon.yaml narrows the institution's includes (see
+	// NarrowedBy); it cannot be written in a file.
+	AlsoInclude []string `yaml:"-"`
 }
 
 // GitLab review events.
@@ -181,6 +187,97 @@ func (s GitLabSettings) Merge(o GitLabSettings) GitLabSettings {
 		s.ReviewDrafts = o.ReviewDrafts
 	}
 	return s
+}
+
+// profileBreadth orders the review profiles from the narrowest (light:
+// likely bugs only) to the widest (thorough: everything).
+var profileBreadth = map[string]int{"light": 0, "security": 1, "default": 2, "": 2, "thorough": 3}
+
+// NarrowedBy returns s refined by a repository's own settings (its
+// .timon.yaml), which may only narrow what the institution configured:
+// events are intersected, includes intersected, excludes added up, the
+// profile only made narrower, the inline cap only lowered, the confidence
+// threshold only raised, drafts reviewed only if both say so. Language
+// and instructions are taken (instructions are added to the
+// institution's). refused lists, for people, what the file asked beyond
+// the institution's settings and did not get.
+func (s GitLabSettings) NarrowedBy(o GitLabSettings) (out GitLabSettings, refused []string) {
+	out = s
+	if len(o.Events) > 0 {
+		var both []string
+		for _, e := range o.Events {
+			if s.EventEnabled(e) {
+				both = append(both, e)
+			} else {
+				refused = append(refused, "event "+e)
+			}
+		}
+		if len(both) == 0 {
+			both = []string{"none"} // nothing both allow
+		}
+		out.Events = both
+	}
+	if o.Profile != "" {
+		if profileBreadth[o.Profile] <= profileBreadth[s.Profile] {
+			out.Profile = o.Profile
+		} else {
+			refused = append(refused, "profile "+o.Profile)
+		}
+	}
+	if len(o.Include) > 0 {
+		if len(s.Include) == 0 && len(s.AlsoInclude) == 0 {
+			out.Include = slices.Clone(o.Include)
+		} else {
+			// Both must match: the institution's list stays, the file's
+			// narrows it further.
+			out.AlsoInclude = slices.Clone(o.Include)
+			if len(s.AlsoInclude) > 0 {
+				refused = append(refused, "include (already narrowed)")
+				out.AlsoInclude = s.AlsoInclude
+			}
+		}
+	}
+	out.Exclude = append(slices.Clip(s.Exclude), o.Exclude...)
+	if o.Instructions != "" {
+		if s.Instructions != "" {
+			out.Instructions = s.Instructions + "\n" + o.Instructions
+		} else {
+			out.Instructions = o.Instructions
+		}
+	}
+	if o.Language != "" {
+		out.Language = o.Language
+	}
+	limit := s.Inline()
+	if o.SummaryOnly != nil && *o.SummaryOnly {
+		on := true
+		out.SummaryOnly = &on
+	} else if o.SummaryOnly != nil && limit == 0 {
+		refused = append(refused, "summary_only: false")
+	}
+	if o.MaxInlineComments > 0 {
+		if o.MaxInlineComments <= limit {
+			out.MaxInlineComments = o.MaxInlineComments
+		} else {
+			refused = append(refused, fmt.Sprintf("max_inline_comments %d", o.MaxInlineComments))
+		}
+	}
+	if o.MinConfidence != 0 {
+		if o.MinConfidence >= s.Confidence() {
+			out.MinConfidence = o.MinConfidence
+		} else {
+			refused = append(refused, fmt.Sprintf("min_confidence %g", o.MinConfidence))
+		}
+	}
+	if o.ReviewDrafts != nil {
+		switch {
+		case !*o.ReviewDrafts:
+			out.ReviewDrafts = o.ReviewDrafts
+		case s.ReviewDrafts == nil || !*s.ReviewDrafts:
+			refused = append(refused, "review_drafts: true")
+		}
+	}
+	return out, refused
 }
 
 // EventEnabled reports whether the settings enable event e.

@@ -120,3 +120,45 @@ gitlab:
 		}
 	}
 }
+
+// TestRepositorySettingsOnlyNarrow: a project's .timon.yaml may narrow
+// what the institution configured, never widen it.
+func TestRepositorySettingsOnlyNarrow(t *testing.T) {
+	no, yes := false, true
+	base := config.GitLabSettings{
+		Events: []string{"open", "push", "review"}, Profile: "security", Include: []string{"src/**"}, Exclude: []string{"data/**"},
+		MaxInlineComments: 5, MinConfidence: 0.7, ReviewDrafts: &no, Instructions: "Institution.",
+	}
+	wide := config.GitLabSettings{
+		Events: []string{"open", "reopen", "describe"}, Profile: "thorough", Include: []string{"**", "data/**"}, Exclude: []string{"gen/**"},
+		MaxInlineComments: 50, MinConfidence: 0.1, ReviewDrafts: &yes, Instructions: "Repository.", SummaryOnly: &no,
+	}
+	got, refused := base.NarrowedBy(wide)
+	if strings.Join(got.Events, ",") != "open" || got.Profile != "security" || got.MaxInlineComments != 5 || got.Confidence() != 0.7 ||
+		got.ReviewDrafts == nil || *got.ReviewDrafts || got.Inline() != 5 {
+		t.Fatalf("widened: %+v", got)
+	}
+	if strings.Join(got.Include, ",") != "src/**" || strings.Join(got.AlsoInclude, ",") != "**,data/**" ||
+		strings.Join(got.Exclude, ",") != "data/**,gen/**" || got.Instructions != "Institution.\nRepository." {
+		t.Fatalf("paths or instructions: %+v", got)
+	}
+	for _, want := range []string{"event reopen", "event describe", "profile thorough", "max_inline_comments 50", "min_confidence 0.1", "review_drafts: true"} {
+		if !strings.Contains(strings.Join(refused, ";"), want) {
+			t.Errorf("refused %q not reported: %q", want, refused)
+		}
+	}
+
+	narrow := config.GitLabSettings{Events: []string{"push"}, Profile: "light", Include: []string{"src/core/**"}, MaxInlineComments: 2,
+		MinConfidence: 0.9, SummaryOnly: &yes}
+	got, refused = base.NarrowedBy(narrow)
+	if len(refused) != 0 || strings.Join(got.Events, ",") != "push" || got.Profile != "light" || got.Inline() != 0 || got.Confidence() != 0.9 ||
+		strings.Join(got.AlsoInclude, ",") != "src/core/**" {
+		t.Fatalf("narrowing refused: %+v %q", got, refused)
+	}
+	// Nothing set by the institution: the repository's choices, within
+	// the defaults' own bounds.
+	got, _ = config.GitLabSettings{}.NarrowedBy(config.GitLabSettings{Include: []string{"lib/**"}, Profile: "thorough", MaxInlineComments: 20})
+	if strings.Join(got.Include, ",") != "lib/**" || got.AlsoInclude != nil || got.Profile != "" || got.Inline() != 10 {
+		t.Fatalf("defaults: %+v", got)
+	}
+}

@@ -90,6 +90,18 @@ func verifySignature(h http.Header, body []byte, secret string, now time.Time) e
 	return nil
 }
 
+// checkSignature requires a valid signature when a signing secret is set:
+// a delivery without one is refused, not let through.
+func checkSignature(h http.Header, body []byte, secret string, now time.Time) error {
+	if secret == "" {
+		return nil
+	}
+	if h.Get(headerWebhookSignature) == "" {
+		return errors.New("a signing secret is set and the delivery is not signed")
+	}
+	return verifySignature(h, body, secret, now)
+}
+
 // signingKey decodes a Standard Webhooks secret.
 func signingKey(secret string) []byte {
 	if b64, ok := strings.CutPrefix(secret, "whsec_"); ok {

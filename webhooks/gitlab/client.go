@@ -459,3 +459,24 @@ func (c *Client) Ping(ctx context.Context) error {
 	_, err := c.BotUserID(ctx)
 	return err
 }
+
+// Project reads a project's path with namespace, as GitLab knows it.
+func (c *Client) Project(ctx context.Context, project int64) (string, error) {
+	p, _, err := c.gl.Projects.GetProject(project, &gl.GetProjectOptions{}, gl.WithContext(ctx))
+	if err != nil {
+		return "", apiError(err)
+	}
+	if p.PathWithNamespace == "" {
+		return "", fmt.Errorf("GitLab gave project %d without a path", project)
+	}
+	return p.PathWithNamespace, nil
+}
+
+// Note reads one note of a merge request.
+func (c *Client) Note(ctx context.Context, project, iid, note int64) (review.Note, error) {
+	n, _, err := c.gl.Notes.GetMergeRequestNote(project, iid, note, gl.WithContext(ctx))
+	if err != nil {
+		return review.Note{}, apiError(err)
+	}
+	return toNote(n), nil
+}

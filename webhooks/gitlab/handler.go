@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/store"
 	"timon.dev/timon/webhooks/review"
 )
@@ -44,31 +45,23 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Authenticate before anything else is believed.
+	// Authenticate before anything else is believed: the secret of the
+	// project the body names (a claim, checked again below), or any
+	// configured one when it names none.
 	token := r.Header.Get(headerToken)
-	_, path, perr := peekProject(body)
-	var secret, signing string
-	switch {
-	case perr != nil || path == "":
-		// No project to pick a secret by: any configured one will do.
+	_, claimed, perr := peekProject(body)
+	if perr != nil || claimed == "" {
 		if !anyTokenMatches(token, s.cfg.Secrets()) {
 			s.unauthorized(w, "bad token")
 			return
 		}
-		signing = s.cfg.SigningSecret
-	default:
-		p := s.cfg.ProjectFor(path)
-		secret, signing = p.Secret, p.SigningSecret
-		if !tokenMatches(token, secret) {
-			s.unauthorized(w, "bad token")
-			return
-		}
-	}
-	if r.Header.Get(headerWebhookSignature) != "" && signing != "" {
-		if err := verifySignature(r.Header, body, signing, s.now()); err != nil {
+		if err := checkSignature(r.Header, body, s.cfg.SigningSecret, s.now()); err != nil {
 			s.unauthorized(w, err.Error())
 			return
 		}
+	} else if err := s.authenticate(r.Header, body, token, s.cfg.ProjectFor(claimed)); err != nil {
+		s.unauthorized(w, err.Error())
+		return
 	}
 	if perr != nil {
 		reply(w, http.StatusBadRequest, "error", "the body is not a GitLab webhook payload")
@@ -84,7 +77,26 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, "ignored", ev.Ignored)
 		return
 	}
+	if ev.NoteAuthorID != 0 && ev.NoteAuthorID == s.client.KnownBotUserID() {
+		reply(w, http.StatusOK, "ignored", "the bot's own note")
+		return
+	}
 	ctx := r.Context()
+
+	// The job works on the project id; the path in the body is a claim.
+	// The project is read from GitLab by that id, and the delivery must
+	// authenticate for the project GitLab names: its secret (and signing
+	// secret) bind the delivery to its scope. Settings and the journal's
+	// origin come from GitLab's answer from here on.
+	path, status, why := s.projectInScope(ctx, r.Header, body, token, ev.ProjectID)
+	if status != 0 {
+		reply(w, status, "error", why)
+		return
+	}
+	if path != ev.ProjectPath {
+		s.log.Warn("GitLab delivery names another path than GitLab gives for its project id", "project", ev.ProjectID, "gitlab_path", path)
+	}
+	ev.ProjectPath, ev.Work.ProjectPath = path, path
 	if why := s.ignore(ctx, ev); why != "" {
 		reply(w, http.StatusOK, "ignored", why)
 		return
@@ -128,9 +140,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusAccepted, "queued", ev.Work.Kind)
 }
 
-// ignore applies what can be decided without GitLab's API: the project's
-// settings in timon.yaml, the bot's own notes, and updates whose head is
-// already reviewed.
+// ignore applies what can be decided without more of GitLab's API: the
+// project's settings in timon.yaml and updates whose head is already
+// reviewed.
 func (s *Service) ignore(ctx context.Context, ev *Event) string {
 	settings := s.cfg.ProjectFor(ev.ProjectPath).Settings
 	event := ev.Work.Trigger
@@ -139,9 +151,6 @@ func (s *Service) ignore(ctx context.Context, ev *Event) string {
 	}
 	if !settings.EventEnabled(event) {
 		return "event " + event + " is switched off for this project"
-	}
-	if ev.NoteAuthorID != 0 && ev.NoteAuthorID == s.client.KnownBotUserID() {
-		return "the bot's own note"
 	}
 	if ev.headCheck {
 		// An update that says nothing of commits: a review only if the
@@ -152,6 +161,48 @@ func (s *Service) ignore(ctx context.Context, ev *Event) string {
 		}
 	}
 	return ""
+}
+
+// errOutOfScope is the refusal of a delivery whose secret does not cover
+// the project it would make timon work on; the same words whether the
+// project is in another scope or unknown to the bot.
+const errOutOfScope = "the webhook's secret does not cover the project this delivery is about"
+
+// projectInScope reads project id from GitLab and checks that the
+// delivery's secret (and signature, when the scope has a signing secret)
+// is the one of the scope GitLab puts the project in. It returns the
+// project's path, or an HTTP status and the reason of the refusal.
+func (s *Service) projectInScope(ctx context.Context, h http.Header, body []byte, token string, id int64) (path string, status int, why string) {
+	ctx, cancel := context.WithTimeout(ctx, projectLookupTimeout)
+	defer cancel()
+	path, err := s.client.Project(ctx, id)
+	switch {
+	case errors.Is(err, review.ErrNotFound):
+		s.log.Warn("GitLab delivery refused: the bot cannot see its project", "project", id)
+		return "", http.StatusForbidden, errOutOfScope
+	case err != nil:
+		s.log.Error("reading a delivery's project from GitLab", "project", id, "err", err)
+		return "", http.StatusServiceUnavailable, "the hub cannot check the delivery's project with GitLab right now"
+	}
+	if err := s.authenticate(h, body, token, s.cfg.ProjectFor(path)); err != nil {
+		s.log.Warn("GitLab delivery refused: its secret is not the one of the project it is about", "project", id, "path", path, "reason", err.Error())
+		return "", http.StatusForbidden, errOutOfScope
+	}
+	return path, 0, ""
+}
+
+// projectLookupTimeout bounds the handler's read of a delivery's project
+// (GitLab gives up on a webhook after 10 seconds).
+const projectLookupTimeout = 5 * time.Second
+
+// authenticate checks a delivery against a project's secrets: the token
+// must be the project's webhook secret and, when the project has a
+// signing secret, the delivery must carry a valid signature.
+func (s *Service) authenticate(h http.Header, body []byte, token string, p config.GitLabProject) error {
+	if !tokenMatches(token, p.Secret) {
+		return errors.New("bad token")
+	}
+	return checkSignature(h, body, p.SigningSecret, s.now())
 }
 
 func (s *Service) unauthorized(w http.ResponseWriter, why string) {

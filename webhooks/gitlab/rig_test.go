@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,7 +98,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	r.svc, err = gitlab.New(ctx, gitlab.Options{
 		Config: r.cfg, Store: r.store, Queue: r.queue, Assistant: engine, Redactor: scan,
 		Client:       gitlab.ClientOptions{MinWait: 10 * time.Millisecond, MaxWait: 2 * time.Second},
-		PollInterval: 20 * time.Millisecond, LeaseFor: time.Minute,
+		PollInterval: 20 * time.Millisecond, LeaseFor: time.Minute, KeyFile: filepath.Join(t.TempDir(), "gitlab-review.key"),
 	})
 	if err != nil {
 		t.Fatal(err)

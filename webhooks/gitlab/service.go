@@ -40,6 +40,9 @@ type Options struct {
 	Redactor *redact.Redactor
 	Logger   *slog.Logger
 	Client   ClientOptions
+	// KeyFile holds the key that seals what a review keeps in the store
+	// (review.LoadKey creates it on first use).
+	KeyFile string
 	// PollInterval and LeaseFor tune the reviewer (see review.Options).
 	PollInterval time.Duration
 	LeaseFor     time.Duration
@@ -62,8 +65,8 @@ type Service struct {
 // New builds the front end, creates its tables and registers its worker
 // on the queue (before the queue starts).
 func New(ctx context.Context, o Options) (*Service, error) {
-	if o.Config == nil || o.Store == nil || o.Queue == nil || o.Assistant == nil || o.Redactor == nil {
-		return nil, errors.New("gitlab: configuration, store, queue, assistant and redactor are required")
+	if o.Config == nil || o.Store == nil || o.Queue == nil || o.Assistant == nil || o.Redactor == nil || o.KeyFile == "" {
+		return nil, errors.New("gitlab: configuration, store, queue, assistant, redactor and key file are required")
 	}
 	if !o.Config.Enabled() {
 		return nil, errors.New("gitlab: the integration is off (URL, token or webhook secret missing)")
@@ -79,10 +82,15 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := review.LoadKey(o.KeyFile)
+	if err != nil {
+		return nil, err
+	}
 	rv, err := review.New(ctx, review.Options{
 		API: client, Assistant: o.Assistant, Store: o.Store, Config: o.Config, Redactor: o.Redactor, Logger: log,
-		PollInterval: o.PollInterval, LeaseFor: o.LeaseFor,
+		PollInterval: o.PollInterval, LeaseFor: o.LeaseFor, Key: key,
 	})
+	clear(key)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +127,9 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.pruneDeliveries(ctx, deliveryWindow); err != nil && ctx.Err() == nil {
 			s.log.Warn("pruning old GitLab delivery keys", "err", err)
 		}
+		if err := s.reviewer.Prune(ctx, deliveryWindow); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning what unfinished reviews left", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -151,6 +162,11 @@ func (s *Service) learnBot(ctx context.Context) {
 // the same event is queued once however many deliveries carry it. Two
 // events asking for the same work (open, then reopen, on one head) may both
 // be queued; the reviewer's stored runs make the second post nothing.
+//
+// It holds references only, never content: the job reads the merge
+// request, its diff and the command's note from GitLab when it runs.
+// ProjectPath is GitLab's answer for ProjectID when the delivery came,
+// never the delivery's own claim.
 type ReviewArgs struct {
 	ProjectID    int64  `json:"project_id" river:"unique"`
 	IID          int64  `json:"iid" river:"unique"`
@@ -159,7 +175,6 @@ type ReviewArgs struct {
 	NoteID       int64  `json:"note_id" river:"unique"`
 	ProjectPath  string `json:"project_path"`
 	Trigger      string `json:"trigger" river:"unique"`
-	Question     string `json:"question,omitempty"`
 	Actor        string `json:"actor,omitempty"`
 	NoteAuthorID int64  `json:"note_author_id,omitempty"`
 	// Delivery is the key of the delivery that queued the job, recorded
@@ -182,7 +197,7 @@ func (s *Service) enqueue(ctx context.Context, ev *Event, delivery string) (dupl
 	w := ev.Work
 	return s.q.Insert(ctx, ReviewArgs{
 		ProjectID: w.ProjectID, IID: w.IID, HeadSHA: w.HeadSHA, Work: w.Kind, NoteID: w.NoteID,
-		ProjectPath: w.ProjectPath, Trigger: w.Trigger, Question: w.Question, Actor: w.Actor, NoteAuthorID: ev.NoteAuthorID,
+		ProjectPath: w.ProjectPath, Trigger: w.Trigger, Actor: w.Actor, NoteAuthorID: ev.NoteAuthorID,
 		Delivery: delivery,
 	}, nil)
 }
@@ -205,26 +220,43 @@ func (w *worker) Work(ctx context.Context, job *river.Job[ReviewArgs]) error {
 			log.Warn("recording the delivery key", "err", err)
 		}
 	}
+	question := ""
 	if a.Trigger == review.TriggerCommand {
+		// The command, its author and its question are GitLab's note as
+		// it is now, not what the delivery said.
+		note, err := s.client.Note(ctx, a.ProjectID, a.IID, a.NoteID)
+		if errors.Is(err, review.ErrNotFound) {
+			log.Info("command dropped: its note is gone")
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the command's note %d: %w", a.NoteID, err)
+		}
+		cmd, arg, ok := parseCommand(note.Body)
+		if !ok || cmd != a.Work || note.System {
+			log.Info("command dropped: its note no longer asks for it")
+			return nil
+		}
+		question = arg
 		bot, err := s.client.BotUserID(ctx)
 		if err != nil {
 			return err
 		}
-		if a.NoteAuthorID == bot {
+		if note.AuthorID == bot {
 			return nil
 		}
-		level, err := s.client.AccessLevel(ctx, a.ProjectID, a.NoteAuthorID)
+		level, err := s.client.AccessLevel(ctx, a.ProjectID, note.AuthorID)
 		if err != nil {
-			return fmt.Errorf("reading the access level of user %d: %w", a.NoteAuthorID, err)
+			return fmt.Errorf("reading the access level of user %d: %w", note.AuthorID, err)
 		}
 		if level < DeveloperAccess {
-			log.Info("command ignored: its author has less than Developer access", "user", a.NoteAuthorID, "access_level", level)
+			log.Info("command ignored: its author has less than Developer access", "user", note.AuthorID, "access_level", level)
 			return nil
 		}
 	}
 	out, err := s.reviewer.Run(ctx, review.Job{
 		ProjectID: a.ProjectID, ProjectPath: a.ProjectPath, IID: a.IID, HeadSHA: a.HeadSHA, Kind: a.Work, Trigger: a.Trigger,
-		Question: a.Question, NoteID: a.NoteID, Actor: a.Actor, Owner: "job-" + strconv.FormatInt(job.ID, 10),
+		Question: question, NoteID: a.NoteID, Actor: a.Actor, Owner: "job-" + strconv.FormatInt(job.ID, 10),
 	})
 	var re *review.RetryError
 	switch {

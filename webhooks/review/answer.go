@@ -56,11 +56,11 @@ func (r *Reviewer) answer(ctx context.Context, j Job, mr *MergeRequest, refs Dif
 	res.Calls = 1
 	resp, err := r.ai.Do(ctx, req)
 	if err != nil {
-		if stop := r.failure(err, "", res); stop != nil {
+		msg, stop := r.failure(err)
+		if stop != nil {
 			return nil, stop
 		}
-		res.Text = "⚠️ " + strings.Join(res.Failures, " ")
-		res.Failures = nil
+		res.Text = "⚠️ " + msg
 		return res, nil
 	}
 	res.TokensIn, res.TokensOut = resp.Usage.PromptTokens, resp.Usage.CompletionTokens

@@ -3,6 +3,8 @@ package review
 import (
 	"path"
 	"strings"
+
+	"timon.dev/timon/core/config"
 )
 
 // Reasons a file is not reviewed.
@@ -42,17 +44,19 @@ var generatedSuffixes = []string{
 }
 
 // skipReason says why a file should not be reviewed, "" when it should.
-// Include and exclude are the project's path globs.
-func skipReason(f *FileDiff, include, exclude []string) string {
+// The settings' Include, AlsoInclude and Exclude are path globs.
+func skipReason(f *FileDiff, s config.GitLabSettings) string {
 	p := f.NewPath
 	if p == "" {
 		p = f.OldPath
 	}
 	base := path.Base(p)
 	switch {
-	case matchAny(exclude, p):
+	case matchAny(s.Exclude, p):
 		return SkipExcluded
-	case len(include) > 0 && !matchAny(include, p):
+	case len(s.Include) > 0 && !matchAny(s.Include, p):
+		return SkipExcluded
+	case len(s.AlsoInclude) > 0 && !matchAny(s.AlsoInclude, p):
 		return SkipExcluded
 	case f.DeletedFile:
 		return SkipDeleted

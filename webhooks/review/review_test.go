@@ -33,7 +33,7 @@ func TestSkipReasons(t *testing.T) {
 		{FileDiff{NewPath: "a/b/c/test_data.json", Diff: "x"}, nil, []string{"*.json"}, SkipExcluded},
 	}
 	for _, c := range cases {
-		if got := skipReason(&c.f, c.include, c.exclude); got != c.want {
+		if got := skipReason(&c.f, config.GitLabSettings{Include: c.include, Exclude: c.exclude}); got != c.want {
 			t.Errorf("%s: got %q, want %q", c.f.NewPath, got, c.want)
 		}
 	}

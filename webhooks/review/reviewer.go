@@ -95,6 +95,9 @@ type Options struct {
 	// LeaseFor is how long a run holds its merge request; zero means 6
 	// minutes. It must be longer than a job may run.
 	LeaseFor time.Duration
+	// Key (KeySize bytes, see LoadKey) seals what a review keeps in the
+	// store between two steps.
+	Key []byte
 }
 
 // Reviewer reviews merge requests. It is safe for concurrent use.
@@ -124,7 +127,11 @@ func New(ctx context.Context, o Options) (*Reviewer, error) {
 	case o.Redactor == nil:
 		return nil, errors.New("review: a redactor is required")
 	}
-	r := &Reviewer{api: o.API, ai: o.Assistant, state: &state{st: o.Store}, cfg: o.Config, red: o.Redactor, log: o.Logger,
+	seal, err := newSealer(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reviewer{api: o.API, ai: o.Assistant, state: &state{st: o.Store, seal: seal}, cfg: o.Config, red: o.Redactor, log: o.Logger,
 		poll: o.PollInterval, lease: o.LeaseFor}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -388,7 +395,7 @@ func (r *Reviewer) files(ctx context.Context, j Job, mr *MergeRequest, head stri
 			f.Hunks = hunks
 			r.flagSecrets(f, res)
 		}
-		if reason := skipReason(&d, settings.Include, settings.Exclude); reason != "" {
+		if reason := skipReason(&d, settings); reason != "" {
 			res.Skipped = append(res.Skipped, Skipped{Path: f.Path(), Reason: reason})
 			continue
 		}
@@ -496,20 +503,20 @@ func (r *Reviewer) review(ctx context.Context, j Job, mr *MergeRequest, refs Dif
 				return nil, errSuperseded
 			}
 		}
-		ans, usage, calls, err := r.askReview(ctx, j, header+"<diff>\n"+c.Text+"</diff>", settings)
-		res.Calls += calls
-		res.TokensIn += usage.PromptTokens
-		res.TokensOut += usage.CompletionTokens
 		part := ""
 		if len(chunks) > 1 {
 			part = fmt.Sprintf("Part %d of %d: ", i+1, len(chunks))
 		}
+		out, err := r.reviewChunk(ctx, j, head, header+"<diff>\n"+c.Text+"</diff>", settings)
 		if err != nil {
-			if stop := r.failure(err, part, res); stop != nil {
-				return nil, stop
-			}
-			var ce *core.Error
-			if errors.As(err, &ce) && (ce.Kind == core.KindDenied || ce.Kind == core.KindBlocked) {
+			return nil, err
+		}
+		res.Calls += out.Calls
+		res.TokensIn += out.Usage.PromptTokens
+		res.TokensOut += out.Usage.CompletionTokens
+		if out.Answer == nil {
+			res.Failures = append(res.Failures, part+out.Failure)
+			if out.Halt {
 				break // the same for every part
 			}
 			continue
@@ -517,10 +524,10 @@ func (r *Reviewer) review(ctx context.Context, j Job, mr *MergeRequest, refs Dif
 		for _, p := range c.Files {
 			reviewed[p] = true
 		}
-		if s := r.san.Text(ans.Summary); s != "" {
+		if s := r.san.Text(out.Answer.Summary); s != "" {
 			summaries = append(summaries, s)
 		}
-		for _, f := range ans.Findings {
+		for _, f := range out.Answer.Findings {
 			findings = append(findings, placed{Finding: f})
 		}
 	}
@@ -532,16 +539,58 @@ func (r *Reviewer) review(ctx context.Context, j Job, mr *MergeRequest, refs Dif
 	return res, nil
 }
 
-// failure records a failed model call in res; it returns an error when the
-// run must stop and be tried again later.
-func (r *Reviewer) failure(err error, part string, res *Result) error {
+// chunkOutcome is what the model made of one chunk: its answer, or why
+// there is none. It is stored (sealed) as soon as it is known, so that a
+// run that stops and starts again asks the model only for the chunks it
+// had not done.
+type chunkOutcome struct {
+	Answer  *Answer    `json:"answer,omitempty"`
+	Failure string     `json:"failure,omitempty"`
+	Halt    bool       `json:"halt,omitempty"` // the failure holds for every chunk
+	Usage   core.Usage `json:"usage"`
+	Calls   int        `json:"calls"`
+}
+
+// reviewChunk returns the outcome of one chunk: the stored one, else the
+// model's, stored before it is used. An error means the run must stop and
+// be tried again later.
+func (r *Reviewer) reviewChunk(ctx context.Context, j Job, head, input string, settings config.GitLabSettings) (*chunkOutcome, error) {
+	// Everything that decides the answer, but the canary (random per call).
+	id := r.state.seal.chunkID(j.Kind, r.cfg.Model, strconv.Itoa(r.cfg.AnswerTokens), reviewInstruction(settings, ""), input)
+	out := &chunkOutcome{}
+	found, err := r.state.chunk(ctx, j.ProjectID, j.IID, head, j.Kind, id, out)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return out, nil
+	}
+	ans, usage, calls, err := r.askReview(ctx, j, input, settings)
+	out = &chunkOutcome{Answer: ans, Usage: usage, Calls: calls}
+	if err != nil {
+		msg, stop := r.failure(err)
+		if stop != nil {
+			return nil, stop
+		}
+		var ce *core.Error
+		out.Failure = msg
+		out.Halt = errors.As(err, &ce) && (ce.Kind == core.KindDenied || ce.Kind == core.KindBlocked)
+	}
+	if err := r.state.saveChunk(ctx, j.ProjectID, j.IID, head, j.Kind, id, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// failure says, for people, why a model call failed; stop is set when the
+// run must stop and be tried again later instead.
+func (r *Reviewer) failure(err error) (msg string, stop error) {
 	var ce *core.Error
 	if errors.Is(err, errInvalidAnswer) {
-		res.Failures = append(res.Failures, part+"the model's answer did not follow the review format twice, so it was dropped.")
-		return nil
+		return "the model's answer did not follow the review format twice, so it was dropped.", nil
 	}
 	if !errors.As(err, &ce) {
-		return err
+		return "", err
 	}
 	switch ce.Kind {
 	case core.KindDenied:
@@ -549,22 +598,19 @@ func (r *Reviewer) failure(err error, part string, res *Result) error {
 		if ce.Rule != "" {
 			msg += " (rule " + ce.Rule + ")"
 		}
-		res.Failures = append(res.Failures, part+msg+": "+r.san.Text(ce.Message))
-		return nil
+		return msg + ": " + r.san.Text(ce.Message), nil
 	case core.KindBlocked:
-		res.Failures = append(res.Failures, part+"Nothing was sent to the model: "+r.san.Text(ce.Message))
-		return nil
+		return "Nothing was sent to the model: " + r.san.Text(ce.Message), nil
 	case core.KindQuota:
 		at := ce.RetryAt
 		if at.IsZero() {
 			at = time.Now().Add(time.Minute)
 		}
-		return &RetryError{At: at, Err: err}
+		return "", &RetryError{At: at, Err: err}
 	case core.KindInvalid, core.KindTooLarge, core.KindOutputRejected:
-		res.Failures = append(res.Failures, part+"the model could not review it: "+r.san.Text(ce.Message))
-		return nil
+		return "the model could not review it: " + r.san.Text(ce.Message), nil
 	}
-	return err
+	return "", err
 }
 
 var errInvalidAnswer = errors.New("the model's answer is not valid")

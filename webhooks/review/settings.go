@@ -41,11 +41,11 @@ func parseRepoConfig(data []byte) (config.GitLabSettings, error) {
 	return s, nil
 }
 
-// settingsFor resolves a project's settings: timon.yaml's, refined by the
+// settingsFor resolves a project's settings: timon.yaml's, narrowed by the
 // .timon.yaml of the target branch. A repository may narrow what the
-// administrator set, not widen it: its inline comment cap cannot exceed
-// the administrator's. problem is a note for the summary when the file is
-// invalid (its settings are then ignored).
+// institution set, never widen it (config.GitLabSettings.NarrowedBy).
+// problem is a note for the summary when the file is invalid (its
+// settings are then ignored) or asked for more than it may.
 func (r *Reviewer) settingsFor(ctx context.Context, project int64, projectPath, targetBranch string) (s config.GitLabSettings, problem string, err error) {
 	base := r.cfg.ProjectFor(projectPath).Settings
 	if targetBranch == "" {
@@ -62,27 +62,10 @@ func (r *Reviewer) settingsFor(ctx context.Context, project int64, projectPath, 
 	if perr != nil {
 		return base, "The project's " + perr.Error() + " — its settings were ignored.", nil
 	}
-	limit := base.Inline()
-	s = base.Merge(repo)
-	if s.Inline() > limit {
-		if limit == 0 {
-			on := true
-			s.SummaryOnly = &on
-		} else {
-			s.MaxInlineComments = limit
-		}
+	s, refused := base.NarrowedBy(repo)
+	if len(refused) > 0 {
+		problem = "The project's " + RepoConfigPath + " asks for more than the institution's settings allow (" +
+			strings.Join(refused, ", ") + "); the institution's settings apply there."
 	}
-	if len(base.Events) > 0 && len(repo.Events) > 0 {
-		var both []string
-		for _, e := range repo.Events {
-			if base.EventEnabled(e) {
-				both = append(both, e)
-			}
-		}
-		if len(both) == 0 {
-			both = []string{"none"} // nothing both allow
-		}
-		s.Events = both
-	}
-	return s, "", nil
+	return s, problem, nil
 }

@@ -2,6 +2,7 @@ package review
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +14,11 @@ import (
 func TestStateOnBothStores(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		s := &state{st: st}
+		seal, err := newSealer(make([]byte, KeySize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &state{st: st, seal: seal}
 		if err := s.migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -27,12 +32,51 @@ func TestStateOnBothStores(t *testing.T) {
 		if err := s.saveRun(ctx, 1, 2, "h", "review", statusAnswered, `{"a":2}`); err != nil {
 			t.Fatal(err)
 		}
+		status, res, found, err := s.run(ctx, 1, 2, "h", "review")
+		if err != nil || !found || status != statusAnswered || res != `{"a":2}` {
+			t.Fatalf("run: %q %q %v %v", status, res, found, err)
+		}
+		// Sealed at rest, bound to its row.
+		var raw string
+		if err := st.QueryRow(ctx, `SELECT result FROM gitlab_review_runs WHERE project_id = 1 AND iid = 2`).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(raw, `"a"`) || raw == "" {
+			t.Fatalf("the stored result is in clear: %q", raw)
+		}
+		if _, err := st.Exec(ctx, `INSERT INTO gitlab_review_runs (project_id, iid, head_sha, kind, status, result, created_at, updated_at) VALUES (1, 3, 'h', 'review', ?, ?, 0, 0)`, statusAnswered, raw); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, found, _ := s.run(ctx, 1, 3, "h", "review"); found {
+			t.Fatal("a result moved to another merge request opened")
+		}
+		// Chunks: stored sealed, read back, dropped when the run is posted.
+		type out struct{ A string }
+		if err := s.saveChunk(ctx, 1, 2, "h", "review", "c1", out{"quoted code"}); err != nil {
+			t.Fatal(err)
+		}
+		var got out
+		if found, err := s.chunk(ctx, 1, 2, "h", "review", "c1", &got); err != nil || !found || got.A != "quoted code" {
+			t.Fatalf("chunk: %v %v %+v", found, err, got)
+		}
+		if found, _ := s.chunk(ctx, 1, 2, "h2", "review", "c1", &got); found {
+			t.Fatal("a chunk of another head was found")
+		}
+		if err := st.QueryRow(ctx, `SELECT sealed FROM gitlab_review_chunks WHERE chunk = 'c1'`).Scan(&raw); err != nil || strings.Contains(raw, "quoted") {
+			t.Fatalf("the stored chunk is in clear: %q %v", raw, err)
+		}
 		if err := s.setStatus(ctx, 1, 2, "h", "review", statusPosted); err != nil {
 			t.Fatal(err)
 		}
-		status, res, found, err := s.run(ctx, 1, 2, "h", "review")
-		if err != nil || !found || status != statusPosted || res != `{"a":2}` {
+		status, res, found, err = s.run(ctx, 1, 2, "h", "review")
+		if err != nil || !found || status != statusPosted || res != "" {
 			t.Fatalf("run: %q %q %v %v", status, res, found, err)
+		}
+		if found, _ := s.chunk(ctx, 1, 2, "h", "review", "c1", &got); found {
+			t.Fatal("a posted run's chunk answers are still stored")
+		}
+		if err := st.QueryRow(ctx, `SELECT result FROM gitlab_review_runs WHERE project_id = 1 AND iid = 2`).Scan(&raw); err != nil || raw != "" {
+			t.Fatalf("a posted run keeps its result: %q %v", raw, err)
 		}
 
 		// Leases: one owner at a time, its own again, a lapsed one taken.

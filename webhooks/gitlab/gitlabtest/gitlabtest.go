@@ -521,6 +521,8 @@ func (s *Server) routes() http.Handler {
 	}
 	const mr = "/api/v4/projects/{id}/merge_requests/{iid}"
 	h("GET /api/v4/user", s.getUser)
+	h("GET /api/v4/projects/{id}", s.getProject)
+	h("GET "+mr+"/notes/{note}", s.getNote)
 	h("GET "+mr, s.getMR)
 	h("GET "+mr+"/versions", s.listVersions)
 	h("GET "+mr+"/versions/{vid}", s.getVersion)
@@ -835,6 +837,38 @@ func nullable(n int) any {
 		return nil
 	}
 	return n
+}
+
+func (s *Server) getProject(c *ctx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, _, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	name := p.path[strings.LastIndex(p.path, "/")+1:]
+	ns := p.path[:max(0, strings.LastIndex(p.path, "/"))]
+	c.json(http.StatusOK, map[string]any{"id": p.id, "name": name, "path": name, "path_with_namespace": p.path,
+		"name_with_namespace": strings.ReplaceAll(p.path, "/", " / "), "default_branch": p.defaultBranch,
+		"web_url": s.ts.URL + "/" + p.path, "visibility": "private",
+		"namespace": map[string]any{"id": 1, "name": ns, "path": ns, "full_path": ns, "kind": "group"}})
+}
+
+func (s *Server) getNote(c *ctx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, mr, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	id, _ := strconv.ParseInt(c.r.PathValue("note"), 10, 64)
+	for _, n := range mr.notes {
+		if n.ID == id {
+			c.json(http.StatusOK, s.noteJSON(p, mr, n))
+			return
+		}
+	}
+	c.message(http.StatusNotFound, "404 Note Not Found")
 }
 
 func (s *Server) listNotes(c *ctx) {
