@@ -295,5 +295,5 @@ func channelOf(ev *Event) config.Channel {
 	if t == "" {
 		t = ChannelPublic
 	}
-	return config.Channel{Platform: string(ev.Platform), ID: ev.ChannelID, Name: strings.TrimPrefix(ev.ChannelName, "#"), Type: t}
+	return config.Channel{Platform: string(ev.Platform), Team: ev.TeamID, ID: ev.ChannelID, Name: strings.TrimPrefix(ev.ChannelName, "#"), Type: t}
 }
