@@ -1,6 +1,7 @@
 package chat_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -153,6 +154,43 @@ func TestEnqueueIsDurableAndDeduplicated(t *testing.T) {
 		}
 		if _, err := r.router.Enqueue(ctx, &chat.Event{Platform: core.IntegrationSlack}); err == nil {
 			t.Fatal("an event without id was queued")
+		}
+	})
+}
+
+// TestQueuedEventsAreSealedAndScrubbed: the queue never holds what was
+// written in clear, and a finished job keeps only its platform and event
+// id.
+func TestQueuedEventsAreSealedAndScrubbed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := jobs.New(st, jobs.Options{PollInterval: 50 * time.Millisecond})
+		r := newRigWithJobs(t, st, q)
+		ctx := ctxT(t)
+		if err := q.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer q.Stop(context.Background())
+		ev := mention("ask about MARKER-z8k2 and FR7630006000011234567890189")
+		if _, err := r.router.Enqueue(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Wait(ctx, chat.JobKind); err != nil {
+			t.Fatal(err)
+		}
+		if posts := r.plat.of(ev.ID); len(posts) != 1 || !strings.Contains(posts[0].text, "MARKER-z8k2") {
+			t.Fatalf("posts %+v", posts)
+		}
+		var args []byte
+		if err := st.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = ?`, chat.JobKind).Scan(&args); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"MARKER-z8k2", "FR7630006000011234567890189", "sealed", "U061F7AUR"} {
+			if bytes.Contains(args, []byte(s)) {
+				t.Errorf("the finished job's arguments hold %q: %q", s, args)
+			}
+		}
+		if !bytes.Contains(args, []byte(ev.ID)) {
+			t.Errorf("the finished job's arguments lost the event id: %q", args)
 		}
 	})
 }
