@@ -3,6 +3,7 @@ package mattermost
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 
 	"github.com/mattermost/mattermost/server/public/model"
@@ -60,7 +61,12 @@ func (b *Bot) Find(ctx context.Context, ev *chat.Event, key string) (map[int]str
 		}
 	}
 	if ev.ThreadID != "" {
-		list, _, err := b.api.GetPostThread(ctx, ev.ThreadID, "", false)
+		list, resp, err := b.api.GetPostThread(ctx, ev.ThreadID, "", false)
+		if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
+			// The thread is gone or out of reach: nothing to edit.
+			b.log.Warn("reading the thread refused; no earlier reply found", "event", ev.ID, "err", err)
+			return found, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("looking for the bot's replies in thread %s: %w", ev.ThreadID, err)
 		}
@@ -72,7 +78,10 @@ func (b *Bot) Find(ctx context.Context, ev *chat.Event, key string) (map[int]str
 		// a few minutes before the job's first run would do, but the
 		// event has no time; the latest pages are read.
 		for page := range maxFindPages {
-			list, _, err := b.api.GetPostsForChannel(ctx, ev.ChannelID, page, 200, "", false, false)
+			list, resp, err := b.api.GetPostsForChannel(ctx, ev.ChannelID, page, 200, "", false, false)
+			if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
+				return found, nil
+			}
 			if err != nil {
 				return nil, fmt.Errorf("looking for the bot's replies in channel %s: %w", ev.ChannelID, err)
 			}
@@ -84,7 +93,10 @@ func (b *Bot) Find(ctx context.Context, ev *chat.Event, key string) (map[int]str
 		return found, nil
 	}
 	for page := range maxFindPages {
-		list, _, err := b.api.GetPostsAfter(ctx, ev.ChannelID, ev.MessageID, page, 200, "", false, false)
+		list, resp, err := b.api.GetPostsAfter(ctx, ev.ChannelID, ev.MessageID, page, 200, "", false, false)
+		if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
+			return found, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("looking for the bot's replies in channel %s: %w", ev.ChannelID, err)
 		}

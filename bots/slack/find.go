@@ -72,6 +72,11 @@ func (a *Adapter) Find(ctx context.Context, ev *chat.Event, key string) (map[int
 				page, more, next, err = a.api.GetConversationRepliesContext(ctx, params)
 				return err
 			})
+			if apiRefused(err) {
+				// The thread is gone or out of reach: nothing to edit.
+				a.log.Warn("conversations.replies refused; no earlier reply found", "err", err)
+				return found, nil
+			}
 			if err != nil {
 				return nil, fmt.Errorf("looking for the bot's replies in a Slack thread: %w", err)
 			}
@@ -91,6 +96,10 @@ func (a *Adapter) Find(ctx context.Context, ev *chat.Event, key string) (map[int
 			resp, err = a.api.GetConversationHistoryContext(ctx, params)
 			return err
 		})
+		if apiRefused(err) {
+			a.log.Warn("conversations.history refused; no earlier reply found", "err", err)
+			return found, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("looking for the bot's replies in a Slack conversation: %w", err)
 		}
