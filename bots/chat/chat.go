@@ -16,9 +16,16 @@
 // Handle, which records in its own tables (component "chat") each reply it
 // posts and, at the end, that the event is answered: a job run again after
 // a crash edits the replies it already posted instead of posting new ones,
-// and an event already answered is never answered again. (The one window
-// left is a crash between a platform accepting a post and the record of
-// its id: platforms offer no idempotency key for posts.)
+// and an event already answered is never answered again. Platforms offer
+// no idempotency key for posts, so each reply carries its event's key and
+// part (Slack message metadata, Mattermost post props): a run that follows
+// an interrupted one first looks for them (Finder), and edits what a crash
+// between a post and its record left unrecorded instead of posting it
+// again. (Replies that cannot be read back, ephemeral ones and slash
+// command responses, keep that window.)
+//
+// Queued events are sealed (see jobArgs): what people wrote is never
+// stored in clear.
 package chat
 
 import (
@@ -114,6 +121,23 @@ type Reply struct {
 	Text string
 	// Ephemeral replies are seen only by the requester.
 	Ephemeral bool
+	// Key and Part mark the post on the platform (Slack message metadata,
+	// Mattermost post props) as part Part of the answer to the event Key
+	// (EventKey), so that Finder finds it again.
+	Key  string
+	Part int
+}
+
+// EventKey is the key that marks the replies to ev on its platform.
+func EventKey(ev *Event) string { return string(ev.Platform) + ":" + ev.ID }
+
+// Finder is implemented by platforms that can find the replies already
+// posted for an event (marked with Reply.Key): a run after a crash between
+// a platform accepting a post and the record of its id finds the post
+// instead of posting it again. Find returns the ids of the editable
+// replies carrying key, by part.
+type Finder interface {
+	Find(ctx context.Context, ev *Event, key string) (map[int]string, error)
 }
 
 // Platform is implemented by each adapter; the router calls it from job
@@ -174,6 +198,9 @@ type Options struct {
 	Assistant core.Assistant
 	// Jobs is the durable queue; Enqueue needs it (Handle does not).
 	Jobs *jobs.Queue
+	// JobKey (JobKeySize bytes, required with Jobs) seals the events
+	// queued in Jobs: see DeriveJobKey.
+	JobKey []byte
 	// Store keeps the record of what was posted (required).
 	Store  *store.Store
 	Config config.Chat
@@ -207,6 +234,9 @@ func New(o Options) (*Router, error) {
 	}
 	if o.Store == nil {
 		return nil, errors.New("chat: a store is required")
+	}
+	if o.Jobs != nil && len(o.JobKey) != JobKeySize {
+		return nil, fmt.Errorf("chat: a %d-byte job key is required to queue events", JobKeySize)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -259,7 +289,11 @@ func (r *Router) Enqueue(ctx context.Context, ev *Event) (duplicate bool, err er
 	if r.o.Jobs == nil {
 		return false, errors.New("queueing chat event: the router has no job queue")
 	}
-	args := jobArgs{Platform: ev.Platform, EventID: ev.ID, Event: *ev}
+	sealed, err := seal(r.o.JobKey, ev)
+	if err != nil {
+		return false, fmt.Errorf("queueing chat event: %w", err)
+	}
+	args := jobArgs{Platform: ev.Platform, EventID: ev.ID, Sealed: sealed}
 	return r.o.Jobs.Insert(ctx, args, &river.InsertOpts{
 		MaxAttempts: maxAttempts,
 		UniqueOpts:  river.UniqueOpts{ByArgs: true},
@@ -295,5 +329,5 @@ func channelOf(ev *Event) config.Channel {
 	if t == "" {
 		t = ChannelPublic
 	}
-	return config.Channel{Platform: string(ev.Platform), ID: ev.ChannelID, Name: strings.TrimPrefix(ev.ChannelName, "#"), Type: t}
+	return config.Channel{Platform: string(ev.Platform), Team: ev.TeamID, ID: ev.ChannelID, Name: strings.TrimPrefix(ev.ChannelName, "#"), Type: t}
 }

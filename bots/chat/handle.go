@@ -42,6 +42,10 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 			return fmt.Errorf("completing chat event: %w", err)
 		}
 	}
+	if err := r.find(ctx, p, ev, rec); err != nil {
+		return err
+	}
+	p = keyed{Platform: p, rec: rec}
 	cat := r.cat(ev)
 	pol := r.o.Config.PolicyFor(channelOf(ev))
 	dm := ev.ChannelType == ChannelDM
@@ -139,6 +143,55 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 	return out.final(ctx, resp.Text, tail, resp.RequestID)
 }
 
+// find, in a run that follows an interrupted one, looks on the platform
+// for the replies the earlier run posted but could not record (killed
+// between the post and the record), and records them: they are edited
+// instead of posted again.
+func (r *Router) find(ctx context.Context, p Platform, ev *Event, rec *record) error {
+	f, ok := p.(Finder)
+	if !ok || !rec.resumed {
+		return nil
+	}
+	found, err := f.Find(ctx, ev, EventKey(ev))
+	if err != nil {
+		return fmt.Errorf("looking for chat replies already posted: %w", err)
+	}
+	for i := len(rec.posts); found[i] != ""; i++ {
+		if err := r.state.posted(ctx, ev, i, found[i], r.now()); err != nil {
+			return err
+		}
+		rec.posts = append(rec.posts, found[i])
+	}
+	return nil
+}
+
+// keyed marks each reply posted for an event with the event's key and the
+// part it is (the replier posts parts in order, each recorded before the
+// next), so that find can find it again.
+type keyed struct {
+	Platform
+	rec *record
+}
+
+func (k keyed) Post(ctx context.Context, ev *Event, rp Reply) (string, error) {
+	rp.Key, rp.Part = EventKey(ev), len(k.rec.posts)
+	return k.Platform.Post(ctx, ev, rp)
+}
+
+func (k keyed) Editable(ev *Event, rp Reply) bool {
+	if e, ok := k.Platform.(Editable); ok {
+		return e.Editable(ev, rp)
+	}
+	return !rp.Ephemeral
+}
+
+func (k keyed) AllowUpdate(ev *Event) bool {
+	if t, ok := k.Platform.(Throttled); ok {
+		return t.AllowUpdate(ev)
+	}
+	return true
+}
+
 // request builds the assistant request of a command.
 func (r *Router) request(ev *Event, cmd command, model string, thread []core.Message) *core.Request {
 	req := &core.Request{
@@ -185,11 +238,15 @@ func (r *Router) request(ev *Event, cmd command, model string, thread []core.Mes
 	return req
 }
 
+// channelLabel names ev's channel for policy rules (match.channels): by
+// platform and id, or by name within its platform and team
+// (slack:T0123ABCD/#lab): a channel named like another in a different
+// team, or on the other platform, is a different channel.
 func channelLabel(ev *Event) string {
-	if ev.ChannelName != "" {
-		return "#" + strings.TrimPrefix(ev.ChannelName, "#")
+	if name := strings.TrimPrefix(ev.ChannelName, "#"); name != "" && ev.TeamID != "" {
+		return string(ev.Platform) + ":" + ev.TeamID + "/#" + name
 	}
-	return ev.ChannelID
+	return string(ev.Platform) + ":" + ev.ChannelID
 }
 
 // cleanThread drops the bot's placeholders and, when the adapter could not

@@ -60,7 +60,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		o.cfg.DefaultLocale = "en"
 	}
 	var err error
-	r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: o.jobs, Config: o.cfg, Quota: r.quota, Subjects: eng.Subjects})
+	r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: o.jobs, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.cfg, Quota: r.quota, Subjects: eng.Subjects})
 	if err != nil {
 		t.Fatal(err)
 	}

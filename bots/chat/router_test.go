@@ -1,6 +1,7 @@
 package chat_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,7 @@ var requestID = regexp.MustCompile(`journal request (req_[0-9a-f]+)`)
 
 func TestMentionIsAnsweredInPlaceWithTransparency(t *testing.T) {
 	r := newRig(t, rigOptions{cfg: config.Chat{Groups: config.ChatGroups{
-		Teams: map[string][]string{"T123ABC456": {"lab-members"}}, Channels: map[string][]string{"#lab": {"physics"}}}}})
+		Teams: map[string][]string{"T123ABC456": {"lab-members"}}, Channels: map[string][]string{"slack:T123ABC456/#lab": {"physics"}}}}})
 	ev := mention("ask what is a river?")
 	if err := r.router.Handle(ctxT(t), ev); err != nil {
 		t.Fatal(err)
@@ -52,6 +53,35 @@ func TestMentionIsAnsweredInPlaceWithTransparency(t *testing.T) {
 	if len(es) != 1 || es[0].RequestID != m[1] || es[0].Integration != "slack" || es[0].UserID != "slack:U061F7AUR" ||
 		strings.Join(es[0].Groups, ",") != "lab-members,physics" || es[0].Task != "chat" {
 		t.Fatalf("journal %+v, reply id %s", es, m[1])
+	}
+}
+
+// TestChannelNameGrantsStayInTheirTeam: a channel named like a granted
+// one, in another workspace or on the other platform, gets no group, and
+// a channel policy by name does not follow the name there either.
+func TestChannelNameGrantsStayInTheirTeam(t *testing.T) {
+	r := newRig(t, rigOptions{cfg: config.Chat{
+		Groups:   config.ChatGroups{Channels: map[string][]string{"slack:T123ABC456/#lab": {"physics"}}},
+		Channels: []config.ChannelPolicy{{Match: []string{"slack:T123ABC456/#lab"}, Models: []string{"codestral-latest"}}},
+	}})
+	ctx := ctxT(t)
+	home := mention("ask at home")
+	foreign := mention("ask abroad")
+	foreign.ID, foreign.TeamID, foreign.ChannelID = "Ev-foreign", "T999OTHER", "C999OTHER"
+	for _, ev := range []*chat.Event{home, foreign} {
+		if err := r.router.Handle(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es := r.journal(t)
+	if len(es) != 2 {
+		t.Fatalf("%d journal entries", len(es))
+	}
+	if strings.Join(es[0].Groups, ",") != "physics" || es[0].Model != "codestral-latest" {
+		t.Errorf("the granted channel: groups %v, model %s", es[0].Groups, es[0].Model)
+	}
+	if len(es[1].Groups) != 0 || es[1].Model == "codestral-latest" {
+		t.Errorf("a foreign workspace's #lab: groups %v, model %s", es[1].Groups, es[1].Model)
 	}
 }
 
@@ -124,6 +154,43 @@ func TestEnqueueIsDurableAndDeduplicated(t *testing.T) {
 		}
 		if _, err := r.router.Enqueue(ctx, &chat.Event{Platform: core.IntegrationSlack}); err == nil {
 			t.Fatal("an event without id was queued")
+		}
+	})
+}
+
+// TestQueuedEventsAreSealedAndScrubbed: the queue never holds what was
+// written in clear, and a finished job keeps only its platform and event
+// id.
+func TestQueuedEventsAreSealedAndScrubbed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		q := jobs.New(st, jobs.Options{PollInterval: 50 * time.Millisecond})
+		r := newRigWithJobs(t, st, q)
+		ctx := ctxT(t)
+		if err := q.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer q.Stop(context.Background())
+		ev := mention("ask about MARKER-z8k2 and FR7630006000011234567890189")
+		if _, err := r.router.Enqueue(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Wait(ctx, chat.JobKind); err != nil {
+			t.Fatal(err)
+		}
+		if posts := r.plat.of(ev.ID); len(posts) != 1 || !strings.Contains(posts[0].text, "MARKER-z8k2") {
+			t.Fatalf("posts %+v", posts)
+		}
+		var args []byte
+		if err := st.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = ?`, chat.JobKind).Scan(&args); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"MARKER-z8k2", "FR7630006000011234567890189", "sealed", "U061F7AUR"} {
+			if bytes.Contains(args, []byte(s)) {
+				t.Errorf("the finished job's arguments hold %q: %q", s, args)
+			}
+		}
+		if !bytes.Contains(args, []byte(ev.ID)) {
+			t.Errorf("the finished job's arguments lost the event id: %q", args)
 		}
 	})
 }
@@ -255,7 +322,7 @@ func TestChannelPolicy(t *testing.T) {
 	cfg := config.Chat{
 		Policy: config.ChannelPolicy{Models: []string{"mistral-small-latest", "codestral-latest"}},
 		Channels: []config.ChannelPolicy{
-			{Match: []string{"#quiet"}, Off: true},
+			{Match: []string{"slack:T123ABC456/#quiet"}, Off: true},
 			{Match: []string{"C-restricted"}, Commands: []string{"ask"}, Models: []string{"codestral-latest"}},
 			{Platform: "slack", Match: []string{"type:private"}, Public: &f},
 		},

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"timon.dev/timon/core"
 	"timon.dev/timon/core/store"
 )
 
@@ -37,6 +38,9 @@ func openState(ctx context.Context, st *store.Store) (*state, error) {
 type record struct {
 	done  bool
 	posts []string // post ids by part ("" for a reply that cannot be edited)
+	// resumed is true when an earlier run worked the event: it may have
+	// posted replies it could not record.
+	resumed bool
 }
 
 // load reads ev's record, creating it on first sight.
@@ -56,6 +60,7 @@ func (s *state) load(ctx context.Context, ev *Event, now time.Time) (*record, er
 		return nil, fmt.Errorf("reading chat event record: %w", err)
 	}
 	rec.done = done != 0
+	rec.resumed = true
 	rows, err := s.st.Query(ctx, `SELECT part, post_id FROM chat_posts WHERE platform = ? AND event_id = ? ORDER BY part`, string(ev.Platform), ev.ID)
 	if err != nil {
 		return nil, fmt.Errorf("reading chat posts: %w", err)
@@ -109,4 +114,17 @@ func (s *state) maybePurge(ctx context.Context, now time.Time) {
 	// Best effort: a failed purge is retried an hour later.
 	s.st.Exec(ctx, `DELETE FROM chat_posts WHERE created_at < ?`, cut)
 	s.st.Exec(ctx, `DELETE FROM chat_events WHERE created_at < ?`, cut)
+}
+
+// isDone reports whether an event is recorded as answered.
+func (s *state) isDone(ctx context.Context, p core.Integration, id string) (bool, error) {
+	var done int
+	err := s.st.QueryRow(ctx, `SELECT done FROM chat_events WHERE platform = ? AND event_id = ?`, string(p), id).Scan(&done)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading chat event record: %w", err)
+	}
+	return done != 0, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/mattermost"
+	"timon.dev/timon/bots/mattermost/mattermosttest"
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
@@ -347,7 +348,7 @@ func TestRunStopsOnARefusedToken(t *testing.T) {
 // with a link to the question.
 func TestPrivateAnswersToMentions(t *testing.T) {
 	private := false
-	cfg := config.Chat{Channels: []config.ChannelPolicy{{Match: []string{"#town-square"}, Public: &private}}}
+	cfg := config.Chat{Channels: []config.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}}}
 
 	t.Run("ephemeral", func(t *testing.T) {
 		r := newRig(t, rigOptions{cfg: cfg})

@@ -181,7 +181,7 @@ func TestSlashCommandEndpointIsOffWithoutAToken(t *testing.T) {
 func TestPrivateSlashRepliesGoThroughTheResponseURL(t *testing.T) {
 	private := false
 	r := newRig(t, rigOptions{commandToken: fixtureTok, noRun: true, cfg: config.Chat{
-		Channels: []config.ChannelPolicy{{Match: []string{"#town-square"}, Public: &private}},
+		Channels: []config.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}},
 	}})
 	srv := httptest.NewServer(r.bot.Handler())
 	defer srv.Close()

@@ -64,7 +64,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	eng := assistanttest.New(t, assistanttest.Options{ProviderURL: r.llm.URL(), ProviderName: "local", Store: r.store, Timeout: 10 * time.Second})
 	r.jobs = jobs.New(r.store, jobs.Options{PollInterval: 50 * time.Millisecond})
 	var err error
-	if r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: r.jobs, Config: o.cfg}); err != nil {
+	if r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: r.jobs, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.cfg}); err != nil {
 		t.Fatal(err)
 	}
 	r.bot, err = mattermost.New(mattermost.Options{URL: r.mm.URL(), BotToken: r.mm.BotToken(), CommandToken: o.commandToken,

@@ -28,7 +28,7 @@ func (b *Bot) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (string, e
 	if r.Ephemeral || !b.canPost(ctx, ev) {
 		return "", b.private(ctx, ev, r.Text)
 	}
-	p, _, err := b.api.CreatePost(ctx, &model.Post{ChannelId: ev.ChannelID, RootId: ev.ThreadID, Message: r.Text})
+	p, _, err := b.api.CreatePost(ctx, marked(&model.Post{ChannelId: ev.ChannelID, RootId: ev.ThreadID, Message: r.Text}, r))
 	if err != nil {
 		return "", fmt.Errorf("posting to Mattermost channel %s: %w", ev.ChannelID, err)
 	}

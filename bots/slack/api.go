@@ -66,7 +66,7 @@ func (a *Adapter) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (strin
 	var ts string
 	err := call(ctx, func() error {
 		var err error
-		_, ts, err = a.api.PostMessageContext(ctx, ev.ChannelID, opts...)
+		_, ts, err = a.api.PostMessageContext(ctx, ev.ChannelID, append(opts, marked(r)...)...)
 		return err
 	})
 	if err != nil {

@@ -67,7 +67,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.chat.DefaultLocale == "" {
 		o.chat.DefaultLocale = "en"
 	}
-	router, err := chat.New(chat.Options{Assistant: eng.Engine, Store: st, Jobs: r.queue, Config: o.chat})
+	router, err := chat.New(chat.Options{Assistant: eng.Engine, Store: st, Jobs: r.queue, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.chat})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -308,7 +308,7 @@ func TestUpdatesKeepToTheRateTier(t *testing.T) {
 
 func TestChannelPolicyPrivateAnswersAreEphemeral(t *testing.T) {
 	f := false
-	r := newRig(t, rigOptions{chat: config.Chat{Channels: []config.ChannelPolicy{{Match: []string{"#lab"}, Public: &f}}}})
+	r := newRig(t, rigOptions{chat: config.Chat{Channels: []config.ChannelPolicy{{Match: []string{"slack:" + slackfake.Team + "/#lab"}, Public: &f}}}})
 	r.deliver(t, "/slack/events", "application/json", fixture(t, "events_api_app_mention.json"), 0)
 	r.settle(t)
 	msgs := r.slack.BotMessages()

@@ -25,8 +25,18 @@ func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, err
 	if !c.Slack.Enabled() && !c.Mattermost.Enabled() {
 		return nil, nil
 	}
+	// Queued events are sealed under a key derived from the journal
+	// signing key, which every hub holds (and replicas share).
+	sk, err := signingKey(h.cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	jobKey, err := chat.DeriveJobKey(sk.Seed())
+	if err != nil {
+		return nil, err
+	}
 	router, err := chat.New(chat.Options{
-		Assistant: h.engine, Jobs: h.jobs, Store: h.store, Config: c, Logger: log,
+		Assistant: h.engine, Jobs: h.jobs, JobKey: jobKey, Store: h.store, Config: c, Logger: log,
 		Quota: h.quota, Subjects: quotaSubjects(h.cfg.Quotas),
 	})
 	if err != nil {

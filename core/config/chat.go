@@ -43,8 +43,12 @@ type ChatGroups struct {
 	// Teams maps a team or workspace id (Slack T…, Mattermost team id) to
 	// groups.
 	Teams map[string][]string `yaml:"teams"`
-	// Channels maps a channel id, or a channel name written #name, to
-	// groups.
+	// Channels maps a channel to groups. A channel is written by its id
+	// (C0456EFGH, or slack:C0456EFGH, mattermost:<channel id>), or by its
+	// name within one team of one platform: slack:T0123ABCD/#lab-private,
+	// mattermost:<team id>/#lab-private. A bare #name is refused: anyone
+	// may create a channel of that name in another team, or on the other
+	// platform, and would receive the groups.
 	Channels map[string][]string `yaml:"channels"`
 }
 
@@ -53,9 +57,12 @@ type ChannelPolicy struct {
 	// Platform restricts the entry to slack or mattermost; zero means both.
 	// Only meaningful in Channels.
 	Platform string `yaml:"platform"`
-	// Match lists the channels the entry applies to: channel ids, channel
-	// names written #name, or type:public, type:private, type:dm. Only
-	// meaningful (and required) in Channels.
+	// Match lists the channels the entry applies to: channel ids
+	// (optionally slack:ID, mattermost:ID), channel names scoped by
+	// platform and team (slack:T0123ABCD/#name, mattermost:<team
+	// id>/#name; a bare #name is refused, see ChatGroups.Channels), or
+	// type:public, type:private, type:dm. Only meaningful (and required)
+	// in Channels.
 	Match []string `yaml:"match"`
 	// Off switches the assistant off: it answers nothing but a short
 	// private notice.
@@ -145,6 +152,10 @@ func (m *Mattermost) CommandEnabled() bool { return m.Enabled() && m.CommandToke
 // Channel describes a channel for policy lookup.
 type Channel struct {
 	Platform string // slack or mattermost
+	// Team is the team (Slack workspace, Mattermost team) id the channel
+	// belongs to, "" when it belongs to none (Mattermost direct and group
+	// messages).
+	Team     string
 	ID, Name string
 	Type     string // public, private or dm
 }
@@ -202,14 +213,80 @@ func (e *ChannelPolicy) matches(ch Channel) bool {
 }
 
 func matchChannel(m string, ch Channel) bool {
-	switch {
-	case strings.HasPrefix(m, "type:"):
-		return strings.TrimPrefix(m, "type:") == ch.Type
-	case strings.HasPrefix(m, "#"):
-		return ch.Name != "" && strings.EqualFold(strings.TrimPrefix(m, "#"), ch.Name)
-	default:
-		return m == ch.ID
+	ref, err := parseChannelRef(m)
+	if err != nil {
+		return false // refused by validation; never matches
 	}
+	switch {
+	case ref.typ != "":
+		return ref.typ == ch.Type
+	case ref.platform != "" && ref.platform != ch.Platform:
+		return false
+	case ref.name != "":
+		return ch.Team != "" && ch.Name != "" && ref.team == ch.Team && strings.EqualFold(ref.name, ch.Name)
+	default:
+		return ref.id == ch.ID
+	}
+}
+
+// channelRef is a channel as the configuration names it: a type, an id
+// (on any platform or on one), or a name in one team of one platform.
+type channelRef struct {
+	typ            string
+	platform, team string
+	id, name       string
+}
+
+// errBareName explains why a bare #name is refused.
+const errBareName = "a bare #name matches a channel of that name in any team and on either platform (anyone may create one); " +
+	"write it slack:<workspace id>/#%[1]s or mattermost:<team id>/#%[1]s, or use the channel id"
+
+// parseChannelRef reads a channel key: type:public|private|dm, an id,
+// slack:ID, mattermost:ID, slack:TEAM/#name or mattermost:TEAM/#name.
+func parseChannelRef(s string) (channelRef, error) {
+	s = strings.TrimSpace(s)
+	if t, ok := strings.CutPrefix(s, "type:"); ok {
+		if t != "public" && t != "private" && t != "dm" {
+			return channelRef{}, fmt.Errorf("expected type:public, type:private or type:dm, got %q", s)
+		}
+		return channelRef{typ: t}, nil
+	}
+	if name, ok := strings.CutPrefix(s, "#"); ok {
+		if strings.TrimSpace(name) == "" {
+			return channelRef{}, fmt.Errorf("a channel id or name must not be empty")
+		}
+		return channelRef{}, fmt.Errorf(errBareName, name)
+	}
+	var ref channelRef
+	if p, rest, ok := strings.Cut(s, ":"); ok {
+		if p != "slack" && p != "mattermost" {
+			return channelRef{}, fmt.Errorf("expected slack: or mattermost: before a channel, got %q", s)
+		}
+		ref.platform, s = p, rest
+	}
+	if team, name, ok := strings.Cut(s, "/"); ok {
+		name, hash := strings.CutPrefix(name, "#")
+		switch {
+		case ref.platform == "":
+			return channelRef{}, fmt.Errorf("a channel name needs its platform: slack:%[1]s or mattermost:%[1]s", s)
+		case strings.TrimSpace(team) == "" || strings.Contains(team, "#"):
+			return channelRef{}, fmt.Errorf("a channel name needs its team id: %s:<team id>/#name, got %q", ref.platform, s)
+		case !hash || strings.TrimSpace(name) == "":
+			return channelRef{}, fmt.Errorf("expected %s:%s/#name, got %q", ref.platform, team, s)
+		}
+		ref.team, ref.name = team, name
+		return ref, nil
+	}
+	if strings.Contains(s, "#") {
+		if ref.platform != "" {
+			return channelRef{}, fmt.Errorf("a channel name needs its team id: %s:<team id>/#name, got %q", ref.platform, s)
+		}
+	}
+	if strings.TrimSpace(s) == "" {
+		return channelRef{}, fmt.Errorf("a channel id or name must not be empty")
+	}
+	ref.id = s
+	return ref, nil
 }
 
 // GroupsFor returns the groups a user gets from where they ask, sorted
@@ -323,8 +400,8 @@ func (l *loader) validateChat(c *Config) {
 		}
 	}
 	for _, key := range sortedKeys(ch.Groups.Channels) {
-		if strings.TrimSpace(strings.TrimPrefix(key, "#")) == "" {
-			l.add("chat.groups.channels", "a channel id or #name must not be empty")
+		if _, err := parseChannelRef(key); err != nil {
+			l.add("chat.groups.channels", "%q: %v", key, err)
 		}
 	}
 }
@@ -332,7 +409,7 @@ func (l *loader) validateChat(c *Config) {
 func (l *loader) validateChannelPolicy(at string, p *ChannelPolicy, entry bool, served []string) {
 	if entry {
 		if len(p.Match) == 0 {
-			l.add(at+".match", "list the channels this entry applies to: ids, #names, or type:public, type:private, type:dm")
+			l.add(at+".match", "list the channels this entry applies to: ids, slack:TEAM/#name or mattermost:TEAM/#name, or type:public, type:private, type:dm")
 		}
 		switch p.Platform {
 		case "", "slack", "mattermost":
@@ -343,13 +420,8 @@ func (l *loader) validateChannelPolicy(at string, p *ChannelPolicy, entry bool, 
 		l.add(at, "match and platform belong in chat.channels entries, not in chat.policy")
 	}
 	for i, m := range p.Match {
-		switch {
-		case strings.HasPrefix(m, "type:"):
-			if t := strings.TrimPrefix(m, "type:"); t != "public" && t != "private" && t != "dm" {
-				l.add(fmt.Sprintf("%s.match[%d]", at, i), "expected type:public, type:private or type:dm, got %q", m)
-			}
-		case strings.TrimSpace(strings.TrimPrefix(m, "#")) == "":
-			l.add(fmt.Sprintf("%s.match[%d]", at, i), "a channel id or #name must not be empty")
+		if _, err := parseChannelRef(m); err != nil {
+			l.add(fmt.Sprintf("%s.match[%d]", at, i), "%v", err)
 		}
 	}
 	for i, cmd := range p.Commands {

@@ -10,6 +10,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -261,4 +262,21 @@ func (q *Queue) Wait(ctx context.Context, kinds ...string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// SetArgs replaces the stored arguments of job id with args: a worker
+// scrubs what a finished job no longer needs before River keeps the row
+// (completed jobs for a day, discarded ones for a week). The unique key,
+// computed at insertion, is left as it is.
+func (q *Queue) SetArgs(ctx context.Context, id int64, args river.JobArgs) error {
+	b, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("encoding %s job arguments: %w", args.Kind(), err)
+	}
+	// A JSON text: PostgreSQL reads it as jsonb, SQLite's JSON functions
+	// (River reads args through json()) take text as well as JSONB.
+	if _, err := q.st.Exec(context.WithoutCancel(ctx), `UPDATE river_job SET args = ? WHERE id = ?`, string(b), id); err != nil {
+		return fmt.Errorf("replacing %s job arguments: %w", args.Kind(), err)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v4/channels/direct", s.createDirect)
 	api("GET /api/v4/channels/{channel_id}", s.getChannel)
 	api("GET /api/v4/channels/{channel_id}/members/{user_id}", s.getChannelMember)
+	api("GET /api/v4/channels/{channel_id}/posts", s.getChannelPosts)
 	api("POST /api/v4/posts", s.createPostHandler)
 	api("POST /api/v4/posts/ephemeral", s.createEphemeral)
 	api("GET /api/v4/posts/{post_id}", s.getPost)
@@ -181,10 +183,18 @@ func (s *Server) createPostHandler(w http.ResponseWriter, r *http.Request, user 
 	if aerr == nil {
 		out = created.Clone()
 	}
+	hold := s.hold
 	s.mu.Unlock()
 	if aerr != nil {
 		writeJSON(w, aerr.StatusCode, aerr)
 		return
+	}
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -436,6 +446,53 @@ func (s *Server) getThread(w http.ResponseWriter, r *http.Request, user string) 
 			list.AddPost(q.Clone())
 			list.AddOrder(q.Id)
 		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, list)
+}
+
+// getChannelPosts lists a channel's posts, newest first, a page at a time
+// (page, per_page), only those after a post when after is set — as the
+// server does (GET /api/v4/channels/{channel_id}/posts).
+func (s *Server) getChannelPosts(w http.ResponseWriter, r *http.Request, user string) {
+	q := r.URL.Query()
+	page, _ := strconv.Atoi(q.Get("page"))
+	per, err := strconv.Atoi(q.Get("per_page"))
+	if err != nil || per <= 0 || per > 200 {
+		per = 60
+	}
+	s.mu.Lock()
+	ch, ok := s.channels[r.PathValue("channel_id")]
+	if !ok || !s.canRead(user, ch) {
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "api.context.permissions.app_error", "You do not have the appropriate permissions.")
+		return
+	}
+	start := 0
+	if after := q.Get("after"); after != "" {
+		start = -1
+		for i, id := range s.order {
+			if id == after {
+				start = i + 1
+			}
+		}
+		if start < 0 {
+			start = len(s.order)
+		}
+	}
+	var ids []string
+	for _, id := range s.order[start:] {
+		if p := s.posts[id]; p.ChannelId == ch.Id && p.DeleteAt == 0 {
+			ids = append(ids, id)
+		}
+	}
+	if q.Get("after") == "" {
+		slices.Reverse(ids) // newest first
+	}
+	list := model.NewPostList()
+	for i := page * per; i < len(ids) && i < (page+1)*per; i++ {
+		list.AddPost(s.posts[ids[i]].Clone())
+		list.AddOrder(ids[i])
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, list)

@@ -132,6 +132,7 @@ type Server struct {
 	conns    []Conn
 	sessions map[string]*session
 	refuse   bool
+	hold     chan struct{} // posts are answered once it is closed
 }
 
 // New starts a server with one team (TeamID) and a bot account "timon"
@@ -301,6 +302,28 @@ func (s *Server) Posts(channelID string) []*model.Post {
 		}
 	}
 	return out
+}
+
+// HoldPosts makes the server store the posts created through the API
+// (and broadcast them) but hold their responses until release is called
+// or the client goes away: a client killed in that window has had its
+// post accepted without learning its id.
+func (s *Server) HoldPosts() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := make(chan struct{})
+	s.hold = h
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.hold == h {
+				s.hold = nil
+			}
+			s.mu.Unlock()
+			close(h)
+		})
+	}
 }
 
 // Replies returns copies of the replies in the thread of rootID by

@@ -1,7 +1,9 @@
 // Package slackfake is a fake Slack for tests: slack-go's slacktest server
 // with the Web API methods the timon bot uses that slacktest lacks or keeps
 // too simple (chat.postMessage with unique timestamps, chat.update,
-// chat.postEphemeral, conversations.replies, conversations.members,
+// chat.postEphemeral, conversations.replies and conversations.history
+// (message metadata only with include_all_metadata, as Slack does),
+// conversations.members,
 // conversations.info, users.info, auth.test), response URLs for slash
 // commands, a Socket Mode WebSocket endpoint that sends envelopes and
 // records acknowledgements, and helpers that deliver signed Events API
@@ -50,7 +52,10 @@ type Message struct {
 	Ephemeral bool
 	// For is the user an ephemeral message is for.
 	For string
-	At  time.Time
+	// Metadata is the message metadata chat.postMessage set (its JSON:
+	// event_type and event_payload), nil if none.
+	Metadata json.RawMessage
+	At       time.Time
 }
 
 // Response is what a slash command's response URL received.
@@ -93,6 +98,7 @@ type Server struct {
 	sockets   []*websocket.Conn
 	acks      []json.RawMessage
 	changed   chan struct{}
+	hold      chan struct{} // chat.postMessage answers once it is closed
 }
 
 // New starts a fake Slack with a bot user.
@@ -105,6 +111,7 @@ func New() *Server {
 		c.Handle("/chat.update", s.api(s.update))
 		c.Handle("/chat.postEphemeral", s.api(s.postEphemeral))
 		c.Handle("/conversations.replies", s.api(s.replies))
+		c.Handle("/conversations.history", s.api(s.history))
 		c.Handle("/conversations.members", s.api(s.members))
 		c.Handle("/conversations.info", s.api(s.conversationInfo))
 		c.Handle("/users.info", s.api(s.userInfo))
@@ -150,6 +157,27 @@ func (s *Server) AddMessage(channel, threadTS, user, text string) string {
 	m := &Message{Channel: channel, TS: s.nextTS(), ThreadTS: threadTS, User: user, Text: text, At: time.Now()}
 	s.messages = append(s.messages, m)
 	return m.TS
+}
+
+// HoldPosts makes chat.postMessage store the message but hold its answer
+// until release is called or the client goes away: a client killed in
+// that window has had its message accepted without learning its ts.
+func (s *Server) HoldPosts() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := make(chan struct{})
+	s.hold = h
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.hold == h {
+				s.hold = nil
+			}
+			s.mu.Unlock()
+			close(h)
+		})
+	}
 }
 
 // FailNext makes the next calls of method answer these HTTP statuses (429
@@ -271,6 +299,18 @@ func (s *Server) api(f apiFunc) http.HandlerFunc {
 			return
 		}
 		out, errCode := f(v)
+		if method == "chat.postMessage" && errCode == "" {
+			s.mu.Lock()
+			hold := s.hold
+			s.mu.Unlock()
+			if hold != nil {
+				select {
+				case <-hold:
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}
 		if errCode != "" {
 			json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": errCode})
 			return
@@ -299,12 +339,61 @@ func (s *Server) postMessage(v url.Values) (map[string]any, string) {
 	if utf8.RuneCountInString(text) > MaxTextRunes {
 		return nil, "msg_too_long"
 	}
+	var meta json.RawMessage
+	if raw := v.Get("metadata"); raw != "" {
+		var md struct {
+			EventType    string         `json:"event_type"`
+			EventPayload map[string]any `json:"event_payload"`
+		}
+		if json.Unmarshal([]byte(raw), &md) != nil || md.EventType == "" || md.EventPayload == nil {
+			return nil, "invalid_metadata_format"
+		}
+		meta = json.RawMessage(raw)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := &Message{Channel: ch, TS: s.nextTS(), ThreadTS: v.Get("thread_ts"), User: BotUserID, BotID: BotID, Text: text, At: time.Now()}
+	m := &Message{Channel: ch, TS: s.nextTS(), ThreadTS: v.Get("thread_ts"), User: BotUserID, BotID: BotID, Text: text, Metadata: meta, At: time.Now()}
 	s.messages = append(s.messages, m)
 	s.notify()
 	return map[string]any{"channel": ch, "ts": m.TS, "message": map[string]any{"type": "message", "text": text, "user": BotUserID, "bot_id": BotID, "ts": m.TS}}, ""
+}
+
+// wire is a message as conversations.replies and .history return it:
+// metadata only when the call asked for it (include_all_metadata).
+func (m *Message) wire(withMetadata bool) map[string]any {
+	jm := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.User}
+	if m.BotID != "" {
+		jm["bot_id"] = m.BotID
+	}
+	if withMetadata && m.Metadata != nil {
+		jm["metadata"] = m.Metadata
+	}
+	return jm
+}
+
+func truthy(s string) bool { return s == "1" || s == "true" }
+
+// history lists a conversation's top-level messages, newest first, after
+// oldest (exclusive unless inclusive) — conversations.history.
+func (s *Server) history(v url.Values) (map[string]any, string) {
+	ch, oldest := v.Get("channel"), v.Get("oldest")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.channels[ch] == nil {
+		return nil, "channel_not_found"
+	}
+	msgs := []map[string]any{}
+	for i := len(s.messages) - 1; i >= 0; i-- {
+		m := s.messages[i]
+		if m.Channel != ch || m.Ephemeral || (m.ThreadTS != "" && m.ThreadTS != m.TS) {
+			continue
+		}
+		if oldest != "" && (m.TS < oldest || (m.TS == oldest && !truthy(v.Get("inclusive")))) {
+			continue
+		}
+		msgs = append(msgs, m.wire(truthy(v.Get("include_all_metadata"))))
+	}
+	return map[string]any{"messages": msgs, "has_more": false, "response_metadata": map[string]any{"next_cursor": ""}}, ""
 }
 
 func (s *Server) update(v url.Values) (map[string]any, string) {
@@ -357,14 +446,11 @@ func (s *Server) replies(v url.Values) (map[string]any, string) {
 		if m.Channel != ch || m.Ephemeral || (m.TS != ts && m.ThreadTS != ts) {
 			continue
 		}
-		jm := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.User}
+		jm := m.wire(truthy(v.Get("include_all_metadata")))
 		if m.ThreadTS != "" {
 			jm["thread_ts"] = m.ThreadTS
 		} else {
 			jm["thread_ts"] = m.TS
-		}
-		if m.BotID != "" {
-			jm["bot_id"] = m.BotID
 		}
 		msgs = append(msgs, jm)
 	}

@@ -1,0 +1,109 @@
+package mattermost
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/mattermost/mattermost/server/public/model"
+
+	"timon.dev/timon/bots/chat"
+)
+
+// Props that mark the bot's replies: the event answered and the part.
+const (
+	propEventKey = "timon_event_key"
+	propPart     = "timon_part"
+)
+
+// maxFindPages bounds the pages of a channel read looking for the bot's
+// replies.
+const maxFindPages = 10
+
+var _ chat.Finder = (*Bot)(nil)
+
+// marked adds to p the props that mark it as part r.Part of the reply to
+// r.Key.
+func marked(p *model.Post, r chat.Reply) *model.Post {
+	if r.Key != "" {
+		p.AddProp(propEventKey, r.Key)
+		p.AddProp(propPart, strconv.Itoa(r.Part))
+	}
+	return p
+}
+
+// Find looks for the bot's replies to an event, by their props: in ev's
+// thread, or, for a reply in the conversation, among the channel's posts
+// after the triggering one.
+func (b *Bot) Find(ctx context.Context, ev *chat.Event, key string) (map[int]string, error) {
+	if !b.canPost(ctx, ev) {
+		return nil, nil // private replies cannot be read back
+	}
+	me, err := b.self(ctx)
+	if err != nil {
+		return nil, err
+	}
+	found := map[int]string{}
+	take := func(list *model.PostList) {
+		for _, p := range list.Posts {
+			if p.UserId != me.Id || p.ChannelId != ev.ChannelID || p.DeleteAt != 0 || p.GetProp(propEventKey) != key {
+				continue
+			}
+			s, _ := p.GetProp(propPart).(string)
+			part, err := strconv.Atoi(s)
+			if err != nil || part < 0 {
+				continue
+			}
+			if id, dup := found[part]; !dup || p.Id < id {
+				found[part] = p.Id
+			}
+		}
+	}
+	if ev.ThreadID != "" {
+		list, resp, err := b.api.GetPostThread(ctx, ev.ThreadID, "", false)
+		if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
+			// The thread is gone or out of reach: nothing to edit.
+			b.log.Warn("reading the thread refused; no earlier reply found", "event", ev.ID, "err", err)
+			return found, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("looking for the bot's replies in thread %s: %w", ev.ThreadID, err)
+		}
+		take(list)
+		return found, nil
+	}
+	if ev.MessageID == "" {
+		// A reply in the conversation to a slash command: the posts since
+		// a few minutes before the job's first run would do, but the
+		// event has no time; the latest pages are read.
+		for page := range maxFindPages {
+			list, resp, err := b.api.GetPostsForChannel(ctx, ev.ChannelID, page, 200, "", false, false)
+			if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
+				return found, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("looking for the bot's replies in channel %s: %w", ev.ChannelID, err)
+			}
+			take(list)
+			if len(list.Order) < 200 {
+				break
+			}
+		}
+		return found, nil
+	}
+	for page := range maxFindPages {
+		list, resp, err := b.api.GetPostsAfter(ctx, ev.ChannelID, ev.MessageID, page, 200, "", false, false)
+		if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
+			return found, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("looking for the bot's replies in channel %s: %w", ev.ChannelID, err)
+		}
+		take(list)
+		if len(list.Order) < 200 {
+			break
+		}
+	}
+	return found, nil
+}
