@@ -79,11 +79,16 @@ func NewAssistRequest(req *core.Request, stream bool) AssistRequest {
 	}
 }
 
-// Request turns the wire form back into a core.Request for p.
+// Request turns the wire form back into a core.Request for p. Of the
+// origin it keeps only what an editor describes of its own file (path,
+// language): a channel, thread, project or merge request is the hub's own
+// front ends' to state, so a caller cannot claim one to match a policy rule
+// scoped to it (authenticated scope, not the payload, decides).
 func (a *AssistRequest) Request(p core.Principal) *core.Request {
+	origin := core.Origin{Path: a.Origin.Path, Language: a.Origin.Language}
 	return &core.Request{
 		Principal: p, Task: a.Task, Messages: a.Messages, Input: a.Input, Instruction: a.Instruction,
-		Format: a.Format, Prefix: a.Prefix, Suffix: a.Suffix, Origin: a.Origin, Classification: a.Classification,
+		Format: a.Format, Prefix: a.Prefix, Suffix: a.Suffix, Origin: origin, Classification: a.Classification,
 		Model: a.Model, MaxTokens: a.MaxTokens, Temperature: a.Temperature, ConversationID: a.ConversationID,
 		ResponseFormat: a.ResponseFormat,
 	}
