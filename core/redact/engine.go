@@ -76,7 +76,7 @@ type rule struct {
 	// window, when set, replaces the generic window: it returns
 	// the part of text every match containing the hit lies in, or ok=false
 	// when no match can contain it.
-	window func(text string, s, e int) (lo, hi int, ok bool)
+	window func(text string, s, e int, c *tmplCache) (lo, hi int, ok bool)
 	// validate, when set, gets the text and the secret's offsets and returns
 	// false to drop a candidate (heuristics beyond what a regex says).
 	validate func(text string, start, end int) bool
@@ -180,17 +180,22 @@ type laterCheck struct {
 	ac *automaton
 }
 
-// present reports whether one of the literals starts within reach after e.
-func (l *laterCheck) present(text string, e int) bool {
+// present reports whether one of the literals starts within reach after e
+// (c: this check's cache for the current scan).
+func (l *laterCheck) present(text string, e int, st *scanState, c *laterCache) bool {
 	hi := len(text)
 	if l.gapBytes < unbounded {
 		hi = minInt(hi, e+l.gapBytes+l.maxLitLen)
 	}
 	if l.gapNL < unbounded {
 		// the literal starts within gapNL line breaks, and may hold some
-		hi = minInt(hi, minInt(len(text), lineEndFwd(text, e, l.gapNL, len(text))+l.maxLitLen))
+		hi = minInt(hi, minInt(len(text), st.lines.endFwd(text, e, l.gapNL, len(text))+l.maxLitLen))
 	}
-	return l.ac.contains(text[e:hi])
+	if hi-e <= 256 {
+		return l.ac.contains(text[e:hi])
+	}
+	end := l.firstEnd(text, e, c)
+	return end >= 0 && end <= hi
 }
 
 // build assembles the automaton over keywords, anchors and terms.
@@ -253,6 +258,9 @@ type scanState struct {
 	counts   []int32
 	sorted   []hit
 	acHits   []int32
+	lines    lines        // newline index of the text, built on demand
+	later    []laterCache // per laterCheck of the rule being run
+	tmpl     tmplCache    // template windows of the rule being run
 }
 
 var scanPool = sync.Pool{New: func() any { return new(scanState) }}
@@ -300,6 +308,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	clear(st.kwSeen)
 	st.hits = st.hits[:0]
 	st.pending = st.pending[:0]
+	st.lines.reset()
 	st.acHits = rs.ac.scanInto(text, st.acHits[:0])
 	for x := 0; x+1 < len(st.acHits); x += 2 {
 		id, start := st.acHits[x], int(st.acHits[x+1])
@@ -366,17 +375,19 @@ const (
 
 func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 	st.windows = st.windows[:0]
+	st.tmpl = tmplCache{}
+	st.later = append(st.later[:0], make([]laterCache, len(r.later))...)
 	for _, h := range hits {
 		p, e := int(h.start), int(h.end)
 		if r.window != nil {
-			lo, hi, ok := r.window(text, p, e)
+			lo, hi, ok := r.window(text, p, e, &st.tmpl)
 			if !ok {
 				continue
 			}
 			st.addWindow(lo, hi)
 			continue
 		}
-		if !r.laterPresent(text, e) {
+		if !r.laterPresent(text, e, st) {
 			continue
 		}
 		a := &r.anchors[h.anchor]
@@ -390,22 +401,30 @@ func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 			hi = len(text)
 		}
 		if a.preNL < unbounded {
-			lo = maxInt(lo, lineStartBack(text, p, a.preNL, lo))
+			lo = maxInt(lo, st.lines.startBack(text, p, a.preNL, lo))
 		}
 		if a.postNL < unbounded {
-			hi = minInt(hi, lineEndFwd(text, e, a.postNL, hi))
+			hi = minInt(hi, st.lines.endFwd(text, e, a.postNL, hi))
 		}
-		lo, hi = widen(text, lo, hi)
+		st.addWindow(lo, hi)
+	}
+	// Widen the merged windows (not each hit's: that would cost up to
+	// snapLine bytes per hit), then merge those that now touch.
+	ws := st.windows
+	st.windows = st.windows[len(ws):]
+	for _, w := range ws {
+		lo, hi := widen(text, w[0], w[1])
 		st.addWindow(lo, hi)
 	}
 	for _, w := range st.windows {
 		rs.runOn(text, r, w[0], w[1], st)
 	}
+	st.windows = ws[:0]
 }
 
-func (r *rule) laterPresent(text string, e int) bool {
+func (r *rule) laterPresent(text string, e int, st *scanState) bool {
 	for i := range r.later {
-		if !r.later[i].present(text, e) {
+		if !r.later[i].present(text, e, st, &st.later[i]) {
 			return false
 		}
 	}

@@ -1,0 +1,159 @@
+package redact
+
+import "sort"
+
+// Bounded cost. A rule's hits can be dense (a keyword repeated a million
+// times), so nothing may cost more than a constant per hit unless it is
+// shared with the neighbouring hits: runs of a byte class, the next
+// occurrence of a literal and line boundaries are cached per scan and
+// answered again for the next hit, each rescan starting where the last one
+// stopped. Every scan below is thus linear in the text for a rule, whatever
+// the number of hits.
+
+// spanCache remembers one run of bytes of a set: every byte of
+// text[from:end] is in the set, and end == len(text) or text[end] is not.
+type spanCache struct {
+	from, end int
+	ok        bool
+}
+
+// runEnd returns the end of the run of bytes of set starting at x (x
+// itself when text[x] is not in set). Queries at increasing x, or slightly
+// decreasing, reuse the cached run: total work is linear in the text.
+func (c *spanCache) runEnd(text string, x int, set *[256]bool) int {
+	if c.ok && x >= c.from && x <= c.end {
+		return c.end
+	}
+	stop := len(text)
+	if c.ok && x < c.from {
+		stop = c.from // joins the cached run if the bytes up to it are in set
+	}
+	j := x
+	for j < stop && set[text[j]] {
+		j++
+	}
+	if c.ok && x < c.from && j == c.from {
+		c.from = x
+		return c.end
+	}
+	c.from, c.end, c.ok = x, j, true
+	return j
+}
+
+// complement returns the set of bytes not in s.
+func complement(s *[256]bool) *[256]bool {
+	var c [256]bool
+	for i := range c {
+		c[i] = !s[i]
+	}
+	return &c
+}
+
+// setOf returns the set of bytes for which f is true.
+func setOf(f func(byte) bool) *[256]bool {
+	var s [256]bool
+	for i := range s {
+		s[i] = f(byte(i))
+	}
+	return &s
+}
+
+var identOrBlankSet = setOf(isIdentOrBlank)
+
+// lines indexes the newlines of a text, built on first use in a scan:
+// the n-th line above or below a position is then a binary search instead
+// of a walk that, per hit, could cross the whole text.
+type lines struct {
+	nl    []int32
+	built bool
+}
+
+func (l *lines) reset() { l.nl, l.built = l.nl[:0], false }
+
+func (l *lines) index(text string) []int32 {
+	if !l.built {
+		l.built = true
+		for i := 0; i < len(text); i++ {
+			if text[i] == '\n' {
+				l.nl = append(l.nl, int32(i))
+			}
+		}
+	}
+	return l.nl
+}
+
+// startBack is lineStartBack: the start of the line n lines above the one
+// holding p, not going below floor.
+func (l *lines) startBack(text string, p, n, floor int) int {
+	nl := l.index(text)
+	k := sort.Search(len(nl), func(i int) bool { return int(nl[i]) >= p }) - 1 - n
+	if k < 0 || int(nl[k]) < floor {
+		return floor
+	}
+	return int(nl[k]) + 1
+}
+
+// endFwd is lineEndFwd: the end (after the '\n') of the line n lines below
+// the one holding e-1, not going past ceil.
+func (l *lines) endFwd(text string, e, n, ceil int) int {
+	nl := l.index(text)
+	k := sort.Search(len(nl), func(i int) bool { return int(nl[i]) >= e }) + n
+	if k >= len(nl) || int(nl[k]) >= ceil {
+		return ceil
+	}
+	return int(nl[k]) + 1
+}
+
+// laterCache remembers, for a laterCheck, the occurrence of one of its
+// literals with the smallest end among those starting at or after from:
+// [start, end), or end < 0 when there is none.
+type laterCache struct {
+	from, start, end int
+	ok               bool
+}
+
+// firstEnd returns the smallest end of an occurrence of one of l's
+// literals starting at or after e, or -1.
+func (l *laterCheck) firstEnd(text string, e int, c *laterCache) int {
+	if c.ok && e >= c.from && (c.end < 0 || e <= c.start) {
+		return c.end
+	}
+	if c.ok && e < c.from {
+		// An occurrence starting in [e, from) ends before from+maxLitLen;
+		// if there is none, the cached answer holds.
+		hi := minInt(len(text), c.from+l.maxLitLen)
+		if s, n := l.ac.first(text[e:hi]); n > 0 {
+			return e + s + n
+		}
+		return c.end
+	}
+	c.from, c.ok = e, true
+	if s, n := l.ac.first(text[e:]); n > 0 {
+		c.start, c.end = e+s, e+s+n
+	} else {
+		c.end = -1
+	}
+	return c.end
+}
+
+// first returns the start and length of the occurrence that ends first in
+// text (the shortest when several end there), or n == 0.
+func (a *automaton) first(text string) (start, n int) {
+	if a == nil || a.nstates <= 1 {
+		return 0, 0
+	}
+	delta, class, firstOut := a.delta, &a.class, a.firstOut
+	var row uint32
+	for i := 0; i < len(text); i++ {
+		row = delta[row+uint32(class[text[i]])]
+		if row >= firstOut {
+			for _, id := range a.out[int(row)/a.nclass] {
+				if pl := int(a.patLen[id]); n == 0 || pl < n {
+					n = pl
+				}
+			}
+			return i + 1 - n, n
+		}
+	}
+	return 0, 0
+}
