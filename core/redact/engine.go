@@ -261,6 +261,8 @@ type scanState struct {
 	lines    lines        // newline index of the text, built on demand
 	later    []laterCache // per laterCheck of the rule being run
 	tmpl     tmplCache    // template windows of the rule being run
+	lineRes  []lineResult // line allowlists' verdicts on the last line seen
+	cover    coverIndex
 }
 
 var scanPool = sync.Pool{New: func() any { return new(scanState) }}
@@ -309,6 +311,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	st.hits = st.hits[:0]
 	st.pending = st.pending[:0]
 	st.lines.reset()
+	st.lineRes = st.lineRes[:0]
 	st.acHits = rs.ac.scanInto(text, st.acHits[:0])
 	for x := 0; x+1 < len(st.acHits); x += 2 {
 		id, start := st.acHits[x], int(st.acHits[x+1])
@@ -603,7 +606,7 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 			st.pending = append(st.pending, pendingCand{cand{Finding{Type: r.typ, Kind: r.kind, Start: ss, End: se}, r.prio}, r, ms, me})
 			return
 		}
-		if rs.allowed(text, r, secret, ms, me) {
+		if rs.allowed(text, r, secret, ms, me, st) {
 			return
 		}
 	}

@@ -157,3 +157,83 @@ func (a *automaton) first(text string) (start, n int) {
 	}
 	return 0, 0
 }
+
+// around mirrors gitleaks' notion of a finding's line: from the newline
+// before the match (included) to the newline after it.
+func (l *lines) around(text string, s, e int) (ls, le int) {
+	nl := l.index(text)
+	k := sort.Search(len(nl), func(i int) bool { return int(nl[i]) >= s }) - 1
+	if k >= 0 {
+		ls = int(nl[k])
+	}
+	k = sort.Search(len(nl), func(i int) bool { return int(nl[i]) >= e })
+	le = len(text)
+	if k < len(nl) {
+		le = int(nl[k])
+	}
+	return ls, le
+}
+
+// lineRef is a finding's line for the allowlists that test it; their
+// verdict is cached per line, as every finding on a long line would
+// otherwise rescan it.
+type lineRef struct {
+	st     *scanState
+	text   string
+	ls, le int
+}
+
+type lineResult struct {
+	a      *allowlist
+	ls, le int
+	ok     bool
+}
+
+func (l *lineRef) match(a *allowlist) bool {
+	for i := range l.st.lineRes {
+		if c := &l.st.lineRes[i]; c.a == a {
+			if c.ls != l.ls || c.le != l.le {
+				c.ls, c.le = l.ls, l.le
+				c.ok = l.le > l.ls && a.regexMatch(l.text[l.ls:l.le])
+			}
+			return c.ok
+		}
+	}
+	ok := l.le > l.ls && a.regexMatch(l.text[l.ls:l.le])
+	l.st.lineRes = append(l.st.lineRes, lineResult{a, l.ls, l.le, ok})
+	return ok
+}
+
+// coverIndex answers whether a finding more specific than gitleaks'
+// generic rule covers a span, in O(log n) instead of a pass over all
+// findings per candidate.
+type coverIndex struct {
+	start, maxEnd []int // by start; maxEnd: the largest end up to here
+}
+
+func (st *scanState) coverIndex() *coverIndex {
+	c := &st.cover
+	c.start, c.maxEnd = c.start[:0], c.maxEnd[:0]
+	fs := st.findings
+	sorted := sort.SliceIsSorted(fs, func(i, j int) bool { return fs[i].Start < fs[j].Start })
+	if !sorted {
+		sort.SliceStable(fs, func(i, j int) bool { return fs[i].Start < fs[j].Start })
+	}
+	for _, f := range fs {
+		if f.prio <= prioGeneric {
+			continue
+		}
+		m := f.End
+		if n := len(c.maxEnd); n > 0 && c.maxEnd[n-1] > m {
+			m = c.maxEnd[n-1]
+		}
+		c.start, c.maxEnd = append(c.start, f.Start), append(c.maxEnd, m)
+	}
+	return c
+}
+
+// covers reports whether an indexed finding spans [s, e).
+func (c *coverIndex) covers(s, e int) bool {
+	k := sort.SearchInts(c.start, s+1) - 1 // last finding starting at or before s
+	return k >= 0 && c.maxEnd[k] >= e
+}
