@@ -263,6 +263,7 @@ type scanState struct {
 	tmpl     tmplCache    // template windows of the rule being run
 	lineRes  []lineResult // line allowlists' verdicts on the last line seen
 	cover    coverIndex
+	b64      backSpan // the base64 run before the last secret candidate
 }
 
 var scanPool = sync.Pool{New: func() any { return new(scanState) }}
@@ -312,6 +313,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	st.pending = st.pending[:0]
 	st.lines.reset()
 	st.lineRes = st.lineRes[:0]
+	st.b64 = backSpan{}
 	st.acHits = rs.ac.scanInto(text, st.acHits[:0])
 	for x := 0; x+1 < len(st.acHits); x += 2 {
 		id, start := st.acHits[x], int(st.acHits[x+1])
@@ -592,7 +594,7 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 	if r.validate != nil && !r.validate(text, ss, se) {
 		return
 	}
-	if r.kind == KindSecret && notASecret(text, ss, se, r.typ) {
+	if r.kind == KindSecret && notASecret(text, ss, se, r.typ, &st.b64) {
 		return
 	}
 	if r.gitleaks && (len(rs.global) > 0 || len(r.allow) > 0) {

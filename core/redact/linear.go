@@ -237,3 +237,33 @@ func (c *coverIndex) covers(s, e int) bool {
 	k := sort.SearchInts(c.start, s+1) - 1 // last finding starting at or before s
 	return k >= 0 && c.maxEnd[k] >= e
 }
+
+// backSpan remembers the run of base64 bytes [start, end): start is the
+// run's first byte, every byte up to end is in it.
+type backSpan struct {
+	start, end int
+	ok         bool
+}
+
+// runStart returns the start of the run of base64 bytes ending at s (s
+// itself if text[s-1] is not one). Candidates inside one long run share
+// the walk back.
+func (c *backSpan) runStart(text string, s int) int {
+	if c.ok && c.start <= s && s <= c.end {
+		return c.start
+	}
+	i := s
+	floor := 0
+	if c.ok && s > c.end {
+		floor = c.end
+	}
+	for i > floor && isB64Byte(text[i-1]) {
+		i--
+	}
+	if c.ok && s > c.end && i == c.end {
+		c.end = s
+		return c.start
+	}
+	c.start, c.end, c.ok = i, s, true
+	return i
+}
