@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"regexp/syntax"
@@ -264,6 +265,11 @@ type scanState struct {
 	lineRes  []lineResult // line allowlists' verdicts on the last line seen
 	cover    coverIndex
 	b64      backSpan // the base64 run before the last secret candidate
+
+	ctx  context.Context
+	done <-chan struct{}
+	err  error // why the scan stopped
+	hook func()
 }
 
 var scanPool = sync.Pool{New: func() any { return new(scanState) }}
@@ -314,8 +320,18 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	st.lines.reset()
 	st.lineRes = st.lineRes[:0]
 	st.b64 = backSpan{}
-	st.acHits = rs.ac.scanInto(text, st.acHits[:0])
+	st.acHits = st.acHits[:0]
+	var row uint32
+	for lo := 0; lo < len(text); lo += scanChunk {
+		if st.stopped() {
+			return
+		}
+		st.acHits, row = rs.ac.scanChunk(text, lo, minInt(len(text), lo+scanChunk), row, st.acHits)
+	}
 	for x := 0; x+1 < len(st.acHits); x += 2 {
+		if x%(2*checkEvery*16) == 0 && st.stopped() {
+			return
+		}
 		id, start := st.acHits[x], int(st.acHits[x+1])
 		for _, ref := range rs.patRefs[id] {
 			switch {
@@ -338,6 +354,9 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 			j++
 		}
 		r := rs.rules[st.hits[i].rule]
+		if st.stopped() {
+			return
+		}
 		if rs.gated(r, st.kwSeen) {
 			switch {
 			case r.matcher != nil:
@@ -352,6 +371,9 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	}
 	for _, ri := range rs.fullScan {
 		r := rs.rules[ri]
+		if st.stopped() {
+			return
+		}
 		if rs.gated(r, st.kwSeen) {
 			rs.runOn(text, r, 0, len(text), st)
 		}
@@ -422,6 +444,9 @@ func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 		st.addWindow(lo, hi)
 	}
 	for _, w := range st.windows {
+		if st.stopped() {
+			break
+		}
 		rs.runOn(text, r, w[0], w[1], st)
 	}
 	st.windows = ws[:0]
@@ -619,7 +644,10 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 func (rs *ruleSet) runMatcher(text string, r *rule, hits []hit, st *scanState) {
 	prevEnd := 0
 	var m [4]int
-	for _, h := range hits {
+	for i, h := range hits {
+		if i%checkEvery == checkEvery-1 && st.stopped() {
+			return
+		}
 		k, e := int(h.start), int(h.end)
 		if k < prevEnd {
 			continue

@@ -159,7 +159,10 @@ func (rs *ruleSet) settle(text string, st *scanState) {
 		return
 	}
 	cover := st.coverIndex()
-	for _, p := range st.pending {
+	for i, p := range st.pending {
+		if i%checkEvery == checkEvery-1 && st.stopped() {
+			return
+		}
 		if cover.covers(p.Start, p.End) || rs.allowed(text, p.r, text[p.Start:p.End], p.ms, p.me, st) {
 			continue
 		}

@@ -1,6 +1,9 @@
 package redact
 
-import "sort"
+import (
+	"context"
+	"sort"
+)
 
 // Bounded cost. A rule's hits can be dense (a keyword repeated a million
 // times), so nothing may cost more than a constant per hit unless it is
@@ -266,4 +269,44 @@ func (c *backSpan) runStart(text string, s int) int {
 	}
 	c.start, c.end, c.ok = i, s, true
 	return i
+}
+
+// Interruption. A scan checks its context between stages, between rules,
+// every scanChunk bytes of the keyword pass and every checkEvery hits or
+// candidates: an expired deadline stops the CPU work within a few
+// milliseconds, even on a large text.
+const (
+	scanChunk  = 64 << 10
+	checkEvery = 256
+)
+
+// scanHookKey carries, in tests, a function called at every check.
+type scanHookKey struct{}
+
+func (st *scanState) setContext(ctx context.Context) {
+	st.ctx, st.done, st.err, st.hook = ctx, nil, nil, nil
+	if ctx != nil {
+		st.done = ctx.Done()
+		st.hook, _ = ctx.Value(scanHookKey{}).(func())
+	}
+}
+
+// stopped reports whether the scan must stop: its context is done.
+func (st *scanState) stopped() bool {
+	if st.err != nil {
+		return true
+	}
+	if st.done == nil {
+		return false
+	}
+	if st.hook != nil {
+		st.hook()
+	}
+	select {
+	case <-st.done:
+		st.err = st.ctx.Err()
+		return true
+	default:
+		return false
+	}
 }

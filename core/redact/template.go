@@ -233,7 +233,10 @@ func (rs *ruleSet) runTemplate(text string, r *rule, hits []hit, st *scanState) 
 	lastK := -1
 	var m []int
 	st.tmpl = tmplCache{}
-	for _, h := range hits {
+	for i, h := range hits {
+		if i%checkEvery == checkEvery-1 && st.stopped() {
+			return
+		}
 		k, e := int(h.start), int(h.end)
 		if k < prevEnd || k == lastK {
 			continue
