@@ -161,7 +161,7 @@ func compileRule(r *rule, expr string, eager bool) error {
 		r.anchors = anchorsOf(tree, 1)
 	}
 	for _, a := range r.anchors {
-		r.follows = append(r.follows, followOf(a.follow))
+		r.follows = append(r.follows, followOf(a.follow, a.next))
 	}
 	if !r.template && r.anchors != nil {
 		for _, l := range laterLiterals(tree) {
@@ -270,6 +270,8 @@ type scanState struct {
 	done <-chan struct{}
 	err  error // why the scan stopped
 	hook func()
+
+	follows []followRun // runs after anchors, per byte set
 }
 
 var scanPool = sync.Pool{New: func() any { return new(scanState) }}
@@ -320,6 +322,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	st.lines.reset()
 	st.lineRes = st.lineRes[:0]
 	st.b64 = backSpan{}
+	st.follows = st.follows[:0]
 	st.acHits = st.acHits[:0]
 	var row uint32
 	for lo := 0; lo < len(text); lo += scanChunk {
@@ -339,7 +342,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 				st.kwSeen[ref.kw] = true
 			case ref.rule >= 0:
 				end := start + len(ref.anchor.orig)
-				if ref.anchor.matchAt(text[start:end]) && ref.follow.ok(text, end) {
+				if ref.anchor.matchAt(text[start:end]) && st.followOK(&ref.follow, text, end) {
 					st.hits = append(st.hits, hit{rule: ref.rule, start: int32(start), end: int32(end), anchor: ref.aidx})
 				}
 			case ref.term >= 0:

@@ -264,7 +264,7 @@ func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []*allow
 			r.anchors = anchorsOf(t, 2)
 			r.follows = make([]followCheck, len(r.anchors))
 			for k, a := range r.anchors {
-				r.follows[k] = followOf(a.follow)
+				r.follows[k] = followOf(a.follow, a.next)
 			}
 		}
 		rules = append(rules, r)

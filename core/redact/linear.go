@@ -310,3 +310,29 @@ func (st *scanState) stopped() bool {
 		return false
 	}
 }
+
+// followRun caches the runs of one byte set after anchor hits.
+type followRun struct {
+	set *[256]bool
+	c   spanCache
+}
+
+// followOK is f.ok, with long runs measured once for all the hits in them.
+func (st *scanState) followOK(f *followCheck, text string, e int) bool {
+	if f.set == nil {
+		return true
+	}
+	if f.after == nil && f.min <= 32 {
+		return f.ok(text, e)
+	}
+	if e+f.min > len(text) {
+		return false
+	}
+	for i := range st.follows {
+		if st.follows[i].set == f.set {
+			return f.okRun(text, e, st.follows[i].c.runEnd(text, e, f.set))
+		}
+	}
+	st.follows = append(st.follows, followRun{set: f.set})
+	return f.okRun(text, e, st.follows[len(st.follows)-1].c.runEnd(text, e, f.set))
+}

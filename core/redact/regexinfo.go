@@ -39,6 +39,7 @@ type caseLit struct {
 	// concatenation, when known: hits are checked against its first
 	// character run (e.g. "s." must be followed by 24 alphanumerics).
 	follow *syntax.Regexp
+	next   *syntax.Regexp // the node after follow in the same concatenation
 	// Extent of a match around an occurrence of the literal: at most pre
 	// bytes (preNL newlines) before its start, at most post bytes (postNL
 	// newlines) from its start to the match's end. unbounded if unknown.
@@ -74,6 +75,11 @@ func (c caseLit) matchAt(s string) bool {
 type followCheck struct {
 	set *[256]bool
 	min int
+	// after, when set, is disjoint from set and what must come right after
+	// the run: the run is then exactly the maximal one, at most max bytes
+	// long (max < 0: unbounded).
+	after *[256]bool
+	max   int
 }
 
 func (f followCheck) ok(text string, e int) bool {
@@ -91,35 +97,81 @@ func (f followCheck) ok(text string, e int) bool {
 	return true
 }
 
-// followOf derives a followCheck from the node following an anchor: its
-// leading run of one character class.
-func followOf(re *syntax.Regexp) followCheck {
+// okRun is ok given the end of the maximal run of f.set bytes from e.
+func (f followCheck) okRun(text string, e, runEnd int) bool {
+	n := runEnd - e
+	if n < f.min {
+		return false
+	}
+	if f.after == nil {
+		return true
+	}
+	if f.max >= 0 && n > f.max {
+		return false
+	}
+	return runEnd < len(text) && f.after[text[runEnd]]
+}
+
+// followOf derives a followCheck from the node following an anchor (its
+// leading run of one character class) and from the node after that (next).
+func followOf(re, next *syntax.Regexp) followCheck {
 	if re == nil {
 		return followCheck{}
 	}
 	switch re.Op {
 	case syntax.OpCapture:
-		return followOf(re.Sub[0])
+		return followOf(re.Sub[0], next)
 	case syntax.OpConcat:
-		if len(re.Sub) > 0 {
-			return followOf(re.Sub[0])
+		if len(re.Sub) == 1 {
+			return followOf(re.Sub[0], next)
+		}
+		if len(re.Sub) > 1 {
+			return followOf(re.Sub[0], re.Sub[1])
 		}
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
 			if s := byteSet(re.Sub[0]); s != nil {
-				return followCheck{s, minInt(re.Min, 512)}
+				return followCheck{set: s, min: minInt(re.Min, 512)}.then(re.Max, next)
 			}
 		}
 	case syntax.OpPlus:
 		if s := byteSet(re.Sub[0]); s != nil {
-			return followCheck{s, 1}
+			return followCheck{set: s, min: 1}.then(-1, next)
 		}
 	case syntax.OpCharClass, syntax.OpLiteral, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
 		if s := byteSet(re); s != nil {
-			return followCheck{s, 1}
+			return followCheck{set: s, min: 1}.then(1, next)
 		}
 	}
 	return followCheck{}
+}
+
+// then adds what must follow a run of at most max bytes of f.set: the
+// first bytes of next, when next cannot match the empty string and cannot
+// start with a byte of the run.
+func (f followCheck) then(max int, next *syntax.Regexp) followCheck {
+	if next == nil {
+		return f
+	}
+	var t [256]bool
+	if firstBytes(next, &t) {
+		return f
+	}
+	for b := range t {
+		if t[b] && f.set[b] {
+			return f
+		}
+	}
+	f.after, f.max = &t, -1
+	if max >= 0 {
+		for b := utf8.RuneSelf; b < 256; b++ {
+			if f.set[b] {
+				return f // runes of several bytes: the byte run may be longer
+			}
+		}
+		f.max = max
+	}
+	return f
 }
 
 // byteSet is the set of first bytes a one-character node can match; bytes
@@ -373,7 +425,10 @@ func literalInfo(re *syntax.Regexp) litInfo {
 			out := make([]caseLit, len(ls))
 			for i, l := range ls {
 				if setFollow {
-					l.follow = follow
+					l.follow, l.next = follow, nil
+					if follow != nil && b+1 < n {
+						l.next = re.Sub[b+1] // follow is re.Sub[b]
+					}
 				}
 				l.pre, l.preNL = addLen(pm[a], l.pre), addLen(pn[a], l.preNL)
 				l.post, l.postNL = addLen(l.post, sm[b]), addLen(l.postNL, sn[b])
@@ -461,7 +516,7 @@ func repeated(li litInfo, sub *syntax.Regexp, max int) litInfo {
 	for i, l := range li.need {
 		l.pre, l.preNL = addLen(l.pre, extra), addLen(l.preNL, extraNL)
 		l.post, l.postNL = addLen(l.post, extra), addLen(l.postNL, extraNL)
-		l.follow = nil
+		l.follow, l.next = nil, nil
 		out[i] = l
 	}
 	return litInfo{need: out}
