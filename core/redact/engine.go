@@ -272,6 +272,7 @@ type scanState struct {
 	hook func()
 
 	follows []followRun // runs after anchors, per byte set
+	memo    map[memoKey]bool
 }
 
 var scanPool = sync.Pool{New: func() any { return new(scanState) }}

@@ -101,7 +101,7 @@ func (a *allowlist) allowed(secret, match string, line *lineRef) bool {
 	if a.re != nil {
 		switch a.target {
 		case "match":
-			regexOK = match != "" && a.regexMatch(match)
+			regexOK = match != "" && line.memoMatch(a, match)
 		case "line":
 			regexOK = line.match(a)
 		default:

@@ -285,6 +285,7 @@ type scanHookKey struct{}
 
 func (st *scanState) setContext(ctx context.Context) {
 	st.ctx, st.done, st.err, st.hook = ctx, nil, nil, nil
+	clear(st.memo) // it holds pieces of the text: not kept past the scan
 	if ctx != nil {
 		st.done = ctx.Done()
 		st.hook, _ = ctx.Value(scanHookKey{}).(func())
@@ -335,4 +336,30 @@ func (st *scanState) followOK(f *followCheck, text string, e int) bool {
 	}
 	st.follows = append(st.follows, followRun{set: f.set})
 	return f.okRun(text, e, st.follows[len(st.follows)-1].c.runEnd(text, e, f.set))
+}
+
+// memoKey is an allowlist and the match it was tested on.
+type memoKey struct {
+	a *allowlist
+	t string
+}
+
+// memoMax bounds the verdicts remembered per scan.
+const memoMax = 4096
+
+// memoMatch is a.regexMatch(t), remembered per scan: a value repeated all
+// over a text is tested against an allowlist's expression once.
+func (l *lineRef) memoMatch(a *allowlist, t string) bool {
+	st := l.st
+	if ok, hit := st.memo[memoKey{a, t}]; hit {
+		return ok
+	}
+	ok := a.regexMatch(t)
+	if st.memo == nil {
+		st.memo = map[memoKey]bool{}
+	}
+	if len(st.memo) < memoMax {
+		st.memo[memoKey{a, t}] = ok
+	}
+	return ok
 }
