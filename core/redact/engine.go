@@ -88,6 +88,13 @@ type rule struct {
 	coreOnce   sync.Once
 	coreRE     *regexp.Regexp
 	tmplPrefix int
+	// prefix, when set, is `^(?:EXPR)` for a rule whose matches all start
+	// with an anchor (EXPR without a leading \b, then leadWB): it runs
+	// at each hit instead of over merged windows (see runPrefix).
+	prefix     string
+	leadWB     bool
+	prefixOnce sync.Once
+	prefixRE   *regexp.Regexp
 	// matcher, when set, replaces the expression: at an anchor hit (s, e)
 	// it returns the match and the value to mask.
 	matcher func(text string, s, e int) (ms, me, vs, ve int, ok bool)
@@ -164,6 +171,7 @@ func compileRule(r *rule, expr string, eager bool) error {
 		r.follows = append(r.follows, followOf(a.follow, a.next))
 	}
 	if !r.template && r.anchors != nil {
+		r.prefix, r.leadWB = prefixCore(tree, r.anchors)
 		for _, l := range laterLiterals(tree) {
 			pats := make([]string, len(l.lits))
 			for i, x := range l.lits {
@@ -367,6 +375,8 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 				rs.runMatcher(text, r, st.hits[i:j], st)
 			case r.core != "":
 				rs.runTemplate(text, r, st.hits[i:j], st)
+			case r.prefix != "" && r.prefixRegexp() != nil:
+				rs.runPrefix(text, r, st.hits[i:j], st)
 			default:
 				rs.runWindows(text, r, st.hits[i:j], st)
 			}
@@ -520,6 +530,11 @@ func widen(text string, lo, hi int) (int, int) {
 			lo = k
 		}
 	}
+	return lo, widenHi(text, hi)
+}
+
+// widenHi is widen's upper edge.
+func widenHi(text string, hi int) int {
 	if hi < len(text) && (hi == 0 || text[hi-1] != '\n') {
 		ceil := minInt(len(text), hi+snapLine)
 		if j := strings.IndexByte(text[hi:ceil], '\n'); j >= 0 {
@@ -532,7 +547,7 @@ func widen(text string, lo, hi int) (int, int) {
 			hi = k
 		}
 	}
-	return lo, hi
+	return hi
 }
 
 func isWordByte(c byte) bool {
@@ -549,28 +564,33 @@ func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
 				m[i] += lo
 			}
 		}
-		if r.gitleaks {
-			// gitleaks trims newlines around the match, then extracts the
-			// secret by matching the expression again on the trimmed match.
-			match := text[m[0]:m[1]]
-			trimmed := strings.Trim(match, "\n")
-			if trimmed == "" {
-				continue
-			}
-			off := m[0] + strings.Index(match, trimmed)
-			g := re.FindStringSubmatchIndex(trimmed)
-			if g == nil {
-				continue
-			}
-			for i := range g {
-				if g[i] >= 0 {
-					g[i] += off
-				}
-			}
-			m = g
-		}
-		rs.emit(text, r, m, st)
+		rs.found(text, r, m, st)
 	}
+}
+
+// found records a match of r's expression (m: absolute submatch offsets).
+func (rs *ruleSet) found(text string, r *rule, m []int, st *scanState) {
+	if r.gitleaks {
+		// gitleaks trims newlines around the match, then extracts the
+		// secret by matching the expression again on the trimmed match.
+		match := text[m[0]:m[1]]
+		trimmed := strings.Trim(match, "\n")
+		if trimmed == "" {
+			return
+		}
+		off := m[0] + strings.Index(match, trimmed)
+		g := r.regexp().FindStringSubmatchIndex(trimmed)
+		if g == nil {
+			return
+		}
+		for i := range g {
+			if g[i] >= 0 {
+				g[i] += off
+			}
+		}
+		m = g
+	}
+	rs.emit(text, r, m, st)
 }
 
 // emit applies r's secret-group choice, entropy threshold, allowlists and
