@@ -234,40 +234,45 @@ func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []*allow
 		return id
 	}
 	var rules []*rule
-	for _, g := range gitleaksRules {
-		r := &rule{
-			typ:      g.ID,
-			kind:     KindSecret,
-			prio:     prioSpecific,
-			group:    g.SecretGroup,
-			entropy:  g.Entropy,
-			gitleaks: true,
-			template: strings.Contains(g.Regex, templateMid),
-		}
-		if strings.Contains(g.ID, "generic") {
-			r.prio = prioGeneric
-		}
-		for _, k := range g.Keywords {
-			r.keywords = append(r.keywords, kwID(k))
-		}
-		for _, a := range g.Allowlists {
-			r.allow = append(r.allow, newAllowlist(a))
-		}
-		if err := compileRule(r, g.Regex, false); err != nil {
-			return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
-		}
-		if sub, ok := anchorOverride[g.ID]; ok {
-			t, err := syntax.Parse(sub, syntax.Perl)
-			if err != nil {
-				return nil, nil, fmt.Errorf("gitleaks rule %s: anchor override: %w", g.ID, err)
+	for _, g0 := range gitleaksRules {
+		for _, expr := range splitAlternatives(g0) {
+			g := g0
+			g.Regex = expr
+			r := &rule{
+				typ:      g.ID,
+				kind:     KindSecret,
+				prio:     prioSpecific,
+				group:    g.SecretGroup,
+				entropy:  g.Entropy,
+				gitleaks: true,
+				template: strings.Contains(g.Regex, templateMid),
 			}
-			r.anchors = anchorsOf(t, 2)
-			r.follows = make([]followCheck, len(r.anchors))
-			for k, a := range r.anchors {
-				r.follows[k] = followOf(a.follow, a.next)
+			if strings.Contains(g.ID, "generic") {
+				r.prio = prioGeneric
 			}
+			for _, k := range g.Keywords {
+				r.keywords = append(r.keywords, kwID(k))
+			}
+			for _, a := range g.Allowlists {
+				r.allow = append(r.allow, newAllowlist(a))
+			}
+			if err := compileRule(r, g.Regex, false); err != nil {
+				return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
+			}
+			if sub, ok := anchorOverride[g.ID]; ok {
+				t, err := syntax.Parse(sub, syntax.Perl)
+				if err != nil {
+					return nil, nil, fmt.Errorf("gitleaks rule %s: anchor override: %w", g.ID, err)
+				}
+				r.anchors = anchorsOf(t, 2)
+				r.prefix = "" // derived from the expression's own anchors
+				r.follows = make([]followCheck, len(r.anchors))
+				for k, a := range r.anchors {
+					r.follows[k] = followOf(a.follow, a.next)
+				}
+			}
+			rules = append(rules, r)
 		}
-		rules = append(rules, r)
 	}
 	var global []*allowlist
 	for _, a := range gitleaksGlobalAllowlists {

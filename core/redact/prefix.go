@@ -3,6 +3,7 @@ package redact
 import (
 	"regexp"
 	"regexp/syntax"
+	"strings"
 )
 
 // Rules whose every match starts with one of their anchors (`glpat-…`,
@@ -119,4 +120,62 @@ func (rs *ruleSet) runPrefix(text string, r *rule, hits []hit, st *scanState) {
 		}
 		rs.found(text, r, m, st)
 	}
+}
+
+// splitAlternatives splits a gitleaks expression `A|B` (alternatives at the
+// top level, e.g. a semi-generic template or a token format) into rules
+// of their own, so that each takes its fast path instead of the slow
+// general one. The findings are those of the whole expression: a match of
+// the whole is a match of one alternative, and the secret is the first
+// non-empty group either way (only done when the rule names no group);
+// overlapping matches of two alternatives merge into one finding. Leading
+// flags apply to every alternative.
+func splitAlternatives(g glRule) []string {
+	if g.SecretGroup != 0 {
+		return []string{g.Regex}
+	}
+	if _, ok := anchorOverride[g.ID]; ok {
+		return []string{g.Regex}
+	}
+	t, err := syntax.Parse(g.Regex, syntax.Perl)
+	if err != nil || t.Op != syntax.OpAlternate {
+		return []string{g.Regex}
+	}
+	expr, flags := g.Regex, ""
+	if strings.HasPrefix(expr, "(?i)") {
+		expr, flags = expr[4:], "(?i)"
+	}
+	var parts []string
+	depth, last := 0, 0
+	for i := 0; i < len(expr); i++ {
+		switch expr[i] {
+		case '\\':
+			i++
+		case '[':
+			for i++; i < len(expr) && expr[i] != ']'; i++ {
+				if expr[i] == '\\' {
+					i++
+				}
+			}
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case '|':
+			if depth == 0 {
+				parts = append(parts, flags+expr[last:i])
+				last = i + 1
+			}
+		}
+	}
+	parts = append(parts, flags+expr[last:])
+	if len(parts) != len(t.Sub) {
+		return []string{g.Regex} // not the split the parser sees
+	}
+	for _, p := range parts {
+		if _, err := syntax.Parse(p, syntax.Perl); err != nil {
+			return []string{g.Regex}
+		}
+	}
+	return parts
 }
