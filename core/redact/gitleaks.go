@@ -105,7 +105,7 @@ func (a *allowlist) allowed(secret, match string, line *lineRef) bool {
 		case "line":
 			regexOK = line.match(a)
 		default:
-			regexOK = secret != "" && a.regexMatch(secret)
+			regexOK = secret != "" && line.memoMatch(a, secret)
 		}
 	}
 	if len(a.stopWords) > 0 && secret != "" {
