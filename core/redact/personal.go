@@ -525,7 +525,7 @@ func sirenContext(text string, i int) bool {
 	}
 	for _, w := range []string{"siren", "siret", "rcs"} {
 		for off := 0; off+len(w) <= len(seg); off++ {
-			if !strings.EqualFold(seg[off:off+len(w)], w) {
+			if seg[off]|0x20 != w[0] || !strings.EqualFold(seg[off:off+len(w)], w) {
 				continue
 			}
 			if (off == 0 || !isAlnum(seg[off-1])) && (off+len(w) == len(seg) || !isAlnum(seg[off+len(w)])) {

@@ -80,6 +80,7 @@ type followCheck struct {
 	// long (max < 0: unbounded).
 	after *[256]bool
 	max   int
+	atEnd bool // the end of the text may follow the run too
 }
 
 func (f followCheck) ok(text string, e int) bool {
@@ -109,7 +110,10 @@ func (f followCheck) okRun(text string, e, runEnd int) bool {
 	if f.max >= 0 && n > f.max {
 		return false
 	}
-	return runEnd < len(text) && f.after[text[runEnd]]
+	if runEnd == len(text) {
+		return f.atEnd
+	}
+	return f.after[text[runEnd]]
 }
 
 // followOf derives a followCheck from the node following an anchor (its
@@ -154,7 +158,8 @@ func (f followCheck) then(max int, next *syntax.Regexp) followCheck {
 		return f
 	}
 	var t [256]bool
-	if firstBytes(next, &t) {
+	ok, atEnd := firstBytesOrEnd(next, &t)
+	if !ok {
 		return f
 	}
 	for b := range t {
@@ -162,7 +167,7 @@ func (f followCheck) then(max int, next *syntax.Regexp) followCheck {
 			return f
 		}
 	}
-	f.after, f.max = &t, -1
+	f.after, f.max, f.atEnd = &t, -1, atEnd
 	if max >= 0 {
 		for b := utf8.RuneSelf; b < 256; b++ {
 			if f.set[b] {
@@ -172,6 +177,29 @@ func (f followCheck) then(max int, next *syntax.Regexp) followCheck {
 		f.max = max
 	}
 	return f
+}
+
+// firstBytesOrEnd is firstBytes for a node that must consume a byte or be
+// at the end of the text (gitleaks' terminator `(?:[\x60'"\s;]|\\[nr]|$)`):
+// ok is false when it can match the empty string elsewhere.
+func firstBytesOrEnd(re *syntax.Regexp, t *[256]bool) (ok, atEnd bool) {
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	switch re.Op {
+	case syntax.OpEndText:
+		return true, true
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if sub.Op == syntax.OpEndText {
+				atEnd = true
+			} else if firstBytes(sub, t) {
+				return false, false
+			}
+		}
+		return true, atEnd
+	}
+	return !firstBytes(re, t), false
 }
 
 // byteSet is the set of first bytes a one-character node can match; bytes
