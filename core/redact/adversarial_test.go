@@ -176,3 +176,91 @@ func BenchmarkAdversarial(b *testing.B) {
 	b.ReportMetric(worstR, "worst-Redact-ms/MiB")
 	b.ReportMetric(worstM, "worst-MaskOutput-ms/MiB")
 }
+
+// TestAdversarial checks the findings on every adversarial input at a
+// moderate size: redaction round-trips, findings are ordered, in bounds
+// and disjoint, a repeated unit is detected as often in a text twice as
+// long (no detection lost to a bound at scale), and the repeated secrets
+// and personal data are all masked.
+func TestAdversarial(t *testing.T) {
+	const n = 16 << 10
+	r, err := New(Profile{Name: "adversarial"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := adversarialInputs(t, n)
+	large := adversarialInputs(t, 2*n)
+	if len(small) < 100 {
+		t.Fatalf("only %d adversarial inputs", len(small))
+	}
+	for k, in := range small {
+		text := in.gen()
+		v := NewVault()
+		out, masked, err := r.Redact(v, text)
+		if err != nil {
+			t.Errorf("%s: %v", in.name, err)
+			continue
+		}
+		if got := v.Restore(out); got != text {
+			t.Errorf("%s: Restore(Redact(x)) != x", in.name)
+		}
+		for i, f := range masked {
+			if f.Start < 0 || f.End > len(text) || f.Start >= f.End || (i > 0 && f.Start < masked[i-1].End) {
+				t.Errorf("%s: bad finding %+v after %+v", in.name, f, masked[max(0, i-1)])
+				break
+			}
+		}
+		mo, sec := r.MaskOutput(NewVault(), text)
+		for _, f := range sec {
+			if f.Kind != KindSecret {
+				t.Errorf("%s: MaskOutput masked a %s", in.name, f.Kind)
+			}
+		}
+		if len(sec) == 0 && mo != text {
+			t.Errorf("%s: MaskOutput changed a text without secrets", in.name)
+		}
+		// Twice the text, (about) twice the findings.
+		if large[k].name != in.name {
+			t.Fatalf("input lists differ: %s vs %s", in.name, large[k].name)
+		}
+		ltext := large[k].gen()
+		c1, c2 := len(r.Scan(text)), len(r.Scan(ltext))
+		want := float64(c1) * float64(len(ltext)) / float64(len(text))
+		if d := float64(c2) - want; d < -(3+want/10) || d > 3+want/10 {
+			t.Errorf("%s: %d findings in %d bytes but %d in %d", in.name, c1, len(text), c2, len(ltext))
+		}
+	}
+
+	// What a repeated unit holds must be masked in every repetition.
+	for _, c := range []struct {
+		unit, value string
+		each        bool // one finding per repetition
+	}{
+		// (A bare value runs up to 512 bytes: "password=x" repeated
+		// without a separator is masked in 512-byte pieces, as before.)
+		{"password=s3cr3tvalue\n", "s3cr3tvalue", true},
+		{"password = 's3cr3t-v4lu3';", "s3cr3t-v4lu3", true},
+		{`{"password":"s3cr3t-v4lue"},`, "s3cr3t-v4lue", true},
+		{"key=9f8e7d6c5b4a39281706f5e4d3c2b1a0 ", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", true},
+		{"token: ghp_R2x1dGVuVG9rZW5WYWx1ZTEyMzQ1Njc4 ", "ghp_R2x1dGVuVG9rZW5WYWx1ZTEyMzQ1Njc4", true},
+		{"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.Zm9vYmFy\n", "eyJhbGciOiJIUzI1NiJ9", true},
+		{"postgres://app:Sup3rS3cret@db.internal/app ", "Sup3rS3cret", true},
+		{"jean.dupont@cnrs.fr ", "jean.dupont@cnrs.fr", true},
+		{"+33 6 12 34 56 78\n", "12 34 56 78", true},
+		{"FR7630006000011234567890189 ", "FR7630006000011234567890189", true},
+	} {
+		text := repeatTo(c.unit, n)
+		reps := strings.Count(text, c.unit)
+		out, masked, err := r.Redact(NewVault(), text)
+		if err != nil {
+			t.Errorf("%q: %v", c.unit, err)
+			continue
+		}
+		if strings.Contains(out, c.value) {
+			t.Errorf("%q ×%d: %q left in the redacted text", c.unit, reps, c.value)
+		}
+		if c.each && len(masked) != reps {
+			t.Errorf("%q ×%d: %d findings, want one per repetition", c.unit, reps, len(masked))
+		}
+	}
+}

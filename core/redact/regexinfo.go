@@ -40,6 +40,9 @@ type caseLit struct {
 	// character run (e.g. "s." must be followed by 24 alphanumerics).
 	follow *syntax.Regexp
 	next   *syntax.Regexp // the node after follow in the same concatenation
+	// followLast: follow ends its concatenation, so next is what comes
+	// after the enclosing node (set when an enclosing concatenation knows)
+	followLast bool
 	// Extent of a match around an occurrence of the literal: at most pre
 	// bytes (preNL newlines) before its start, at most post bytes (postNL
 	// newlines) from its start to the match's end. unbounded if unknown.
@@ -169,12 +172,13 @@ func (f followCheck) then(max int, next *syntax.Regexp) followCheck {
 	}
 	f.after, f.max, f.atEnd = &t, -1, atEnd
 	if max >= 0 {
+		f.max = max
 		for b := utf8.RuneSelf; b < 256; b++ {
 			if f.set[b] {
-				return f // runes of several bytes: the byte run may be longer
+				f.max = mulLen(max, utf8.UTFMax) // a rune may take 4 bytes
+				break
 			}
 		}
-		f.max = max
 	}
 	return f
 }
@@ -453,10 +457,14 @@ func literalInfo(re *syntax.Regexp) litInfo {
 			out := make([]caseLit, len(ls))
 			for i, l := range ls {
 				if setFollow {
-					l.follow, l.next = follow, nil
+					l.follow, l.next, l.followLast = follow, nil, false
 					if follow != nil && b+1 < n {
 						l.next = re.Sub[b+1] // follow is re.Sub[b]
 					}
+					l.followLast = follow != nil && b+1 == n
+				} else if l.follow != nil && l.next == nil && l.followLast && b < n {
+					// the literal's run ends the child re.Sub[b-1]
+					l.next, l.followLast = re.Sub[b], false
 				}
 				l.pre, l.preNL = addLen(pm[a], l.pre), addLen(pn[a], l.preNL)
 				l.post, l.postNL = addLen(l.post, sm[b]), addLen(l.postNL, sn[b])
@@ -544,7 +552,7 @@ func repeated(li litInfo, sub *syntax.Regexp, max int) litInfo {
 	for i, l := range li.need {
 		l.pre, l.preNL = addLen(l.pre, extra), addLen(l.preNL, extraNL)
 		l.post, l.postNL = addLen(l.post, extra), addLen(l.postNL, extraNL)
-		l.follow, l.next = nil, nil
+		l.follow, l.next, l.followLast = nil, nil, false
 		out[i] = l
 	}
 	return litInfo{need: out}
