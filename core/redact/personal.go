@@ -334,7 +334,14 @@ func numberAt(text string, i int, p *numParse) (string, int) {
 	if p.ng == 0 || p.nd < 9 {
 		return "", 0
 	}
-	ctx := sirenContext(text, i)
+	// The SIREN/SIRET context is looked up only for a number that needs it.
+	ctxDone, ctxOK := false, false
+	ctx := func() bool {
+		if !ctxDone {
+			ctxDone, ctxOK = true, sirenContext(text, i)
+		}
+		return ctxOK
+	}
 	// SIRET: 14 digits, 3-3-3-5 (spaced: recognised without context), 9-5
 	// or 14 with context.
 	for k := p.ng; k >= 1; k-- {
@@ -342,14 +349,17 @@ func numberAt(text string, i int, p *numParse) (string, int) {
 			continue
 		}
 		spaced := p.layout(k, 3, 3, 3, 5) && p.sep[0] == " " && p.sep[1] == " " && p.sep[2] == " "
-		if (spaced || ctx && (k == 1 || p.layout(k, 9, 5) || p.layout(k, 3, 3, 3, 5))) && siretValid(p.digits[:14]) {
+		if (spaced || ctx() && (k == 1 || p.layout(k, 9, 5) || p.layout(k, 3, 3, 3, 5))) && siretValid(p.digits[:14]) {
 			return "siret", p.gend[k-1]
 		}
 	}
-	if ctx {
+	{
 		for k := p.ng; k >= 1; k-- {
 			if p.sum(k) != 9 || !p.endsClean(text, k) {
 				continue
+			}
+			if !ctx() {
+				break
 			}
 			if _, ok := p.uniformSep(k); ok && (k == 1 || p.layout(k, 3, 3, 3)) && luhn(p.digits[:9]) {
 				return "siren", p.gend[k-1]
