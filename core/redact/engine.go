@@ -98,6 +98,9 @@ type rule struct {
 	// matcher, when set, replaces the expression: at an anchor hit (s, e)
 	// it returns the match and the value to mask.
 	matcher func(text string, s, e int) (ms, me, vs, ve int, ok bool)
+	// keyed: the matcher needs an assignment operator after the
+	// identifier holding the hit (password_assignment)
+	keyed bool
 }
 
 func (r *rule) regexp() *regexp.Regexp {
@@ -668,12 +671,16 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 func (rs *ruleSet) runMatcher(text string, r *rule, hits []hit, st *scanState) {
 	prevEnd := 0
 	var m [4]int
+	st.tmpl = tmplCache{}
 	for i, h := range hits {
 		if i%checkEvery == checkEvery-1 && st.stopped() {
 			return
 		}
 		k, e := int(h.start), int(h.end)
 		if k < prevEnd {
+			continue
+		}
+		if r.keyed && !keyedHit(text, k, e, &st.tmpl.ident) {
 			continue
 		}
 		ms, me, vs, ve, ok := r.matcher(text, k, e)

@@ -363,3 +363,21 @@ func (l *lineRef) memoMatch(a *allowlist, t string) bool {
 	}
 	return ok
 }
+
+var wordDotDashSet = setOf(isWordDotDash)
+
+// keyedHit is what matchAssignment needs first, with the identifier run
+// shared by all the hits in it: the identifier holding the hit ends within
+// 128 bytes of it and is followed by an optional quote, blanks and ':' or
+// '='. A run of keywords ("SECRETSECRET…") then costs a constant per hit.
+func keyedHit(text string, k, e int, c *spanCache) bool {
+	i := c.runEnd(text, e, wordDotDashSet)
+	if i > k+128 {
+		return false
+	}
+	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
+		i++
+	}
+	i = skipBlanks(text, i)
+	return i < len(text) && (text[i] == ':' || text[i] == '=')
+}

@@ -63,6 +63,7 @@ func builtinRules() ([]*rule, error) {
 	var rules []*rule
 	for _, d := range defs {
 		r := &rule{typ: d.typ, kind: KindSecret, prio: d.prio, validate: d.validate, matcher: d.matcher}
+		r.keyed = d.typ == "password_assignment" // see keyedHit
 		if d.matcher != nil {
 			r.groupFrom = 1 // matcher results: match, then the value
 		}
