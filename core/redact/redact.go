@@ -300,10 +300,13 @@ func resolve(cs []cand) []group {
 		return better(cs[i], cs[j])
 	})
 	var out []group
+	// cs is scratch memory reused by the next scan: the groups' parts are
+	// views of one copy of it (one allocation, not one per group).
+	all := append([]cand(nil), cs...)
 	first := 0
 	best, end := cs[0], cs[0].End
 	flush := func(last int) {
-		parts := append([]cand(nil), cs[first:last]...)
+		parts := all[first:last:last]
 		out = append(out, group{Finding{Type: best.Type, Kind: best.Kind, Start: cs[first].Start, End: end}, parts})
 	}
 	for i := 1; i < len(cs); i++ {
