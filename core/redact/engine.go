@@ -28,6 +28,9 @@ import (
 //     ^ and $ see the same context as in the whole text. Overlapping windows
 //     merge, so a rule never scans more than the text once. Literals the
 //     expression requires later (curl ... -u) must be within reach too.
+//     Rules whose matches start with an anchor instead try their
+//     expression anchored at each hit (prefix.go): merged windows of dense
+//     hits would make Go's regexp crawl through the whole text.
 //  3. gitleaks' semi-generic rules take an exact plain-Go fast path
 //     (template.go); the built-in heuristics are hand-written matchers
 //     (secrets.go). A rule with no literal at all runs on the whole text,
