@@ -353,17 +353,15 @@ func numberAt(text string, i int, p *numParse) (string, int) {
 			return "siret", p.gend[k-1]
 		}
 	}
-	{
-		for k := p.ng; k >= 1; k-- {
-			if p.sum(k) != 9 || !p.endsClean(text, k) {
-				continue
-			}
-			if !ctx() {
-				break
-			}
-			if _, ok := p.uniformSep(k); ok && (k == 1 || p.layout(k, 3, 3, 3)) && luhn(p.digits[:9]) {
-				return "siren", p.gend[k-1]
-			}
+	for k := p.ng; k >= 1; k-- {
+		if p.sum(k) != 9 || !p.endsClean(text, k) {
+			continue
+		}
+		if !ctx() {
+			break
+		}
+		if _, ok := p.uniformSep(k); ok && (k == 1 || p.layout(k, 3, 3, 3)) && luhn(p.digits[:9]) {
+			return "siren", p.gend[k-1]
 		}
 	}
 	// Payment card: 13-19 digits, Luhn, issuer prefix, usual groupings.
