@@ -129,12 +129,18 @@ func newAutomaton(patterns []string) *automaton {
 // scanInto appends (pattern id, start) pairs for every occurrence of every
 // pattern in text to hits, in order of end position.
 func (a *automaton) scanInto(text string, hits []int32) []int32 {
+	hits, _ = a.scanChunk(text, 0, len(text), 0, hits)
+	return hits
+}
+
+// scanChunk is scanInto over text[lo:hi], from the state row the previous
+// chunk ended in (0 at the start); it returns the state to resume from.
+func (a *automaton) scanChunk(text string, lo, hi int, row uint32, hits []int32) ([]int32, uint32) {
 	if a == nil || a.nstates <= 1 {
-		return hits
+		return hits, row
 	}
 	delta, class, firstOut := a.delta, &a.class, a.firstOut
-	var row uint32
-	for i := 0; i < len(text); i++ {
+	for i := lo; i < hi; i++ {
 		row = delta[row+uint32(class[text[i]])]
 		if row >= firstOut {
 			for _, id := range a.out[int(row)/a.nclass] {
@@ -142,7 +148,7 @@ func (a *automaton) scanInto(text string, hits []int32) []int32 {
 			}
 		}
 	}
-	return hits
+	return hits, row
 }
 
 // scan calls hit(id, start) for every occurrence of every pattern in text.

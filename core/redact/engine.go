@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"regexp/syntax"
@@ -27,6 +28,9 @@ import (
 //     ^ and $ see the same context as in the whole text. Overlapping windows
 //     merge, so a rule never scans more than the text once. Literals the
 //     expression requires later (curl ... -u) must be within reach too.
+//     Rules whose matches start with an anchor instead try their
+//     expression anchored at each hit (prefix.go): merged windows of dense
+//     hits would make Go's regexp crawl through the whole text.
 //  3. gitleaks' semi-generic rules take an exact plain-Go fast path
 //     (template.go); the built-in heuristics are hand-written matchers
 //     (secrets.go). A rule with no literal at all runs on the whole text,
@@ -76,7 +80,7 @@ type rule struct {
 	// window, when set, replaces the generic window: it returns
 	// the part of text every match containing the hit lies in, or ok=false
 	// when no match can contain it.
-	window func(text string, s, e int) (lo, hi int, ok bool)
+	window func(text string, s, e int, c *tmplCache) (lo, hi int, ok bool)
 	// validate, when set, gets the text and the secret's offsets and returns
 	// false to drop a candidate (heuristics beyond what a regex says).
 	validate func(text string, start, end int) bool
@@ -87,9 +91,19 @@ type rule struct {
 	coreOnce   sync.Once
 	coreRE     *regexp.Regexp
 	tmplPrefix int
+	// prefix, when set, is `^(?:EXPR)` for a rule whose matches all start
+	// with an anchor (EXPR without a leading \b, then leadWB): it runs
+	// at each hit instead of over merged windows (see runPrefix).
+	prefix     string
+	leadWB     bool
+	prefixOnce sync.Once
+	prefixRE   *regexp.Regexp
 	// matcher, when set, replaces the expression: at an anchor hit (s, e)
 	// it returns the match and the value to mask.
 	matcher func(text string, s, e int) (ms, me, vs, ve int, ok bool)
+	// keyed: the matcher needs an assignment operator after the
+	// identifier holding the hit (password_assignment)
+	keyed bool
 }
 
 func (r *rule) regexp() *regexp.Regexp {
@@ -160,9 +174,10 @@ func compileRule(r *rule, expr string, eager bool) error {
 		r.anchors = anchorsOf(tree, 1)
 	}
 	for _, a := range r.anchors {
-		r.follows = append(r.follows, followOf(a.follow))
+		r.follows = append(r.follows, followOf(a.follow, a.next))
 	}
 	if !r.template && r.anchors != nil {
+		r.prefix, r.leadWB = prefixCore(tree, r.anchors)
 		for _, l := range laterLiterals(tree) {
 			pats := make([]string, len(l.lits))
 			for i, x := range l.lits {
@@ -180,17 +195,22 @@ type laterCheck struct {
 	ac *automaton
 }
 
-// present reports whether one of the literals starts within reach after e.
-func (l *laterCheck) present(text string, e int) bool {
+// present reports whether one of the literals starts within reach after e
+// (c: this check's cache for the current scan).
+func (l *laterCheck) present(text string, e int, st *scanState, c *laterCache) bool {
 	hi := len(text)
 	if l.gapBytes < unbounded {
 		hi = minInt(hi, e+l.gapBytes+l.maxLitLen)
 	}
 	if l.gapNL < unbounded {
 		// the literal starts within gapNL line breaks, and may hold some
-		hi = minInt(hi, minInt(len(text), lineEndFwd(text, e, l.gapNL, len(text))+l.maxLitLen))
+		hi = minInt(hi, minInt(len(text), st.lines.endFwd(text, e, l.gapNL, len(text))+l.maxLitLen))
 	}
-	return l.ac.contains(text[e:hi])
+	if hi-e <= 256 {
+		return l.ac.contains(text[e:hi])
+	}
+	end := l.firstEnd(text, e, c)
+	return end >= 0 && end <= hi
 }
 
 // build assembles the automaton over keywords, anchors and terms.
@@ -253,6 +273,20 @@ type scanState struct {
 	counts   []int32
 	sorted   []hit
 	acHits   []int32
+	lines    lines        // newline index of the text, built on demand
+	later    []laterCache // per laterCheck of the rule being run
+	tmpl     tmplCache    // template windows of the rule being run
+	lineRes  []lineResult // line allowlists' verdicts on the last line seen
+	cover    coverIndex
+	b64      backSpan // the base64 run before the last secret candidate
+
+	ctx  context.Context
+	done <-chan struct{}
+	err  error // why the scan stopped
+	hook func()
+
+	follows []followRun // runs after anchors, per byte set
+	memo    map[memoKey]bool
 }
 
 var scanPool = sync.Pool{New: func() any { return new(scanState) }}
@@ -300,8 +334,22 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	clear(st.kwSeen)
 	st.hits = st.hits[:0]
 	st.pending = st.pending[:0]
-	st.acHits = rs.ac.scanInto(text, st.acHits[:0])
+	st.lines.reset()
+	st.lineRes = st.lineRes[:0]
+	st.b64 = backSpan{}
+	st.follows = st.follows[:0]
+	st.acHits = st.acHits[:0]
+	var row uint32
+	for lo := 0; lo < len(text); lo += scanChunk {
+		if st.stopped() {
+			return
+		}
+		st.acHits, row = rs.ac.scanChunk(text, lo, minInt(len(text), lo+scanChunk), row, st.acHits)
+	}
 	for x := 0; x+1 < len(st.acHits); x += 2 {
+		if x%(2*checkEvery*16) == 0 && st.stopped() {
+			return
+		}
 		id, start := st.acHits[x], int(st.acHits[x+1])
 		for _, ref := range rs.patRefs[id] {
 			switch {
@@ -309,7 +357,7 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 				st.kwSeen[ref.kw] = true
 			case ref.rule >= 0:
 				end := start + len(ref.anchor.orig)
-				if ref.anchor.matchAt(text[start:end]) && ref.follow.ok(text, end) {
+				if ref.anchor.matchAt(text[start:end]) && st.followOK(&ref.follow, text, end) {
 					st.hits = append(st.hits, hit{rule: ref.rule, start: int32(start), end: int32(end), anchor: ref.aidx})
 				}
 			case ref.term >= 0:
@@ -324,12 +372,17 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 			j++
 		}
 		r := rs.rules[st.hits[i].rule]
+		if st.stopped() {
+			return
+		}
 		if rs.gated(r, st.kwSeen) {
 			switch {
 			case r.matcher != nil:
 				rs.runMatcher(text, r, st.hits[i:j], st)
 			case r.core != "":
 				rs.runTemplate(text, r, st.hits[i:j], st)
+			case r.prefix != "" && r.prefixRegexp() != nil:
+				rs.runPrefix(text, r, st.hits[i:j], st)
 			default:
 				rs.runWindows(text, r, st.hits[i:j], st)
 			}
@@ -338,6 +391,9 @@ func (rs *ruleSet) scanRules(text string, st *scanState) {
 	}
 	for _, ri := range rs.fullScan {
 		r := rs.rules[ri]
+		if st.stopped() {
+			return
+		}
 		if rs.gated(r, st.kwSeen) {
 			rs.runOn(text, r, 0, len(text), st)
 		}
@@ -366,17 +422,19 @@ const (
 
 func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 	st.windows = st.windows[:0]
+	st.tmpl = tmplCache{}
+	st.later = append(st.later[:0], make([]laterCache, len(r.later))...)
 	for _, h := range hits {
 		p, e := int(h.start), int(h.end)
 		if r.window != nil {
-			lo, hi, ok := r.window(text, p, e)
+			lo, hi, ok := r.window(text, p, e, &st.tmpl)
 			if !ok {
 				continue
 			}
 			st.addWindow(lo, hi)
 			continue
 		}
-		if !r.laterPresent(text, e) {
+		if !r.laterPresent(text, e, st) {
 			continue
 		}
 		a := &r.anchors[h.anchor]
@@ -390,22 +448,33 @@ func (rs *ruleSet) runWindows(text string, r *rule, hits []hit, st *scanState) {
 			hi = len(text)
 		}
 		if a.preNL < unbounded {
-			lo = maxInt(lo, lineStartBack(text, p, a.preNL, lo))
+			lo = maxInt(lo, st.lines.startBack(text, p, a.preNL, lo))
 		}
 		if a.postNL < unbounded {
-			hi = minInt(hi, lineEndFwd(text, e, a.postNL, hi))
+			hi = minInt(hi, st.lines.endFwd(text, e, a.postNL, hi))
 		}
-		lo, hi = widen(text, lo, hi)
+		st.addWindow(lo, hi)
+	}
+	// Widen the merged windows (not each hit's: that would cost up to
+	// snapLine bytes per hit), then merge those that now touch.
+	ws := st.windows
+	st.windows = st.windows[len(ws):]
+	for _, w := range ws {
+		lo, hi := widen(text, w[0], w[1])
 		st.addWindow(lo, hi)
 	}
 	for _, w := range st.windows {
+		if st.stopped() {
+			break
+		}
 		rs.runOn(text, r, w[0], w[1], st)
 	}
+	st.windows = ws[:0]
 }
 
-func (r *rule) laterPresent(text string, e int) bool {
+func (r *rule) laterPresent(text string, e int, st *scanState) bool {
 	for i := range r.later {
-		if !r.later[i].present(text, e) {
+		if !r.later[i].present(text, e, st, &st.later[i]) {
 			return false
 		}
 	}
@@ -467,6 +536,11 @@ func widen(text string, lo, hi int) (int, int) {
 			lo = k
 		}
 	}
+	return lo, widenHi(text, hi)
+}
+
+// widenHi is widen's upper edge.
+func widenHi(text string, hi int) int {
 	if hi < len(text) && (hi == 0 || text[hi-1] != '\n') {
 		ceil := minInt(len(text), hi+snapLine)
 		if j := strings.IndexByte(text[hi:ceil], '\n'); j >= 0 {
@@ -479,7 +553,7 @@ func widen(text string, lo, hi int) (int, int) {
 			hi = k
 		}
 	}
-	return lo, hi
+	return hi
 }
 
 func isWordByte(c byte) bool {
@@ -496,28 +570,33 @@ func (rs *ruleSet) runOn(text string, r *rule, lo, hi int, st *scanState) {
 				m[i] += lo
 			}
 		}
-		if r.gitleaks {
-			// gitleaks trims newlines around the match, then extracts the
-			// secret by matching the expression again on the trimmed match.
-			match := text[m[0]:m[1]]
-			trimmed := strings.Trim(match, "\n")
-			if trimmed == "" {
-				continue
-			}
-			off := m[0] + strings.Index(match, trimmed)
-			g := re.FindStringSubmatchIndex(trimmed)
-			if g == nil {
-				continue
-			}
-			for i := range g {
-				if g[i] >= 0 {
-					g[i] += off
-				}
-			}
-			m = g
-		}
-		rs.emit(text, r, m, st)
+		rs.found(text, r, m, st)
 	}
+}
+
+// found records a match of r's expression (m: absolute submatch offsets).
+func (rs *ruleSet) found(text string, r *rule, m []int, st *scanState) {
+	if r.gitleaks {
+		// gitleaks trims newlines around the match, then extracts the
+		// secret by matching the expression again on the trimmed match.
+		match := text[m[0]:m[1]]
+		trimmed := strings.Trim(match, "\n")
+		if trimmed == "" {
+			return
+		}
+		off := m[0] + strings.Index(match, trimmed)
+		g := r.regexp().FindStringSubmatchIndex(trimmed)
+		if g == nil {
+			return
+		}
+		for i := range g {
+			if g[i] >= 0 {
+				g[i] += off
+			}
+		}
+		m = g
+	}
+	rs.emit(text, r, m, st)
 }
 
 // emit applies r's secret-group choice, entropy threshold, allowlists and
@@ -570,7 +649,7 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 	if r.validate != nil && !r.validate(text, ss, se) {
 		return
 	}
-	if r.kind == KindSecret && notASecret(text, ss, se, r.typ) {
+	if r.kind == KindSecret && notASecret(text, ss, se, r.typ, &st.b64) {
 		return
 	}
 	if r.gitleaks && (len(rs.global) > 0 || len(r.allow) > 0) {
@@ -584,7 +663,7 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 			st.pending = append(st.pending, pendingCand{cand{Finding{Type: r.typ, Kind: r.kind, Start: ss, End: se}, r.prio}, r, ms, me})
 			return
 		}
-		if rs.allowed(text, r, secret, ms, me) {
+		if rs.allowed(text, r, secret, ms, me, st) {
 			return
 		}
 	}
@@ -595,9 +674,16 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 func (rs *ruleSet) runMatcher(text string, r *rule, hits []hit, st *scanState) {
 	prevEnd := 0
 	var m [4]int
-	for _, h := range hits {
+	st.tmpl = tmplCache{}
+	for i, h := range hits {
+		if i%checkEvery == checkEvery-1 && st.stopped() {
+			return
+		}
 		k, e := int(h.start), int(h.end)
 		if k < prevEnd {
+			continue
+		}
+		if r.keyed && !keyedHit(text, k, e, &st.tmpl.ident) {
 			continue
 		}
 		ms, me, vs, ve, ok := r.matcher(text, k, e)

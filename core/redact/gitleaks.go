@@ -95,18 +95,18 @@ func (a *allowlist) hasStopWord(secret string) bool {
 	return false
 }
 
-func (a *allowlist) allowed(secret, match, line string) bool {
+func (a *allowlist) allowed(secret, match string, line *lineRef) bool {
 	a.init()
 	var regexOK, stopOK bool
 	if a.re != nil {
-		t := secret
 		switch a.target {
 		case "match":
-			t = match
+			regexOK = match != "" && line.memoMatch(a, match)
 		case "line":
-			t = line
+			regexOK = line.match(a)
+		default:
+			regexOK = secret != "" && line.memoMatch(a, secret)
 		}
-		regexOK = t != "" && a.regexMatch(t)
 	}
 	if len(a.stopWords) > 0 && secret != "" {
 		stopOK = a.hasStopWord(secret)
@@ -137,10 +137,11 @@ func anyStopWord(as []*allowlist, secret string) bool {
 }
 
 // allowed applies the global and the rule's allowlists to a match.
-func (rs *ruleSet) allowed(text string, r *rule, secret string, ms, me int) bool {
+func (rs *ruleSet) allowed(text string, r *rule, secret string, ms, me int, st *scanState) bool {
 	match := strings.Trim(text[ms:me], "\n")
-	line := lineAround(text, ms, me)
-	return anyAllowed(rs.global, secret, match, line) || anyAllowed(r.allow, secret, match, line)
+	line := lineRef{st: st, text: text}
+	line.ls, line.le = st.lines.around(text, ms, me)
+	return anyAllowed(rs.global, secret, match, &line) || anyAllowed(r.allow, secret, match, &line)
 }
 
 // pendingCand is a generic-rule candidate awaiting its allowlists.
@@ -157,45 +158,25 @@ func (rs *ruleSet) settle(text string, st *scanState) {
 	if len(st.pending) == 0 {
 		return
 	}
-	settled := st.findings
-	for _, p := range st.pending {
-		covered := false
-		for _, f := range settled {
-			if f.Start <= p.Start && p.End <= f.End && f.prio > prioGeneric {
-				covered = true
-				break
-			}
+	cover := st.coverIndex()
+	for i, p := range st.pending {
+		if i%checkEvery == checkEvery-1 && st.stopped() {
+			return
 		}
-		if covered || rs.allowed(text, p.r, text[p.Start:p.End], p.ms, p.me) {
+		if cover.covers(p.Start, p.End) || rs.allowed(text, p.r, text[p.Start:p.End], p.ms, p.me, st) {
 			continue
 		}
 		st.findings = append(st.findings, p.cand)
 	}
 }
 
-func anyAllowed(as []*allowlist, secret, match, line string) bool {
+func anyAllowed(as []*allowlist, secret, match string, line *lineRef) bool {
 	for _, a := range as {
 		if a.allowed(secret, match, line) {
 			return true
 		}
 	}
 	return false
-}
-
-// lineAround mirrors gitleaks' notion of a finding's line: from the newline
-// before the match (included) to the newline after it.
-func lineAround(text string, s, e int) string {
-	ls := strings.LastIndexByte(text[:s], '\n')
-	if ls < 0 {
-		ls = 0
-	}
-	le := strings.IndexByte(text[e:], '\n')
-	if le < 0 {
-		le = len(text)
-	} else {
-		le += e
-	}
-	return text[ls:le]
 }
 
 // shannonEntropy is gitleaks' entropy measure (over runes, bits per rune).
@@ -253,40 +234,45 @@ func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []*allow
 		return id
 	}
 	var rules []*rule
-	for _, g := range gitleaksRules {
-		r := &rule{
-			typ:      g.ID,
-			kind:     KindSecret,
-			prio:     prioSpecific,
-			group:    g.SecretGroup,
-			entropy:  g.Entropy,
-			gitleaks: true,
-			template: strings.Contains(g.Regex, templateMid),
-		}
-		if strings.Contains(g.ID, "generic") {
-			r.prio = prioGeneric
-		}
-		for _, k := range g.Keywords {
-			r.keywords = append(r.keywords, kwID(k))
-		}
-		for _, a := range g.Allowlists {
-			r.allow = append(r.allow, newAllowlist(a))
-		}
-		if err := compileRule(r, g.Regex, false); err != nil {
-			return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
-		}
-		if sub, ok := anchorOverride[g.ID]; ok {
-			t, err := syntax.Parse(sub, syntax.Perl)
-			if err != nil {
-				return nil, nil, fmt.Errorf("gitleaks rule %s: anchor override: %w", g.ID, err)
+	for _, g0 := range gitleaksRules {
+		for _, expr := range splitAlternatives(g0) {
+			g := g0
+			g.Regex = expr
+			r := &rule{
+				typ:      g.ID,
+				kind:     KindSecret,
+				prio:     prioSpecific,
+				group:    g.SecretGroup,
+				entropy:  g.Entropy,
+				gitleaks: true,
+				template: strings.Contains(g.Regex, templateMid),
 			}
-			r.anchors = anchorsOf(t, 2)
-			r.follows = make([]followCheck, len(r.anchors))
-			for k, a := range r.anchors {
-				r.follows[k] = followOf(a.follow)
+			if strings.Contains(g.ID, "generic") {
+				r.prio = prioGeneric
 			}
+			for _, k := range g.Keywords {
+				r.keywords = append(r.keywords, kwID(k))
+			}
+			for _, a := range g.Allowlists {
+				r.allow = append(r.allow, newAllowlist(a))
+			}
+			if err := compileRule(r, g.Regex, false); err != nil {
+				return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
+			}
+			if sub, ok := anchorOverride[g.ID]; ok {
+				t, err := syntax.Parse(sub, syntax.Perl)
+				if err != nil {
+					return nil, nil, fmt.Errorf("gitleaks rule %s: anchor override: %w", g.ID, err)
+				}
+				r.anchors = anchorsOf(t, 2)
+				r.prefix = "" // derived from the expression's own anchors
+				r.follows = make([]followCheck, len(r.anchors))
+				for k, a := range r.anchors {
+					r.follows[k] = followOf(a.follow, a.next)
+				}
+			}
+			rules = append(rules, r)
 		}
-		rules = append(rules, r)
 	}
 	var global []*allowlist
 	for _, a := range gitleaksGlobalAllowlists {

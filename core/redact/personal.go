@@ -334,7 +334,14 @@ func numberAt(text string, i int, p *numParse) (string, int) {
 	if p.ng == 0 || p.nd < 9 {
 		return "", 0
 	}
-	ctx := sirenContext(text, i)
+	// The SIREN/SIRET context is looked up only for a number that needs it.
+	ctxDone, ctxOK := false, false
+	ctx := func() bool {
+		if !ctxDone {
+			ctxDone, ctxOK = true, sirenContext(text, i)
+		}
+		return ctxOK
+	}
 	// SIRET: 14 digits, 3-3-3-5 (spaced: recognised without context), 9-5
 	// or 14 with context.
 	for k := p.ng; k >= 1; k-- {
@@ -342,18 +349,19 @@ func numberAt(text string, i int, p *numParse) (string, int) {
 			continue
 		}
 		spaced := p.layout(k, 3, 3, 3, 5) && p.sep[0] == " " && p.sep[1] == " " && p.sep[2] == " "
-		if (spaced || ctx && (k == 1 || p.layout(k, 9, 5) || p.layout(k, 3, 3, 3, 5))) && siretValid(p.digits[:14]) {
+		if (spaced || ctx() && (k == 1 || p.layout(k, 9, 5) || p.layout(k, 3, 3, 3, 5))) && siretValid(p.digits[:14]) {
 			return "siret", p.gend[k-1]
 		}
 	}
-	if ctx {
-		for k := p.ng; k >= 1; k-- {
-			if p.sum(k) != 9 || !p.endsClean(text, k) {
-				continue
-			}
-			if _, ok := p.uniformSep(k); ok && (k == 1 || p.layout(k, 3, 3, 3)) && luhn(p.digits[:9]) {
-				return "siren", p.gend[k-1]
-			}
+	for k := p.ng; k >= 1; k-- {
+		if p.sum(k) != 9 || !p.endsClean(text, k) {
+			continue
+		}
+		if !ctx() {
+			break
+		}
+		if _, ok := p.uniformSep(k); ok && (k == 1 || p.layout(k, 3, 3, 3)) && luhn(p.digits[:9]) {
+			return "siren", p.gend[k-1]
 		}
 	}
 	// Payment card: 13-19 digits, Luhn, issuer prefix, usual groupings.
@@ -525,7 +533,7 @@ func sirenContext(text string, i int) bool {
 	}
 	for _, w := range []string{"siren", "siret", "rcs"} {
 		for off := 0; off+len(w) <= len(seg); off++ {
-			if !strings.EqualFold(seg[off:off+len(w)], w) {
+			if seg[off]|0x20 != w[0] || !strings.EqualFold(seg[off:off+len(w)], w) {
 				continue
 			}
 			if (off == 0 || !isAlnum(seg[off-1])) && (off+len(w) == len(seg) || !isAlnum(seg[off+len(w)])) {

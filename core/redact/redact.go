@@ -29,7 +29,11 @@
 // exact plain-Go fast paths, and personal data has hand-written scanners
 // (see engine.go, template.go, personal.go). About 100 MB/s of CPU on mixed
 // code, configuration and prose without secrets — over 100 times gitleaks'
-// own detector on the same input (bench_test.go).
+// own detector on the same input (bench_test.go). The cost is linear in the
+// text whatever it holds: work per keyword hit is bounded or shared with
+// the neighbouring hits (linear.go, prefix.go), so a keyword repeated a
+// million times costs about what clean text does (adversarial_test.go).
+// RedactContext stops a scan soon after its context ends.
 //
 // # Fail closed
 //
@@ -252,25 +256,39 @@ type group struct {
 
 // scanGroups runs every detector and merges overlapping candidates.
 func (r *Redactor) scanGroups(text string) []group {
+	gs, _ := r.scanGroupsContext(context.Background(), text)
+	return gs
+}
+
+// scanGroupsContext is scanGroups stopping early, with an error wrapping
+// ctx.Err(), once ctx is done.
+func (r *Redactor) scanGroupsContext(ctx context.Context, text string) ([]group, error) {
 	if len(text) > maxText {
 		panic("redact: text larger than 1 GiB") // Redact turns this into an error
 	}
 	st := scanPool.Get().(*scanState)
 	defer scanPool.Put(st)
 	st.findings = st.findings[:0]
+	st.setContext(ctx)
+	defer st.setContext(nil)
 	r.rs.scanRules(text, st)
-	scanPersonal(text, &st.findings)
-	return resolve(st.findings)
+	if !st.stopped() {
+		scanPersonal(text, &st.findings)
+	}
+	if st.stopped() {
+		return nil, fmt.Errorf("redact: scan interrupted: %w", st.err)
+	}
+	return resolve(st.findings), nil
 }
 
-// scanSafe is scanGroups turning a detector panic into an error.
-func (r *Redactor) scanSafe(text string) (gs []group, err error) {
+// scanSafe is scanGroupsContext turning a detector panic into an error.
+func (r *Redactor) scanSafe(ctx context.Context, text string) (gs []group, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			gs, err = nil, fmt.Errorf("%w: %v", ErrScan, p)
 		}
 	}()
-	return r.scanGroups(text), nil
+	return r.scanGroupsContext(ctx, text)
 }
 
 // resolve sorts candidates and merges overlapping ones into groups whose
@@ -286,10 +304,13 @@ func resolve(cs []cand) []group {
 		return better(cs[i], cs[j])
 	})
 	var out []group
+	// cs is scratch memory reused by the next scan: the groups' parts are
+	// views of one copy of it (one allocation, not one per group).
+	all := append([]cand(nil), cs...)
 	first := 0
 	best, end := cs[0], cs[0].End
 	flush := func(last int) {
-		parts := append([]cand(nil), cs[first:last]...)
+		parts := all[first:last:last]
 		out = append(out, group{Finding{Type: best.Type, Kind: best.Kind, Start: cs[first].Start, End: end}, parts})
 	}
 	for i := 1; i < len(cs); i++ {
@@ -381,7 +402,7 @@ func (r *Redactor) RedactContext(ctx context.Context, v *Vault, text string) (ou
 			out, masked, err = "", nil, fmt.Errorf("%w: %v", ErrScan, p)
 		}
 	}()
-	gs, err := r.scanSafe(text)
+	gs, err := r.scanSafe(ctx, text)
 	if err != nil {
 		return "", nil, err
 	}
@@ -409,7 +430,7 @@ func (r *Redactor) RedactContext(ctx context.Context, v *Vault, text string) (ou
 // way would make answers unreadable. If scanning fails the whole answer is
 // replaced by a marker (fail closed). The findings' offsets are in text.
 func (r *Redactor) MaskOutput(v *Vault, text string) (string, []Finding) {
-	gs, err := r.scanSafe(text)
+	gs, err := r.scanSafe(context.Background(), text)
 	if err != nil {
 		return "[REDACTED answer: scan failed]", []Finding{{Type: "scan_error", Kind: KindSecret, Start: 0, End: len(text)}}
 	}

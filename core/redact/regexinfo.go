@@ -39,6 +39,10 @@ type caseLit struct {
 	// concatenation, when known: hits are checked against its first
 	// character run (e.g. "s." must be followed by 24 alphanumerics).
 	follow *syntax.Regexp
+	next   *syntax.Regexp // the node after follow in the same concatenation
+	// followLast: follow ends its concatenation, so next is what comes
+	// after the enclosing node (set when an enclosing concatenation knows)
+	followLast bool
 	// Extent of a match around an occurrence of the literal: at most pre
 	// bytes (preNL newlines) before its start, at most post bytes (postNL
 	// newlines) from its start to the match's end. unbounded if unknown.
@@ -74,6 +78,12 @@ func (c caseLit) matchAt(s string) bool {
 type followCheck struct {
 	set *[256]bool
 	min int
+	// after, when set, is disjoint from set and what must come right after
+	// the run: the run is then exactly the maximal one, at most max bytes
+	// long (max < 0: unbounded).
+	after *[256]bool
+	max   int
+	atEnd bool // the end of the text may follow the run too
 }
 
 func (f followCheck) ok(text string, e int) bool {
@@ -91,35 +101,109 @@ func (f followCheck) ok(text string, e int) bool {
 	return true
 }
 
-// followOf derives a followCheck from the node following an anchor: its
-// leading run of one character class.
-func followOf(re *syntax.Regexp) followCheck {
+// okRun is ok given the end of the maximal run of f.set bytes from e.
+func (f followCheck) okRun(text string, e, runEnd int) bool {
+	n := runEnd - e
+	if n < f.min {
+		return false
+	}
+	if f.after == nil {
+		return true
+	}
+	if f.max >= 0 && n > f.max {
+		return false
+	}
+	if runEnd == len(text) {
+		return f.atEnd
+	}
+	return f.after[text[runEnd]]
+}
+
+// followOf derives a followCheck from the node following an anchor (its
+// leading run of one character class) and from the node after that (next).
+func followOf(re, next *syntax.Regexp) followCheck {
 	if re == nil {
 		return followCheck{}
 	}
 	switch re.Op {
 	case syntax.OpCapture:
-		return followOf(re.Sub[0])
+		return followOf(re.Sub[0], next)
 	case syntax.OpConcat:
-		if len(re.Sub) > 0 {
-			return followOf(re.Sub[0])
+		if len(re.Sub) == 1 {
+			return followOf(re.Sub[0], next)
+		}
+		if len(re.Sub) > 1 {
+			return followOf(re.Sub[0], re.Sub[1])
 		}
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
 			if s := byteSet(re.Sub[0]); s != nil {
-				return followCheck{s, minInt(re.Min, 512)}
+				return followCheck{set: s, min: minInt(re.Min, 512)}.then(re.Max, next)
 			}
 		}
 	case syntax.OpPlus:
 		if s := byteSet(re.Sub[0]); s != nil {
-			return followCheck{s, 1}
+			return followCheck{set: s, min: 1}.then(-1, next)
 		}
 	case syntax.OpCharClass, syntax.OpLiteral, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
 		if s := byteSet(re); s != nil {
-			return followCheck{s, 1}
+			return followCheck{set: s, min: 1}.then(1, next)
 		}
 	}
 	return followCheck{}
+}
+
+// then adds what must follow a run of at most max bytes of f.set: the
+// first bytes of next, when next cannot match the empty string and cannot
+// start with a byte of the run.
+func (f followCheck) then(max int, next *syntax.Regexp) followCheck {
+	if next == nil {
+		return f
+	}
+	var t [256]bool
+	ok, atEnd := firstBytesOrEnd(next, &t)
+	if !ok {
+		return f
+	}
+	for b := range t {
+		if t[b] && f.set[b] {
+			return f
+		}
+	}
+	f.after, f.max, f.atEnd = &t, -1, atEnd
+	if max >= 0 {
+		f.max = max
+		for b := utf8.RuneSelf; b < 256; b++ {
+			if f.set[b] {
+				f.max = mulLen(max, utf8.UTFMax) // a rune may take 4 bytes
+				break
+			}
+		}
+	}
+	return f
+}
+
+// firstBytesOrEnd is firstBytes for a node that must consume a byte or be
+// at the end of the text (gitleaks' terminator `(?:[\x60'"\s;]|\\[nr]|$)`):
+// ok is false when it can match the empty string elsewhere.
+func firstBytesOrEnd(re *syntax.Regexp, t *[256]bool) (ok, atEnd bool) {
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	switch re.Op {
+	case syntax.OpEndText:
+		return true, true
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if sub.Op == syntax.OpEndText {
+				atEnd = true
+			} else if firstBytes(sub, t) {
+				return false, false
+			}
+		}
+		return true, atEnd
+	}
+	return !firstBytes(re, t), false
 }
 
 // byteSet is the set of first bytes a one-character node can match; bytes
@@ -373,7 +457,14 @@ func literalInfo(re *syntax.Regexp) litInfo {
 			out := make([]caseLit, len(ls))
 			for i, l := range ls {
 				if setFollow {
-					l.follow = follow
+					l.follow, l.next, l.followLast = follow, nil, false
+					if follow != nil && b+1 < n {
+						l.next = re.Sub[b+1] // follow is re.Sub[b]
+					}
+					l.followLast = follow != nil && b+1 == n
+				} else if l.follow != nil && l.next == nil && l.followLast && b < n {
+					// the literal's run ends the child re.Sub[b-1]
+					l.next, l.followLast = re.Sub[b], false
 				}
 				l.pre, l.preNL = addLen(pm[a], l.pre), addLen(pn[a], l.preNL)
 				l.post, l.postNL = addLen(l.post, sm[b]), addLen(l.postNL, sn[b])
@@ -461,7 +552,7 @@ func repeated(li litInfo, sub *syntax.Regexp, max int) litInfo {
 	for i, l := range li.need {
 		l.pre, l.preNL = addLen(l.pre, extra), addLen(l.preNL, extraNL)
 		l.post, l.postNL = addLen(l.post, extra), addLen(l.postNL, extraNL)
-		l.follow = nil
+		l.follow, l.next, l.followLast = nil, nil, false
 		out[i] = l
 	}
 	return litInfo{need: out}

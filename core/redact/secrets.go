@@ -63,6 +63,7 @@ func builtinRules() ([]*rule, error) {
 	var rules []*rule
 	for _, d := range defs {
 		r := &rule{typ: d.typ, kind: KindSecret, prio: d.prio, validate: d.validate, matcher: d.matcher}
+		r.keyed = d.typ == "password_assignment" // see keyedHit
 		if d.matcher != nil {
 			r.groupFrom = 1 // matcher results: match, then the value
 		}
@@ -561,7 +562,7 @@ func validMistralKey(text string, s, e int) bool {
 // notASecret drops secret candidates that are known non-secrets whatever
 // the rule: documentation examples, placeholders already in the text,
 // lockfile hashes, data URIs, bare git SHAs.
-func notASecret(text string, s, e int, typ string) bool {
+func notASecret(text string, s, e int, typ string, b64 *backSpan) bool {
 	v := text[s:e]
 	if containsFold(v, "example") {
 		return true
@@ -572,7 +573,7 @@ func notASecret(text string, s, e int, typ string) bool {
 			return true
 		}
 	}
-	if inHashOrDataRun(text, s) {
+	if inHashOrDataRun(text, s, b64) {
 		return true
 	}
 	if typ == "sourcegraph-access-token" && (e-s == 40) && isHex(v) {
@@ -604,11 +605,8 @@ func isHex(s string) bool {
 // inHashOrDataRun reports whether position s lies in a base64/hex run that
 // follows a lockfile hash or data URI marker: go.sum "h1:", npm integrity
 // "sha512-", "sha256-"…, or ";base64,".
-func inHashOrDataRun(text string, s int) bool {
-	i := s
-	for i > 0 && s-i < 1<<20 && isB64Byte(text[i-1]) {
-		i--
-	}
+func inHashOrDataRun(text string, s int, b64 *backSpan) bool {
+	i := maxInt(b64.runStart(text, s), s-1<<20)
 	pre := text[maxInt(0, i-8):i]
 	for _, m := range []string{";base64,", "h1:", "sha512-", "sha384-", "sha256-", "sha1-"} {
 		if strings.HasSuffix(pre, m) {

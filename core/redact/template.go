@@ -94,7 +94,7 @@ func templatePrefix(expr string) (*syntax.Regexp, bool) {
 // the match starts in the identifier run before the keyword and ends just
 // after a run of value characters that starts within ten bytes of the
 // operator; no operator, or no run as long as the shortest value, no match.
-func templateWindow(expr string, before int) func(string, int, int) (int, int, bool) {
+func templateWindow(expr string, before int) func(string, int, int, *tmplCache) (int, int, bool) {
 	minVal, valSet, termSet := 1, (*[256]bool)(nil), (*[256]bool)(nil)
 	termEmpty := true
 	if i := strings.Index(expr, templateOp); i >= 0 {
@@ -123,8 +123,13 @@ func templateWindow(expr string, before int) func(string, int, int) (int, int, b
 			}
 		}
 	}
-	return func(text string, s, e int) (int, int, bool) {
-		o := operatorAfter(text, e)
+	var notTerm *[256]bool
+	if termSet != nil {
+		notTerm = complement(termSet)
+	}
+	maxRun := 4096
+	return func(text string, s, e int, c *tmplCache) (int, int, bool) {
+		o := operatorAfterCached(text, e, &c.ident)
 		if o < 0 {
 			return 0, 0, false
 		}
@@ -133,10 +138,9 @@ func templateWindow(expr string, before int) func(string, int, int) (int, int, b
 			hi = minInt(len(text), o+1024)
 		} else {
 			for p := o + 1; p <= o+10 && p < len(text); p++ {
-				q := p
-				for q < len(text) && valSet[text[q]] && q-p < 4096 {
-					q++
-				}
+				// the run of value bytes at p, at most maxRun long: runs
+				// and terminators are cached, neighbouring hits share them
+				q := minInt(c.val.runEnd(text, p, valSet), p+maxRun)
 				if q-p < minVal || q <= hi {
 					continue
 				}
@@ -144,14 +148,11 @@ func templateWindow(expr string, before int) func(string, int, int) (int, int, b
 				// in the run if terminator bytes are value bytes, else at
 				// its end.
 				if termSet != nil && !(termEmpty && q == len(text)) {
-					ok := false
-					for x := p + minVal; x <= q && x < len(text); x++ {
-						if termSet[text[x]] {
-							ok = true
-							break
-						}
+					x := p + minVal
+					if x >= len(text) {
+						continue
 					}
-					if !ok {
+					if x = c.term.runEnd(text, x, notTerm); x > q || x >= len(text) {
 						continue
 					}
 				}
@@ -170,21 +171,24 @@ func templateWindow(expr string, before int) func(string, int, int) (int, int, b
 	}
 }
 
+// tmplCache holds a template rule's cached runs during one scan.
+type tmplCache struct {
+	ident, val, term spanCache
+}
+
 func isWordDotDash(c byte) bool {
 	return c == '_' || c == '.' || c == '-' || ('0' <= c && c <= '9') || ('a' <= c|0x20 && c|0x20 <= 'z')
 }
 
-// operatorAfter returns the position of the assignment-like operator of
+// operatorAfterCached returns the position of the assignment-like operator of
 // gitleaks' semi-generic template after a keyword ending at i: identifier
 // characters or blanks, at most three quotes or spaces, then one of
 // = > : | ? , — or -1.
-func operatorAfter(text string, i int) int {
-	limit := i + 160
-	if limit > len(text) {
-		limit = len(text)
-	}
-	for i < limit && isIdentOrBlank(text[i]) {
-		i++
+func operatorAfterCached(text string, i int, c *spanCache) int {
+	if j := c.runEnd(text, i, identOrBlankSet); j-i > 160 {
+		return -1 // the operator must come within 160 bytes
+	} else {
+		i = j
 	}
 	for k := 0; k < 3 && i < len(text) && isSpaceOrQuote(text[i]); k++ {
 		i++
@@ -228,13 +232,17 @@ func (rs *ruleSet) runTemplate(text string, r *rule, hits []hit, st *scanState) 
 	prevEnd := 0
 	lastK := -1
 	var m []int
-	for _, h := range hits {
+	st.tmpl = tmplCache{}
+	for i, h := range hits {
+		if i%checkEvery == checkEvery-1 && st.stopped() {
+			return
+		}
 		k, e := int(h.start), int(h.end)
 		if k < prevEnd || k == lastK {
 			continue
 		}
 		lastK = k
-		_, hi, ok := r.window(text, k, e)
+		_, hi, ok := r.window(text, k, e, &st.tmpl)
 		if !ok {
 			continue
 		}
