@@ -35,8 +35,13 @@ func isLocalByte(c byte) bool {
 // in names such as icon@2x.png.
 var (
 	exampleDomains = []string{"example.com", "example.org", "example.net"}
-	exampleSuffix  = []string{".example", ".test", ".invalid", ".localhost", ".example.com", ".example.org", ".example.net"}
-	fileTLDs       = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true, "svg": true, "webp": true, "ico": true, "css": true, "js": true, "ts": true, "tsx": true, "jsx": true, "map": true, "scss": true, "lock": true, "json": true, "yaml": true, "yml": true, "toml": true, "txt": true, "html": true, "mjs": true, "cjs": true, "wasm": true}
+	exampleSuffix  = []string{".example", ".test", ".invalid", ".localhost", ".example.com", ".example.org", ".example.net",
+		// not mailboxes: ssh user@host on private names, cloud service accounts
+		".local", ".internal", ".lan", ".localdomain", ".home.arpa", ".gserviceaccount.com"}
+	// roleLocals are mailboxes of no person
+	roleLocals = map[string]bool{"noreply": true, "no-reply": true, "donotreply": true, "do-not-reply": true, "ne-pas-repondre": true,
+		"nepasrepondre": true, "postmaster": true, "mailer-daemon": true, "bounce": true, "bounces": true}
+	fileTLDs = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true, "svg": true, "webp": true, "ico": true, "css": true, "js": true, "ts": true, "tsx": true, "jsx": true, "map": true, "scss": true, "lock": true, "json": true, "yaml": true, "yml": true, "toml": true, "txt": true, "html": true, "mjs": true, "cjs": true, "wasm": true}
 )
 
 func scanEmails(text string, out *[]cand) {
@@ -123,6 +128,9 @@ func emailAt(text string, at int) (int, int, bool) {
 		}
 	}
 	local := text[ls:at]
+	if roleLocals[strings.ToLower(local)] {
+		return 0, 0, false
+	}
 	if strings.EqualFold(local, "git") {
 		return 0, 0, false // git@host:group/repo remotes
 	}
@@ -466,13 +474,16 @@ func intlPhoneAt(text string, i int, p *numParse) int {
 			break
 		}
 		if paren {
-			if k >= len(text) || text[k] != ')' || k-j > 2 {
+			// "(0)" trunk prefix, or an area code: +1 (415) 555-0177
+			if k >= len(text) || text[k] != ')' || k-j > 4 {
 				return 0
 			}
 			k++
 			// "(0)" is the trunk prefix: not part of the international number.
 			if text[j:k-1] == "0" {
 				nd--
+			} else {
+				glen[groups] = k - 1 - j
 			}
 		} else {
 			glen[groups] = k - j
@@ -528,7 +539,10 @@ func sirenContext(text string, i int) bool {
 			if !strings.EqualFold(seg[off:off+len(w)], w) {
 				continue
 			}
-			if (off == 0 || !isAlnum(seg[off-1])) && (off+len(w) == len(seg) || !isAlnum(seg[off+len(w)])) {
+			// a word, or a camelCase hump: SirenEntreprise, numeroSiret
+			before := off == 0 || !isAlnum(seg[off-1]) || 'a' <= seg[off-1] && seg[off-1] <= 'z' && isUpper(seg[off])
+			after := off+len(w) == len(seg) || !isAlnum(seg[off+len(w)]) || isUpper(seg[off+len(w)]) && !isUpper(seg[off+len(w)-1])
+			if before && after {
 				return true
 			}
 		}

@@ -12,14 +12,18 @@ import (
 // gitleaks' rules; validators reject references, types and placeholders
 // (`${DB_PASSWORD}`, `os.environ[...]`, `password: str`, `"<token>"`).
 
+// builtinDef defines a built-in rule.
+type builtinDef struct {
+	typ      string
+	kind     Kind // default KindSecret
+	prio     int
+	expr     string // documents the shape; gives the anchors
+	validate func(text string, s, e int) bool
+	matcher  func(text string, s, e int) (ms, me, vs, ve int, ok bool)
+}
+
 func builtinRules() ([]*rule, error) {
-	defs := []struct {
-		typ      string
-		prio     int
-		expr     string // documents the shape; gives the anchors
-		validate func(text string, s, e int) bool
-		matcher  func(text string, s, e int) (ms, me, vs, ve int, ok bool)
-	}{
+	defs := []builtinDef{
 		{
 			typ:  "url_password",
 			prio: prioBuiltin,
@@ -34,7 +38,7 @@ func builtinRules() ([]*rule, error) {
 			prio: prioHeuristic,
 			// key (ending with a secret-ish word), optional closing quote,
 			// an assignment operator, then a quoted or bare value.
-			expr:     `(?i)([\w.-]*(?:passw(?:or)?d|passphrase|pwd|[_.-]pass|secret|token|(?:api|access|secret|private|auth|signing|encryption|master)[_.-]?key|client[_.-]?secret|credentials?))["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|` + "`([^`\\n]{1,512})`" + `|([^\s"'\x60,;]{1,512}))`,
+			expr:     `(?i)([\w.-]*(?:passw(?:or)?d|passphrase|pwd|pass|pw|mdp|mot[_-]?de[_-]?passe|motdepasse|jeton|cle[_-]?api|secret|token|(?:api|access|secret|private|auth|signing|encryption|master)[_.-]?key|client[_.-]?secret|credentials?))["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|` + "`([^`\\n]{1,512})`" + `|([^\s"'\x60,;]{1,512}))`,
 			validate: validAssignment,
 			matcher:  matchAssignment,
 		},
@@ -60,9 +64,14 @@ func builtinRules() ([]*rule, error) {
 			matcher:  matchMistral,
 		},
 	}
+	defs = append(defs, contextRuleDefs()...)
 	var rules []*rule
 	for _, d := range defs {
-		r := &rule{typ: d.typ, kind: KindSecret, prio: d.prio, validate: d.validate, matcher: d.matcher}
+		kind := d.kind
+		if kind == "" {
+			kind = KindSecret
+		}
+		r := &rule{typ: d.typ, kind: kind, prio: d.prio, validate: d.validate, matcher: d.matcher}
 		if d.matcher != nil {
 			r.groupFrom = 1 // matcher results: match, then the value
 		}
@@ -83,7 +92,8 @@ func builtinRules() ([]*rule, error) {
 
 // secretWords end the keys of password_assignment (see its expression).
 var secretWords = func() []string {
-	ws := []string{"passwd", "password", "passphrase", "pwd", "_pass", ".pass", "-pass", "secret", "token", "credential", "credentials"}
+	ws := []string{"passwd", "password", "passphrase", "pwd", "_pass", ".pass", "-pass", "secret", "token", "credential", "credentials",
+		"motdepasse", "mot_de_passe", "mot-de-passe", "_mdp", "-mdp", ".mdp", "_pw", "-pw", ".pw", "jeton", "cle_api", "cleapi", "cle-api", "apikey"}
 	for _, p := range []string{"api", "access", "secret", "private", "auth", "signing", "encryption", "master"} {
 		for _, sep := range []string{"", "_", ".", "-"} {
 			ws = append(ws, p+sep+"key")
@@ -95,12 +105,24 @@ var secretWords = func() []string {
 	return ws
 }()
 
+// shortSecretWords end a key only as a whole word or a camelCase hump
+// (smtpPass, bind_pw, MDP) — not bypass, compass.
+var shortSecretWords = []string{"pass", "pw", "mdp"}
+
+// secretPrefixes start keys that hold a secret (MDP_ADMIN, PASSWORD_DB),
+// unless the key ends with a word that makes it metadata (nonSecretTails).
+var secretPrefixes = []string{"mdp", "pwd", "password", "passwd", "motdepasse", "mot_de_passe", "cle_api", "secret", "token"}
+
+var nonSecretTails = []string{"file", "path", "url", "uri", "length", "len", "min", "max", "policy", "hash", "expiry", "expires", "ttl",
+	"hint", "reset", "field", "name", "label", "regex", "pattern", "rule", "rules", "type", "id", "endpoint", "header", "env", "var",
+	"dir", "count", "timeout", "lifetime", "store", "manager", "provider", "source", "ref", "key_id", "version", "prefix", "format", "size"}
+
 func endsWithSecretWord(key string) bool {
 	if key == "" {
 		return false
 	}
 	switch key[len(key)-1] | 0x20 { // every secret word ends with one of these
-	case 'd', 'e', 's', 't', 'n', 'y', 'l':
+	case 'd', 'e', 's', 't', 'n', 'y', 'l', 'w', 'p', 'i':
 	default:
 		return false
 	}
@@ -109,7 +131,52 @@ func endsWithSecretWord(key string) bool {
 			return true
 		}
 	}
+	for _, w := range shortSecretWords {
+		n := len(key) - len(w)
+		if n >= 0 && strings.EqualFold(key[n:], w) && (n == 0 || !isAlnum(key[n-1]) || 'a' <= key[n-1] && key[n-1] <= 'z' && isUpper(key[n])) {
+			return true
+		}
+	}
 	return false
+}
+
+// startsWithSecretWord: MDP_ADMIN, PASSWORD_DB, SECRET_JWT.
+func startsWithSecretWord(key string) bool {
+	key = strings.TrimLeft(key, "-_.")
+	for _, w := range secretPrefixes {
+		if len(key) > len(w)+1 && strings.EqualFold(key[:len(w)], w) && (key[len(w)] == '_' || key[len(w)] == '-' || key[len(w)] == '.') {
+			rest := strings.ToLower(key[len(w)+1:])
+			for _, t := range nonSecretTails {
+				if rest == t || strings.HasSuffix(rest, "_"+t) || strings.HasSuffix(rest, "-"+t) || strings.HasSuffix(rest, "."+t) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// dockerInstruction reports whether the key starting at ks follows a
+// Dockerfile ENV or ARG instruction at the start of its line (a diff's
+// +/- marker allowed): there the value may follow a blank.
+func dockerInstruction(text string, ks int) bool {
+	i := ks
+	for i > 0 && (text[i-1] == ' ' || text[i-1] == '\t') {
+		i--
+	}
+	if i == ks || i < 3 {
+		return false
+	}
+	w := text[i-3 : i]
+	if !strings.EqualFold(w, "ENV") && !strings.EqualFold(w, "ARG") {
+		return false
+	}
+	j := i - 3
+	for j > 0 && (text[j-1] == ' ' || text[j-1] == '\t' || text[j-1] == '+' || text[j-1] == '-') {
+		j--
+	}
+	return j == 0 || text[j-1] == '\n'
 }
 
 func isURLStop(c byte) bool {
@@ -283,13 +350,14 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 	for e < len(text) && e-k < 128 && isWordDotDash(text[e]) {
 		e++
 	}
-	if !endsWithSecretWord(text[ks:e]) {
+	if !endsWithSecretWord(text[ks:e]) && !startsWithSecretWord(text[ks:e]) {
 		return
 	}
 	i := e
 	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
 		i++
 	}
+	b := i
 	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
 		i++
 	}
@@ -297,6 +365,11 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		return
 	}
 	switch {
+	case i > b && text[i] != ':' && text[i] != '=' && (dockerInstruction(text, ks) || strings.HasPrefix(text[ks:e], "--")):
+		// ENV KEY value, ARG KEY value, --password value
+		if text[i] == '-' {
+			return
+		}
 	case text[i] == ':' && i+1 < len(text) && text[i+1] == '=':
 		i += 2
 	case text[i] == '=' && i+1 < len(text) && text[i+1] == '>':
@@ -361,7 +434,8 @@ var dummyValues = map[string]bool{
 }
 
 // placeholderish reports values that are references, templates or
-// stand-ins: ${X}, $X, {{x}}, %(x)s, <x>, [x], ****, xxxx, YOUR_API_KEY.
+// stand-ins: ${X}, $X, {{x}}, %(x)s, <x>, [x], ****, xxxx, YOUR_API_KEY,
+// your-api-key-here, votre_cle_api, sk-..., YAML tags and anchors.
 func placeholderish(v string) bool {
 	if v == "" {
 		return true
@@ -369,15 +443,29 @@ func placeholderish(v string) bool {
 	if dummyValues[strings.ToLower(v)] {
 		return true
 	}
+	rest := v[1:]
 	switch v[0] {
-	case '$', '%', '<', '[', '{', '!', '|', '>', '&', '*', '@', '#':
+	case '<', '[', '{':
 		return true
+	case '$':
+		// $VAR, ${VAR}, $(cmd); "$" inside a password is fine
+		return rest == "" || rest[0] == '{' || rest[0] == '(' || isIdentifier(rest)
+	case '%':
+		// %(name)s, %s, %ENV%
+		return rest == "" || rest[0] == '(' || len(rest) == 1 || strings.HasSuffix(rest, "%") && isIdentifier(strings.TrimSuffix(rest, "%"))
+	case '!', '&', '@', '#':
+		// YAML tags (!vault, !Ref), anchors (&x), decorators, comments
+		return rest == "" || isIdentifier(rest) || rest[0] == '{'
+	case '*':
+		return rest == "" || isIdentifier(rest) || rest[0] == '*'
+	case '|', '>':
+		return len(strings.Trim(rest, "-+0123456789")) == 0
 	}
 	if strings.Contains(v, "{{") || strings.Contains(v, "${") || strings.Contains(v, "#{") ||
-		strings.Contains(v, "%(") || strings.Contains(v, "://") {
+		strings.Contains(v, "%(") || strings.Contains(v, "://") || strings.Contains(v, "...") || strings.Contains(v, "…") {
 		return true
 	}
-	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/") {
+	if (strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/")) && pathLike(v) {
 		return true
 	}
 	same := true
@@ -395,12 +483,53 @@ func placeholderish(v string) bool {
 		return true
 	}
 	lv := strings.ToLower(v)
-	for _, w := range []string{"your", "example", "placeholder", "changeme", "change_me", "dummy", "sample", "xxxx", "<", ">"} {
+	for _, w := range []string{"your", "votre", "example", "exemple", "placeholder", "changeme", "change_me", "change-me", "dummy", "sample", "xxxx", "<", ">", "replace", "remplacer", "redacted"} {
 		if strings.Contains(lv, w) {
 			return true
 		}
 	}
-	return false
+	return madeOfStandInWords(lv)
+}
+
+// standInWords make up placeholder values: fake-key-for-tests,
+// test-token, ma-cle-secrete, motdepasse, xoxb-your-bot-token.
+var standInWords = map[string]bool{
+	"my": true, "ma": true, "mon": true, "mes": true, "the": true, "a": true, "le": true, "la": true, "de": true, "du": true, "for": true, "pour": true,
+	"here": true, "ici": true, "test": true, "tests": true, "testing": true, "fake": true, "faux": true, "fausse": true, "mock": true, "stub": true,
+	"api": true, "key": true, "cle": true, "clé": true, "token": true, "jeton": true, "secret": true, "secrete": true, "secrète": true,
+	"password": true, "passwd": true, "pass": true, "pwd": true, "mot": true, "passe": true, "motdepasse": true, "mdp": true,
+	"bot": true, "app": true, "user": true, "access": true, "auth": true, "value": true, "valeur": true, "default": true, "local": true,
+	"dev": true, "demo": true, "foo": true, "bar": true, "baz": true, "none": true, "null": true, "todo": true, "insert": true, "put": true,
+	"enter": true, "new": true, "old": true, "some": true, "any": true, "real": true, "vrai": true, "abc": true, "xyz": true,
+	"sk": true, "pk": true, "rk": true, "xoxb": true, "xoxp": true, "ghp": true, "glpat": true, "npm": true, "hvs": true, "live": true, "dummy": true,
+	"admin": true, "root": true, "private": true, "public": true, "client": true, "service": true, "account": true, "webhook": true, "url": true,
+}
+
+// madeOfStandInWords: every word of v (split at '-', '_', '.', ' ') is a
+// stand-in word: nothing in it is random.
+func madeOfStandInWords(lv string) bool {
+	n := 0
+	for _, w := range strings.FieldsFunc(lv, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == ' ' }) {
+		if !standInWords[w] {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// pathLike: /etc/secrets/db, ./key.pem, ~/.pgpass — not a random key that
+// happens to start with '/' (base64 keys do).
+func pathLike(v string) bool {
+	if strings.ContainsAny(v, "+=") {
+		return false
+	}
+	for _, seg := range strings.Split(v, "/") {
+		if len(seg) >= 16 && mixedClasses(seg) {
+			return false
+		}
+	}
+	return true
 }
 
 func validURLPassword(text string, s, e int) bool {
@@ -564,6 +693,9 @@ func validMistralKey(text string, s, e int) bool {
 func notASecret(text string, s, e int, typ string) bool {
 	v := text[s:e]
 	if containsFold(v, "example") {
+		return true
+	}
+	if e-s <= 64 && madeOfStandInWords(strings.ToLower(v)) {
 		return true
 	}
 	if strings.Contains(v, "[[") {
