@@ -28,7 +28,7 @@ func contextRuleDefs() []builtinDef {
 		{
 			typ:     "password_assignment",
 			prio:    prioHeuristic,
-			expr:    `(?:login|Login|SetBasicAuth|PlainAuth|auth=|auth:|bind_s|simple_bind|NewStaticCredentials|NewClient)[ \t]*\([^\n]{0,256}`,
+			expr:    `(?:login|Login|SetBasicAuth|PlainAuth|getConnection|auth=|auth:|bind_s|simple_bind|NewStaticCredentials|NewClient)[ \t]*\([^\n]{0,256}`,
 			matcher: matchPositional,
 		},
 		{
@@ -147,9 +147,10 @@ func readValue(text string, i, hi int) (vs, ve int, quoted, ok bool) {
 
 // proseWordClass: 1 for password words, 2 for key/token words.
 func proseWordClass(w string) int {
-	switch strings.ToLower(w) {
-	case "password", "passwd", "passphrase", "pwd", "mdp", "mot de passe", "mot-de-passe":
-		return 1
+	for _, p := range []string{"password", "passwd", "passphrase", "pwd", "mdp", "mot de passe", "mot-de-passe"} {
+		if strings.EqualFold(w, p) {
+			return 1
+		}
 	}
 	return 2
 }
@@ -250,6 +251,9 @@ func matchProse(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 
 // proseSecret: what may be a password in a sentence.
 func proseSecret(v string, quoted bool) bool {
+	if !quoted {
+		v = strings.TrimRight(v, ".")
+	}
 	if len(v) < 6 || len(v) > 128 || placeholderish(v) || strings.ContainsAny(v, " \t()[]{}<>") {
 		return false
 	}
@@ -274,6 +278,7 @@ func hasUpperLower(v string) bool {
 // strongKey: a random-looking credential: long, letters and digits, high
 // entropy, not a reference.
 func strongKey(v string) bool {
+	v = strings.TrimRight(v, ".")
 	if len(v) < 16 || len(v) > 512 || placeholderish(v) {
 		return false
 	}
@@ -318,7 +323,7 @@ func looksLikeUUIDOrDate(v string) bool {
 // positionalArg: which argument of these calls is the secret.
 func positionalArg(name string) int {
 	switch name {
-	case "PlainAuth":
+	case "PlainAuth", "getConnection":
 		return 2
 	case "NewClient":
 		return 0
@@ -659,16 +664,14 @@ func matchIDCard(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 	if !wordBoundaryBefore(text, k) {
 		return
 	}
-	w := strings.ToLower(text[k:e])
-	if w == "cni" {
+	w := text[k:e]
+	if strings.EqualFold(w, "cni") {
 		if !wordBoundaryAfter(text, e) {
 			return
 		}
-	} else if w == "identit" {
+	} else if strings.EqualFold(w, "identit") {
 		// "carte (nationale) d'identité" or "identity card"
-		before := strings.ToLower(text[maxInt(0, k-24):k])
-		after := strings.ToLower(text[e:minInt(len(text), e+12)])
-		if !strings.Contains(before, "carte") && !strings.Contains(after, "card") {
+		if !containsFold(text[maxInt(0, k-24):k], "carte") && !containsFold(text[e:minInt(len(text), e+12)], "card") {
 			return
 		}
 	}

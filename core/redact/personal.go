@@ -144,7 +144,30 @@ func emailAt(text string, at int) (int, int, bool) {
 	if strings.Contains(seg, "://") {
 		return 0, 0, false
 	}
+	// user@host:path (scp, git remotes) and ssh/scp/rsync destinations
+	if i < len(text) && text[i] == ':' && i+1 < len(text) && text[i+1] != ' ' {
+		return 0, 0, false
+	}
+	if sshDestination(text, ls) {
+		return 0, 0, false
+	}
 	return ls, i, true
+}
+
+// sshDestination: the address follows ssh, scp, sftp, rsync or
+// ssh-copy-id on its line (ssh -p 2222 root@host).
+func sshDestination(text string, ls int) bool {
+	lo := maxInt(0, ls-128)
+	seg := text[lo:ls]
+	if j := strings.LastIndexByte(seg, '\n'); j >= 0 {
+		seg = seg[j+1:]
+	}
+	for _, c := range []string{"ssh ", "scp ", "sftp ", "rsync ", "ssh-copy-id ", "mosh "} {
+		if k := strings.Index(seg, c); k >= 0 && (k == 0 || !isAlnum(seg[k-1])) {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- numbers ----
@@ -280,6 +303,12 @@ func scanNumbers(text string, out *[]cand) {
 			if i >= 2 && isUpper(text[i-1]) && isUpper(text[i-2]) && (i == 2 || !isAlnum(text[i-3])) {
 				if e := ibanAt(text, i-2); e > 0 {
 					addPersonal(out, "iban", i-2, e)
+					i = e - 1
+					continue
+				}
+				// An IBAN-shaped string failing its checksum: its groups
+				// are not a card or phone number either.
+				if e := ibanShapedEnd(text, i-2); e > 0 {
 					i = e - 1
 					continue
 				}
@@ -662,6 +691,31 @@ func ibanAt(text string, i int) int {
 		return 0
 	}
 	if !mod97(buf[:n]) {
+		return 0
+	}
+	return j
+}
+
+// ibanShapedEnd returns the end of an IBAN-shaped run at i (country,
+// check digits, then space-separated groups of four, 15 to 34 characters),
+// or 0.
+func ibanShapedEnd(text string, i int) int {
+	if _, ok := ibanLengths[text[i:i+2]]; !ok || i+4 > len(text) || !isDigit(text[i+2]) || !isDigit(text[i+3]) {
+		return 0
+	}
+	j, n := i, 0
+	for j < len(text) && n < 34 {
+		if text[j] == ' ' && n%4 == 0 && j+1 < len(text) && isIBANChar(text[j+1]) {
+			j++
+			continue
+		}
+		if !isIBANChar(text[j]) {
+			break
+		}
+		j++
+		n++
+	}
+	if n < 15 {
 		return 0
 	}
 	return j

@@ -29,7 +29,7 @@ import (
 var updateQuality = flag.Bool("update-quality", false, "rewrite testdata/quality/corpus.json from the generator")
 
 const (
-	qualityDocs = 600
+	qualityDocs = 800
 	qualitySeed = 12
 	qualityFile = "testdata/quality/corpus.json"
 )

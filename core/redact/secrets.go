@@ -114,7 +114,7 @@ var shortSecretWords = []string{"pass", "pw", "mdp"}
 var secretPrefixes = []string{"mdp", "pwd", "password", "passwd", "motdepasse", "mot_de_passe", "cle_api", "secret", "token"}
 
 var nonSecretTails = []string{"file", "path", "url", "uri", "length", "len", "min", "max", "policy", "hash", "expiry", "expires", "ttl",
-	"hint", "reset", "field", "name", "label", "regex", "pattern", "rule", "rules", "type", "id", "endpoint", "header", "env", "var",
+	"hint", "reset", "field", "name", "label", "at", "date", "time", "expires_at", "expiration", "created", "updated", "regex", "pattern", "rule", "rules", "type", "id", "endpoint", "header", "env", "var",
 	"dir", "count", "timeout", "lifetime", "store", "manager", "provider", "source", "ref", "key_id", "version", "prefix", "format", "size"}
 
 func endsWithSecretWord(key string) bool {
@@ -145,9 +145,10 @@ func startsWithSecretWord(key string) bool {
 	key = strings.TrimLeft(key, "-_.")
 	for _, w := range secretPrefixes {
 		if len(key) > len(w)+1 && strings.EqualFold(key[:len(w)], w) && (key[len(w)] == '_' || key[len(w)] == '-' || key[len(w)] == '.') {
-			rest := strings.ToLower(key[len(w)+1:])
+			rest := key[len(w)+1:]
 			for _, t := range nonSecretTails {
-				if rest == t || strings.HasSuffix(rest, "_"+t) || strings.HasSuffix(rest, "-"+t) || strings.HasSuffix(rest, "."+t) {
+				n := len(rest) - len(t)
+				if n >= 0 && strings.EqualFold(rest[n:], t) && (n == 0 || rest[n-1] == '_' || rest[n-1] == '-' || rest[n-1] == '.') {
 					return false
 				}
 			}
@@ -155,6 +156,19 @@ func startsWithSecretWord(key string) bool {
 		}
 	}
 	return false
+}
+
+// netrcPassword: "machine host login user password value" (.netrc).
+func netrcPassword(text string, ks, e int) bool {
+	if !strings.EqualFold(text[ks:e], "password") {
+		return false
+	}
+	lo := maxInt(0, ks-160)
+	seg := text[lo:ks]
+	if j := strings.LastIndexByte(seg, '\n'); j >= 0 {
+		seg = seg[j+1:]
+	}
+	return strings.HasPrefix(strings.TrimLeft(seg, " \t"), "machine ") && strings.Contains(seg, " login ")
 }
 
 // dockerInstruction reports whether the key starting at ks follows a
@@ -354,8 +368,13 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		return
 	}
 	i := e
+	keyQuoted := false
 	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
 		i++
+		keyQuoted = true
+		if i < len(text) && text[i] == ']' {
+			i++ // $cfg['password'] = …
+		}
 	}
 	b := i
 	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
@@ -365,7 +384,22 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		return
 	}
 	switch {
-	case i > b && text[i] != ':' && text[i] != '=' && (dockerInstruction(text, ks) || strings.HasPrefix(text[ks:e], "--")):
+	case keyQuoted && text[i] == ',':
+		// define('DB_PASSWORD', '…'), setProperty("password", "…"): the
+		// value must be a string literal
+		j := skipBlanks(text, i+1)
+		if j >= len(text) || text[j] != '"' && text[j] != '\'' {
+			return
+		}
+		i++
+	case text[i] == '(' && i == e:
+		// setter: .password("…"), setPassword("…"), withPassword("…")
+		j := skipBlanks(text, i+1)
+		if j >= len(text) || text[j] != '"' && text[j] != '\'' {
+			return
+		}
+		i++
+	case i > b && text[i] != ':' && text[i] != '=' && (dockerInstruction(text, ks) || strings.HasPrefix(text[ks:e], "--") || netrcPassword(text, ks, e)):
 		// ENV KEY value, ARG KEY value, --password value
 		if text[i] == '-' {
 			return
@@ -509,11 +543,18 @@ var standInWords = map[string]bool{
 // stand-in word: nothing in it is random.
 func madeOfStandInWords(lv string) bool {
 	n := 0
-	for _, w := range strings.FieldsFunc(lv, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == ' ' }) {
-		if !standInWords[w] {
-			return false
+	for i := 0; i < len(lv); {
+		j := i
+		for j < len(lv) && lv[j] != '-' && lv[j] != '_' && lv[j] != '.' && lv[j] != ' ' {
+			j++
 		}
-		n++
+		if j > i {
+			if !standInWords[lv[i:j]] {
+				return false
+			}
+			n++
+		}
+		i = j + 1
 	}
 	return n > 0
 }
@@ -524,10 +565,15 @@ func pathLike(v string) bool {
 	if strings.ContainsAny(v, "+=") {
 		return false
 	}
-	for _, seg := range strings.Split(v, "/") {
-		if len(seg) >= 16 && mixedClasses(seg) {
+	for i := 0; i < len(v); {
+		j := strings.IndexByte(v[i:], '/')
+		if j < 0 {
+			j = len(v) - i
+		}
+		if seg := v[i : i+j]; len(seg) >= 16 && mixedClasses(seg) {
 			return false
 		}
+		i += j + 1
 	}
 	return true
 }
@@ -548,7 +594,7 @@ func validAssignment(text string, s, e int) bool {
 	if strings.ContainsAny(v, " \t") {
 		return false
 	}
-	if isDottedIdent(v) {
+	if isDottedIdent(v) || strings.Count(v, "-") >= 2 && looksLikeUUIDOrDate(v) {
 		return false
 	}
 	if quoted {
@@ -637,7 +683,7 @@ func secretLike(v string) bool {
 		switch c := v[i]; {
 		case '0' <= c && c <= '9':
 			digits++
-		case 'a' <= c|0x20 && c|0x20 <= 'z':
+		case 'a' <= c|0x20 && c|0x20 <= 'z' || c >= 0x80: // accented letters are letters
 			letters++
 		case c == '_' || c == '-' || c == '.':
 		default:
