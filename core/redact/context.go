@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/base64"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -82,6 +83,10 @@ func wordBoundaryBefore(text string, k int) bool {
 		return true
 	}
 	p := text[k-1]
+	if p >= utf8.RuneSelf {
+		r, _ := utf8.DecodeLastRuneInString(text[maxInt(0, k-4):k])
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) // d’identité
+	}
 	if !isLetterByte(p) && !isDigit(p) {
 		return true
 	}
@@ -157,7 +162,7 @@ func proseWordClass(w string) int {
 
 // connectorWords link a password word to its value in a sentence.
 var connectorWords = map[string]bool{"is": true, "est": true, "c'est": true, "c’est": true, "was": true, "sera": true, "reste": true,
-	"vaut": true, "=": true, "->": true, "→": true, "are": true, "étaient": true, "était": true, "utilise": true, "use": true}
+	"vaut": true, "=": true, "->": true, "→": true, "are": true, "était": true}
 
 // matchProse: a password or key word, at most six filler words, a
 // connector (':' '=' or is/est/c'est…) or a quoted value, then the value.
@@ -171,9 +176,10 @@ func matchProse(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 	if e < len(text) && (text[e] == 's' || text[e] == 'S') {
 		e++
 	}
-	if !wordBoundaryAfter(text, e) || e < len(text) && (text[e] == '_' || isDigit(text[e])) {
-		return
+	if e < len(text) && (isAlnum(text[e]) || text[e] == '_' || text[e] >= utf8.RuneSelf && text[e] != 0xc2 && text[e] != 0xe2) {
+		return // inside an identifier: keyLogLabel, tokenizer
 	}
+	camel := k > 0 && 'a' <= text[k-1] && text[k-1] <= 'z' // apiKey, setTrafficSecret
 	class := proseWordClass(w)
 	hi := lineEnd(text, e, 160)
 	i := e
@@ -236,7 +242,10 @@ func matchProse(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		return
 	}
 	v := text[v0:v1]
-	if !connected && !quoted && !strongKey(v) {
+	if camel && !connected || v[0] == '-' || !connected && (v0 == e || text[v0-1] != ' ' && text[v0-1] != '\t' && !quoted) {
+		return // user:password@host is a URL's business
+	}
+	if !connected && !quoted && !strongKey(v) && !(class == 1 && strongPassword(v)) {
 		return
 	}
 	if class == 1 {
@@ -264,6 +273,30 @@ func proseSecret(v string, quoted bool) bool {
 		return false
 	}
 	return secretLike(v) || quoted && len(v) >= 8 && hasUpperLower(v)
+}
+
+// strongPassword: a value that reads as a password even without a
+// connector ("mot de passe Hv9!pQ2xZ"): 8+ characters, letters, digits, and
+// symbols or mixed case, and not an identifier.
+func strongPassword(v string) bool {
+	v = strings.TrimRight(v, ".")
+	if len(v) < 8 || isIdentLike(v) || placeholderish(v) {
+		return false
+	}
+	letters, digits, symbols := 0, 0, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case isDigit(c):
+			digits++
+		case 'a' <= c|0x20 && c|0x20 <= 'z':
+			letters++
+		case c < 0x80 && c > ' ':
+			symbols++
+		default:
+			return false
+		}
+	}
+	return letters > 0 && digits > 0 && (symbols > 0 || hasUpperLower(v))
 }
 
 func hasUpperLower(v string) bool {
@@ -299,13 +332,46 @@ func strongKey(v string) bool {
 			return false
 		}
 	}
-	if digits == 0 || letters == 0 || isDottedIdent(v) || isHex(v) && (len(v) == 32 || len(v) == 40 || len(v) == 64) {
+	if digits == 0 || letters == 0 || isDottedIdent(v) || isHex(v) && (len(v) == 32 || len(v) == 40 || len(v) == 64) || wordish(v) {
 		return false
+	}
+	if strings.ContainsRune(v, '_') && strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == "" {
+		return false // a constant's name: CLIENT_TRAFFIC_SECRET_0
 	}
 	if strings.Count(v, "-") >= 3 && looksLikeUUIDOrDate(v) {
 		return false
 	}
 	return shannonEntropy(v) > 3.3
+}
+
+// wordish: most of v is made of words (CamelCase humps or lowercase runs
+// of three letters or more): ReadUint16LengthPrefixed, cipherSuiteTLS13 —
+// identifiers, not random keys, whose letters rarely run in words.
+func wordish(v string) bool {
+	covered, letters := 0, 0
+	for i := 0; i < len(v); {
+		c := v[i]
+		if !('a' <= c|0x20 && c|0x20 <= 'z') {
+			i++
+			continue
+		}
+		j := i
+		if isUpper(c) {
+			j++
+		}
+		k := j
+		for k < len(v) && 'a' <= v[k] && v[k] <= 'z' {
+			k++
+		}
+		if k-j >= 3 {
+			covered += k - i
+		} else if k == j {
+			k++ // an upper-case letter alone (or in an acronym)
+		}
+		letters += k - i
+		i = k
+	}
+	return letters > 0 && covered*2 >= len(v)
 }
 
 func looksLikeUUIDOrDate(v string) bool {
@@ -442,6 +508,11 @@ func matchCommandLine(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 	}
 	for i := e; i < hi; {
 		j := strings.Index(text[i:hi], " "+flag)
+		if cmd == "curl" {
+			if u := strings.Index(text[i:hi], " --user "); u >= 0 && (j < 0 || u < j) {
+				j = u + 4 // " --user" is one byte longer than " -u"
+			}
+		}
 		if j < 0 {
 			return
 		}

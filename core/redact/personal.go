@@ -102,7 +102,7 @@ func emailAt(text string, at int) (int, int, bool) {
 		return 0, 0, false
 	}
 	tld := text[lastLabel:i]
-	if len(tld) < 2 {
+	if len(tld) < 2 || hasUpperLower(tld) { // m.Path@m.Version is no address
 		return 0, 0, false
 	}
 	for k := 0; k < len(tld); k++ {
@@ -296,6 +296,13 @@ func scanNumbers(text string, out *[]cand) {
 			}
 			continue
 		}
+		if c == '(' {
+			if e := usPhoneAt(text, i); e > 0 {
+				addPersonal(out, "phone", i, e)
+				i = e - 1
+			}
+			continue
+		}
 		if !isDigit(c) {
 			continue
 		}
@@ -409,7 +416,7 @@ func numberAt(text string, i int, p *numParse) (string, int) {
 		}
 	}
 	// French phone, national format: 0X XX XX XX XX.
-	if p.digits[0] == '0' && p.digits[1] != '0' {
+	if p.digits[0] == '0' && p.digits[1] != '0' && string(p.digits[:10]) != "0123456789" {
 		for k := p.ng; k >= 1; k-- {
 			if p.sum(k) != 10 || !p.endsClean(text, k) {
 				continue
@@ -551,6 +558,32 @@ func intlPhoneAt(text string, i int, p *numParse) int {
 		}
 	}
 	return end
+}
+
+// usPhoneAt: the North American national form "(415) 555-0177".
+func usPhoneAt(text string, i int) int {
+	const shape = "(ddd) ddd-dddd"
+	if i+len(shape) > len(text) || i > 0 && isAlnum(text[i-1]) {
+		return 0
+	}
+	for k := 0; k < len(shape); k++ {
+		c := text[i+k]
+		if shape[k] == 'd' {
+			if !isDigit(c) {
+				return 0
+			}
+		} else if c != shape[k] {
+			return 0
+		}
+	}
+	if text[i+1] < '2' || text[i+6] < '2' {
+		return 0
+	}
+	e := i + len(shape)
+	if e < len(text) && (isAlnum(text[e]) || text[e] == '-') {
+		return 0
+	}
+	return e
 }
 
 // ---- SIREN / SIRET context ----

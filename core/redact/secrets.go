@@ -158,6 +158,18 @@ func startsWithSecretWord(key string) bool {
 	return false
 }
 
+// k8sEnvName: the key is the value of a "name:" (Kubernetes env list).
+func k8sEnvName(text string, ks int) bool {
+	i := ks
+	if i > 0 && (text[i-1] == '"' || text[i-1] == '\'') {
+		i--
+	}
+	for i > 0 && (text[i-1] == ' ' || text[i-1] == '\t') {
+		i--
+	}
+	return i >= 5 && text[i-5:i] == "name:"
+}
+
 // netrcPassword: "machine host login user password value" (.netrc).
 func netrcPassword(text string, ks, e int) bool {
 	if !strings.EqualFold(text[ks:e], "password") {
@@ -384,11 +396,27 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		return
 	}
 	switch {
-	case keyQuoted && text[i] == ',':
+	case (text[i] == '\n' || text[i] == '\r') && k8sEnvName(text, ks):
+		// - name: DB_PASSWORD
+		//   value: "…"
+		j := strings.IndexByte(text[i:minInt(len(text), i+2)], '\n')
+		if j < 0 {
+			return
+		}
+		j = skipBlanks(text, i+j+1)
+		if !strings.HasPrefix(text[j:], "value:") {
+			return
+		}
+		i = j + len("value:")
+	case keyQuoted && text[i] == ',' && ks >= 2 && text[ks-2] == '(':
 		// define('DB_PASSWORD', '…'), setProperty("password", "…"): the
-		// value must be a string literal
+		// key is a call's first argument, the value a string literal
+		// (not a list of words: "token", "secret")
 		j := skipBlanks(text, i+1)
 		if j >= len(text) || text[j] != '"' && text[j] != '\'' {
+			return
+		}
+		if q := strings.IndexByte(text[j+1:minInt(len(text), j+514)], text[j]); q < 0 || !secretLike(text[j+1:j+1+q]) {
 			return
 		}
 		i++
@@ -413,6 +441,28 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 			return
 		}
 		i++
+		// TypeScript/Kotlin annotations: password: string = "…"
+		j := skipBlanks(text, i)
+		t := j
+		for t < len(text) && t-j < 32 && (isAlnum(text[t]) || text[t] == '_' || text[t] == '?') {
+			t++
+		}
+		if t > j {
+			if u := skipBlanks(text, t); u < len(text) && text[u] == '=' && (u+1 >= len(text) || text[u+1] != '=' && text[u+1] != '>') {
+				i = u + 1
+			}
+		}
+	case text[i] == '>' && ks > 0 && text[ks-1] == '<':
+		// <password>…</password>
+		j := i + 1
+		end := strings.IndexByte(text[j:minInt(len(text), j+512)], '<')
+		if end <= 0 || strings.ContainsAny(text[j:j+end], "\n") {
+			return
+		}
+		return ks - 1, j + end, j, j + end, true
+	case keyQuoted && strings.HasPrefix(text[i:], "value="):
+		// <add key="ApiKey" value="…" />
+		i += len("value=")
 	case text[i] == '=':
 		if i+1 < len(text) && (text[i+1] == '=' || text[i+1] == '~') {
 			return
@@ -463,7 +513,7 @@ var dummyValues = map[string]bool{
 	"number": true, "object": true, "any": true, "redacted": true,
 	"hidden": true, "masked": true, "empty": true, "todo": true, "fixme": true,
 	"your_password": true, "yourpassword": true, "mypassword": true,
-	"sensitive": true, "secretstr": true, "secretstring": true, "char": true,
+	"sensitive": true, "secretstr": true, "secretstring": true, "char": true, "open sesame": true,
 	"text": true, "varchar": true, "integer": true, "env": true, "file": true,
 }
 
@@ -496,7 +546,7 @@ func placeholderish(v string) bool {
 		return len(strings.Trim(rest, "-+0123456789")) == 0
 	}
 	if strings.Contains(v, "{{") || strings.Contains(v, "${") || strings.Contains(v, "#{") ||
-		strings.Contains(v, "%(") || strings.Contains(v, "://") || strings.Contains(v, "...") || strings.Contains(v, "…") {
+		strings.Contains(v, "%(") || strings.Contains(v, ":/") || strings.Contains(v, "...") || strings.Contains(v, "…") {
 		return true
 	}
 	if (strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/")) && pathLike(v) {
@@ -595,6 +645,14 @@ func validAssignment(text string, s, e int) bool {
 		return false
 	}
 	if isDottedIdent(v) || strings.Count(v, "-") >= 2 && looksLikeUUIDOrDate(v) {
+		return false
+	}
+	// the name of a secret, not one: "X-Gitlab-Token", "DB_PASSWORD"
+	if endsWithSecretWord(v) && !strings.ContainsAny(v, "0123456789") {
+		return false
+	}
+	// a regular expression describing secrets
+	if strings.HasPrefix(v, "(?") || strings.Contains(v, `\b`) || strings.Contains(v, `\d`) || strings.Contains(v, "]{") {
 		return false
 	}
 	if quoted {
@@ -741,7 +799,7 @@ func notASecret(text string, s, e int, typ string) bool {
 	if containsFold(v, "example") {
 		return true
 	}
-	if e-s <= 64 && madeOfStandInWords(strings.ToLower(v)) {
+	if e-s <= 64 && (madeOfStandInWords(strings.ToLower(v)) || namesAKey(v)) {
 		return true
 	}
 	if strings.Contains(v, "[[") {
@@ -753,8 +811,28 @@ func notASecret(text string, s, e int, typ string) bool {
 	if inHashOrDataRun(text, s) {
 		return true
 	}
+	// a token-format rule that matched only because a sentence's
+	// punctuation follows (sentenceTerm): the value must not read as words
+	// (s.ReadUint16LengthPrefixed, in a comment, is no Vault token)
+	if e < len(text) && strings.IndexByte(".,:!?)]>*", text[e]) >= 0 && wordish(v) {
+		return true
+	}
 	if typ == "sourcegraph-access-token" && (e-s == 40) && isHex(v) {
 		return true
+	}
+	return false
+}
+
+// namesAKey: an identifier that names a key rather than holding one
+// (encryptionKey1024, NewEncapsulationKey768, refreshToken2).
+func namesAKey(v string) bool {
+	if !isIdentifier(v) || !wordish(v) {
+		return false
+	}
+	for _, w := range []string{"Key", "Token", "Secret", "Password"} {
+		if strings.Contains(v, w) {
+			return true
+		}
 	}
 	return false
 }
