@@ -347,7 +347,10 @@ func strongKey(v string) bool {
 // wordish: most of v is made of words (CamelCase humps or lowercase runs
 // of three letters or more): ReadUint16LengthPrefixed, cipherSuiteTLS13 —
 // identifiers, not random keys, whose letters rarely run in words.
-func wordish(v string) bool {
+func wordish(v string) bool { return wordishFrac(v, 0.5) }
+
+// wordishFrac: at least frac of v's bytes are in words.
+func wordishFrac(v string, frac float64) bool {
 	covered, letters := 0, 0
 	for i := 0; i < len(v); {
 		c := v[i]
@@ -371,7 +374,7 @@ func wordish(v string) bool {
 		letters += k - i
 		i = k
 	}
-	return letters > 0 && covered*2 >= len(v)
+	return letters > 0 && float64(covered) >= frac*float64(len(v))
 }
 
 func looksLikeUUIDOrDate(v string) bool {

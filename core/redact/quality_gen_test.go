@@ -216,6 +216,9 @@ func genPhone(r *rand.Rand, variant string) string {
 	if variant == "" {
 		variant = pick(r, []string{"fr", "fr", "fr", "intl", "intl"})
 	}
+	if variant == "us" {
+		return fmt.Sprintf("(%d) %d-%04d", 200+r.IntN(700), 200+r.IntN(700), r.IntN(10000))
+	}
 	switch variant {
 	case "fr":
 		d := "0" + nat

@@ -545,8 +545,7 @@ func placeholderish(v string) bool {
 	case '|', '>':
 		return len(strings.Trim(rest, "-+0123456789")) == 0
 	}
-	if strings.Contains(v, "{{") || strings.Contains(v, "${") || strings.Contains(v, "#{") ||
-		strings.Contains(v, "%(") || strings.Contains(v, ":/") || strings.Contains(v, "...") || strings.Contains(v, "…") {
+	if placeholderMarks.contains(v) {
 		return true
 	}
 	if (strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/")) && pathLike(v) {
@@ -566,14 +565,14 @@ func placeholderish(v string) bool {
 	if strings.ContainsRune(v, '_') && strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == "" {
 		return true
 	}
-	lv := strings.ToLower(v)
-	for _, w := range []string{"your", "votre", "example", "exemple", "placeholder", "changeme", "change_me", "change-me", "dummy", "sample", "xxxx", "<", ">", "replace", "remplacer", "redacted"} {
-		if strings.Contains(lv, w) {
-			return true
-		}
-	}
-	return madeOfStandInWords(lv)
+	return madeOfStandInWords(v)
 }
+
+// placeholderMarks: templates, references, elisions and stand-in words
+// (ASCII case-insensitive, one pass).
+var placeholderMarks = newAutomaton([]string{"{{", "${", "#{", "%(", ":/", "...", "…", "<", ">",
+	"your", "votre", "example", "exemple", "placeholder", "changeme", "change_me", "change-me", "dummy", "sample", "xxxx",
+	"replace", "remplacer", "redacted"})
 
 // standInWords make up placeholder values: fake-key-for-tests,
 // test-token, ma-cle-secrete, motdepasse, xoxb-your-bot-token.
@@ -591,15 +590,23 @@ var standInWords = map[string]bool{
 
 // madeOfStandInWords: every word of v (split at '-', '_', '.', ' ') is a
 // stand-in word: nothing in it is random.
-func madeOfStandInWords(lv string) bool {
+func madeOfStandInWords(v string) bool {
+	var buf [16]byte
 	n := 0
-	for i := 0; i < len(lv); {
+	for i := 0; i < len(v); {
 		j := i
-		for j < len(lv) && lv[j] != '-' && lv[j] != '_' && lv[j] != '.' && lv[j] != ' ' {
+		for j < len(v) && v[j] != '-' && v[j] != '_' && v[j] != '.' && v[j] != ' ' {
 			j++
 		}
 		if j > i {
-			if !standInWords[lv[i:j]] {
+			if j-i > len(buf) {
+				return false // no stand-in word is that long
+			}
+			w := buf[:j-i]
+			for k := range w {
+				w[k] = lowerASCII(v[i+k])
+			}
+			if !standInWords[string(w)] { // no allocation for a lookup
 				return false
 			}
 			n++
@@ -799,7 +806,7 @@ func notASecret(text string, s, e int, typ string) bool {
 	if containsFold(v, "example") {
 		return true
 	}
-	if e-s <= 64 && (madeOfStandInWords(strings.ToLower(v)) || namesAKey(v)) {
+	if e-s <= 64 && (madeOfStandInWords(v) || namesAKey(v)) {
 		return true
 	}
 	if strings.Contains(v, "[[") {
@@ -809,12 +816,6 @@ func notASecret(text string, s, e int, typ string) bool {
 		}
 	}
 	if inHashOrDataRun(text, s) {
-		return true
-	}
-	// a token-format rule that matched only because a sentence's
-	// punctuation follows (sentenceTerm): the value must not read as words
-	// (s.ReadUint16LengthPrefixed, in a comment, is no Vault token)
-	if e < len(text) && strings.IndexByte(".,:!?)]>*", text[e]) >= 0 && wordish(v) {
 		return true
 	}
 	if typ == "sourcegraph-access-token" && (e-s == 40) && isHex(v) {
@@ -835,6 +836,13 @@ func namesAKey(v string) bool {
 		}
 	}
 	return false
+}
+
+// sentenceEndedWords: a gitleaks token-format rule matched only because a
+// sentence's punctuation follows (sentenceTerm), and the value reads as
+// words (s.ReadUint16LengthPrefixed, in a comment, is no Vault token).
+func sentenceEndedWords(text string, s, e int) bool {
+	return e < len(text) && strings.IndexByte(".,:!?)]>*", text[e]) >= 0 && wordishFrac(text[s:e], 0.7)
 }
 
 func containsFold(s, sub string) bool {
