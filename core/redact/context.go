@@ -228,6 +228,10 @@ func matchProse(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		words++
 	}
 	i = skipBlanks(text, i)
+	if i >= hi {
+		return
+	}
+	hi = lineEnd(text, i, 600) // the value may be long (OpenAI keys, JWTs)
 	var v0, v1 int
 	var quoted, found bool
 	if strings.HasPrefix(text[i:hi], "**") {
@@ -242,6 +246,15 @@ func matchProse(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		return
 	}
 	v := text[v0:v1]
+	if class == 1 && !quoted && !proseSecret(v, false) {
+		// "login/mdp : admin / s3cret", "user / password: bob / …"
+		j := skipBlanks(text, v1)
+		if j < hi && text[j] == '/' {
+			if w0, w1, q, ok := readValue(text, skipBlanks(text, j+1), hi); ok {
+				v0, v1, quoted, v = w0, w1, q, text[w0:w1]
+			}
+		}
+	}
 	if camel && !connected || v[0] == '-' || !connected && (v0 == e || text[v0-1] != ' ' && text[v0-1] != '\t' && !quoted) {
 		return // user:password@host is a URL's business
 	}
