@@ -649,7 +649,7 @@ func (rs *ruleSet) emit(text string, r *rule, m []int, st *scanState) {
 	if r.validate != nil && !r.validate(text, ss, se) {
 		return
 	}
-	if r.kind == KindSecret && notASecret(text, ss, se, r.typ, &st.b64) {
+	if r.kind == KindSecret && (notASecret(text, ss, se, r.typ, &st.b64) || r.gitleaks && sentenceEndedWords(text, ss, se)) {
 		return
 	}
 	if r.gitleaks && (len(rs.global) > 0 || len(r.allow) > 0) {

@@ -256,7 +256,12 @@ func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []*allow
 			for _, a := range g.Allowlists {
 				r.allow = append(r.allow, newAllowlist(a))
 			}
-			if err := compileRule(r, g.Regex, false); err != nil {
+			if !r.template && strings.HasSuffix(expr, gitleaksTerm) {
+				// A token-format key may also end a sentence or a clause
+				// ("my key is AIza….", "(sk_live_…)"): gitleaks misses those.
+				expr = strings.TrimSuffix(expr, gitleaksTerm) + sentenceTerm
+			}
+			if err := compileRule(r, expr, false); err != nil {
 				return nil, nil, fmt.Errorf("gitleaks rule %s: %w", g.ID, err)
 			}
 			if sub, ok := anchorOverride[g.ID]; ok {
@@ -280,6 +285,10 @@ func compileGitleaks(kw map[string]int32, keywords *[]string) ([]*rule, []*allow
 	}
 	return rules, global, nil
 }
+
+// sentenceTerm is gitleaksTerm plus punctuation that ends a sentence or a
+// bracket, followed by a blank, a quote or the end.
+const sentenceTerm = `(?:[\x60'"\s;]|\\[nr]|$|[.,:!?)\]>*](?:[\x60'"\s*]|$))`
 
 func newAllowlist(a glAllowlist) *allowlist {
 	al := &allowlist{and: a.And, target: a.Target, expr: a.Regex}

@@ -368,16 +368,32 @@ var wordDotDashSet = setOf(isWordDotDash)
 
 // keyedHit is what matchAssignment needs first, with the identifier run
 // shared by all the hits in it: the identifier holding the hit ends within
-// 128 bytes of it and is followed by an optional quote, blanks and ':' or
-// '='. A run of keywords ("SECRETSECRET…") then costs a constant per hit.
+// 128 bytes of it and is followed by what one of matchAssignment's forms
+// needs next (an optional quote or "']", blanks, then ':', '=', a call's
+// '(' or ',', an XML '>', a line end, `value=`, or — after blanks — a
+// Dockerfile, flag or .netrc value). A run of keywords ("SECRETSECRET…")
+// then costs a constant per hit.
 func keyedHit(text string, k, e int, c *spanCache) bool {
 	i := c.runEnd(text, e, wordDotDashSet)
 	if i > k+128 {
 		return false
 	}
+	quoted := false
 	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
 		i++
+		quoted = true
+		if i < len(text) && text[i] == ']' {
+			i++
+		}
 	}
+	b := i
 	i = skipBlanks(text, i)
-	return i < len(text) && (text[i] == ':' || text[i] == '=')
+	if i >= len(text) {
+		return false
+	}
+	switch text[i] {
+	case ':', '=', '(', ',', '>', '\n', '\r':
+		return true
+	}
+	return i > b || quoted && len(text)-i >= 6 && text[i:i+6] == "value="
 }

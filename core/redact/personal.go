@@ -35,8 +35,13 @@ func isLocalByte(c byte) bool {
 // in names such as icon@2x.png.
 var (
 	exampleDomains = []string{"example.com", "example.org", "example.net"}
-	exampleSuffix  = []string{".example", ".test", ".invalid", ".localhost", ".example.com", ".example.org", ".example.net"}
-	fileTLDs       = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true, "svg": true, "webp": true, "ico": true, "css": true, "js": true, "ts": true, "tsx": true, "jsx": true, "map": true, "scss": true, "lock": true, "json": true, "yaml": true, "yml": true, "toml": true, "txt": true, "html": true, "mjs": true, "cjs": true, "wasm": true}
+	exampleSuffix  = []string{".example", ".test", ".invalid", ".localhost", ".example.com", ".example.org", ".example.net",
+		// not mailboxes: ssh user@host on private names, cloud service accounts
+		".local", ".internal", ".lan", ".localdomain", ".home.arpa", ".gserviceaccount.com"}
+	// roleLocals are mailboxes of no person
+	roleLocals = map[string]bool{"noreply": true, "no-reply": true, "donotreply": true, "do-not-reply": true, "ne-pas-repondre": true,
+		"nepasrepondre": true, "postmaster": true, "mailer-daemon": true, "bounce": true, "bounces": true}
+	fileTLDs = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true, "svg": true, "webp": true, "ico": true, "css": true, "js": true, "ts": true, "tsx": true, "jsx": true, "map": true, "scss": true, "lock": true, "json": true, "yaml": true, "yml": true, "toml": true, "txt": true, "html": true, "mjs": true, "cjs": true, "wasm": true}
 )
 
 func scanEmails(text string, out *[]cand) {
@@ -97,7 +102,7 @@ func emailAt(text string, at int) (int, int, bool) {
 		return 0, 0, false
 	}
 	tld := text[lastLabel:i]
-	if len(tld) < 2 {
+	if len(tld) < 2 || hasUpperLower(tld) { // m.Path@m.Version is no address
 		return 0, 0, false
 	}
 	for k := 0; k < len(tld); k++ {
@@ -123,6 +128,9 @@ func emailAt(text string, at int) (int, int, bool) {
 		}
 	}
 	local := text[ls:at]
+	if roleLocals[strings.ToLower(local)] {
+		return 0, 0, false
+	}
 	if strings.EqualFold(local, "git") {
 		return 0, 0, false // git@host:group/repo remotes
 	}
@@ -136,7 +144,30 @@ func emailAt(text string, at int) (int, int, bool) {
 	if strings.Contains(seg, "://") {
 		return 0, 0, false
 	}
+	// user@host:path (scp, git remotes) and ssh/scp/rsync destinations
+	if i < len(text) && text[i] == ':' && i+1 < len(text) && text[i+1] != ' ' {
+		return 0, 0, false
+	}
+	if sshDestination(text, ls) {
+		return 0, 0, false
+	}
 	return ls, i, true
+}
+
+// sshDestination: the address follows ssh, scp, sftp, rsync or
+// ssh-copy-id on its line (ssh -p 2222 root@host).
+func sshDestination(text string, ls int) bool {
+	lo := maxInt(0, ls-128)
+	seg := text[lo:ls]
+	if j := strings.LastIndexByte(seg, '\n'); j >= 0 {
+		seg = seg[j+1:]
+	}
+	for _, c := range []string{"ssh ", "scp ", "sftp ", "rsync ", "ssh-copy-id ", "mosh "} {
+		if k := strings.Index(seg, c); k >= 0 && (k == 0 || !isAlnum(seg[k-1])) {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- numbers ----
@@ -265,6 +296,13 @@ func scanNumbers(text string, out *[]cand) {
 			}
 			continue
 		}
+		if c == '(' {
+			if e := usPhoneAt(text, i); e > 0 {
+				addPersonal(out, "phone", i, e)
+				i = e - 1
+			}
+			continue
+		}
 		if !isDigit(c) {
 			continue
 		}
@@ -272,6 +310,12 @@ func scanNumbers(text string, out *[]cand) {
 			if i >= 2 && isUpper(text[i-1]) && isUpper(text[i-2]) && (i == 2 || !isAlnum(text[i-3])) {
 				if e := ibanAt(text, i-2); e > 0 {
 					addPersonal(out, "iban", i-2, e)
+					i = e - 1
+					continue
+				}
+				// An IBAN-shaped string failing its checksum: its groups
+				// are not a card or phone number either.
+				if e := ibanShapedEnd(text, i-2); e > 0 {
 					i = e - 1
 					continue
 				}
@@ -380,7 +424,7 @@ func numberAt(text string, i int, p *numParse) (string, int) {
 		}
 	}
 	// French phone, national format: 0X XX XX XX XX.
-	if p.digits[0] == '0' && p.digits[1] != '0' {
+	if p.digits[0] == '0' && p.digits[1] != '0' && string(p.digits[:10]) != "0123456789" {
 		for k := p.ng; k >= 1; k-- {
 			if p.sum(k) != 10 || !p.endsClean(text, k) {
 				continue
@@ -474,13 +518,16 @@ func intlPhoneAt(text string, i int, p *numParse) int {
 			break
 		}
 		if paren {
-			if k >= len(text) || text[k] != ')' || k-j > 2 {
+			// "(0)" trunk prefix, or an area code: +1 (415) 555-0177
+			if k >= len(text) || text[k] != ')' || k-j > 4 {
 				return 0
 			}
 			k++
 			// "(0)" is the trunk prefix: not part of the international number.
 			if text[j:k-1] == "0" {
 				nd--
+			} else {
+				glen[groups] = k - 1 - j
 			}
 		} else {
 			glen[groups] = k - j
@@ -521,6 +568,32 @@ func intlPhoneAt(text string, i int, p *numParse) int {
 	return end
 }
 
+// usPhoneAt: the North American national form "(415) 555-0177".
+func usPhoneAt(text string, i int) int {
+	const shape = "(ddd) ddd-dddd"
+	if i+len(shape) > len(text) || i > 0 && isAlnum(text[i-1]) {
+		return 0
+	}
+	for k := 0; k < len(shape); k++ {
+		c := text[i+k]
+		if shape[k] == 'd' {
+			if !isDigit(c) {
+				return 0
+			}
+		} else if c != shape[k] {
+			return 0
+		}
+	}
+	if text[i+1] < '2' || text[i+6] < '2' {
+		return 0
+	}
+	e := i + len(shape)
+	if e < len(text) && (isAlnum(text[e]) || text[e] == '-') {
+		return 0
+	}
+	return e
+}
+
 // ---- SIREN / SIRET context ----
 
 // sirenContext reports whether the words SIREN, SIRET or RCS occur shortly
@@ -536,7 +609,10 @@ func sirenContext(text string, i int) bool {
 			if seg[off]|0x20 != w[0] || !strings.EqualFold(seg[off:off+len(w)], w) {
 				continue
 			}
-			if (off == 0 || !isAlnum(seg[off-1])) && (off+len(w) == len(seg) || !isAlnum(seg[off+len(w)])) {
+			// a word, or a camelCase hump: SirenEntreprise, numeroSiret
+			before := off == 0 || !isAlnum(seg[off-1]) || 'a' <= seg[off-1] && seg[off-1] <= 'z' && isUpper(seg[off])
+			after := off+len(w) == len(seg) || !isAlnum(seg[off+len(w)]) || isUpper(seg[off+len(w)]) && !isUpper(seg[off+len(w)-1])
+			if before && after {
 				return true
 			}
 		}
@@ -656,6 +732,31 @@ func ibanAt(text string, i int) int {
 		return 0
 	}
 	if !mod97(buf[:n]) {
+		return 0
+	}
+	return j
+}
+
+// ibanShapedEnd returns the end of an IBAN-shaped run at i (country,
+// check digits, then space-separated groups of four, 15 to 34 characters),
+// or 0.
+func ibanShapedEnd(text string, i int) int {
+	if _, ok := ibanLengths[text[i:i+2]]; !ok || i+4 > len(text) || !isDigit(text[i+2]) || !isDigit(text[i+3]) {
+		return 0
+	}
+	j, n := i, 0
+	for j < len(text) && n < 34 {
+		if text[j] == ' ' && n%4 == 0 && j+1 < len(text) && isIBANChar(text[j+1]) {
+			j++
+			continue
+		}
+		if !isIBANChar(text[j]) {
+			break
+		}
+		j++
+		n++
+	}
+	if n < 15 {
 		return 0
 	}
 	return j

@@ -48,15 +48,24 @@
 //
 //   - Secrets: gitleaks' default rule set (generated into gitleaks_rules.go,
 //     same expressions, keywords, entropy thresholds and allowlists; the four
-//     rules gitleaks only applies to given file paths are left out), plus
-//     passwords in connection URLs, password/secret/token assignments in
-//     YAML, .env, JSON and code, Authorization headers and Mistral API keys.
+//     rules gitleaks only applies to given file paths are left out; token
+//     formats may also end a sentence), plus passwords in connection URLs,
+//     password/secret/token assignments in YAML, JSON, TOML, INI, .env, XML,
+//     Dockerfile ENV/ARG (both forms), .netrc and code (keyword and
+//     positional arguments, setters, struct literals), on command lines
+//     (mysql -p, sshpass, redis-cli, docker login, curl -u), in English and
+//     French prose ("le mot de passe est …", "mdp", "clé"), HTTP Basic
+//     credentials wherever they appear, Bearer headers, Mistral API keys,
+//     Azure storage keys and AWS secret keys by their context (context.go).
+//     Placeholders and documentation examples are not secrets.
 //   - Personal data: e-mail addresses, phone numbers (French and
 //     international with a leading +), IBANs (mod-97), French NIR (with its
 //     key, Corsica included), SIRET (Luhn; in the spaced 3-3-3-5 form, or
 //     near the word SIRET), SIREN (Luhn, only near the word SIREN/SIRET/RCS:
 //     nine bare digits are too common), payment cards (Luhn, known issuer
-//     prefix, usual groupings).
+//     prefix, usual groupings), French passport and identity-card numbers
+//     after their context words (passeport, passport, CNI, carte
+//     d'identité, identity card).
 //   - Custom terms (literal, case-insensitive, whole words) and named
 //     patterns from the profile.
 //
@@ -99,6 +108,8 @@ const (
 // "auth_header", "mistral_api_key", a gitleaks rule id such as
 // "aws-access-token" or "github-pat", "custom:term", "custom:<pattern name>"),
 // its kind, and its byte offsets in the scanned text. Never the value.
+// Context detectors add "passport", "id_card" (personal), "basic_auth",
+// "azure_storage_key" and "aws_secret_key" (secrets).
 type Finding struct {
 	Type       string
 	Kind       Kind

@@ -12,14 +12,18 @@ import (
 // gitleaks' rules; validators reject references, types and placeholders
 // (`${DB_PASSWORD}`, `os.environ[...]`, `password: str`, `"<token>"`).
 
+// builtinDef defines a built-in rule.
+type builtinDef struct {
+	typ      string
+	kind     Kind // default KindSecret
+	prio     int
+	expr     string // documents the shape; gives the anchors
+	validate func(text string, s, e int) bool
+	matcher  func(text string, s, e int) (ms, me, vs, ve int, ok bool)
+}
+
 func builtinRules() ([]*rule, error) {
-	defs := []struct {
-		typ      string
-		prio     int
-		expr     string // documents the shape; gives the anchors
-		validate func(text string, s, e int) bool
-		matcher  func(text string, s, e int) (ms, me, vs, ve int, ok bool)
-	}{
+	defs := []builtinDef{
 		{
 			typ:  "url_password",
 			prio: prioBuiltin,
@@ -34,7 +38,7 @@ func builtinRules() ([]*rule, error) {
 			prio: prioHeuristic,
 			// key (ending with a secret-ish word), optional closing quote,
 			// an assignment operator, then a quoted or bare value.
-			expr:     `(?i)([\w.-]*(?:passw(?:or)?d|passphrase|pwd|[_.-]pass|secret|token|(?:api|access|secret|private|auth|signing|encryption|master)[_.-]?key|client[_.-]?secret|credentials?))["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|` + "`([^`\\n]{1,512})`" + `|([^\s"'\x60,;]{1,512}))`,
+			expr:     `(?i)([\w.-]*(?:passw(?:or)?d|passphrase|pwd|pass|pw|mdp|mot[_-]?de[_-]?passe|motdepasse|jeton|cle[_-]?api|secret|token|(?:api|access|secret|private|auth|signing|encryption|master)[_.-]?key|client[_.-]?secret|credentials?))["']?[ \t]*(?::=|=>|=|:)[ \t]*(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|` + "`([^`\\n]{1,512})`" + `|([^\s"'\x60,;]{1,512}))`,
 			validate: validAssignment,
 			matcher:  matchAssignment,
 		},
@@ -60,10 +64,18 @@ func builtinRules() ([]*rule, error) {
 			matcher:  matchMistral,
 		},
 	}
+	builtin := len(defs)
+	defs = append(defs, contextRuleDefs()...)
 	var rules []*rule
-	for _, d := range defs {
-		r := &rule{typ: d.typ, kind: KindSecret, prio: d.prio, validate: d.validate, matcher: d.matcher}
-		r.keyed = d.typ == "password_assignment" // see keyedHit
+	for i, d := range defs {
+		kind := d.kind
+		if kind == "" {
+			kind = KindSecret
+		}
+		r := &rule{typ: d.typ, kind: kind, prio: d.prio, validate: d.validate, matcher: d.matcher}
+		// see keyedHit; the context rules (contextRuleDefs) share the type
+		// but not the matcher, and need no operator
+		r.keyed = i < builtin && d.typ == "password_assignment"
 		if d.matcher != nil {
 			r.groupFrom = 1 // matcher results: match, then the value
 		}
@@ -84,7 +96,8 @@ func builtinRules() ([]*rule, error) {
 
 // secretWords end the keys of password_assignment (see its expression).
 var secretWords = func() []string {
-	ws := []string{"passwd", "password", "passphrase", "pwd", "_pass", ".pass", "-pass", "secret", "token", "credential", "credentials"}
+	ws := []string{"passwd", "password", "passphrase", "pwd", "_pass", ".pass", "-pass", "secret", "token", "credential", "credentials",
+		"motdepasse", "mot_de_passe", "mot-de-passe", "_mdp", "-mdp", ".mdp", "_pw", "-pw", ".pw", "jeton", "cle_api", "cleapi", "cle-api", "apikey"}
 	for _, p := range []string{"api", "access", "secret", "private", "auth", "signing", "encryption", "master"} {
 		for _, sep := range []string{"", "_", ".", "-"} {
 			ws = append(ws, p+sep+"key")
@@ -96,12 +109,24 @@ var secretWords = func() []string {
 	return ws
 }()
 
+// shortSecretWords end a key only as a whole word or a camelCase hump
+// (smtpPass, bind_pw, MDP) — not bypass, compass.
+var shortSecretWords = []string{"pass", "pw", "mdp"}
+
+// secretPrefixes start keys that hold a secret (MDP_ADMIN, PASSWORD_DB),
+// unless the key ends with a word that makes it metadata (nonSecretTails).
+var secretPrefixes = []string{"mdp", "pwd", "password", "passwd", "motdepasse", "mot_de_passe", "cle_api", "secret", "token"}
+
+var nonSecretTails = []string{"file", "path", "url", "uri", "length", "len", "min", "max", "policy", "hash", "expiry", "expires", "ttl",
+	"hint", "reset", "field", "name", "label", "at", "date", "time", "expires_at", "expiration", "created", "updated", "regex", "pattern", "rule", "rules", "type", "id", "endpoint", "header", "env", "var",
+	"dir", "count", "timeout", "lifetime", "store", "manager", "provider", "source", "ref", "key_id", "version", "prefix", "format", "size"}
+
 func endsWithSecretWord(key string) bool {
 	if key == "" {
 		return false
 	}
 	switch key[len(key)-1] | 0x20 { // every secret word ends with one of these
-	case 'd', 'e', 's', 't', 'n', 'y', 'l':
+	case 'd', 'e', 's', 't', 'n', 'y', 'l', 'w', 'p', 'i':
 	default:
 		return false
 	}
@@ -110,7 +135,78 @@ func endsWithSecretWord(key string) bool {
 			return true
 		}
 	}
+	for _, w := range shortSecretWords {
+		n := len(key) - len(w)
+		if n >= 0 && strings.EqualFold(key[n:], w) && (n == 0 || !isAlnum(key[n-1]) || 'a' <= key[n-1] && key[n-1] <= 'z' && isUpper(key[n])) {
+			return true
+		}
+	}
 	return false
+}
+
+// startsWithSecretWord: MDP_ADMIN, PASSWORD_DB, SECRET_JWT.
+func startsWithSecretWord(key string) bool {
+	key = strings.TrimLeft(key, "-_.")
+	for _, w := range secretPrefixes {
+		if len(key) > len(w)+1 && strings.EqualFold(key[:len(w)], w) && (key[len(w)] == '_' || key[len(w)] == '-' || key[len(w)] == '.') {
+			rest := key[len(w)+1:]
+			for _, t := range nonSecretTails {
+				n := len(rest) - len(t)
+				if n >= 0 && strings.EqualFold(rest[n:], t) && (n == 0 || rest[n-1] == '_' || rest[n-1] == '-' || rest[n-1] == '.') {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// k8sEnvName: the key is the value of a "name:" (Kubernetes env list).
+func k8sEnvName(text string, ks int) bool {
+	i := ks
+	if i > 0 && (text[i-1] == '"' || text[i-1] == '\'') {
+		i--
+	}
+	for i > 0 && (text[i-1] == ' ' || text[i-1] == '\t') {
+		i--
+	}
+	return i >= 5 && text[i-5:i] == "name:"
+}
+
+// netrcPassword: "machine host login user password value" (.netrc).
+func netrcPassword(text string, ks, e int) bool {
+	if !strings.EqualFold(text[ks:e], "password") {
+		return false
+	}
+	lo := maxInt(0, ks-160)
+	seg := text[lo:ks]
+	if j := strings.LastIndexByte(seg, '\n'); j >= 0 {
+		seg = seg[j+1:]
+	}
+	return strings.HasPrefix(strings.TrimLeft(seg, " \t"), "machine ") && strings.Contains(seg, " login ")
+}
+
+// dockerInstruction reports whether the key starting at ks follows a
+// Dockerfile ENV or ARG instruction at the start of its line (a diff's
+// +/- marker allowed): there the value may follow a blank.
+func dockerInstruction(text string, ks int) bool {
+	i := ks
+	for i > 0 && (text[i-1] == ' ' || text[i-1] == '\t') {
+		i--
+	}
+	if i == ks || i < 3 {
+		return false
+	}
+	w := text[i-3 : i]
+	if !strings.EqualFold(w, "ENV") && !strings.EqualFold(w, "ARG") {
+		return false
+	}
+	j := i - 3
+	for j > 0 && (text[j-1] == ' ' || text[j-1] == '\t' || text[j-1] == '+' || text[j-1] == '-') {
+		j--
+	}
+	return j == 0 || text[j-1] == '\n'
 }
 
 func isURLStop(c byte) bool {
@@ -284,13 +380,19 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 	for e < len(text) && e-k < 128 && isWordDotDash(text[e]) {
 		e++
 	}
-	if !endsWithSecretWord(text[ks:e]) {
+	if !endsWithSecretWord(text[ks:e]) && !startsWithSecretWord(text[ks:e]) {
 		return
 	}
 	i := e
+	keyQuoted := false
 	if i < len(text) && (text[i] == '"' || text[i] == '\'') {
 		i++
+		keyQuoted = true
+		if i < len(text) && text[i] == ']' {
+			i++ // $cfg['password'] = …
+		}
 	}
+	b := i
 	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
 		i++
 	}
@@ -298,6 +400,42 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 		return
 	}
 	switch {
+	case (text[i] == '\n' || text[i] == '\r') && k8sEnvName(text, ks):
+		// - name: DB_PASSWORD
+		//   value: "…"
+		j := strings.IndexByte(text[i:minInt(len(text), i+2)], '\n')
+		if j < 0 {
+			return
+		}
+		j = skipBlanks(text, i+j+1)
+		if !strings.HasPrefix(text[j:], "value:") {
+			return
+		}
+		i = j + len("value:")
+	case keyQuoted && text[i] == ',' && ks >= 2 && text[ks-2] == '(':
+		// define('DB_PASSWORD', '…'), setProperty("password", "…"): the
+		// key is a call's first argument, the value a string literal
+		// (not a list of words: "token", "secret")
+		j := skipBlanks(text, i+1)
+		if j >= len(text) || text[j] != '"' && text[j] != '\'' {
+			return
+		}
+		if q := strings.IndexByte(text[j+1:minInt(len(text), j+514)], text[j]); q < 0 || !secretLike(text[j+1:j+1+q]) {
+			return
+		}
+		i++
+	case text[i] == '(' && i == e:
+		// setter: .password("…"), setPassword("…"), withPassword("…")
+		j := skipBlanks(text, i+1)
+		if j >= len(text) || text[j] != '"' && text[j] != '\'' {
+			return
+		}
+		i++
+	case i > b && text[i] != ':' && text[i] != '=' && (dockerInstruction(text, ks) || strings.HasPrefix(text[ks:e], "--") || netrcPassword(text, ks, e)):
+		// ENV KEY value, ARG KEY value, --password value
+		if text[i] == '-' {
+			return
+		}
 	case text[i] == ':' && i+1 < len(text) && text[i+1] == '=':
 		i += 2
 	case text[i] == '=' && i+1 < len(text) && text[i+1] == '>':
@@ -307,6 +445,28 @@ func matchAssignment(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 			return
 		}
 		i++
+		// TypeScript/Kotlin annotations: password: string = "…"
+		j := skipBlanks(text, i)
+		t := j
+		for t < len(text) && t-j < 32 && (isAlnum(text[t]) || text[t] == '_' || text[t] == '?') {
+			t++
+		}
+		if t > j {
+			if u := skipBlanks(text, t); u < len(text) && text[u] == '=' && (u+1 >= len(text) || text[u+1] != '=' && text[u+1] != '>') {
+				i = u + 1
+			}
+		}
+	case text[i] == '>' && ks > 0 && text[ks-1] == '<':
+		// <password>…</password>
+		j := i + 1
+		end := strings.IndexByte(text[j:minInt(len(text), j+512)], '<')
+		if end <= 0 || strings.ContainsAny(text[j:j+end], "\n") {
+			return
+		}
+		return ks - 1, j + end, j, j + end, true
+	case keyQuoted && strings.HasPrefix(text[i:], "value="):
+		// <add key="ApiKey" value="…" />
+		i += len("value=")
 	case text[i] == '=':
 		if i+1 < len(text) && (text[i+1] == '=' || text[i+1] == '~') {
 			return
@@ -357,12 +517,13 @@ var dummyValues = map[string]bool{
 	"number": true, "object": true, "any": true, "redacted": true,
 	"hidden": true, "masked": true, "empty": true, "todo": true, "fixme": true,
 	"your_password": true, "yourpassword": true, "mypassword": true,
-	"sensitive": true, "secretstr": true, "secretstring": true, "char": true,
+	"sensitive": true, "secretstr": true, "secretstring": true, "char": true, "open sesame": true,
 	"text": true, "varchar": true, "integer": true, "env": true, "file": true,
 }
 
 // placeholderish reports values that are references, templates or
-// stand-ins: ${X}, $X, {{x}}, %(x)s, <x>, [x], ****, xxxx, YOUR_API_KEY.
+// stand-ins: ${X}, $X, {{x}}, %(x)s, <x>, [x], ****, xxxx, YOUR_API_KEY,
+// your-api-key-here, votre_cle_api, sk-..., YAML tags and anchors.
 func placeholderish(v string) bool {
 	if v == "" {
 		return true
@@ -370,15 +531,28 @@ func placeholderish(v string) bool {
 	if dummyValues[strings.ToLower(v)] {
 		return true
 	}
+	rest := v[1:]
 	switch v[0] {
-	case '$', '%', '<', '[', '{', '!', '|', '>', '&', '*', '@', '#':
+	case '<', '[', '{':
+		return true
+	case '$':
+		// $VAR, ${VAR}, $(cmd); "$" inside a password is fine
+		return rest == "" || rest[0] == '{' || rest[0] == '(' || isIdentifier(rest)
+	case '%':
+		// %(name)s, %s, %ENV%
+		return rest == "" || rest[0] == '(' || len(rest) == 1 || strings.HasSuffix(rest, "%") && isIdentifier(strings.TrimSuffix(rest, "%"))
+	case '!', '&', '@', '#':
+		// YAML tags (!vault, !Ref), anchors (&x), decorators, comments
+		return rest == "" || isIdentifier(rest) || rest[0] == '{'
+	case '*':
+		return rest == "" || isIdentifier(rest) || rest[0] == '*'
+	case '|', '>':
+		return len(strings.Trim(rest, "-+0123456789")) == 0
+	}
+	if placeholderMarks.contains(v) {
 		return true
 	}
-	if strings.Contains(v, "{{") || strings.Contains(v, "${") || strings.Contains(v, "#{") ||
-		strings.Contains(v, "%(") || strings.Contains(v, "://") {
-		return true
-	}
-	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/") {
+	if (strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/")) && pathLike(v) {
 		return true
 	}
 	same := true
@@ -395,13 +569,74 @@ func placeholderish(v string) bool {
 	if strings.ContainsRune(v, '_') && strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == "" {
 		return true
 	}
-	lv := strings.ToLower(v)
-	for _, w := range []string{"your", "example", "placeholder", "changeme", "change_me", "dummy", "sample", "xxxx", "<", ">"} {
-		if strings.Contains(lv, w) {
-			return true
+	return madeOfStandInWords(v)
+}
+
+// placeholderMarks: templates, references, elisions and stand-in words
+// (ASCII case-insensitive, one pass).
+var placeholderMarks = newAutomaton([]string{"{{", "${", "#{", "%(", ":/", "...", "…", "<", ">",
+	"your", "votre", "example", "exemple", "placeholder", "changeme", "change_me", "change-me", "dummy", "sample", "xxxx",
+	"replace", "remplacer", "redacted"})
+
+// standInWords make up placeholder values: fake-key-for-tests,
+// test-token, ma-cle-secrete, motdepasse, xoxb-your-bot-token.
+var standInWords = map[string]bool{
+	"my": true, "ma": true, "mon": true, "mes": true, "the": true, "a": true, "le": true, "la": true, "de": true, "du": true, "for": true, "pour": true,
+	"here": true, "ici": true, "test": true, "tests": true, "testing": true, "fake": true, "faux": true, "fausse": true, "mock": true, "stub": true,
+	"api": true, "key": true, "cle": true, "clé": true, "token": true, "jeton": true, "secret": true, "secrete": true, "secrète": true,
+	"password": true, "passwd": true, "pass": true, "pwd": true, "mot": true, "passe": true, "motdepasse": true, "mdp": true,
+	"bot": true, "app": true, "user": true, "access": true, "auth": true, "value": true, "valeur": true, "default": true, "local": true,
+	"dev": true, "demo": true, "foo": true, "bar": true, "baz": true, "none": true, "null": true, "todo": true, "insert": true, "put": true,
+	"enter": true, "new": true, "old": true, "some": true, "any": true, "real": true, "vrai": true, "abc": true, "xyz": true,
+	"sk": true, "pk": true, "rk": true, "xoxb": true, "xoxp": true, "ghp": true, "glpat": true, "npm": true, "hvs": true, "live": true, "dummy": true,
+	"admin": true, "root": true, "private": true, "public": true, "client": true, "service": true, "account": true, "webhook": true, "url": true,
+}
+
+// madeOfStandInWords: every word of v (split at '-', '_', '.', ' ') is a
+// stand-in word: nothing in it is random.
+func madeOfStandInWords(v string) bool {
+	var buf [16]byte
+	n := 0
+	for i := 0; i < len(v); {
+		j := i
+		for j < len(v) && v[j] != '-' && v[j] != '_' && v[j] != '.' && v[j] != ' ' {
+			j++
 		}
+		if j > i {
+			if j-i > len(buf) {
+				return false // no stand-in word is that long
+			}
+			w := buf[:j-i]
+			for k := range w {
+				w[k] = lowerASCII(v[i+k])
+			}
+			if !standInWords[string(w)] { // no allocation for a lookup
+				return false
+			}
+			n++
+		}
+		i = j + 1
 	}
-	return false
+	return n > 0
+}
+
+// pathLike: /etc/secrets/db, ./key.pem, ~/.pgpass — not a random key that
+// happens to start with '/' (base64 keys do).
+func pathLike(v string) bool {
+	if strings.ContainsAny(v, "+=") {
+		return false
+	}
+	for i := 0; i < len(v); {
+		j := strings.IndexByte(v[i:], '/')
+		if j < 0 {
+			j = len(v) - i
+		}
+		if seg := v[i : i+j]; len(seg) >= 16 && mixedClasses(seg) {
+			return false
+		}
+		i += j + 1
+	}
+	return true
 }
 
 func validURLPassword(text string, s, e int) bool {
@@ -420,7 +655,15 @@ func validAssignment(text string, s, e int) bool {
 	if strings.ContainsAny(v, " \t") {
 		return false
 	}
-	if isDottedIdent(v) {
+	if isDottedIdent(v) || strings.Count(v, "-") >= 2 && looksLikeUUIDOrDate(v) {
+		return false
+	}
+	// the name of a secret, not one: "X-Gitlab-Token", "DB_PASSWORD"
+	if endsWithSecretWord(v) && !strings.ContainsAny(v, "0123456789") {
+		return false
+	}
+	// a regular expression describing secrets
+	if strings.HasPrefix(v, "(?") || strings.Contains(v, `\b`) || strings.Contains(v, `\d`) || strings.Contains(v, "]{") {
 		return false
 	}
 	if quoted {
@@ -509,7 +752,7 @@ func secretLike(v string) bool {
 		switch c := v[i]; {
 		case '0' <= c && c <= '9':
 			digits++
-		case 'a' <= c|0x20 && c|0x20 <= 'z':
+		case 'a' <= c|0x20 && c|0x20 <= 'z' || c >= 0x80: // accented letters are letters
 			letters++
 		case c == '_' || c == '-' || c == '.':
 		default:
@@ -567,6 +810,9 @@ func notASecret(text string, s, e int, typ string, b64 *backSpan) bool {
 	if containsFold(v, "example") {
 		return true
 	}
+	if e-s <= 64 && (madeOfStandInWords(v) || namesAKey(v)) {
+		return true
+	}
 	if strings.Contains(v, "[[") {
 		rest := stripPlaceholders(v)
 		if len(strings.Trim(rest, `"'`+"` ")) < 8 {
@@ -580,6 +826,27 @@ func notASecret(text string, s, e int, typ string, b64 *backSpan) bool {
 		return true
 	}
 	return false
+}
+
+// namesAKey: an identifier that names a key rather than holding one
+// (encryptionKey1024, NewEncapsulationKey768, refreshToken2).
+func namesAKey(v string) bool {
+	if !isIdentifier(v) || !wordish(v) {
+		return false
+	}
+	for _, w := range []string{"Key", "Token", "Secret", "Password"} {
+		if strings.Contains(v, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// sentenceEndedWords: a gitleaks token-format rule matched only because a
+// sentence's punctuation follows (sentenceTerm), and the value reads as
+// words (s.ReadUint16LengthPrefixed, in a comment, is no Vault token).
+func sentenceEndedWords(text string, s, e int) bool {
+	return e < len(text) && strings.IndexByte(".,:!?)]>*", text[e]) >= 0 && wordishFrac(text[s:e], 0.7)
 }
 
 func containsFold(s, sub string) bool {
