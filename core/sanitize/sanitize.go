@@ -90,6 +90,30 @@ var (
 	quickAction  = regexp.MustCompile(`(?m)^([ \t>]*)/([A-Za-z])`)
 )
 
+// htmlAttr finds an attribute that fetches or links, with its value.
+var htmlAttr = regexp.MustCompile(`(?i)(?:src|srcset|href|action|formaction|background|poster|data)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)`)
+
+// Destinations lists what a renderer may fetch or link to in t: inline
+// link and image destinations, reference definitions, autolinks and Slack
+// links, bare URLs and HTML src=/href= values. It over-approximates; tests
+// use it to check where values end up.
+func Destinations(t string) []string {
+	var out []string
+	for _, m := range inlineLink.FindAllStringSubmatch(t, -1) {
+		out = append(out, m[3])
+	}
+	for _, m := range refDef.FindAllStringSubmatch(t, -1) {
+		out = append(out, m[2])
+	}
+	for _, m := range autolink.FindAllStringSubmatch(t, -1) {
+		out = append(out, m[1])
+	}
+	for _, m := range htmlAttr.FindAllStringSubmatch(t, -1) {
+		out = append(out, m[1])
+	}
+	return append(out, bareURL.FindAllString(t, -1)...)
+}
+
 // tags that fetch, frame, link or run, whatever their attributes.
 var dangerousTags = map[string]bool{
 	"img": true, "a": true, "iframe": true, "frame": true, "frameset": true, "video": true, "audio": true,

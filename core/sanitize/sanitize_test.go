@@ -112,22 +112,6 @@ func TestMarkdownKeepsOrdinaryText(t *testing.T) {
 	}
 }
 
-// destinations lists every destination in text, as this package finds them.
-func destinations(text string) []string {
-	var out []string
-	for _, m := range inlineLink.FindAllStringSubmatch(text, -1) {
-		out = append(out, m[3])
-	}
-	for _, m := range refDef.FindAllStringSubmatch(text, -1) {
-		out = append(out, m[2])
-	}
-	for _, m := range autolink.FindAllStringSubmatch(text, -1) {
-		out = append(out, m[1])
-	}
-	out = append(out, bareURL.FindAllString(text, -1)...)
-	return out
-}
-
 func FuzzMarkdown(f *testing.F) {
 	f.Add(hostile)
 	f.Add("[a](https://docs.example.org/x) [b](<https://evil.example/y z>) ![c](//evil.example)")
@@ -137,7 +121,7 @@ func FuzzMarkdown(f *testing.F) {
 		for _, fl := range []Flavor{Slack, Mattermost, GitLab} {
 			p := &Policy{Flavor: fl, Host: "gitlab.example.org", Allow: []string{"docs.example.org"}}
 			out := p.Markdown(in)
-			for _, d := range destinations(out) {
+			for _, d := range Destinations(out) {
 				if !p.Allowed(d) && d != LinkRemoved {
 					t.Fatalf("flavor %d: destination %q left in %q (from %q)", fl, d, out, in)
 				}
