@@ -17,9 +17,10 @@
 //     https are accepted;
 //   - removes raw HTML that fetches or links (<img>, <a>, <iframe>, any tag
 //     with src=, href=, style=…);
-//   - defuses mass and group mentions (@channel, @here, @all, <!channel>,
-//     <!subteam^…>, and on Mattermost and GitLab every @mention, since a
-//     group cannot be told from a person).
+//   - defuses mentions: <!channel>, <!here>, <!subteam^…> on Slack, and on
+//     Slack, Mattermost and GitLab every @mention (@channel, @here, @all,
+//     and groups, which cannot be told from a person): the model never
+//     notifies anyone.
 //
 // Restored values are kept out of destinations by the restore step itself
 // (core/redact, RestoreMarkdown): by the time text reaches this package, a
@@ -179,9 +180,7 @@ func (p *Policy) Markdown(t string) string {
 	}
 
 	switch p.Flavor {
-	case Slack:
-		t = massMention.ReplaceAllString(t, "$1@"+zwj+"$2")
-	case Mattermost:
+	case Slack, Mattermost:
 		t = anyMention.ReplaceAllString(t, "$1@"+zwj+"$2")
 	case GitLab:
 		t = quickAction.ReplaceAllString(t, `$1\/$2`)
