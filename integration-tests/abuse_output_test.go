@@ -87,7 +87,9 @@ func TestHostileAnswersAreDefusedInChat(t *testing.T) {
 	p := newChatPlatforms(t)
 	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection())
 	ctx := ctxT(t)
-	final := func(text string) bool { return strings.Contains(text, "journal request req_") || strings.Contains(text, "requête du journal req_") }
+	final := func(text string) bool {
+		return strings.Contains(text, "journal request req_") || strings.Contains(text, "requête du journal req_")
+	}
 
 	// Slack.
 	question := "ask write a note to " + abuseEmail
