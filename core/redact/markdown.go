@@ -118,8 +118,11 @@ func (m *mdRestore) words(text string, final bool, out *strings.Builder) int {
 			return i
 		}
 		long := m.long || j-i > maxWord
+		// An HTML tag between "[x]:" and a destination may be removed
+		// before posting: the next word is then the destination.
+		inTag := m.angle || text[i] == '<'
 		m.word(text[i:j], long || urlish(text[i:j]), out)
-		m.refDest = !long && strings.HasSuffix(text[i:j], "]:")
+		m.refDest = !long && (strings.Contains(text[i:j], "]:") || m.refDest && inTag)
 		i = j
 	}
 	return i
@@ -192,20 +195,49 @@ func (m *mdRestore) step(c byte) {
 }
 
 // urlish reports whether a renderer may make a link of a word (with any
-// placeholder in it standing for a value): a scheme, a path, a query, or a
-// domain (a dot followed by a letter, a digit or a placeholder). Trailing
+// placeholder in it standing for a value): a colon inside it (a scheme), a
+// path, a query, or a domain (a dot followed by a letter or a digit). Trailing
 // punctuation does not count: "write to [[EMAIL_1]]." is prose.
 func urlish(w string) bool {
+	if strings.Contains(w, "[[") {
+		w = neutral(w)
+	}
+	if strings.Contains(w, "]:") {
+		return true // a reference definition's destination may follow
+	}
+	if i := strings.Index(w, "."); i >= 3 && strings.Contains(strings.ToLower(w), "www.") {
+		return true
+	}
 	w = strings.TrimRight(w, ".,;:!?)]}*_~'\"")
 	for i := 0; i < len(w); i++ {
 		switch w[i] {
 		case '/', '\\', '?', '#', '%':
 			return true
-		case ':', '.':
+		case ':':
+			if i+1 < len(w) { // a scheme, whatever follows
+				return true
+			}
+		case '.':
 			if i+1 < len(w) && (w[i+1] == '[' || w[i+1] >= 0x80 || isAlnum(w[i+1])) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// neutral replaces the placeholder-shaped tokens of w by "x", what a value
+// is to a renderer deciding whether a word is a link.
+func neutral(w string) string {
+	var b strings.Builder
+	for i := 0; i < len(w); {
+		if e := placeholderAt(w, i); e > 0 {
+			b.WriteByte('x')
+			i = e
+			continue
+		}
+		b.WriteByte(w[i])
+		i++
+	}
+	return b.String()
 }

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math/rand"
 	"strings"
 	"testing"
 
@@ -133,4 +134,39 @@ func FuzzRestoreMarkdown(f *testing.F) {
 			t.Fatalf("streamed %q, whole %q", b.String(), out)
 		}
 	})
+}
+
+// TestRestoreThenSanitizeRandom: texts made of the pieces that matter to
+// both (placeholders, brackets, angle brackets, schemes, blank lines), a
+// deterministic sample: no value ends up in anything a renderer may fetch
+// or link to, after the restore and after the sanitizer; the sanitizer
+// leaves no destination it does not allow.
+func TestRestoreThenSanitizeRandom(t *testing.T) {
+	toks := []string{"[[EMAIL_1]]", "[[SECRET_1]]", "](", "(", ")", "<", ">", "[", "]", ":", "//", "http://", "https://", "www.", ".", "/", " ", "\n", "\n\n", "a", "b", "src=", "<img ", "<a href=", "\"", "'", "|", "!", "[x]:", "`", "?", "=", "&#58;", "\t", "e.com", "javascript:", "@", "#"}
+	v := mdVault()
+	r := rand.New(rand.NewSource(1))
+	for n := 0; n < 20000; n++ {
+		var b strings.Builder
+		k := 1 + r.Intn(14)
+		for i := 0; i < k; i++ {
+			b.WriteString(toks[r.Intn(len(toks))])
+		}
+		text := b.String()
+		out := v.RestoreMarkdown(text)
+		for _, d := range sanitize.Destinations(out) {
+			if strings.IndexByte(d, 1) >= 0 {
+				t.Fatalf("value in destination %q of %q (from %q)", d, out, text)
+			}
+		}
+		p := &sanitize.Policy{Flavor: sanitize.Mattermost, Host: "e.com"}
+		s := p.Markdown(out)
+		for _, d := range sanitize.Destinations(s) {
+			if strings.IndexByte(d, 1) >= 0 {
+				t.Fatalf("value in sanitized destination %q of %q (from %q)", d, s, text)
+			}
+			if !p.Allowed(d) && d != sanitize.LinkRemoved {
+				t.Fatalf("destination %q not allowed in %q (from %q)", d, s, out)
+			}
+		}
+	}
 }

@@ -15,8 +15,8 @@
 //     Destinations are HTML-entity-decoded and percent-decoded, with control
 //     characters and white space removed, before any check; only http and
 //     https are accepted;
-//   - removes raw HTML that fetches or links (<img>, <a>, <iframe>, any tag
-//     with src=, href=, style=…);
+//   - escapes raw HTML that fetches or links (<img>, <a>, <iframe>, any tag
+//     with src=, href=, style=…), complete or not;
 //   - defuses mentions: <!channel>, <!here>, <!subteam^…> on Slack, and on
 //     Slack, Mattermost and GitLab every @mention (@channel, @here, @all,
 //     and groups, which cannot be told from a person): the model never
@@ -33,6 +33,7 @@ import (
 	"html"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -54,8 +55,9 @@ const (
 	GitLab
 )
 
-// LinkRemoved replaces a bare URL that is not allowed.
-const LinkRemoved = "[link removed]"
+// LinkRemoved replaces a bare URL that is not allowed. Neither brackets
+// nor parentheses: it must not complete a link with what is around it.
+const LinkRemoved = "‹link removed›"
 
 // Policy says what a destination accepts.
 type Policy struct {
@@ -71,7 +73,7 @@ var (
 	// Inline link or image: text with one level of nested brackets; a
 	// destination in <…> or with one level of balanced parentheses; an
 	// optional title.
-	inlineLink = regexp.MustCompile(`(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(\s*(<[^<>\n]*>|[^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)(?:\s+(?:"[^"]*"|'[^']*'|\([^()]*\)))?\s*\)`)
+	inlineLink = regexp.MustCompile(`(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(` + ws + `(<[^<>\n]*>|[^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)(?:(?:[ \t]|\n)` + ws + `(?:"[^"]*"|'[^']*'|\([^()]*\)))?` + ws + `\)`)
 	// Reference definition, anywhere (also inside quotes and lists); the
 	// destination may be on the next line.
 	refDef = regexp.MustCompile(`\[((?:[^\[\]\n\\]|\\.)+)\]:[ \t]*(?:\n[ \t]*)?(<[^<>\n]*>|[^\s<>]+)`)
@@ -80,8 +82,8 @@ var (
 	// Bare URLs a renderer may turn into links, and dangerous schemes
 	// however they are written.
 	bareURL = regexp.MustCompile(`(?i)\b(?:[a-z][a-z0-9+.\-]*://|(?:javascript|vbscript|data|file|mailto|blob|about|jar|view-source):|www\.)[^\s<>()\[\]"'` + "`\\x00" + `]*|//[a-z0-9.\-]+\.[a-z]{2,}[^\s<>()\[\]"'` + "`\\x00" + `]*`)
-	// A complete HTML tag (open or close).
-	htmlTag = regexp.MustCompile(`<\s*/?\s*([a-zA-Z][a-zA-Z0-9\-]*)((?:[\s/][^<>]*)?)>`)
+	// The opening of an HTML tag (open or close).
+	tagOpen = regexp.MustCompile(`</?([a-zA-Z][a-zA-Z0-9\-]*)`)
 	// Attributes that fetch, link or style.
 	fetchAttr = regexp.MustCompile(`(?i)(?:^|[\s/"'])(?:src|srcset|href|xlink:href|action|formaction|style|background|poster|data|ping|lowsrc|dynsrc|codebase|cite|longdesc|manifest|on[a-z]+)\s*=`)
 	// Slack's special commands: <!channel>, <!here>, <!subteam^…>…
@@ -91,8 +93,15 @@ var (
 	quickAction  = regexp.MustCompile(`(?m)^([ \t>]*)/([A-Za-z])`)
 )
 
-// htmlAttr finds an attribute that fetches or links, with its value.
-var htmlAttr = regexp.MustCompile(`(?i)(?:src|srcset|href|action|formaction|background|poster|data)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)`)
+// htmlAttr finds an attribute that fetches or links, with its value, in a
+// complete tag (which holds no blank line).
+var htmlAttr = regexp.MustCompile(`(?i)<[a-z]` + tagBody + `*?[\s/"'](?:src|srcset|href|action|formaction|background|poster|data)[ \t]*\n?[ \t]*=[ \t]*\n?[ \t]*("[^"\n]*(?:\n[^"\n]+)*"|'[^'\n]*(?:\n[^'\n]+)*'|[^\s<>]+)` + tagBody + `*>`)
+
+// ws is white space within a paragraph: at most one line break.
+const ws = `[ \t]*\n?[ \t]*`
+
+// tagBody is a character of a tag: no angle bracket, no blank line.
+const tagBody = `(?:[^<>\n]|\n[ \t]*[^<>\s])`
 
 // Destinations lists what a renderer may fetch or link to in t: inline
 // link and image destinations, reference definitions, autolinks and Slack
@@ -124,6 +133,8 @@ var dangerousTags = map[string]bool{
 	"textarea": true, "select": true, "noscript": true, "template": true,
 }
 
+var bracket = strings.NewReplacer(`\[`, `\[`, `\]`, `\]`, "[", `\[`, "]", `\]`)
+
 // zwj is placed after the @ of a mention so that it does not notify.
 const zwj = "\u200d"
 
@@ -136,13 +147,7 @@ func (p *Policy) Markdown(t string) string {
 		t = slackCommand.ReplaceAllString(t, "&lt;!$1&gt;")
 	}
 	t = strings.ReplaceAll(t, "<!--", "&lt;!--")
-	t = htmlTag.ReplaceAllStringFunc(t, func(m string) string {
-		sm := htmlTag.FindStringSubmatch(m)
-		if dangerousTags[strings.ToLower(sm[1])] || fetchAttr.MatchString(sm[2]) {
-			return ""
-		}
-		return m
-	})
+	t = neutraliseHTML(t)
 
 	// Allowed links are set aside as \x00n\x00 so that the bare-URL pass
 	// does not see them.
@@ -157,7 +162,8 @@ func (p *Policy) Markdown(t string) string {
 		if p.Allowed(m[sm[4]:sm[5]]) {
 			return m[:sm[4]] + hold(m[sm[4]:])
 		}
-		return ""
+		// The label stays: removing it all could join what was around.
+		return m[:sm[4]] + LinkRemoved
 	})
 	t = autolink.ReplaceAllStringFunc(t, func(m string) string {
 		sm := autolink.FindStringSubmatch(m)
@@ -165,7 +171,7 @@ func (p *Policy) Markdown(t string) string {
 			return hold(m)
 		}
 		if strings.TrimSpace(sm[2]) != "" {
-			return sm[2]
+			return p.plain(sm[2])
 		}
 		return LinkRemoved
 	})
@@ -205,8 +211,65 @@ func (p *Policy) inline(t string, hold func(string) string) string {
 			// The text stays visible to the later passes.
 			return hold(m[:sm[4]]) + text + hold(m[sm[5]:])
 		}
-		return text
+		return p.plain(text)
 	})
+}
+
+// plain is the text of a removed link: its brackets escaped where Markdown
+// links exist, so that it cannot form a new link with what follows
+// ("[[a]](x)(y)" would leave "[a](y)").
+func (p *Policy) plain(text string) string {
+	if p.Flavor == Slack || !strings.ContainsAny(text, "[]") {
+		return text
+	}
+	return bracket.Replace(text)
+}
+
+// neutraliseHTML escapes the '<' of every tag that may fetch, link or run:
+// a dangerous name (<img>, <a>, <iframe>…), or an attribute that fetches
+// (src=, href=, style=…) or a quote anywhere before the tag's first '>' —
+// where a browser ends it, whatever Markdown thinks, and whether or not
+// the tag is complete. Escaping removes nothing, so no new tag can form
+// from what was around. Positions are precomputed: O(n log n).
+func neutraliseHTML(t string) string {
+	opens := tagOpen.FindAllStringSubmatchIndex(t, -1)
+	if len(opens) == 0 {
+		return t
+	}
+	// next returns the first position ≥ i in sorted ps, or len(t).
+	next := func(ps []int, i int) int {
+		k := sort.SearchInts(ps, i)
+		if k == len(ps) {
+			return len(t)
+		}
+		return ps[k]
+	}
+	var gts, quotes, fetches []int
+	for i := 0; i < len(t); i++ {
+		switch t[i] {
+		case '>':
+			gts = append(gts, i)
+		case '"', '\'':
+			quotes = append(quotes, i)
+		}
+	}
+	for _, f := range fetchAttr.FindAllStringIndex(t, -1) {
+		fetches = append(fetches, f[0])
+	}
+	var b strings.Builder
+	b.Grow(len(t) + 8)
+	last := 0
+	for _, o := range opens {
+		end := next(gts, o[1])
+		name := strings.ToLower(t[o[2]:o[3]])
+		if dangerousTags[name] || next(quotes, o[1]) < end || next(fetches, o[1]) < end {
+			b.WriteString(t[last:o[0]])
+			b.WriteString("&lt;")
+			last = o[0] + 1
+		}
+	}
+	b.WriteString(t[last:])
+	return b.String()
 }
 
 func unhold(t string, kept []string) string {
@@ -295,6 +358,20 @@ func (p *Policy) allowedClean(s string) bool {
 	if i := strings.Index(s, "//"); i >= 0 && strings.Contains(s[i+2:], "//") {
 		return false // a URL carried inside another (redirects, nested links)
 	}
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		rest := s[i+1:]
+		if strings.HasPrefix(rest, "//") { // past the host
+			rest = rest[2:]
+			if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+				rest = rest[j:]
+			} else {
+				rest = ""
+			}
+		}
+		if bareURL.MatchString(rest) {
+			return false // likewise: a scheme or www. further in
+		}
+	}
 	switch {
 	case end >= 0 && s[end] == ':':
 		scheme := strings.ToLower(s[:end])
@@ -305,7 +382,7 @@ func (p *Policy) allowedClean(s string) bool {
 		s = "https:" + s
 	case strings.HasPrefix(strings.ToLower(s), "www."):
 		s = "https://" + s // linkified as such by GFM
-	case strings.Contains(s, "//"):
+	case strings.Contains(s, "//") || strings.Contains(s, ":") || strings.Contains(strings.ToLower(s), "www."):
 		return false // not a plain path: no host hidden in a relative link
 	default:
 		return true // relative: on the platform's own host
@@ -315,8 +392,8 @@ func (p *Policy) allowedClean(s string) bool {
 		return false
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if host == "" {
-		return false
+	if host == "" || strings.Trim(host, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+		return false // a plain DNS name only
 	}
 	return p.hostAllowed(host)
 }
