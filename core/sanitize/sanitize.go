@@ -10,11 +10,12 @@
 //   - strips invisible characters (bidirectional controls, zero-width
 //     characters, tag characters);
 //   - keeps links and images only to allowed hosts (the platform's own host
-//     and a configurable list, subdomains included) or relative ones; any
-//     other is rendered as plain text (the link text stays, the URL goes).
-//     Destinations are HTML-entity-decoded and percent-decoded, with control
-//     characters and white space removed, before any check; only http and
-//     https are accepted;
+//     and a configurable list, subdomains included) or plain relative paths;
+//     any other is rendered as plain text (the link text stays, the URL
+//     goes). Destinations are checked as written and after each round of
+//     HTML-entity and percent decoding, with control characters and white
+//     space removed; only http and https are accepted, without credentials
+//     and without another URL inside;
 //   - escapes raw HTML that fetches or links (<img>, <a>, <iframe>, any tag
 //     with src=, href=, style=…), complete or not;
 //   - defuses mentions: <!channel>, <!here>, <!subteam^…> on Slack, and on
@@ -26,7 +27,8 @@
 // (core/redact, RestoreMarkdown): by the time text reaches this package, a
 // placeholder inside a URL is still a placeholder.
 //
-// Every pass is a Go regular expression (RE2, linear time) or a single scan.
+// Every pass is a Go regular expression (RE2, linear time), a single scan,
+// or (raw HTML) a scan with binary searches: no input makes it slow.
 package sanitize
 
 import (
