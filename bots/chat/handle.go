@@ -140,7 +140,7 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 		notes = append(notes, cat.T("truncated"))
 	}
 	tail := strings.Join(append(notes, cat.T("footer_ai", "id", resp.RequestID)), "\n")
-	return out.final(ctx, resp.Text, tail, resp.RequestID)
+	return out.answer(ctx, resp.Text, tail, resp.RequestID)
 }
 
 // find, in a run that follows an interrupted one, looks on the platform

@@ -6,10 +6,31 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"timon.dev/timon/core/sanitize"
 )
 
 // cursor ends the text of a reply still being written.
 const cursor = " …"
+
+// Renderer is implemented by platforms that say what the model's answers
+// may hold there: their Markdown flavor, own host and allowed link hosts
+// (core/sanitize). Answers are always sanitized; without it, by the
+// strictest policy.
+type Renderer interface {
+	OutputPolicy() *sanitize.Policy
+}
+
+// outputPolicy is p's policy, or the strictest: no link or image kept
+// except relative ones, every mention defused.
+func outputPolicy(p Platform) *sanitize.Policy {
+	if r, ok := p.(Renderer); ok {
+		if pol := r.OutputPolicy(); pol != nil {
+			return pol
+		}
+	}
+	return &sanitize.Policy{Flavor: sanitize.Mattermost}
+}
 
 // replier posts and edits the replies of one event: a placeholder at once,
 // the answer as it streams (at most one edit per update interval, parts
@@ -28,13 +49,14 @@ type replier struct {
 	chunk, max int
 	interval   time.Duration
 
-	shown   []string // what each part shows, as far as this run knows
+	policy  *sanitize.Policy // what the model's text may hold on this platform
+	shown   []string         // what each part shows, as far as this run knows
 	last    time.Time
 	stalled bool // an intermediate post failed: only the final one is tried
 }
 
 func (r *Router) replier(p Platform, ev *Event, rec *record, private bool) *replier {
-	w := &replier{r: r, p: p, ev: ev, rec: rec, private: private, max: p.MaxRunes(), interval: p.UpdateInterval()}
+	w := &replier{r: r, p: p, ev: ev, rec: rec, private: private, max: p.MaxRunes(), interval: p.UpdateInterval(), policy: outputPolicy(p)}
 	if iv := time.Duration(r.o.Config.UpdateInterval); iv > 0 {
 		w.interval = iv
 	}
@@ -70,13 +92,19 @@ func (w *replier) progress(ctx context.Context, answer string) {
 	if t, ok := w.p.(Throttled); ok && !t.AllowUpdate(w.ev) {
 		return
 	}
-	parts := split(answer, w.chunk)
+	parts := split(w.policy.Markdown(answer), w.chunk)
 	parts[len(parts)-1] += cursor
 	if err := w.push(ctx, parts, false); err != nil {
 		w.stalled = true
 		w.r.log.Warn("showing a chat answer as it streams failed; the final answer is still posted",
 			"platform", w.ev.Platform, "event", w.ev.ID, "err", err)
 	}
+}
+
+// answer posts the model's complete answer: sanitized for the platform,
+// then as final.
+func (w *replier) answer(ctx context.Context, body, tail, requestID string) error {
+	return w.final(ctx, w.policy.Markdown(body), tail, requestID)
 }
 
 // final posts the complete reply: body split under the platform's limit,

@@ -42,6 +42,7 @@ import (
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/sanitize"
 )
 
 // Defaults.
@@ -86,6 +87,9 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait before reconnecting the
 	// WebSocket, doubled after each failure; zero means 500 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// LinkAllowlist lists the hosts answers may link to or show images
+	// from, besides the server's own (subdomains included).
+	LinkAllowlist []string
 }
 
 // Bot is the Mattermost adapter. It implements chat.Platform; Run listens
@@ -168,6 +172,13 @@ func (b *Bot) MaxRunes() int { return b.o.MaxRunes }
 
 // UpdateInterval is the least time between two edits of a streamed reply.
 func (b *Bot) UpdateInterval() time.Duration { return b.o.UpdateInterval }
+
+// OutputPolicy: Markdown; links and images to the server's own host and
+// the configured hosts only; every @mention defused, since a group cannot
+// be told from a person (chat.Renderer).
+func (b *Bot) OutputPolicy() *sanitize.Policy {
+	return &sanitize.Policy{Flavor: sanitize.Mattermost, Host: b.base.Hostname(), Allow: b.o.LinkAllowlist}
+}
 
 // Editable reports whether a reply can be edited: ephemeral messages
 // cannot, nor the replies to a slash command run in a channel the bot is

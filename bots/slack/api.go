@@ -39,7 +39,8 @@ func call(ctx context.Context, f func() error) error {
 // ephemeral message, or in ev's thread.
 func (a *Adapter) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (string, error) {
 	if a.viaResponseURL(ev) {
-		msg := &slack.WebhookMessage{Text: r.Text, ResponseType: slack.ResponseTypeInChannel}
+		no := false
+		msg := &slack.WebhookMessage{Text: r.Text, ResponseType: slack.ResponseTypeInChannel, UnfurlLinks: &no, UnfurlMedia: &no}
 		if r.Ephemeral {
 			msg.ResponseType = slack.ResponseTypeEphemeral
 		}
@@ -49,7 +50,8 @@ func (a *Adapter) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (strin
 		}
 		return "", nil
 	}
-	opts := []slack.MsgOption{slack.MsgOptionText(r.Text, false)}
+	// No previews: a link the model wrote is not fetched by Slack.
+	opts := []slack.MsgOption{slack.MsgOptionText(r.Text, false), slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl()}
 	if ev.ThreadID != "" {
 		opts = append(opts, slack.MsgOptionTS(ev.ThreadID))
 	}

@@ -27,6 +27,7 @@ import (
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/config"
+	"timon.dev/timon/core/sanitize"
 )
 
 // Limits of Slack's Web API this adapter keeps to.
@@ -155,6 +156,12 @@ func (a *Adapter) MaxRunes() int { return MaxRunes }
 
 // UpdateInterval spaces the edits of a streamed reply.
 func (a *Adapter) UpdateInterval() time.Duration { return a.o.UpdateInterval }
+
+// OutputPolicy: Slack's mrkdwn; links to slack.com and the configured
+// hosts only (chat.Renderer).
+func (a *Adapter) OutputPolicy() *sanitize.Policy {
+	return &sanitize.Policy{Flavor: sanitize.Slack, Host: "slack.com", Allow: a.o.Config.LinkAllowlist}
+}
 
 // Editable: ephemeral messages and slash command replies (response URLs)
 // cannot be edited through the Web API.

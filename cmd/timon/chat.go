@@ -67,7 +67,7 @@ func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, err
 	if c.Mattermost.Enabled() {
 		mm, err := mattermost.New(mattermost.Options{
 			URL: c.Mattermost.URL, BotToken: c.Mattermost.BotToken, CommandToken: c.Mattermost.CommandToken,
-			Router: router, Logger: log,
+			Router: router, Logger: log, LinkAllowlist: c.Mattermost.LinkAllowlist,
 		})
 		if err != nil {
 			return nil, err

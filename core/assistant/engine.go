@@ -278,7 +278,7 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	if dec.Content == policy.ContentFull {
 		content = &audit.Content{Sent: prompt}
 	}
-	guard := newOutputGuard(red, vault, lx.stream(emit))
+	guard := newOutputGuard(red, vault, restoreMode(req), lx.stream(emit))
 	result, err := lx.call(ctx, e, dec.Candidates, sent, maxTokens, guard, vault)
 	if result != nil {
 		entry.Provider, entry.Model = result.Provider, result.Model

@@ -20,7 +20,7 @@ const (
 
 // outputGuard checks the model's answer before anyone sees it: secrets the
 // model wrote are masked (redact.MaskOutput), then the request's
-// placeholders are restored.
+// placeholders are restored, in the request's mode (restoreMode).
 //
 // A streamed answer is checked as it arrives: the current line is re-scanned
 // whole at each piece, and only its masked text up to the last few words is
@@ -31,6 +31,7 @@ const (
 type outputGuard struct {
 	red      *redact.Redactor
 	vault    *redact.Vault
+	mode     redact.RestoreMode
 	emit     func(string) error
 	restorer *redact.Restorer
 	out      strings.Builder // emitted to the caller
@@ -42,10 +43,28 @@ type outputGuard struct {
 	passed string // masked text of line already passed on
 }
 
-func newOutputGuard(red *redact.Redactor, v *redact.Vault, emit func(string) error) *outputGuard {
-	g := &outputGuard{red: red, vault: v, emit: emit, masked: map[string]int{}}
+// restoreMode is where a request's answer goes, decided here only. Text an
+// editor applies into the user's own file — a completion, a rewrite from
+// the editor — is restored verbatim: nothing renders or fetches it. Every
+// other answer is rendered as Markdown by someone (Slack, Mattermost,
+// GitLab, the API's clients such as Open WebUI, an editor's hover), so a
+// placeholder the model put in a link or image destination, an autolink, an
+// HTML attribute or a bare URL stays a placeholder: the value withheld from
+// the model does not leave through a fetch (ARCHITECTURE invariant 5).
+func restoreMode(req *core.Request) redact.RestoreMode {
+	switch {
+	case req.Task == core.TaskComplete:
+		return redact.Verbatim
+	case req.Task == core.TaskRewrite && req.Principal.Integration == core.IntegrationLSP:
+		return redact.Verbatim
+	}
+	return redact.Markdown
+}
+
+func newOutputGuard(red *redact.Redactor, v *redact.Vault, mode redact.RestoreMode, emit func(string) error) *outputGuard {
+	g := &outputGuard{red: red, vault: v, mode: mode, emit: emit, masked: map[string]int{}}
 	if emit != nil {
-		g.restorer = v.NewRestorer(func(s string) error {
+		g.restorer = v.NewRestorerAs(mode, func(s string) error {
 			g.out.WriteString(s)
 			if err := emit(s); err != nil {
 				return &core.Error{Kind: core.KindCanceled, Message: "the receiver of the answer went away", Err: err}
@@ -149,7 +168,7 @@ func (g *outputGuard) finish(text string) (string, map[string]int, error) {
 	for t, n := range redact.Counts(found) {
 		g.masked[t] += n
 	}
-	return g.vault.Restore(checked), g.masked, nil
+	return g.vault.RestoreAs(g.mode, checked), g.masked, nil
 }
 
 // holdBack returns the index where the last n words of s (and the white

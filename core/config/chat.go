@@ -107,6 +107,10 @@ type Slack struct {
 	// workspace; zero means 50, Slack's Tier 3. Streamed answers skip
 	// intermediate edits when it runs low.
 	UpdatesPerMinute int `yaml:"updates_per_minute"`
+	// LinkAllowlist lists the hosts the model's answers may link to
+	// (subdomains included); other links are shown as text. slack.com is
+	// always allowed.
+	LinkAllowlist []string `yaml:"link_allowlist"`
 
 	// Resolved from the variables or files above ("" when not set).
 	SigningSecret string `yaml:"-"`
@@ -135,6 +139,10 @@ type Mattermost struct {
 	BotTokenFile     string `yaml:"bot_token_file"`
 	CommandTokenEnv  string `yaml:"command_token_env"` // default TIMON_MATTERMOST_COMMAND_TOKEN
 	CommandTokenFile string `yaml:"command_token_file"`
+	// LinkAllowlist lists the hosts the model's answers may link to or
+	// show images from (subdomains included); other links and images are
+	// shown as text. The Mattermost server's host is always allowed.
+	LinkAllowlist []string `yaml:"link_allowlist"`
 
 	// Resolved from the variables or files above ("" when not set).
 	URL          string `yaml:"-"`
@@ -373,6 +381,17 @@ func (l *loader) validateChat(c *Config) {
 	}
 	if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") {
 		l.add("chat.slack", "the Slack app-level token (Socket Mode) must start with xapp-")
+	}
+
+	for _, a := range []struct {
+		at    string
+		hosts []string
+	}{{"chat.slack.link_allowlist", s.LinkAllowlist}, {"chat.mattermost.link_allowlist", ch.Mattermost.LinkAllowlist}} {
+		for i, h := range a.hosts {
+			if h == "" || strings.ContainsAny(h, "/:@ ") {
+				l.add(fmt.Sprintf("%s[%d]", a.at, i), "expected a host name such as docs.example.org, got %q", h)
+			}
+		}
 	}
 
 	m := &ch.Mattermost

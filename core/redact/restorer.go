@@ -12,6 +12,7 @@ type Restorer struct {
 	emit    func(string) error
 	pending string
 	err     error
+	md      *mdRestore // Markdown mode; nil: verbatim
 }
 
 // NewRestorer returns a streaming restorer writing to emit.
@@ -28,6 +29,9 @@ func (r *Restorer) Write(chunk string) error {
 		return nil
 	}
 	r.pending += chunk
+	if r.md != nil {
+		return r.writeMarkdown(false)
+	}
 	cut := r.holdFrom()
 	if cut == 0 {
 		return nil
@@ -41,6 +45,9 @@ func (r *Restorer) Write(chunk string) error {
 func (r *Restorer) Flush() error {
 	if r.err != nil {
 		return r.err
+	}
+	if r.md != nil {
+		return r.writeMarkdown(true)
 	}
 	out := r.pending
 	r.pending = ""
