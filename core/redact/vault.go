@@ -17,7 +17,7 @@ const maxPlaceholderLen = 64
 // placeholderGroup maps a finding type to its placeholder group.
 func placeholderGroup(typ string, kind Kind) string {
 	switch typ {
-	case "email", "phone", "iban", "nir", "siren", "siret", "card":
+	case "email", "phone", "iban", "nir", "siren", "siret", "card", "passport", "id_card":
 		return strings.ToUpper(typ)
 	case "custom:term":
 		return "TERM"
