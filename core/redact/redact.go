@@ -13,8 +13,9 @@
 //
 // Masked values become [[EMAIL_1]], [[PHONE_2]], [[SECRET_3]], [[TERM_1]]…:
 // the group is the personal-data type upper-cased (EMAIL, PHONE, IBAN, NIR,
-// SIREN, SIRET, CARD, PASSPORT, ID_CARD), SECRET for every secret, TERM for custom terms and the
-// upper-cased pattern name for custom patterns; numbers count per group
+// SIREN, SIRET, CARD, PASSPORT, ID_CARD), SECRET for every secret, TERM for
+// custom terms and the upper-cased pattern name for custom patterns; numbers
+// count per group
 // within the vault. Models copy these faithfully in prose and in code
 // (`password: "[[SECRET_1]]"`). A placeholder-shaped string already in a
 // text is never issued for something else, so Restore(Redact(x)) == x for
