@@ -102,35 +102,30 @@ func (o *outgoing) value(v reflect.Value, path string) (reflect.Value, error) {
 			out.Field(i).Set(nv)
 		}
 		return out, nil
-	case reflect.Slice:
-		if v.IsNil() {
-			return v, nil
-		}
-		if t.Elem().Kind() == reflect.Uint8 {
-			if t == rawMessageType {
-				b, err := o.json(v.Bytes())
+	case reflect.Slice, reflect.Array:
+		var out reflect.Value
+		if t.Kind() == reflect.Array {
+			out = reflect.New(t).Elem()
+		} else {
+			if v.IsNil() {
+				return v, nil
+			}
+			if t.Elem().Kind() == reflect.Uint8 {
+				if t == rawMessageType {
+					b, err := o.json(v.Bytes())
+					if err != nil {
+						return v, err
+					}
+					return reflect.ValueOf(b).Convert(t), nil
+				}
+				s, err := o.text(string(v.Bytes()))
 				if err != nil {
 					return v, err
 				}
-				return reflect.ValueOf(b).Convert(t), nil
+				return reflect.ValueOf([]byte(s)).Convert(t), nil
 			}
-			s, err := o.text(string(v.Bytes()))
-			if err != nil {
-				return v, err
-			}
-			return reflect.ValueOf([]byte(s)).Convert(t), nil
+			out = reflect.MakeSlice(t, v.Len(), v.Len())
 		}
-		out := reflect.MakeSlice(t, v.Len(), v.Len())
-		for i := range v.Len() {
-			nv, err := o.value(v.Index(i), path)
-			if err != nil {
-				return v, err
-			}
-			out.Index(i).Set(nv)
-		}
-		return out, nil
-	case reflect.Array:
-		out := reflect.New(t).Elem()
 		for i := range v.Len() {
 			nv, err := o.value(v.Index(i), path)
 			if err != nil {
