@@ -73,27 +73,18 @@ func (b *Bot) Find(ctx context.Context, ev *chat.Event, key string) (map[int]str
 		take(list)
 		return found, nil
 	}
-	if ev.MessageID == "" {
-		// A reply in the conversation to a slash command: the posts since
-		// a few minutes before the job's first run would do, but the
-		// event has no time; the latest pages are read.
-		for page := range maxFindPages {
-			list, resp, err := b.api.GetPostsForChannel(ctx, ev.ChannelID, page, 200, "", false, false)
-			if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
-				return found, nil
-			}
-			if err != nil {
-				return nil, fmt.Errorf("looking for the bot's replies in channel %s: %w", ev.ChannelID, err)
-			}
-			take(list)
-			if len(list.Order) < 200 {
-				break
-			}
+	// A reply in the conversation to a slash command: the posts since a
+	// few minutes before the job's first run would do, but the event has
+	// no time; the latest pages are read. Otherwise the posts after the
+	// triggering message.
+	page := func(n int) (*model.PostList, *model.Response, error) {
+		if ev.MessageID == "" {
+			return b.api.GetPostsForChannel(ctx, ev.ChannelID, n, 200, "", false, false)
 		}
-		return found, nil
+		return b.api.GetPostsAfter(ctx, ev.ChannelID, ev.MessageID, n, 200, "", false, false)
 	}
-	for page := range maxFindPages {
-		list, resp, err := b.api.GetPostsAfter(ctx, ev.ChannelID, ev.MessageID, page, 200, "", false, false)
+	for n := range maxFindPages {
+		list, resp, err := page(n)
 		if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
 			return found, nil
 		}
