@@ -23,8 +23,9 @@ func contextRuleDefs() []builtinDef {
 			typ:  "password_assignment",
 			prio: prioHeuristic,
 			// a password or key word, a few words, a connector, a value
-			expr:    `(?:(?i:password|passwd|passphrase|pwd|mdp|mot de passe|mot-de-passe|secret|token|jeton|key|cle)|clé|Clé|CLÉ)[^\n]{0,80}`,
-			matcher: matchProse,
+			expr:       `(?:(?i:password|passwd|passphrase|pwd|mdp|mot de passe|mot-de-passe|secret|token|jeton|key|cle)|clé|Clé|CLÉ)[^\n]{0,80}`,
+			matcher:    matchProse,
+			newMatcher: newProseMatcher,
 		},
 		{
 			typ:     "password_assignment",
@@ -115,6 +116,25 @@ func lineEnd(text string, i, max int) int {
 // closing punctuation. It returns the value's span and whether it was
 // quoted.
 func readValue(text string, i, hi int) (vs, ve int, quoted, ok bool) {
+	return readValueCached(text, i, hi, nil)
+}
+
+// valueBytes are the bytes a bare value runs over (readValue).
+var valueBytes = func() *[256]bool {
+	var s [256]bool
+	for c := range s {
+		s[c] = true
+	}
+	for _, c := range " \t\r\"'`" {
+		s[c] = false
+	}
+	return &s
+}()
+
+// readValueCached is readValue with the run of value bytes shared through
+// c by the hits of one scan: in "key=key=key=…" every hit's value ends at
+// the same place, found once rather than once per hit.
+func readValueCached(text string, i, hi int, c *spanCache) (vs, ve int, quoted, ok bool) {
 	if i >= hi {
 		return
 	}
@@ -127,12 +147,19 @@ func readValue(text string, i, hi int) (vs, ve int, quoted, ok bool) {
 		return i + 1, i + 1 + j, true, true
 	}
 	j := i
-	for j < hi {
-		c := text[j]
-		if c == ' ' || c == '\t' || c == '\r' || c == '"' || c == '\'' || c == '`' || c == '\\' && j+1 < hi && text[j+1] == '\\' {
-			break
+	if c != nil {
+		j = minInt(c.runEnd(text, i, valueBytes), hi)
+		if b := strings.Index(text[i:j], `\\`); b >= 0 {
+			j = i + b
 		}
-		j++
+	} else {
+		for j < hi {
+			c := text[j]
+			if c == ' ' || c == '\t' || c == '\r' || c == '"' || c == '\'' || c == '`' || c == '\\' && j+1 < hi && text[j+1] == '\\' {
+				break
+			}
+			j++
+		}
 	}
 	// punctuation that closes a clause or a bracket; a final '.' stays
 	// (it may be the password's: masking a full stop too is harmless)
@@ -167,6 +194,18 @@ var connectorWords = map[string]bool{"is": true, "est": true, "c'est": true, "c�
 // matchProse: a password or key word, at most six filler words, a
 // connector (':' '=' or is/est/c'est…) or a quoted value, then the value.
 func matchProse(text string, k, e int) (ms, me, vs, ve int, ok bool) {
+	return matchProseCached(text, k, e, nil)
+}
+
+// newProseMatcher is matchProse for one scan, its hits sharing value runs.
+func newProseMatcher() func(text string, k, e int) (ms, me, vs, ve int, ok bool) {
+	var c spanCache
+	return func(text string, k, e int) (ms, me, vs, ve int, ok bool) {
+		return matchProseCached(text, k, e, &c)
+	}
+}
+
+func matchProseCached(text string, k, e int, vc *spanCache) (ms, me, vs, ve int, ok bool) {
 	if !wordBoundaryBefore(text, k) {
 		return
 	}
@@ -240,7 +279,7 @@ func matchProse(text string, k, e int) (ms, me, vs, ve int, ok bool) {
 			v0, v1, quoted, found = i+2, i+2+j, true, true
 		}
 	} else {
-		v0, v1, quoted, found = readValue(text, i, hi)
+		v0, v1, quoted, found = readValueCached(text, i, hi, vc)
 	}
 	if !found {
 		return

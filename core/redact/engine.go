@@ -101,6 +101,9 @@ type rule struct {
 	// matcher, when set, replaces the expression: at an anchor hit (s, e)
 	// it returns the match and the value to mask.
 	matcher func(text string, s, e int) (ms, me, vs, ve int, ok bool)
+	// newMatcher, when set, makes the matcher used for one scan, with
+	// its own cache of the runs its hits share (see matchProse).
+	newMatcher func() func(text string, s, e int) (ms, me, vs, ve int, ok bool)
 	// keyed: the matcher needs an assignment operator after the
 	// identifier holding the hit (password_assignment)
 	keyed bool
@@ -675,6 +678,10 @@ func (rs *ruleSet) runMatcher(text string, r *rule, hits []hit, st *scanState) {
 	prevEnd := 0
 	var m [4]int
 	st.tmpl = tmplCache{}
+	match := r.matcher
+	if r.newMatcher != nil {
+		match = r.newMatcher()
+	}
 	for i, h := range hits {
 		if i%checkEvery == checkEvery-1 && st.stopped() {
 			return
@@ -686,7 +693,7 @@ func (rs *ruleSet) runMatcher(text string, r *rule, hits []hit, st *scanState) {
 		if r.keyed && !keyedHit(text, k, e, &st.tmpl.ident) {
 			continue
 		}
-		ms, me, vs, ve, ok := r.matcher(text, k, e)
+		ms, me, vs, ve, ok := match(text, k, e)
 		if !ok || ms < prevEnd {
 			continue
 		}

@@ -20,6 +20,8 @@ type builtinDef struct {
 	expr     string // documents the shape; gives the anchors
 	validate func(text string, s, e int) bool
 	matcher  func(text string, s, e int) (ms, me, vs, ve int, ok bool)
+	// newMatcher: see rule.newMatcher
+	newMatcher func() func(text string, s, e int) (ms, me, vs, ve int, ok bool)
 }
 
 func builtinRules() ([]*rule, error) {
@@ -72,7 +74,7 @@ func builtinRules() ([]*rule, error) {
 		if kind == "" {
 			kind = KindSecret
 		}
-		r := &rule{typ: d.typ, kind: kind, prio: d.prio, validate: d.validate, matcher: d.matcher}
+		r := &rule{typ: d.typ, kind: kind, prio: d.prio, validate: d.validate, matcher: d.matcher, newMatcher: d.newMatcher}
 		// see keyedHit; the context rules (contextRuleDefs) share the type
 		// but not the matcher, and need no operator
 		r.keyed = i < builtin && d.typ == "password_assignment"
