@@ -504,6 +504,8 @@ func TestGuidesSlackManifest(t *testing.T) {
 		}
 		if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/timon" {
 			t.Errorf("%s: expected one slash command, /timon, got %+v", path, m.Features.SlashCommands)
+		} else if hint := m.Features.SlashCommands[0].UsageHint; hint != guideCommandHint() {
+			t.Errorf("%s: the slash command's usage_hint %q is not the bot's commands %q", path, hint, guideCommandHint())
 		}
 		if m.Settings.TokenRotationEnabled {
 			t.Errorf("%s: token_rotation_enabled must be false: timon does not refresh rotated bot tokens", path)
@@ -574,6 +576,29 @@ func TestGuidesSlackManifest(t *testing.T) {
 				t.Errorf("docs/slack.md names the scope %s, which the bot does not need", s)
 			}
 		}
+	}
+}
+
+// guideCommandHint is the slash command's hint: the bot's commands.
+func guideCommandHint() string { return strings.Join(config.ChatCommands, " | ") }
+
+// TestGuidesMattermostCommand checks the slash command the Mattermost
+// guide sets up against the handler: POST to the mounted route, the
+// commands as its hint.
+func TestGuidesMattermostCommand(t *testing.T) {
+	doc := guideRead(t, guideMattermost)
+	if !strings.Contains(doc, "`"+strings.ReplaceAll(guideCommandHint(), "|", `\|`)+"`") {
+		t.Errorf("docs/mattermost.md does not give the autocomplete hint %q", guideCommandHint())
+	}
+	if !strings.Contains(doc, "| Request Method | **POST** |") || !strings.Contains(guideRead(t, "../bots/mattermost/command.go"), "r.Method != http.MethodPost") {
+		t.Error("docs/mattermost.md must ask for Request Method POST, the only one the handler takes")
+	}
+	if !strings.Contains(doc, "| Request URL | `https://"+guideHubHost+"/mattermost/command` |") {
+		t.Error("docs/mattermost.md does not give the slash command's Request URL")
+	}
+	// The token is read from the header Mattermost sends, or the form.
+	if src := guideRead(t, "../bots/mattermost/command.go"); !strings.Contains(src, "model.HeaderAuth") || !strings.Contains(doc, "`Authorization: Token …`") {
+		t.Error("docs/mattermost.md and bots/mattermost disagree on how the command token is sent")
 	}
 }
 
