@@ -12,6 +12,7 @@ import (
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/quota"
+	"timon.dev/timon/core/sanitize"
 )
 
 // maxThreadBytes bounds the thread sent as context: the latest messages
@@ -173,6 +174,14 @@ type keyed struct {
 	rec *record
 }
 
+// keyed forwards every optional interface a platform may implement: an
+// embedded interface hides them otherwise.
+var (
+	_ Editable  = keyed{}
+	_ Throttled = keyed{}
+	_ Renderer  = keyed{}
+)
+
 func (k keyed) Post(ctx context.Context, ev *Event, rp Reply) (string, error) {
 	rp.Key, rp.Part = EventKey(ev), len(k.rec.posts)
 	return k.Platform.Post(ctx, ev, rp)
@@ -183,6 +192,15 @@ func (k keyed) Editable(ev *Event, rp Reply) bool {
 		return e.Editable(ev, rp)
 	}
 	return !rp.Ephemeral
+}
+
+// OutputPolicy forwards the platform's Renderer: without it the wrapper
+// would hide the platform's own host and flavor from the sanitizer.
+func (k keyed) OutputPolicy() *sanitize.Policy {
+	if r, ok := k.Platform.(Renderer); ok {
+		return r.OutputPolicy()
+	}
+	return nil
 }
 
 func (k keyed) AllowUpdate(ev *Event) bool {
