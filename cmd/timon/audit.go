@@ -181,7 +181,8 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "timon: configuration %s, signing key %s\n", configName(cfg), cfg.Journal.SigningKeyFile)
 		key, err := audit.ReadPrivateKeyFile(cfg.Journal.SigningKeyFile)
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("no signing key at %s (configuration: %s): give --config FILE, or TIMON_DATA_DIR, for the hub's data", cfg.Journal.SigningKeyFile, configName(cfg))
+			where, _ := filepath.Abs(cfg.Journal.SigningKeyFile)
+			return fmt.Errorf("no signing key at %s (configuration: %s): give --config FILE, or TIMON_DATA_DIR, for the hub's data", where, configName(cfg))
 		}
 		if err != nil {
 			return err
