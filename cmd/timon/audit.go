@@ -20,10 +20,15 @@ import (
 )
 
 const auditUsage = `usage:
-  timon audit verify [--public-key FILE]... [--checkpoints FILE]  check the chain and signed checkpoints
-                                                             (FILE: a public key or a key set kept outside the data directory)
+  timon audit verify [--public-key FILE]... [--checkpoints FILE] [--allow-no-checkpoint]
+                                                             check the chain and signed checkpoints
+                                                             (FILE: a public key or a key set kept outside the data directory);
+                                                             exits 1 if checkpoints exist but no key can check them, and if
+                                                             entries exist but no checkpoint covers them (unless
+                                                             --allow-no-checkpoint: nothing then proves the journal was
+                                                             not truncated or rewritten)
   timon audit export [filters] [--format jsonl|csv]            entries, without content
-  timon audit tail [-f] [filters] [--format jsonl|csv]         the last entries, then new ones with -f
+  timon audit tail [-n N] [-f] [filters] [--format jsonl|csv]  the last N entries (20), then new ones with -f
   timon audit stats [filters]                                  requests, denials, redactions, tokens
   timon audit public-key [--set]                               the checkpoints' public key (PEM), or with --set every
                                                              key with its period (JSON) to keep elsewhere
@@ -32,13 +37,17 @@ const auditUsage = `usage:
   timon audit retention                                        drop content older than journal.retention
 filters: --since DATE --until DATE --user U --integration I --group G --outcome O
 (DATE: 2026-01-31, an RFC 3339 time, or a duration ago such as 7d)
-every subcommand also takes --config FILE
+every subcommand also takes --config FILE, and --help; the database must exist (none is created)
 `
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, auditUsage)
 		return errUsage
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, auditUsage)
+		return nil
 	}
 	sub := args[0]
 	fs := newFlags("audit "+sub, stderr)
@@ -56,10 +65,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return nil
 		})
 		cpFile := fs.String("checkpoints", "", "checkpoints exported earlier (timon audit checkpoints), checked too")
+		allowNone := fs.Bool("allow-no-checkpoint", false, "accept entries that no checkpoint covers (a journal whose hub never signed one yet)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return withAudit(ctx, *path, func(cfg *config.Config, st *store.Store) error {
+		return withAudit(ctx, *path, stderr, func(cfg *config.Config, st *store.Store) error {
 			keys, err := trustedKeys(cfg, pubFiles)
 			if err != nil {
 				return err
@@ -85,6 +95,22 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				keys.report(stderr, rep)
 				return errFailed
 			}
+			if keys.set == nil && rep.Checkpoints > 0 {
+				// Only the checkpoints' positions were checked: a forged or
+				// re-signed checkpoint would pass.
+				fmt.Fprintf(stderr, "NOT VERIFIED: the chain of %s holds, but the signatures of its %s were not checked: no public key "+
+					"(no --public-key, no journal.public_keys, no signing key at %s); a forged checkpoint would pass.\n"+
+					"Give the public key kept elsewhere with --public-key FILE (timon audit public-key --set prints it).\n",
+					plural(rep.Entries, "entry", "entries"), plural(rep.Checkpoints, "checkpoint", "checkpoints"), keys.local)
+				return errFailed
+			}
+			if rep.Entries > 0 && rep.Checkpoints == 0 && !*allowNone {
+				fmt.Fprintf(stderr, "NOT VERIFIED: %s and no checkpoint: nothing proves the journal was not truncated or rewritten.\n"+
+					"A running hub signs its first checkpoint after journal.checkpoint_every entries, within a minute, or when it stops.\n"+
+					"Give checkpoints kept elsewhere with --checkpoints FILE, or accept a journal without any with --allow-no-checkpoint.\n",
+					plural(rep.Entries, "entry", "entries"))
+				return errFailed
+			}
 			fmt.Fprintln(stdout, rep.String())
 			keys.report(stdout, rep)
 			if !keys.outside {
@@ -94,16 +120,32 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 	case "export", "tail":
 		format := fs.String("format", "jsonl", "jsonl or csv")
-		follow := fs.Bool("f", false, "tail: keep printing new entries")
+		var follow *bool
+		var n *int
+		if sub == "tail" {
+			follow = fs.Bool("f", false, "keep printing new entries")
+			n = fs.Int("n", 20, "the number of last entries to print")
+		}
 		if err := parse(fs, args[1:]); err != nil {
 			return err
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "timon audit %s: unexpected argument %q\n", sub, fs.Arg(0))
+			return errUsage
 		}
 		f, err := filter.filter()
 		if err != nil {
 			fmt.Fprintln(stderr, "timon audit:", err)
 			return errUsage
 		}
-		return withAudit(ctx, *path, func(_ *config.Config, st *store.Store) error {
+		if n != nil {
+			if *n < 1 {
+				fmt.Fprintf(stderr, "timon audit tail: -n: expected a number of entries of at least 1, got %d\n", *n)
+				return errUsage
+			}
+			f.Limit = *n
+		}
+		return withAudit(ctx, *path, stderr, func(_ *config.Config, st *store.Store) error {
 			if sub == "export" {
 				return audit.Export(ctx, st, f, *format, stdout)
 			}
@@ -118,7 +160,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stderr, "timon audit:", err)
 			return errUsage
 		}
-		return withAudit(ctx, *path, func(_ *config.Config, st *store.Store) error {
+		return withAudit(ctx, *path, stderr, func(_ *config.Config, st *store.Store) error {
 			s, err := audit.StatsFor(ctx, st, f)
 			if err != nil {
 				return err
@@ -136,7 +178,12 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "timon: configuration %s, signing key %s\n", configName(cfg), cfg.Journal.SigningKeyFile)
 		key, err := audit.ReadPrivateKeyFile(cfg.Journal.SigningKeyFile)
+		if errors.Is(err, os.ErrNotExist) {
+			where, _ := filepath.Abs(cfg.Journal.SigningKeyFile)
+			return fmt.Errorf("no signing key at %s (configuration: %s): give --config FILE, or TIMON_DATA_DIR, for the hub's data", where, configName(cfg))
+		}
 		if err != nil {
 			return err
 		}
@@ -166,21 +213,21 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return withAudit(ctx, *path, func(cfg *config.Config, st *store.Store) error {
+		return withAudit(ctx, *path, stderr, func(cfg *config.Config, st *store.Store) error {
 			return rotateKey(ctx, cfg, st, stdout)
 		})
 	case "checkpoints":
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return withAudit(ctx, *path, func(_ *config.Config, st *store.Store) error {
+		return withAudit(ctx, *path, stderr, func(_ *config.Config, st *store.Store) error {
 			return audit.ExportCheckpoints(ctx, st, stdout)
 		})
 	case "retention":
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return withAudit(ctx, *path, func(cfg *config.Config, st *store.Store) error {
+		return withAudit(ctx, *path, stderr, func(cfg *config.Config, st *store.Store) error {
 			if cfg.Journal.Retention == 0 {
 				return fmt.Errorf("journal.retention is not set: content is kept")
 			}
@@ -189,7 +236,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "dropped the content of %d entries older than %s; the chain still verifies\n", n, cut.Format(time.DateOnly))
+			fmt.Fprintf(stdout, "dropped the content of %s older than %s; the chain still verifies\n", plural(n, "entry", "entries"), cut.Format(time.DateOnly))
 			return nil
 		})
 	}
@@ -279,7 +326,10 @@ func (t *trusted) report(w io.Writer, rep *audit.Report) {
 		return
 	}
 	for _, k := range t.set.Keys {
-		fmt.Fprintf(w, "key %s: %d checkpoints, from %s", k.KeyID, rep.SignedBy[k.KeyID], strings.TrimPrefix(k.Source, "derived "))
+		if !rep.OK && strings.Contains(rep.Problem, k.KeyID) {
+			continue // the problem names it already, with its source
+		}
+		fmt.Fprintf(w, "key %s: %s, from %s", k.KeyID, plural(rep.SignedBy[k.KeyID], "checkpoint", "checkpoints"), strings.TrimPrefix(k.Source, "derived "))
 		if !k.NotAfter.IsZero() {
 			fmt.Fprintf(w, ", retired %s", k.NotAfter.UTC().Format(time.RFC3339))
 		}
@@ -371,8 +421,8 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-func withAudit(ctx context.Context, path string, f func(*config.Config, *store.Store) error) error {
-	return withStore(ctx, path, func(cfg *config.Config, st *store.Store) error {
+func withAudit(ctx context.Context, path string, stderr io.Writer, f func(*config.Config, *store.Store) error) error {
+	return withStore(ctx, path, stderr, false, func(cfg *config.Config, st *store.Store) error {
 		// Opening a journal applies its migrations; nothing is appended.
 		j, err := audit.Open(ctx, st, audit.Options{})
 		if err != nil {

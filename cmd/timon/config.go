@@ -9,6 +9,10 @@ import (
 )
 
 func cmdConfig(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, "usage: timon config check [--config FILE]   validate a configuration")
+		return nil
+	}
 	if len(args) == 0 || args[0] != "check" {
 		fmt.Fprintln(stderr, "usage: timon config check [--config FILE]")
 		return errUsage
@@ -30,7 +34,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	name := cfg.Path
+	name := configName(cfg)
 	fmt.Fprintf(stdout, "%s: ok (%d provider(s), %d rule(s), store %s)\n", name, len(cfg.Providers), len(cfg.Policy.Rules), cfg.Store.Driver)
 	return nil
 }

@@ -22,13 +22,22 @@ const usage = `timon — governed integrations hub for a sovereign LLM
 Usage:
   timon serve [--config FILE] [--addr HOST:PORT]   run the hub (HTTP API, bots, webhooks)
   timon lsp [--config FILE] [--hub URL]            language server on stdio (remote mode with --hub and TIMON_TOKEN)
-  timon audit verify|export|tail|stats [flags]     the tamper-evident journal
-  timon redact [--profile P] [--format text|json]  show what of stdin would leave for a model
+  timon audit verify                               check the journal's chain and signed checkpoints
+  timon audit export|tail|stats [filters]          read the journal (tail -n N, -f)
+  timon audit public-key [--set]                   the checkpoints' public key(s), to keep elsewhere
+  timon audit checkpoints                          export the signed checkpoints, to keep elsewhere
+  timon audit retention                            drop content older than journal.retention
+  timon audit rotate-key                           replace the journal signing key
+  timon redact [--profile P] [--format text|json] [FILE]
+                                                   show what of FILE (or stdin) would leave for a model
   timon token create|list|revoke [flags]           personal bearer tokens
   timon config check [--config FILE]               validate a configuration
   timon version
+  timon help                                       this text; COMMAND --help for a command's flags
 
+Every command takes --config FILE; flags may come before or after arguments.
 Without --config, the embedded example configuration is used.
+Commands that read the database never create one: they fail if it does not exist.
 Environment: TIMON_PROVIDER_URL overrides the first provider's URL,
 TIMON_DATA_DIR the data directory (default ./data).
 `
@@ -48,6 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	helpOut = stdout
 	var err error
 	switch args[0] {
 	case "serve":
@@ -71,7 +81,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		return 2

@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
 	"timon.dev/timon/core/redact"
 )
 
-// cmdRedact prints stdin as it would be sent to a model under a profile.
+// cmdRedact prints a file, or stdin, as it would be sent to a model under
+// a profile.
 func cmdRedact(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("redact", stderr)
 	path := fs.String("config", "", "configuration file (default: the embedded example)")
@@ -19,6 +21,10 @@ func cmdRedact(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	format := fs.String("format", "text", "output: text (what would be sent) or json (findings with byte offsets)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "timon redact: give at most one file (stdin without one), got %d\n", fs.NArg())
+		return errUsage
 	}
 	if *format != "text" && *format != "json" {
 		fmt.Fprintf(stderr, "timon redact: --format: expected text or json, got %q\n", *format)
@@ -28,6 +34,7 @@ func cmdRedact(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "timon: configuration %s (no database)\n", configName(cfg))
 	name := *profile
 	if name == "" {
 		name = cfg.Policy.DefaultProfile
@@ -48,9 +55,18 @@ func cmdRedact(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	input, err := io.ReadAll(stdin)
+	src, what := stdin, "stdin"
+	if fs.NArg() == 1 {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return fmt.Errorf("reading the file to redact: %w", err)
+		}
+		defer f.Close()
+		src, what = f, fs.Arg(0)
+	}
+	input, err := io.ReadAll(src)
 	if err != nil {
-		return fmt.Errorf("reading stdin: %w", err)
+		return fmt.Errorf("reading %s: %w", what, err)
 	}
 	text := string(input)
 	out, _, err := red.Redact(redact.NewVault(), text)

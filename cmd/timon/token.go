@@ -17,12 +17,17 @@ const tokenUsage = `usage:
   timon token create --user U [--groups a,b] [--name N] [--expires 90d] [--config FILE]
   timon token list [--user U] [--config FILE]
   timon token revoke [--config FILE] TOKEN_ID
+every subcommand takes --help; list and revoke need an existing database (none is created)
 `
 
 func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, tokenUsage)
 		return errUsage
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, tokenUsage)
+		return nil
 	}
 	fs := newFlags("token "+args[0], stderr)
 	path := fs.String("config", "", "configuration file (default: the embedded example)")
@@ -34,6 +39,10 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		expires := fs.String("expires", "", "lifetime such as 90d (default: no expiry)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "timon token create: unexpected argument %q\n%s", fs.Arg(0), tokenUsage)
+			return errUsage
 		}
 		if strings.TrimSpace(*user) == "" {
 			fmt.Fprint(stderr, "timon token create: --user is required\n"+tokenUsage)
@@ -48,7 +57,9 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			t.ExpiresAt = time.Now().Add(d).UTC()
 		}
-		return withStore(ctx, *path, func(_ *config.Config, st *store.Store) error {
+		// Creating the database is allowed here: a token may be made before
+		// the hub first starts. The line on stderr says where it went.
+		return withStore(ctx, *path, stderr, true, func(_ *config.Config, st *store.Store) error {
 			secret, err := st.CreateToken(ctx, t)
 			if err != nil {
 				return err
@@ -62,13 +73,17 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return withStore(ctx, *path, func(_ *config.Config, st *store.Store) error {
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "timon token list: unexpected argument %q\n%s", fs.Arg(0), tokenUsage)
+			return errUsage
+		}
+		return withStore(ctx, *path, stderr, false, func(_ *config.Config, st *store.Store) error {
 			toks, err := st.ListTokens(ctx, *user)
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tGROUPS\tNAME\tCREATED\tSTATE")
+			fmt.Fprintln(tw, "ID\tUSER\tGROUPS\tNAME\tCREATED\tEXPIRES\tSTATE")
 			now := time.Now()
 			for _, t := range toks {
 				state := "active"
@@ -78,7 +93,11 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				case !t.Active(now):
 					state = "expired"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, strings.Join(t.Groups, ","), t.Name, t.CreatedAt.Format(time.DateTime), state)
+				expires := "never"
+				if !t.ExpiresAt.IsZero() {
+					expires = t.ExpiresAt.UTC().Format(time.DateTime)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, strings.Join(t.Groups, ","), t.Name, t.CreatedAt.Format(time.DateTime), expires, state)
 			}
 			return tw.Flush()
 		})
@@ -91,7 +110,17 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errUsage
 		}
 		id := fs.Arg(0)
-		return withStore(ctx, *path, func(_ *config.Config, st *store.Store) error {
+		return withStore(ctx, *path, stderr, false, func(_ *config.Config, st *store.Store) error {
+			toks, err := st.ListTokens(ctx, "")
+			if err != nil {
+				return err
+			}
+			for _, t := range toks {
+				if t.ID == id && !t.RevokedAt.IsZero() {
+					fmt.Fprintf(stdout, "token %s was already revoked on %s\n", id, t.RevokedAt.UTC().Format(time.DateTime))
+					return nil
+				}
+			}
 			if err := st.RevokeToken(ctx, id); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no token %s (see timon token list)", id)
@@ -106,12 +135,20 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return errUsage
 }
 
-func withStore(ctx context.Context, path string, f func(*config.Config, *store.Store) error) error {
+// withStore opens the configured store for f; without create, a SQLite
+// database that does not exist is an error rather than a new empty one.
+func withStore(ctx context.Context, path string, stderr io.Writer, create bool, f func(*config.Config, *store.Store) error) error {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	var st *store.Store
+	if create {
+		fmt.Fprintf(stderr, "timon: configuration %s, database %s\n", configName(cfg), databaseName(cfg))
+		st, err = openStore(ctx, cfg)
+	} else {
+		st, err = openExisting(ctx, cfg, stderr)
+	}
 	if err != nil {
 		return err
 	}

@@ -39,13 +39,24 @@ type Report struct {
 
 func (r *Report) String() string {
 	if r.OK {
-		s := fmt.Sprintf("OK: %d entries, %d checkpoints", r.Entries, r.Checkpoints)
-		if r.Entries > r.LastCheckpoint && r.Checkpoints > 0 {
-			s += fmt.Sprintf("; %d entries after the last checkpoint (seq %d)", r.Entries-r.LastCheckpoint, r.LastCheckpoint)
+		s := fmt.Sprintf("OK: %s, %s", count(r.Entries, "entry", "entries"), count(r.Checkpoints, "checkpoint", "checkpoints"))
+		switch {
+		case r.Entries > 0 && r.Checkpoints == 0:
+			s += "; no checkpoint: nothing proves the journal was not truncated or rewritten"
+		case r.Entries > r.LastCheckpoint:
+			s += fmt.Sprintf("; %s after the last checkpoint (seq %d)", count(r.Entries-r.LastCheckpoint, "entry", "entries"), r.LastCheckpoint)
 		}
 		return s
 	}
 	return fmt.Sprintf("TAMPERED at seq %d: %s", r.FirstBad, r.Problem)
+}
+
+// count writes n and the noun, singular for one.
+func count(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
 }
 
 // verifyChunk is the number of entries one worker scans in one query (a
