@@ -30,7 +30,7 @@ type Options struct {
 	PrefixTokens, SuffixTokens int
 	// MaxTokens bounds the answer; zero leaves it to the assistant.
 	MaxTokens int
-	// Debounce and MaxDebounce bound the adaptive wait before an automatic
+	// Debounce and MaxDebounce bound the adaptive wait before a
 	// completion asks the model; zero means 150ms and 300ms.
 	Debounce, MaxDebounce time.Duration
 	// ProseAuto completes prose files as you type; otherwise only on an
@@ -49,9 +49,16 @@ type Request struct {
 	// Version is the document's version Text is; a keystroke recorded for
 	// a later version supersedes the request.
 	Version int32
-	// Invoked is an explicit request by the user (a key, a menu): no
-	// debounce, and comments and strings are completed too.
+	// Invoked is a request the user may have asked for (a key, a menu):
+	// comments, strings and prose are completed too. It is still
+	// debounced: nvim-cmp and company-mode send textDocument/completion
+	// with triggerKind Invoked on every keystroke.
 	Invoked bool
+	// Explicit is an invocation the client tells apart from typing
+	// (inline completion with triggerKind Invoked): it waits only for
+	// what is left of the debounce since the last keystroke, so
+	// that a burst of them still asks the model once.
+	Explicit bool
 }
 
 // Result is a completion.
@@ -166,6 +173,22 @@ func (c *Completer) debounce(uri string) time.Duration {
 	return lo + time.Duration(f*float64(hi-lo))
 }
 
+// wait is how long the request r waits for more keystrokes before the
+// model is asked.
+func (c *Completer) wait(r Request) time.Duration {
+	d := c.debounce(r.URI)
+	if !r.Explicit {
+		return d
+	}
+	c.mu.Lock()
+	var last time.Time
+	if t := c.typing[r.URI]; t != nil {
+		last = t.last
+	}
+	c.mu.Unlock()
+	return d - time.Since(last)
+}
+
 // Complete computes the completion at r.Offset. It returns ErrSuperseded
 // when a keystroke or a newer request for the same document came first,
 // the context's error when ctx ends, and the assistant's *core.Error when
@@ -207,8 +230,10 @@ func (c *Completer) Complete(ctx context.Context, r Request) (Result, error) {
 		c.mu.Unlock()
 	}()
 
-	if !r.Invoked {
-		t := time.NewTimer(c.debounce(r.URI))
+	// Every request waits: the keystroke that follows within the wait
+	// supersedes it, so a burst reaches the model once.
+	if wait := c.wait(r); wait > 0 {
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
