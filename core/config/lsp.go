@@ -37,8 +37,8 @@ type LSP struct {
 
 	// Debounce is the least time a completion waits for more keystrokes
 	// before a model is asked, MaxDebounce the most (when typing fast);
-	// zero means 150ms and 300ms. An explicitly invoked completion does not
-	// wait.
+	// zero means 150ms and 300ms. Only an inline completion with
+	// triggerKind Invoked skips what is left of it since the last keystroke.
 	Debounce    Duration `yaml:"debounce"`
 	MaxDebounce Duration `yaml:"max_debounce"`
 
