@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	timon "timon.dev/timon"
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/remote"
@@ -61,7 +62,7 @@ func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return runLSP(ctx, cfg, asst, p, close, stdin, stdout, log)
 	}
 
-	if cfg, err = loadConfig(*path); err != nil {
+	if cfg, err = loadLocalLSPConfig(*path); err != nil {
 		return err
 	}
 	log := newLogger(stderr, cfg.LSP.LogLevel)
@@ -132,6 +133,28 @@ func namesHub(path string) (bool, error) {
 		return false, nil // the full load reports it with its line
 	}
 	return peek.LSP.HubURL != "", nil
+}
+
+// loadLocalLSPConfig is loadConfig for local mode: the editor starts
+// timon lsp in the user's project, so the data directory (journal, keys)
+// defaults to the per-user one, never the working directory.
+func loadLocalLSPConfig(path string) (*config.Config, error) {
+	if path == "" {
+		cfg, err := config.ParseLocalLSP("timon.example.yaml (embedded)", timon.ExampleConfig)
+		if err != nil {
+			return nil, fmt.Errorf("the embedded configuration is invalid:\n%w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := config.LoadLocalLSP(path)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		return nil, err
+	}
+	return cfg, nil
 }
 
 func osUser() string {

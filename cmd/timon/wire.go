@@ -286,6 +286,9 @@ func (h *hub) Close() error {
 
 // openHub wires a governed engine over the configured store.
 func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub, err error) {
+	if err := cfg.CheckEngine(); err != nil {
+		return nil, err
+	}
 	h := &hub{cfg: cfg}
 	defer func() {
 		if err != nil {

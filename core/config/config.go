@@ -286,6 +286,10 @@ type loader struct {
 	file     string
 	root     *yaml.Node
 	problems []Problem
+	// lspLocal loads for timon lsp in local mode; dir is the directory a
+	// relative data_dir is taken from ("" for the per-user one).
+	lspLocal bool
+	dir      string
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
@@ -306,7 +310,11 @@ func (l *loader) parse(data []byte) *Config {
 		l.yamlErr(err)
 		return nil
 	}
+	l.expandPaths(cfg)
 	cfg.applyEnv()
+	if l.lspLocal && os.Getenv(EnvDataDir) == "" {
+		l.lspDataDir(cfg)
+	}
 	cfg.defaults()
 	l.validate(cfg)
 	return cfg
@@ -435,6 +443,18 @@ func (c *Config) defaults() {
 	c.gitlabDefaults()
 }
 
+var errNoProvider = errors.New("at least one provider is needed (a model endpoint: Mistral API, vLLM, Ollama…)")
+
+// CheckEngine reports what the configuration lacks to run the governed
+// engine (timon serve, timon lsp in local mode): a file for timon lsp in
+// remote mode validates without providers, but cannot run one.
+func (c *Config) CheckEngine() error {
+	if len(c.Providers) == 0 {
+		return fmt.Errorf("%s: %w", c.Path, errNoProvider)
+	}
+	return nil
+}
+
 // SQLitePath is the SQLite file in the data directory.
 func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "timon.db") }
 
@@ -475,8 +495,10 @@ func (l *loader) validate(c *Config) {
 	default:
 		l.add("store.driver", "expected sqlite or postgres, got %q", c.Store.Driver)
 	}
-	if len(c.Providers) == 0 {
-		l.add("providers", "at least one provider is needed (a model endpoint: Mistral API, vLLM, Ollama…)")
+	// A remote-mode file for timon lsp (lsp.hub_url) runs no engine: the
+	// hub's providers answer.
+	if len(c.Providers) == 0 && !c.LSP.Remote() {
+		l.add("providers", "%s", errNoProvider)
 	}
 	names := map[string]bool{}
 	var infos []policy.Provider

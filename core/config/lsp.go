@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,8 +37,8 @@ type LSP struct {
 
 	// Debounce is the least time a completion waits for more keystrokes
 	// before a model is asked, MaxDebounce the most (when typing fast);
-	// zero means 150ms and 300ms. An explicitly invoked completion does not
-	// wait.
+	// zero means 150ms and 300ms. Only an inline completion with
+	// triggerKind Invoked skips what is left of it since the last keystroke.
 	Debounce    Duration `yaml:"debounce"`
 	MaxDebounce Duration `yaml:"max_debounce"`
 
@@ -177,6 +178,7 @@ func LoadLSP(path, hubURL string) (*Config, error) {
 	if hubURL != "" {
 		cfg.LSP.HubURL = hubURL
 	}
+	l.expandPaths(cfg)
 	cfg.defaults()
 	l.validateLSP(cfg)
 	if cfg.LSP.HubURL == "" {
@@ -189,6 +191,51 @@ func LoadLSP(path, hubURL string) (*Config, error) {
 	}
 	cfg.Path = path
 	return cfg, nil
+}
+
+// LoadLocalLSP is Load for timon lsp in local mode, which an editor starts
+// in the user's project: a data_dir the file does not set is the per-user
+// one (UserDataDir), a relative one is taken from the file's directory,
+// never from the working directory. TIMON_DATA_DIR still overrides both.
+func LoadLocalLSP(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	return parseLocalLSP(path, data, filepath.Dir(path))
+}
+
+// ParseLocalLSP is LoadLocalLSP on a configuration that is not a file
+// (the embedded example): its data directory is the per-user one.
+func ParseLocalLSP(name string, data []byte) (*Config, error) {
+	return parseLocalLSP(name, data, "")
+}
+
+func parseLocalLSP(name string, data []byte, dir string) (*Config, error) {
+	l := &loader{file: name, lspLocal: true, dir: dir}
+	cfg := l.parse(data)
+	if len(l.problems) > 0 {
+		return nil, &Error{Problems: l.problems}
+	}
+	cfg.Path = name
+	return cfg, nil
+}
+
+// lspDataDir places the data directory of local mode outside the
+// working directory.
+func (l *loader) lspDataDir(c *Config) {
+	if c.DataDir != "" && l.dir != "" {
+		if !filepath.IsAbs(c.DataDir) {
+			c.DataDir = filepath.Join(l.dir, c.DataDir)
+		}
+		return
+	}
+	d, err := UserDataDir()
+	if err != nil {
+		l.add("data_dir", "no per-user data directory (%v): set data_dir or %s", err, EnvDataDir)
+		return
+	}
+	c.DataDir = d
 }
 
 func tokenPlace(s *LSP) string {

@@ -30,7 +30,7 @@ type Options struct {
 	PrefixTokens, SuffixTokens int
 	// MaxTokens bounds the answer; zero leaves it to the assistant.
 	MaxTokens int
-	// Debounce and MaxDebounce bound the adaptive wait before an automatic
+	// Debounce and MaxDebounce bound the adaptive wait before a
 	// completion asks the model; zero means 150ms and 300ms.
 	Debounce, MaxDebounce time.Duration
 	// ProseAuto completes prose files as you type; otherwise only on an
@@ -49,9 +49,16 @@ type Request struct {
 	// Version is the document's version Text is; a keystroke recorded for
 	// a later version supersedes the request.
 	Version int32
-	// Invoked is an explicit request by the user (a key, a menu): no
-	// debounce, and comments and strings are completed too.
+	// Invoked is a request the user may have asked for (a key, a menu):
+	// comments, strings and prose are completed too. It is still
+	// debounced: nvim-cmp and company-mode send textDocument/completion
+	// with triggerKind Invoked on every keystroke.
 	Invoked bool
+	// Explicit is an invocation the client tells apart from typing
+	// (inline completion with triggerKind Invoked): it waits only for
+	// what is left of the debounce since the last keystroke, so
+	// that a burst of them still asks the model once.
+	Explicit bool
 }
 
 // Result is a completion.
@@ -73,12 +80,24 @@ type Completer struct {
 	mu       sync.Mutex
 	inflight map[string]*flight // by document
 	typing   map[string]*typing
-	seq      uint64
 }
 
+// flight is one completion being computed, shared by the identical
+// requests waiting for it.
 type flight struct {
-	id     uint64
-	cancel context.CancelCauseFunc
+	uri     string
+	key     flightKey
+	cancel  context.CancelCauseFunc
+	waiters int // guarded by Completer.mu
+	done    chan struct{}
+	res     Result // set before done is closed
+	err     error
+}
+
+type flightKey struct {
+	version           int32
+	offset            int
+	invoked, explicit bool
 }
 
 type typing struct {
@@ -166,6 +185,22 @@ func (c *Completer) debounce(uri string) time.Duration {
 	return lo + time.Duration(f*float64(hi-lo))
 }
 
+// wait is how long the request r waits for more keystrokes before the
+// model is asked.
+func (c *Completer) wait(r Request) time.Duration {
+	d := c.debounce(r.URI)
+	if !r.Explicit {
+		return d
+	}
+	c.mu.Lock()
+	var last time.Time
+	if t := c.typing[r.URI]; t != nil {
+		last = t.last
+	}
+	c.mu.Unlock()
+	return d - time.Since(last)
+}
+
 // Complete computes the completion at r.Offset. It returns ErrSuperseded
 // when a keystroke or a newer request for the same document came first,
 // the context's error when ctx ends, and the assistant's *core.Error when
@@ -185,30 +220,67 @@ func (c *Completer) Complete(ctx context.Context, r Request) (Result, error) {
 		return Result{Text: text, Cached: true}, nil
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	key := flightKey{version: r.Version, offset: r.Offset, invoked: r.Invoked, explicit: r.Explicit}
 	c.mu.Lock()
 	if t := c.typing[r.URI]; t != nil && t.version > r.Version {
 		c.mu.Unlock()
 		return Result{}, ErrSuperseded
 	}
-	c.seq++
-	id := c.seq
-	if f := c.inflight[r.URI]; f != nil {
-		f.cancel(ErrSuperseded)
+	f := c.inflight[r.URI]
+	if f == nil || f.key != key {
+		// A request elsewhere or for another version supersedes the one
+		// in flight; the same request again (a client repeating it, then
+		// canceling the first) joins it instead of asking the model twice.
+		if f != nil {
+			f.cancel(ErrSuperseded)
+		}
+		// The flight outlives the request that started it: it ends when
+		// its last waiter leaves, a keystroke supersedes it, or it is done.
+		fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+		f = &flight{uri: r.URI, key: key, cancel: cancel, done: make(chan struct{})}
+		c.inflight[r.URI] = f
+		go c.fly(fctx, f, r)
 	}
-	c.inflight[r.URI] = &flight{id: id, cancel: cancel}
+	f.waiters++
 	c.mu.Unlock()
-	defer func() {
+
+	select {
+	case <-f.done:
+		return f.res, f.err
+	case <-ctx.Done():
 		c.mu.Lock()
-		if f := c.inflight[r.URI]; f != nil && f.id == id {
-			delete(c.inflight, r.URI)
+		f.waiters--
+		if f.waiters == 0 {
+			// Nobody wants it any more: abort it, and let the next
+			// request start afresh rather than join a canceled flight.
+			f.cancel(context.Cause(ctx))
+			if c.inflight[f.uri] == f {
+				delete(c.inflight, f.uri)
+			}
 		}
 		c.mu.Unlock()
-	}()
+		return Result{}, ctx.Err()
+	}
+}
 
-	if !r.Invoked {
-		t := time.NewTimer(c.debounce(r.URI))
+// fly computes the flight f for r, after the debounce.
+func (c *Completer) fly(ctx context.Context, f *flight, r Request) {
+	f.res, f.err = c.ask(ctx, r)
+	f.cancel(nil)
+	c.mu.Lock()
+	if c.inflight[f.uri] == f {
+		delete(c.inflight, f.uri)
+	}
+	c.mu.Unlock()
+	close(f.done)
+}
+
+func (c *Completer) ask(ctx context.Context, r Request) (Result, error) {
+	before, after := r.Text[:r.Offset], r.Text[r.Offset:]
+	// Every request waits: the keystroke that follows within the wait
+	// supersedes it, so a burst reaches the model once.
+	if wait := c.wait(r); wait > 0 {
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

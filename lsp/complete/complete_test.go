@@ -177,3 +177,21 @@ func TestModelErrorsAreCoreErrors(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// An explicit invocation away from any typing asks the model without the
+// debounce (here far longer than the test's deadline); an Invoked one
+// that is not explicit waits like typing.
+func TestExplicitInvocationSkipsTheDebounce(t *testing.T) {
+	c, fake, _ := newCompleter(t, time.Hour)
+	ctx := ctxT(t)
+	res, err := c.Complete(ctx, complete.Request{URI: "u", Language: "go", Text: addGo, Offset: len(addGo), Invoked: true, Explicit: true, Version: 1})
+	if err != nil || res.Text == "" || fake.Count() != 1 {
+		t.Fatalf("got %+v, %v after %d model requests", res, err, fake.Count())
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err = c.Complete(short, complete.Request{URI: "v", Language: "go", Text: addGo, Offset: len(addGo), Invoked: true, Version: 1})
+	if !errors.Is(err, context.DeadlineExceeded) || fake.Count() != 1 {
+		t.Fatalf("an Invoked request did not wait: %v, %d model requests", err, fake.Count())
+	}
+}

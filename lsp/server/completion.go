@@ -19,9 +19,12 @@ import (
 // filtering items by that word keep it.
 func (s *Server) Completion(ctx context.Context, p *protocol.CompletionParams) (protocol.CompletionResult, error) {
 	empty := &protocol.CompletionList{IsIncomplete: true, Items: []protocol.CompletionItem{}}
-	// No context (Neovim's omnifunc) or Invoked: the user asked.
+	// No context (Neovim's omnifunc) or Invoked: the user may have asked,
+	// so comments and strings are completed too; but nvim-cmp and
+	// company-mode send Invoked on every keystroke, so it is debounced
+	// like typing.
 	invoked := p.Context.TriggerKind == 0 || p.Context.TriggerKind == protocol.CompletionTriggerKindInvoked
-	d, off, text, err := s.suggest(ctx, string(p.TextDocument.URI), p.Position, invoked)
+	d, off, text, err := s.suggest(ctx, string(p.TextDocument.URI), p.Position, invoked, false)
 	if err != nil || text == "" {
 		return empty, err
 	}
@@ -50,8 +53,10 @@ func (s *Server) Completion(ctx context.Context, p *protocol.CompletionParams) (
 // InlineCompletion answers textDocument/inlineCompletion (VS Code).
 func (s *Server) InlineCompletion(ctx context.Context, p *protocol.InlineCompletionParams) (protocol.InlineCompletionResult, error) {
 	empty := &protocol.InlineCompletionList{Items: []protocol.InlineCompletionItem{}}
+	// Inline Invoked is only sent on an explicit request (a key, a
+	// command), never while typing: it may skip the rest of the debounce.
 	invoked := p.Context.TriggerKind == protocol.InlineCompletionTriggerKindInvoked
-	d, off, text, err := s.suggest(ctx, string(p.TextDocument.URI), p.Position, invoked)
+	d, off, text, err := s.suggest(ctx, string(p.TextDocument.URI), p.Position, invoked, invoked)
 	if err != nil || text == "" {
 		return empty, err
 	}
@@ -65,7 +70,7 @@ func (s *Server) InlineCompletion(ctx context.Context, p *protocol.InlineComplet
 // keystroke gets nothing; one canceled by the client gets the
 // RequestCancelled error; a failing model gets nothing and, once in a
 // while, a message saying why.
-func (s *Server) suggest(ctx context.Context, u string, pos protocol.Position, invoked bool) (*document.Doc, int, string, error) {
+func (s *Server) suggest(ctx context.Context, u string, pos protocol.Position, invoked, explicit bool) (*document.Doc, int, string, error) {
 	d := s.doc(ctx, u)
 	if d == nil {
 		return nil, 0, "", nil
@@ -78,7 +83,7 @@ func (s *Server) suggest(ctx context.Context, u string, pos protocol.Position, i
 	wctx, cancel := s.joinWork(ctx)
 	defer cancel()
 	res, err := s.comp.Complete(wctx, complete.Request{
-		URI: u, Path: s.displayPath(u), Language: d.Language, Text: d.Text, Offset: off, Version: d.Version, Invoked: invoked,
+		URI: u, Path: s.displayPath(u), Language: d.Language, Text: d.Text, Offset: off, Version: d.Version, Invoked: invoked, Explicit: explicit,
 	})
 	switch {
 	case err == nil:
