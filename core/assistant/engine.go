@@ -445,6 +445,15 @@ func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Req
 		res, err = provider.Failover(ctx, clients, func(ctx context.Context, c *provider.Client) (*provider.Result, error) {
 			return c.FIM(ctx, provider.FIMRequest{Model: models[c], Prompt: r.Prefix, Suffix: r.Suffix, MaxTokens: maxTokens, Temperature: r.Temperature})
 		})
+		if err == nil && g.streaming() {
+			// The completion arrives whole; a streamed one is passed
+			// through the guard like any stream, so that it is checked,
+			// restored and emitted (guard.finish returns only what it
+			// emitted).
+			if werr := g.write(res.Text); werr != nil {
+				return res, providerError(ctx, werr)
+			}
+		}
 	case g.streaming():
 		// A stream fails over only while nothing has reached the caller.
 		for _, c := range clients {
