@@ -503,6 +503,11 @@ func providerError(ctx context.Context, err error) error {
 	}
 	var pe *provider.Error
 	if errors.As(err, &pe) {
+		if pe.Model != "" {
+			// A 404: name the model, which is what the operator must fix.
+			return &core.Error{Kind: core.KindUnavailable, Provider: pe.Provider,
+				Message: fmt.Sprintf("model %q is not served by provider %s (404): check the model name and the base URL", pe.Model, pe.Provider)}
+		}
 		kind, verb := core.KindUnavailable, "is unavailable"
 		if pe.Timeout {
 			kind, verb = core.KindTimeout, "timed out"

@@ -43,6 +43,9 @@ type Error struct {
 	// Partial reports a stream that failed after some text had already been
 	// given to emit: the answer cannot be moved to another endpoint.
 	Partial bool
+	// Model is the model asked for, set when the endpoint answered 404:
+	// it does not serve that model (or the base URL is wrong).
+	Model string
 	// RetryAfter is what the endpoint asked to wait (Retry-After or
 	// Retry-After-Ms), 0 when it did not say.
 	RetryAfter time.Duration
