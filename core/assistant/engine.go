@@ -352,13 +352,13 @@ func (e *Engine) finish(ctx context.Context, req *core.Request, entry *audit.Ent
 	if err != nil {
 		ce = toCoreError(ctx, err)
 		ce.RequestID = req.ID
-		entry.Outcome = outcome(ce.Kind)
+		entry.Outcome = audit.OutcomeFor(ce.Kind)
 		if errors.Is(ce, errRedactionBudget) {
-			entry.Outcome = "error" // the hub's own limit, not the provider's
+			entry.Outcome = audit.OutcomeError // the hub's own limit, not the provider's
 		}
 		entry.Error = e.scrub(ce.Message)
 	} else {
-		entry.Outcome = "ok"
+		entry.Outcome = audit.OutcomeOK
 	}
 	observe(entry)
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -391,26 +391,6 @@ func toCoreError(ctx context.Context, err error) *core.Error {
 		return &core.Error{Kind: core.KindCanceled, Message: "the request was canceled", Err: err}
 	}
 	return &core.Error{Kind: core.KindInternal, Message: "internal error while answering", Err: err}
-}
-
-func outcome(k core.Kind) string {
-	switch k {
-	case core.KindDenied:
-		return "denied"
-	case core.KindBlocked:
-		return "blocked"
-	case core.KindQuota:
-		return "quota_exceeded"
-	case core.KindUnavailable, core.KindTimeout:
-		return "provider_error"
-	case core.KindOutputRejected:
-		return "output_rejected"
-	case core.KindCanceled:
-		return "canceled"
-	case core.KindInvalid, core.KindTooLarge:
-		return "invalid"
-	}
-	return "error"
 }
 
 func quotaError(err error) error {
