@@ -406,3 +406,22 @@ func TestStreamedCompletionEmitsItsText(t *testing.T) {
 		t.Fatalf("the address left unredacted: %q", sent)
 	}
 }
+
+// A provider without the model (Ollama before "ollama pull") hands the
+// request to the next; when none serves it, the error names the model.
+func TestModelNotServedFailsOverThenNamesIt(t *testing.T) {
+	r := newRig(t, rigOptions{second: true})
+	r.fake.SetModels("codestral-latest")
+	r.fake.ServeListedOnly(true)
+	resp, err := r.engine.Do(context.Background(), chat("a", nil, "hi"))
+	if err != nil || resp.Provider != "second" {
+		t.Fatalf("whole: %v %+v", err, resp)
+	}
+	r.fake2.SetModels()
+	r.fake2.ServeListedOnly(true)
+	_, err = r.engine.Do(context.Background(), chat("a", nil, "hi"))
+	var ce *core.Error
+	if !errors.As(err, &ce) || ce.Kind != core.KindUnavailable || ce.Message != `model "mistral-small-latest" is not served by provider second (404): check the model name and the base URL` {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -57,7 +57,11 @@ func TestModelNotServedIsNamedInTheCallError(t *testing.T) {
 	c := newClient(t, provider.Config{Name: "ollama", BaseURL: fake.URL(), Models: []string{"mistral:7b"}})
 	_, err := c.Chat(testContext(t), provider.ChatRequest{Messages: []provider.Message{{Role: "user", Content: "hi"}}})
 	e := asError(t, err)
-	if e.StatusCode != 404 || e.Model != "mistral:7b" || !strings.Contains(e.Reason, `model "mistral:7b" is not served`) || e.Retryable {
+	// Not retried on this endpoint; the next one may serve the model.
+	if n := fake.Count(); n != 1 {
+		t.Fatalf("%d requests for a model not served, want 1", n)
+	}
+	if e.StatusCode != 404 || e.Model != "mistral:7b" || !strings.Contains(e.Reason, `model "mistral:7b" is not served`) || !e.Retryable {
 		t.Fatalf("error %+v", e)
 	}
 }

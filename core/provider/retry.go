@@ -147,6 +147,9 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*Result, error) {
 		// "ollama pull"): name the model, the likely fix.
 		e.Model = cl.model
 		e.Reason = fmt.Sprintf("model %q is not served (404): check the model name and the base URL", cl.model)
+		// This endpoint's fault, not the request's: the next endpoint of
+		// the route may serve the model (not this one again).
+		e.Retryable = true
 	}
 	return nil, e
 }
