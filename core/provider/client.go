@@ -172,7 +172,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	listed, err := c.ListModels(ctx)
 	var e *Error
 	if errors.As(err, &e) && (e.StatusCode == http.StatusNotFound || e.StatusCode == http.StatusMethodNotAllowed) {
-		return &ModelsNotListed{Provider: c.cfg.Name}
+		return &ModelsNotListed{Provider: c.cfg.Name, StatusCode: e.StatusCode}
 	}
 	if err != nil {
 		return err
@@ -225,10 +225,13 @@ func notServed(missing, listed []string) string {
 
 // ModelsNotListed is Ready's answer for an endpoint that answers but does
 // not list its models: it is ready as far as can be told.
-type ModelsNotListed struct{ Provider string }
+type ModelsNotListed struct {
+	Provider   string
+	StatusCode int // what GET /models answered
+}
 
 func (e *ModelsNotListed) Error() string {
-	return "provider " + e.Provider + ": ok, but it does not list its models (GET /models), so the configured models are not checked"
+	return "provider " + e.Provider + ": ok, but it does not list its models (GET /models answers " + strconv.Itoa(e.StatusCode) + "), so the configured models are not checked; if it should, check the base URL"
 }
 
 // Passing tells readiness checks that this is a remark, not a failure.

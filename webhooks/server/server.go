@@ -29,7 +29,10 @@ import (
 	"timon.dev/timon/core/store"
 )
 
-// Check is one readiness check (the store, a provider, the journal).
+// Check is one readiness check (the store, a provider, the journal). An
+// error with a method Passing() bool that returns true is a remark, not a
+// failure: the check passes and /readyz shows the remark (a provider that
+// does not list its models, so they cannot be checked).
 type Check struct {
 	Name string
 	Func func(ctx context.Context) error
