@@ -14,6 +14,7 @@ import (
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/metrics"
+	"timon.dev/timon/core/provider"
 	"timon.dev/timon/webhooks/server"
 )
 
@@ -49,7 +50,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	var models []string
 	for _, p := range h.providers {
-		ready = append(ready, server.Check{Name: "provider " + p.Name(), Func: p.Ping, AnyOf: "providers"})
+		ready = append(ready, server.Check{Name: "provider " + p.Name(), Func: p.Ready, AnyOf: "providers"})
 		for _, m := range p.Models() {
 			if !slices.Contains(models, m) {
 				models = append(models, m)
@@ -126,9 +127,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() {
 		for _, p := range h.providers {
 			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			err := p.Ping(pctx)
+			err := p.Ready(pctx)
 			cancel()
-			if err != nil {
+			var unlisted *provider.ModelsNotListed
+			if errors.As(err, &unlisted) {
+				log.Info("provider answers but does not list its models; they are not checked", "provider", p.Name(), "url", p.BaseURL())
+			} else if err != nil {
 				log.Warn("no model answers at this provider yet; /readyz reports not ready until one does",
 					"provider", p.Name(), "url", p.BaseURL(), "reason", err.Error())
 			} else {

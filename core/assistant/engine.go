@@ -352,13 +352,13 @@ func (e *Engine) finish(ctx context.Context, req *core.Request, entry *audit.Ent
 	if err != nil {
 		ce = toCoreError(ctx, err)
 		ce.RequestID = req.ID
-		entry.Outcome = outcome(ce.Kind)
+		entry.Outcome = audit.OutcomeFor(ce.Kind)
 		if errors.Is(ce, errRedactionBudget) {
-			entry.Outcome = "error" // the hub's own limit, not the provider's
+			entry.Outcome = audit.OutcomeError // the hub's own limit, not the provider's
 		}
 		entry.Error = e.scrub(ce.Message)
 	} else {
-		entry.Outcome = "ok"
+		entry.Outcome = audit.OutcomeOK
 	}
 	observe(entry)
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -393,26 +393,6 @@ func toCoreError(ctx context.Context, err error) *core.Error {
 	return &core.Error{Kind: core.KindInternal, Message: "internal error while answering", Err: err}
 }
 
-func outcome(k core.Kind) string {
-	switch k {
-	case core.KindDenied:
-		return "denied"
-	case core.KindBlocked:
-		return "blocked"
-	case core.KindQuota:
-		return "quota_exceeded"
-	case core.KindUnavailable, core.KindTimeout:
-		return "provider_error"
-	case core.KindOutputRejected:
-		return "output_rejected"
-	case core.KindCanceled:
-		return "canceled"
-	case core.KindInvalid, core.KindTooLarge:
-		return "invalid"
-	}
-	return "error"
-}
-
 func quotaError(err error) error {
 	var ce *core.Error
 	if errors.As(err, &ce) {
@@ -445,6 +425,15 @@ func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Req
 		res, err = provider.Failover(ctx, clients, func(ctx context.Context, c *provider.Client) (*provider.Result, error) {
 			return c.FIM(ctx, provider.FIMRequest{Model: models[c], Prompt: r.Prefix, Suffix: r.Suffix, MaxTokens: maxTokens, Temperature: r.Temperature})
 		})
+		if err == nil && g.streaming() {
+			// The completion arrives whole; a streamed one is passed
+			// through the guard like any stream, so that it is checked,
+			// restored and emitted (guard.finish returns only what it
+			// emitted).
+			if werr := g.write(res.Text); werr != nil {
+				return res, providerError(ctx, werr)
+			}
+		}
 	case g.streaming():
 		// A stream fails over only while nothing has reached the caller.
 		for _, c := range clients {
@@ -494,6 +483,11 @@ func providerError(ctx context.Context, err error) error {
 	}
 	var pe *provider.Error
 	if errors.As(err, &pe) {
+		if pe.Model != "" {
+			// A 404: name the model, which is what the operator must fix.
+			return &core.Error{Kind: core.KindUnavailable, Provider: pe.Provider,
+				Message: fmt.Sprintf("model %q is not served by provider %s (404): check the model name and the base URL", pe.Model, pe.Provider)}
+		}
 		kind, verb := core.KindUnavailable, "is unavailable"
 		if pe.Timeout {
 			kind, verb = core.KindTimeout, "timed out"

@@ -370,3 +370,58 @@ func TestStreamGuardHoldsSecretsForEveryChunking(t *testing.T) {
 		}
 	}
 }
+
+// A streamed completion used to end with an empty answer: the FIM answer
+// never went through the streaming guard.
+func TestStreamedCompletionEmitsItsText(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	leak := "ghp_" + strings.Repeat("aB3dE5fG7h", 3) + "123456"
+	r.fake.Handle(func(req fakellm.Request) fakellm.Reply {
+		// The model echoes the placeholder the prefix carried, and a secret.
+		return fakellm.Reply{Text: "return a + b // " + strings.TrimPrefix(req.Prompt, "// ask ") + "\n\t_ = \"token " + leak + "\""}
+	})
+	var deltas []string
+	resp, err := r.engine.Stream(context.Background(), &core.Request{Principal: core.Principal{UserID: "a", Integration: core.IntegrationLSP},
+		Task: core.TaskComplete, Prefix: "// ask ada@lab-univ.fr", Suffix: "\n}"}, func(d string) error {
+		deltas = append(deltas, d)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(deltas, "")
+	if len(deltas) == 0 || got == "" {
+		t.Fatal("a streamed completion emitted nothing")
+	}
+	if resp.Text != got {
+		t.Fatalf("response %q, streamed %q", resp.Text, got)
+	}
+	if !strings.HasPrefix(got, "return a + b // ada@lab-univ.fr\n") {
+		t.Fatalf("placeholder not restored in the streamed completion: %q", got)
+	}
+	if strings.Contains(got, leak) {
+		t.Fatalf("a secret written by the model reached the editor: %q", got)
+	}
+	if sent := r.fake.Requests()[0].Prompt; strings.Contains(sent, "ada@lab-univ.fr") {
+		t.Fatalf("the address left unredacted: %q", sent)
+	}
+}
+
+// A provider without the model (Ollama before "ollama pull") hands the
+// request to the next; when none serves it, the error names the model.
+func TestModelNotServedFailsOverThenNamesIt(t *testing.T) {
+	r := newRig(t, rigOptions{second: true})
+	r.fake.SetModels("codestral-latest")
+	r.fake.ServeListedOnly(true)
+	resp, err := r.engine.Do(context.Background(), chat("a", nil, "hi"))
+	if err != nil || resp.Provider != "second" {
+		t.Fatalf("whole: %v %+v", err, resp)
+	}
+	r.fake2.SetModels()
+	r.fake2.ServeListedOnly(true)
+	_, err = r.engine.Do(context.Background(), chat("a", nil, "hi"))
+	var ce *core.Error
+	if !errors.As(err, &ce) || ce.Kind != core.KindUnavailable || ce.Message != `model "mistral-small-latest" is not served by provider second (404): check the model name and the base URL` {
+		t.Fatalf("error %v", err)
+	}
+}

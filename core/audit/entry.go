@@ -61,9 +61,6 @@ const (
 	DecisionDeny  = "deny"
 )
 
-// Outcomes lists every outcome an entry may record.
-var Outcomes = []string{"ok", "denied", "blocked", "quota_exceeded", "provider_error", "output_rejected", "canceled", "invalid", "error"}
-
 // Content levels.
 const (
 	LevelNone   = "none"   // neither content nor hashes of it

@@ -212,7 +212,7 @@ func TestStatsAndUsage(t *testing.T) {
 		for _, e := range want {
 			tokensIn += int64(e.TokensIn)
 			emails += int64(e.Redactions["email"])
-			if e.Decision == DecisionDeny {
+			if e.Outcome == OutcomeDenied {
 				denials++
 			}
 		}

@@ -11,8 +11,12 @@ import (
 
 // Counts adds up entries.
 type Counts struct {
-	Requests   int64            `json:"requests"`
-	Denials    int64            `json:"denials"` // decision "deny"
+	Requests int64 `json:"requests"`
+	// Denials are the requests a policy rule refused (outcome denied);
+	// Invalid the malformed or oversized ones, refused before policy
+	// (outcome invalid), whose entries also say decision "deny".
+	Denials    int64            `json:"denials"`
+	Invalid    int64            `json:"invalid"`
 	TokensIn   int64            `json:"tokens_in"`
 	TokensOut  int64            `json:"tokens_out"`
 	Redactions map[string]int64 `json:"redactions,omitempty"` // by type
@@ -21,8 +25,11 @@ type Counts struct {
 
 func (c *Counts) add(e *Entry) {
 	c.Requests++
-	if e.Decision == DecisionDeny {
+	switch e.Outcome {
+	case OutcomeDenied:
 		c.Denials++
+	case OutcomeInvalid:
+		c.Invalid++
 	}
 	c.TokensIn += int64(e.TokensIn)
 	c.TokensOut += int64(e.TokensOut)

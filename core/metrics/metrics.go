@@ -21,8 +21,9 @@ var Registry = prometheus.NewRegistry()
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
 var (
-	// Requests counts governed requests by outcome: "ok" or the journal's
-	// outcome (denied, blocked, quota_exceeded, provider_error, …).
+	// Requests counts governed requests by outcome: the journal's outcome
+	// names (audit.Outcomes: ok, denied, blocked, quota_exceeded,
+	// provider_error, output_rejected, canceled, invalid, error).
 	Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "timon_requests_total", Help: "Governed requests by integration, task and outcome.",
 	}, []string{"integration", "task", "outcome"})

@@ -2,9 +2,13 @@ package provider
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -127,16 +131,108 @@ func (c *Client) model(requested string) (string, *Error) {
 // Ping lists the endpoint's models (GET {base}/models) once, without retry,
 // for readiness checks.
 func (c *Client) Ping(ctx context.Context) error {
-	_, err := c.run(ctx, &call{kind: callPing})
+	_, err := c.ListModels(ctx)
 	return err
 }
 
+// ListModels returns the models the endpoint says it serves (GET
+// {base}/models), asked once, without retry.
+func (c *Client) ListModels(ctx context.Context) ([]string, error) {
+	cl := &call{kind: callPing}
+	if _, err := c.run(ctx, cl); err != nil {
+		return nil, err
+	}
+	return cl.listed, nil
+}
+
 // ping performs one Ping attempt.
-func (c *Client) ping(ctx context.Context) error {
+func (c *Client) ping(ctx context.Context) ([]string, error) {
 	var list struct {
 		Data []struct {
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	return c.raw.Get(ctx, "models", nil, &list)
+	if err := c.raw.Get(ctx, "models", nil, &list); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list.Data))
+	for _, m := range list.Data {
+		if m.ID != "" && !slices.Contains(ids, m.ID) {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids, nil
 }
+
+// Ready reports whether the endpoint answers and serves every configured
+// model. An endpoint that answers but does not list its models (404 or 405
+// on /models) cannot be checked: the result is a *ModelsNotListed, which
+// says so and counts as ready (Passing).
+func (c *Client) Ready(ctx context.Context) error {
+	listed, err := c.ListModels(ctx)
+	var e *Error
+	if errors.As(err, &e) && (e.StatusCode == http.StatusNotFound || e.StatusCode == http.StatusMethodNotAllowed) {
+		return &ModelsNotListed{Provider: c.cfg.Name, StatusCode: e.StatusCode}
+	}
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, m := range c.cfg.Models {
+		if !listedModel(listed, m) {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &Error{Provider: c.cfg.Name, Reason: notServed(missing, listed), Err: ErrModelNotServed}
+}
+
+// ErrModelNotServed is the cause of a Ready failure: a configured model is
+// not in the endpoint's list.
+var ErrModelNotServed = errors.New("configured model not served")
+
+// listedModel reports whether model is in listed; Ollama lists "name:latest"
+// for a model it also answers as "name".
+func listedModel(listed []string, model string) bool {
+	return slices.Contains(listed, model) || (!strings.Contains(model, ":") && slices.Contains(listed, model+":latest"))
+}
+
+// notServed says which models are missing, and what is there instead.
+func notServed(missing, listed []string) string {
+	q := make([]string, len(missing))
+	for i, m := range missing {
+		q[i] = strconv.Quote(m)
+	}
+	var b strings.Builder
+	if len(q) == 1 {
+		b.WriteString("model " + q[0] + " is not served")
+	} else {
+		b.WriteString("models " + strings.Join(q, ", ") + " are not served")
+	}
+	const show = 10 // a server may list hundreds
+	switch {
+	case len(listed) == 0:
+		b.WriteString(" (available: none)")
+	case len(listed) > show:
+		fmt.Fprintf(&b, " (available: %s, and %d more)", strings.Join(listed[:show], ", "), len(listed)-show)
+	default:
+		b.WriteString(" (available: " + strings.Join(listed, ", ") + ")")
+	}
+	return b.String()
+}
+
+// ModelsNotListed is Ready's answer for an endpoint that answers but does
+// not list its models: it is ready as far as can be told.
+type ModelsNotListed struct {
+	Provider   string
+	StatusCode int // what GET /models answered
+}
+
+func (e *ModelsNotListed) Error() string {
+	return "provider " + e.Provider + ": ok, but it does not list its models (GET /models answers " + strconv.Itoa(e.StatusCode) + "), so the configured models are not checked; if it should, check the base URL"
+}
+
+// Passing tells readiness checks that this is a remark, not a failure.
+func (e *ModelsNotListed) Passing() bool { return true }

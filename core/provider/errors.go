@@ -36,13 +36,17 @@ type Error struct {
 	Timeout bool
 	// Retryable reports that the failure belongs to this endpoint (429, 5xx,
 	// connection error, timeout, broken answer) and that the next endpoint
-	// of a route is worth trying. It is false for the caller's request being
-	// refused (400, 401, 404...), for the caller's context ending, and for a
-	// stream that failed after text was emitted.
+	// of a route is worth trying (a 404 naming a model the endpoint does not
+	// serve, too). It is false for the caller's request being refused (400,
+	// 401, 403...), for the caller's context ending, and for a stream that
+	// failed after text was emitted.
 	Retryable bool
 	// Partial reports a stream that failed after some text had already been
 	// given to emit: the answer cannot be moved to another endpoint.
 	Partial bool
+	// Model is the model asked for, set when the endpoint answered 404:
+	// it does not serve that model (or the base URL is wrong).
+	Model string
 	// RetryAfter is what the endpoint asked to wait (Retry-After or
 	// Retry-After-Ms), 0 when it did not say.
 	RetryAfter time.Duration

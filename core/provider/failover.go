@@ -7,8 +7,8 @@ import (
 
 // Failover calls call with each candidate in order until one succeeds. The
 // next candidate is tried only when the previous one failed with a Retryable
-// *Error, after that candidate's own retries; any other error (400, 401,
-// 404..., the caller's context ending, a stream that failed after emitting
+// *Error, after that candidate's own retries (a model it does not serve
+// included); any other error (400, 401, 403..., the caller's context ending, a stream that failed after emitting
 // text, an emit error) is returned at once. When every candidate failed, the
 // last error is returned. No candidate at all is an *Error with an empty
 // Provider.

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -48,6 +49,8 @@ type call struct {
 	emitted bool
 	// wd bounds the current attempt.
 	wd *watchdog
+	// listed is what a ping's model list named.
+	listed []string
 }
 
 // emitError carries the error returned by a stream's emit function, which
@@ -129,7 +132,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*Result, error) {
 	case callStream:
 		res, err = c.stream(actx, cl)
 	case callPing:
-		err = c.ping(actx)
+		cl.listed, err = c.ping(actx)
 	}
 	if err == nil {
 		return res, nil
@@ -138,7 +141,17 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*Result, error) {
 	if errors.As(err, &ee) {
 		return nil, err
 	}
-	return nil, c.classify(ctx, actx, err)
+	e := c.classify(ctx, actx, err)
+	if e.StatusCode == http.StatusNotFound && cl.model != "" {
+		// What a server without the model answers (Ollama before
+		// "ollama pull"): name the model, the likely fix.
+		e.Model = cl.model
+		e.Reason = fmt.Sprintf("model %q is not served (404): check the model name and the base URL", cl.model)
+		// This endpoint's fault, not the request's: the next endpoint of
+		// the route may serve the model (not this one again).
+		e.Retryable = true
+	}
+	return nil, e
 }
 
 // watchdog cancels an attempt with errAttemptTimeout once its timeout has

@@ -16,7 +16,8 @@ import (
 //	GET /admin/audit?since=&until=&user=&integration=&group=&outcome=&request_id=&after=&limit=
 //	    entries, ascending; "next" is the cursor for the following page
 //	GET /admin/usage?since=&user=&integration=&group=
-//	    requests, denials, redactions and tokens per integration, group and day
+//	    requests, denials (by policy), invalid requests, outcomes, redactions
+//	    and tokens per integration, group and day
 func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/audit", s.adminAudit)
 	g.GET("/usage", s.adminUsage)

@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +29,10 @@ import (
 	"timon.dev/timon/core/store"
 )
 
-// Check is one readiness check (the store, a provider, the journal).
+// Check is one readiness check (the store, a provider, the journal). An
+// error with a method Passing() bool that returns true is a remark, not a
+// failure: the check passes and /readyz shows the remark (a provider that
+// does not list its models, so they cannot be checked).
 type Check struct {
 	Name string
 	Func func(ctx context.Context) error
@@ -80,6 +86,8 @@ type Server struct {
 	readyMu   sync.Mutex
 	readyAt   time.Time
 	readyBody readiness
+	// failing holds, by check name, whether the check failed when last run.
+	failing map[string]bool
 }
 
 // New builds the routes.
@@ -239,6 +247,7 @@ func (s *Server) readyz(c *gin.Context) {
 		defer cancel()
 		r := readiness{Ready: true, Checks: map[string]string{}}
 		groupOK := map[string]bool{}
+		failed := map[string]bool{}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for _, ch := range s.o.Ready {
@@ -246,16 +255,20 @@ func (s *Server) readyz(c *gin.Context) {
 				err := ch.Func(ctx)
 				mu.Lock()
 				defer mu.Unlock()
+				var remark interface{ Passing() bool }
+				passing := err == nil || errors.As(err, &remark) && remark.Passing()
 				if ch.AnyOf != "" {
-					groupOK[ch.AnyOf] = groupOK[ch.AnyOf] || err == nil
+					groupOK[ch.AnyOf] = groupOK[ch.AnyOf] || passing
 				}
-				if err != nil {
-					if ch.AnyOf == "" {
+				switch {
+				case err == nil:
+					r.Checks[ch.Name] = "ok"
+				default:
+					if !passing && ch.AnyOf == "" {
 						r.Ready = false
 					}
-					r.Checks[ch.Name] = err.Error()
-				} else {
-					r.Checks[ch.Name] = "ok"
+					failed[ch.Name] = !passing
+					r.Checks[ch.Name] = checkMessage(ch.Name, err)
 				}
 			})
 		}
@@ -263,6 +276,7 @@ func (s *Server) readyz(c *gin.Context) {
 		for _, ok := range groupOK {
 			r.Ready = r.Ready && ok
 		}
+		s.logTransitions(r.Checks, failed)
 		s.readyBody, s.readyAt = r, time.Now()
 	}
 	status := http.StatusOK
@@ -270,6 +284,31 @@ func (s *Server) readyz(c *gin.Context) {
 		status = http.StatusServiceUnavailable
 	}
 	c.JSON(status, s.readyBody)
+}
+
+// checkMessage is a check's error as /readyz shows it, under the check's
+// name: without the name again when the error starts with it ("provider X:
+// …" under "provider X").
+func checkMessage(name string, err error) string {
+	return strings.TrimPrefix(err.Error(), name+": ")
+}
+
+// logTransitions logs a check that failed after passing, and one that
+// passes again after failing, once per change: an outage and its end each
+// leave one line, whatever the number of probes.
+func (s *Server) logTransitions(checks map[string]string, failed map[string]bool) {
+	if s.failing == nil {
+		s.failing = map[string]bool{}
+	}
+	for _, name := range slices.Sorted(maps.Keys(checks)) {
+		switch was := s.failing[name]; {
+		case failed[name] && !was:
+			s.log.Warn(name+" is not ready", "reason", checks[name])
+		case !failed[name] && was:
+			s.log.Info(name + " is ready again")
+		}
+		s.failing[name] = failed[name]
+	}
 }
 
 // errorBody is every error's JSON.

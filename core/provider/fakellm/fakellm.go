@@ -124,8 +124,11 @@ type Server struct {
 	requests []Request
 	noRecord bool
 	models   []string
-	waiters  int
-	changed  chan struct{} // closed and replaced on a count change while waiters > 0
+	// servedOnly refuses model requests for models not in models (404);
+	// unlisted answers /models with 404.
+	servedOnly, unlisted bool
+	waiters              int
+	changed              chan struct{} // closed and replaced on a count change while waiters > 0
 }
 
 // New starts a server on 127.0.0.1; Close it when done.
@@ -200,6 +203,30 @@ func (s *Server) SetModels(models ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.models = slices.Clone(models)
+}
+
+// ServeListedOnly makes model requests for a model that GET /v1/models
+// does not list fail with 404, as Ollama does before "ollama pull" (off by
+// default: any model is answered).
+func (s *Server) ServeListedOnly(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.servedOnly = on
+}
+
+// HideModels makes GET /v1/models answer 404, as servers that do not list
+// their models do.
+func (s *Server) HideModels(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unlisted = on
+}
+
+// refuses reports whether a request for model gets a 404.
+func (s *Server) refuses(model string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.servedOnly && !slices.Contains(s.models, model)
 }
 
 // Record turns the recording of requests on (the default) or off, for

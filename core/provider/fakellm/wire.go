@@ -3,6 +3,7 @@ package fakellm
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -127,6 +128,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.arrived(Request{Path: r.URL.Path, Header: r.Header}, false)
+		s.mu.Lock()
+		unlisted := s.unlisted
+		s.mu.Unlock()
+		if unlisted {
+			writeError(w, http.StatusNotFound, 0, "no route "+r.URL.Path)
+			return
+		}
 		s.writeModels(w)
 		return
 	default:
@@ -168,6 +176,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	reply, _ := s.arrived(req, true)
+	if s.refuses(req.Model) {
+		// Ollama's answer for a model that was not pulled.
+		writeError(w, http.StatusNotFound, 0, fmt.Sprintf("model %q not found, try pulling it first", req.Model))
+		return
+	}
 	s.answer(w, r, rt, &req, &reply)
 }
 
