@@ -80,7 +80,7 @@ func TestLocalLSPWritesNothingInTheWorkspace(t *testing.T) {
 	}
 	// The journal there holds the completion.
 	out, errOut, code := runTimonEnv(t, map[string]string{"TIMON_DATA_DIR": data}, "audit", "verify", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "OK: 1 entries") {
+	if code != 0 || !strings.Contains(out, "OK: 1 entry,") {
 		t.Fatalf("audit verify on the per-user journal: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -329,7 +329,7 @@ func (t *trusted) report(w io.Writer, rep *audit.Report) {
 		if !rep.OK && strings.Contains(rep.Problem, k.KeyID) {
 			continue // the problem names it already, with its source
 		}
-		fmt.Fprintf(w, "key %s: %s, from %s", k.KeyID, plural(rep.SignedBy[k.KeyID], "checkpoint", "checkpoints"), strings.TrimPrefix(k.Source, "derived "))
+		fmt.Fprintf(w, "key %s: %s, from %s", k.KeyID, plural(rep.SignedBy[k.KeyID], "checkpoint", "checkpoints"), strings.TrimPrefix(k.Source, "derived from "))
 		if !k.NotAfter.IsZero() {
 			fmt.Fprintf(w, ", retired %s", k.NotAfter.UTC().Format(time.RFC3339))
 		}
