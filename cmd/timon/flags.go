@@ -100,14 +100,20 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // loadConfig reads the file given, or the embedded example without one.
 func loadConfig(path string) (*config.Config, error) {
+	return loadConfigBy(path, config.Parse, config.Load)
+}
+
+// loadConfigBy reads the file at path with load, or the embedded example
+// with parse when no path is given.
+func loadConfigBy(path string, parse func(name string, data []byte) (*config.Config, error), load func(path string) (*config.Config, error)) (*config.Config, error) {
 	if path == "" {
-		cfg, err := config.Parse("timon.example.yaml (embedded)", timon.ExampleConfig)
+		cfg, err := parse("timon.example.yaml (embedded)", timon.ExampleConfig)
 		if err != nil {
 			return nil, fmt.Errorf("the embedded configuration is invalid:\n%w", err)
 		}
 		return cfg, nil
 	}
-	cfg, err := config.Load(path)
+	cfg, err := load(path)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {

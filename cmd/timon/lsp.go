@@ -13,7 +13,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	timon "timon.dev/timon"
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/remote"
@@ -139,22 +138,7 @@ func namesHub(path string) (bool, error) {
 // timon lsp in the user's project, so the data directory (journal, keys)
 // defaults to the per-user one, never the working directory.
 func loadLocalLSPConfig(path string) (*config.Config, error) {
-	if path == "" {
-		cfg, err := config.ParseLocalLSP("timon.example.yaml (embedded)", timon.ExampleConfig)
-		if err != nil {
-			return nil, fmt.Errorf("the embedded configuration is invalid:\n%w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := config.LoadLocalLSP(path)
-	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			return nil, fmt.Errorf("invalid configuration:\n%w", err)
-		}
-		return nil, err
-	}
-	return cfg, nil
+	return loadConfigBy(path, config.ParseLocalLSP, config.LoadLocalLSP)
 }
 
 func osUser() string {
