@@ -126,10 +126,11 @@ func assistFor(task string) *remote.AssistRequest {
 	return r
 }
 
-// auditEntry reads one journal entry through the admin route.
-func auditEntry(t *testing.T, h *hub, admin, id string) map[string]any {
+// auditEntries reads the journal entries that query (url.Values encoded)
+// selects through the admin route.
+func auditEntries(t *testing.T, h *hub, admin string, query url.Values) []map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, h.url+"/admin/audit?request_id="+url.QueryEscape(id), nil)
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/admin/audit?"+query.Encode(), nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -140,10 +141,20 @@ func auditEntry(t *testing.T, h *hub, admin, id string) map[string]any {
 		Entries []map[string]any `json:"entries"`
 	}
 	decodeJSON(t, resp, &page)
-	if resp.StatusCode != 200 || len(page.Entries) != 1 {
-		t.Fatalf("/admin/audit?request_id=%s: %d, %d entries", id, resp.StatusCode, len(page.Entries))
+	if resp.StatusCode != 200 {
+		t.Fatalf("/admin/audit?%s: %d", query.Encode(), resp.StatusCode)
 	}
-	return page.Entries[0]
+	return page.Entries
+}
+
+// auditEntry reads one journal entry through the admin route.
+func auditEntry(t *testing.T, h *hub, admin, id string) map[string]any {
+	t.Helper()
+	entries := auditEntries(t, h, admin, url.Values{"request_id": {id}})
+	if len(entries) != 1 {
+		t.Fatalf("/admin/audit?request_id=%s: %d entries", id, len(entries))
+	}
+	return entries[0]
 }
 
 func redactionCount(e map[string]any, typ string) int {

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,19 +106,9 @@ func TestAbuseStreamCutIsCharged(t *testing.T) {
 // cutEntry is the user's latest journal entry, nil if none yet.
 func cutEntry(t *testing.T, h *hub, admin, user string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, h.url+"/admin/audit?user="+user, nil)
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var page struct {
-		Entries []map[string]any `json:"entries"`
-	}
-	decodeJSON(t, resp, &page)
-	if len(page.Entries) == 0 {
+	entries := auditEntries(t, h, admin, url.Values{"user": {user}})
+	if len(entries) == 0 {
 		return nil
 	}
-	return page.Entries[len(page.Entries)-1]
+	return entries[len(entries)-1]
 }

@@ -35,16 +35,7 @@ func runIn(t *testing.T, dir, dataDir, stdin string, args ...string) (string, st
 	if dataDir != "" {
 		cmd.Env = append(cmd.Env, "TIMON_DATA_DIR="+dataDir)
 	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), code
+	return runCmd(t, cmd)
 }
 
 // exampleConfig is the example configuration's absolute path.

@@ -82,15 +82,7 @@ func runTimonEnv(t *testing.T, env map[string]string, args ...string) (string, s
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out, err := cmd.Output()
-	code := 0
-	var stderr string
-	if ee, ok := err.(*exec.ExitError); ok {
-		code, stderr = ee.ExitCode(), string(ee.Stderr)
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), stderr, code
+	return runCmd(t, cmd)
 }
 
 func deployRead(t *testing.T, p string) string {

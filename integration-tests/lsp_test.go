@@ -338,16 +338,7 @@ func lspTimon(t *testing.T, p *lspProc, args ...string) (string, string, int) {
 	full := append(append(append([]string{}, args[:2]...), "--config", p.cfg), args[2:]...)
 	cmd := exec.Command(binary, full...)
 	cmd.Env = append(os.Environ(), "TIMON_DATA_DIR="+p.data, "TIMON_PROVIDER_URL=")
-	var o, e syncBuffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), code
+	return runCmd(t, cmd)
 }
 
 func TestLSPExitWithoutShutdownFails(t *testing.T) {
