@@ -146,28 +146,14 @@ func splitAlternatives(g glRule) []string {
 		expr, flags = expr[4:], "(?i)"
 	}
 	var parts []string
-	depth, last := 0, 0
-	for i := 0; i < len(expr); i++ {
-		switch expr[i] {
-		case '\\':
-			i++
-		case '[':
-			for i++; i < len(expr) && expr[i] != ']'; i++ {
-				if expr[i] == '\\' {
-					i++
-				}
-			}
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case '|':
-			if depth == 0 {
-				parts = append(parts, flags+expr[last:i])
-				last = i + 1
-			}
+	last := 0
+	walkGroups(expr, 0, func(i, depth int) bool {
+		if expr[i] == '|' && depth == 0 {
+			parts = append(parts, flags+expr[last:i])
+			last = i + 1
 		}
-	}
+		return true
+	})
 	parts = append(parts, flags+expr[last:])
 	if len(parts) != len(t.Sub) {
 		return []string{g.Regex} // not the split the parser sees

@@ -36,26 +36,14 @@ func templateCore(expr string, anchors []caseLit) (string, int) {
 		return "", 0
 	}
 	// The keyword group ends at the ')' balancing templateHead's '('.
-	depth, end := 1, -1
-	for i := len(templateHead); i < len(expr) && end < 0; i++ {
-		switch expr[i] {
-		case '\\':
-			i++
-		case '[':
-			for i++; i < len(expr) && expr[i] != ']'; i++ {
-				if expr[i] == '\\' {
-					i++
-				}
-			}
-		case '(':
-			depth++
-		case ')':
-			depth--
-			if depth == 0 {
-				end = i
-			}
+	end := -1
+	walkGroups(expr, len(templateHead), func(i, depth int) bool {
+		if expr[i] == ')' && depth == -1 {
+			end = i
+			return false
 		}
-	}
+		return true
+	})
 	if end < 0 || !strings.HasPrefix(expr[end+1:], templateMid) {
 		return "", 0
 	}
@@ -268,5 +256,36 @@ func (rs *ruleSet) runTemplate(text string, r *rule, hits []hit, st *scanState) 
 			m[1]--
 		}
 		rs.emit(text, r, m, st)
+	}
+}
+
+// walkGroups calls visit at each '(', ')' and '|' of the regular
+// expression expr from byte from on, outside escapes and character
+// classes, with the nesting depth after that byte relative to from (a ')'
+// closing a group opened before from gives -1). It stops when visit
+// returns false.
+func walkGroups(expr string, from int, visit func(i, depth int) bool) {
+	depth := 0
+	for i := from; i < len(expr); i++ {
+		switch expr[i] {
+		case '\\':
+			i++
+		case '[':
+			for i++; i < len(expr) && expr[i] != ']'; i++ {
+				if expr[i] == '\\' {
+					i++
+				}
+			}
+		case '(', ')', '|':
+			switch expr[i] {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
+			if !visit(i, depth) {
+				return
+			}
+		}
 	}
 }
