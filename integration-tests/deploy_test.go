@@ -773,7 +773,7 @@ func TestDeployDashboard(t *testing.T) {
 // deployCommands are timon's commands, with their subcommands.
 var deployCommands = map[string][]string{
 	"serve": nil, "lsp": nil, "redact": nil, "version": nil, "help": nil,
-	"audit":  {"verify", "export", "tail", "stats", "public-key", "checkpoints", "retention", "rotate-key"},
+	"audit":  {"verify", "export", "tail", "stats", "show", "public-key", "checkpoints", "retention", "rotate-key"},
 	"token":  {"create", "list", "revoke"},
 	"config": {"check"},
 }
@@ -848,7 +848,7 @@ func deployCheckArgs(t *testing.T, where string, args []string) {
 		}
 	}
 	wantPos := 0
-	if strings.Join(words, " ") == "token revoke" {
+	if w := strings.Join(words, " "); w == "token revoke" || w == "audit show" {
 		wantPos = 1
 	}
 	if len(positional) != wantPos {

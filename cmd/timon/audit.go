@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,11 +32,16 @@ const auditUsage = `usage:
   timon audit export [filters] [--format jsonl|csv]            entries, without content
   timon audit tail [-n N] [-f] [filters] [--format jsonl|csv]  the last N entries (20), then new ones with -f
   timon audit stats [filters]                                  requests, denials, redactions, tokens
+  timon audit show [--format text|json] REQUEST_ID             one request's entries, with the content kept under
+                                                             content: full (as sent to the model: redacted); the
+                                                             reading is journaled (integration audit, task read,
+                                                             user local:$USER); exits 1 if no entry has that id
   timon audit public-key [--set]                               the checkpoints' public key (PEM), or with --set every
                                                              key with its period (JSON) to keep elsewhere
   timon audit rotate-key                                       replace the signing key (stop every timon serve first)
   timon audit checkpoints                                      export signed checkpoints to keep elsewhere
-  timon audit retention                                        drop content older than journal.retention
+  timon audit retention                                        drop content older than journal.retention, then
+                                                             verify the chain; exits 1 if it does not verify
 filters: --since DATE --until DATE --user U --integration I --group G --outcome O
 (DATE: 2026-01-31, an RFC 3339 time, or a duration ago such as 7d)
 every subcommand also takes --config FILE, and --help; the database must exist (none is created)
@@ -228,16 +235,19 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return withAudit(ctx, *path, stderr, func(cfg *config.Config, st *store.Store) error {
-			if cfg.Journal.Retention == 0 {
-				return fmt.Errorf("journal.retention is not set: content is kept")
-			}
-			cut := time.Now().Add(-time.Duration(cfg.Journal.Retention))
-			n, err := audit.ApplyRetention(ctx, st, cut)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "dropped the content of %s older than %s; the chain still verifies\n", plural(n, "entry", "entries"), cut.Format(time.DateOnly))
-			return nil
+			return retention(ctx, cfg, st, stdout, stderr)
+		})
+	case "show":
+		format := fs.String("format", "text", "text, or json (what GET /admin/audit/{request_id} answers)")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 || (*format != "text" && *format != "json") {
+			fmt.Fprintf(stderr, "usage: timon audit show [--format text|json] REQUEST_ID\n")
+			return errUsage
+		}
+		return withAudit(ctx, *path, stderr, func(cfg *config.Config, st *store.Store) error {
+			return show(ctx, cfg, st, fs.Arg(0), *format, stdout, stderr)
 		})
 	}
 	fmt.Fprintf(stderr, "timon audit: unknown subcommand %q\n%s", sub, auditUsage)
@@ -380,11 +390,7 @@ func rotateKey(ctx context.Context, cfg *config.Config, st *store.Store, stdout 
 	if err != nil {
 		return fmt.Errorf("rotating the signing key: %w", err)
 	}
-	who := "local"
-	if u, err := user.Current(); err == nil {
-		who = "local:" + u.Username
-	}
-	rot, err := audit.Rotate(ctx, st, old, next.Public().(ed25519.PublicKey), who)
+	rot, err := audit.Rotate(ctx, st, old, next.Public().(ed25519.PublicKey), localUser())
 	if err != nil {
 		return err
 	}
@@ -405,6 +411,168 @@ func rotateKey(ctx context.Context, cfg *config.Config, st *store.Store, stdout 
 	fmt.Fprintf(stdout, "the old public key is kept in %s; keep a copy of `timon audit public-key --set` outside the data directory\n", cfg.Journal.KeySetFile)
 	fmt.Fprintln(stdout, "start timon serve again, on every replica with the new key file")
 	return nil
+}
+
+// localUser names who runs the CLI in the journal: local:<OS user>.
+func localUser() string {
+	if u, err := user.Current(); err == nil {
+		return "local:" + u.Username
+	}
+	return "local"
+}
+
+// retention drops the content older than journal.retention, then verifies
+// the whole chain and says what it found: a journal that does not verify
+// fails the command.
+func retention(ctx context.Context, cfg *config.Config, st *store.Store, stdout, stderr io.Writer) error {
+	ret := time.Duration(cfg.Journal.Retention)
+	if ret == 0 {
+		return fmt.Errorf("journal.retention is not set: content is kept")
+	}
+	cut := time.Now().Add(-ret).UTC().Truncate(time.Second)
+	n, err := audit.ApplyRetention(ctx, st, cut)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "dropped the content of %s older than %s (journal.retention %s); the entries are kept\n",
+		plural(n, "entry", "entries"), cut.Format(time.RFC3339), days(ret))
+	keys, err := trustedKeys(cfg, nil)
+	if err != nil {
+		return fmt.Errorf("verifying the chain after retention: %w", err)
+	}
+	rep, err := audit.VerifyKeys(ctx, st, keys.set, nil)
+	if err != nil {
+		return fmt.Errorf("verifying the chain after retention: %w", err)
+	}
+	if !rep.OK {
+		fmt.Fprintf(stderr, "chain NOT verified after retention: %s\n", rep)
+		keys.report(stderr, rep)
+		return errFailed
+	}
+	fmt.Fprintf(stdout, "chain verified: %s\n", strings.TrimPrefix(rep.String(), "OK: "))
+	switch {
+	case keys.set == nil:
+		fmt.Fprintln(stdout, "checkpoint signatures NOT checked: no public key (no journal.public_keys, no signing key)")
+	case !keys.outside:
+		fmt.Fprintln(stdout, "checkpoint signatures checked against the keys in the data directory only; "+
+			"run timon audit verify --public-key FILE with the key kept elsewhere")
+	default:
+		fmt.Fprintln(stdout, "checkpoint signatures checked with journal.public_keys")
+	}
+	return nil
+}
+
+// days writes d as the configuration does: 365d, or 36h0m0s.
+func days(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// show prints the entries of one request with the content kept under
+// content: full, after journaling the reading as localUser.
+func show(ctx context.Context, cfg *config.Config, st *store.Store, id, format string, stdout, stderr io.Writer) error {
+	// The reading is checkpointed on close like a hub's entries; without
+	// the signing key the hub's next checkpoint covers it.
+	sign, err := audit.ReadPrivateKeyFile(cfg.Journal.SigningKeyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		sign = nil
+	} else if err != nil {
+		return err
+	}
+	hkey, err := readHashKey(cfg)
+	if err != nil {
+		return err
+	}
+	j, err := audit.Open(ctx, st, audit.Options{SigningKey: sign, ContentKey: cfg.Journal.ContentKey, HashKey: hkey})
+	if err != nil {
+		return err
+	}
+	r, err := j.Read(ctx, id, audit.Reader{UserID: localUser()})
+	if cerr := j.Close(); err == nil && cerr != nil {
+		return fmt.Errorf("checkpointing the reading of request %s: %w", id, cerr)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintf(stderr, "timon audit show: no journal entry for request %s\n", id)
+		return errFailed
+	}
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	bw := bufio.NewWriter(stdout)
+	fmt.Fprintf(bw, "request %s: %s\n", safe(r.RequestID), plural(int64(len(r.Entries)), "entry", "entries"))
+	fmt.Fprintf(bw, "this reading is journaled: entry %d (integration %s, task %s, user %s)\n",
+		r.Journaled.Seq, r.Journaled.Integration, r.Journaled.Task, safe(r.Journaled.UserID))
+	for _, e := range r.Entries {
+		fmt.Fprintf(bw, "\nentry %d at %s\n", e.Seq, e.Time.Format(time.RFC3339Nano))
+		fmt.Fprintf(bw, "  user %s, groups %s, integration %s, task %s\n", dash(e.UserID), dash(strings.Join(e.Groups, ",")), dash(e.Integration), dash(e.Task))
+		fmt.Fprintf(bw, "  rule %s, decision %s, outcome %s", dash(e.Rule), dash(e.Decision), dash(e.Outcome))
+		if e.Error != "" {
+			fmt.Fprintf(bw, ": %s", safe(e.Error))
+		}
+		fmt.Fprintf(bw, "\n  provider %s, model %s, classification %s\n", dash(e.Provider), dash(e.Model), dash(e.Classification))
+		reds := make([]string, 0, len(e.Redactions))
+		for k, v := range e.Redactions {
+			reds = append(reds, fmt.Sprintf("%s=%d", safe(k), v))
+		}
+		slices.Sort(reds)
+		fmt.Fprintf(bw, "  tokens %d in, %d out, latency %d ms, redactions %s\n", e.TokensIn, e.TokensOut, e.LatencyMS, dash(strings.Join(reds, " ")))
+		fmt.Fprintf(bw, "  content: %s\n", e.ContentNote)
+		if e.Content != nil {
+			fmt.Fprintf(bw, "--- sent to the model\n%s\n--- returned by the model\n%s\n---\n", safe(e.Content.Sent), safe(e.Content.Returned))
+		}
+	}
+	return bw.Flush()
+}
+
+// safe keeps what the journal holds from driving the terminal: NUL, which
+// separates a prompt's roles and messages as stored, shows as ␀; other
+// control characters but newline and tab as U+FFFD. --format json keeps
+// the exact text.
+func safe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == 0:
+			return '\u2400'
+		case (r < 0x20 && r != '\n' && r != '\t') || (r >= 0x7f && r < 0xa0):
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return safe(s)
+}
+
+// readHashKey reads the journal's content-hash key without creating it
+// (timon serve does): from journal.hash_key_env, else journal.hash_key_file;
+// none is nil.
+func readHashKey(cfg *config.Config) ([]byte, error) {
+	if cfg.Journal.HashKey != nil || cfg.Journal.HashKeyFile == "" {
+		return cfg.Journal.HashKey, nil
+	}
+	data, err := readPrivateFile(cfg.Journal.HashKeyFile, "journal hash key")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := audit.ParseContentKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("reading the journal hash key %s: expected 32 bytes in hex or base64", cfg.Journal.HashKeyFile)
+	}
+	return key, nil
 }
 
 // writeFileAtomic replaces path with data (mode 0600) through a rename.
@@ -460,19 +628,6 @@ func (ff *filterFlags) filter() (audit.Filter, error) {
 	return f, nil
 }
 
-// parseWhen reads 2026-01-31, an RFC 3339 time, or a duration ago (7d).
-func parseWhen(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	if d, err := config.ParseDuration(s); err == nil {
-		return time.Now().Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("expected a date (2026-01-31), an RFC 3339 time or a duration such as 7d, got %q", s)
-}
+// parseWhen reads 2026-01-31, an RFC 3339 time, or a duration ago (7d),
+// as the admin routes do.
+func parseWhen(s string) (time.Time, error) { return audit.ParseWhen(s, time.Now()) }

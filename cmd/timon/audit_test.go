@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
@@ -49,5 +50,19 @@ func TestTrustedKeys(t *testing.T) {
 	}
 	if _, err := trustedKeys(cfg, []string{filepath.Join(dir, "missing.pub")}); err == nil {
 		t.Fatal("a missing --public-key file was accepted")
+	}
+}
+
+// TestAuditShowSafe: what timon audit show prints of the journal cannot
+// drive the terminal; the prompt's NUL separators stay visible.
+func TestAuditShowSafe(t *testing.T) {
+	if got := safe("system\x00be brief\x00user\x00\x1b[2Jhi\x9b\n\tok"); got != "system␀be brief␀user␀\uFFFD[2Jhi\uFFFD\n\tok" {
+		t.Fatalf("safe: %q", got)
+	}
+	if dash("") != "-" || dash("a\x07") != "a\uFFFD" {
+		t.Fatal("dash")
+	}
+	if days(365*24*time.Hour) != "365d" || days(90*time.Minute) != "1h30m0s" {
+		t.Fatal("days")
 	}
 }

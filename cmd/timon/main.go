@@ -24,9 +24,10 @@ Usage:
   timon lsp [--config FILE] [--hub URL]            language server on stdio (remote mode with --hub and TIMON_TOKEN)
   timon audit verify                               check the journal's chain and signed checkpoints
   timon audit export|tail|stats [filters]          read the journal (tail -n N, -f)
+  timon audit show REQUEST_ID                      one request's entries and kept content (the reading is journaled)
   timon audit public-key [--set]                   the checkpoints' public key(s), to keep elsewhere
   timon audit checkpoints                          export the signed checkpoints, to keep elsewhere
-  timon audit retention                            drop content older than journal.retention
+  timon audit retention                            drop content older than journal.retention, verify the chain
   timon audit rotate-key                           replace the journal signing key
   timon redact [--profile P] [--format text|json] [FILE]
                                                    show what of FILE (or stdin) would leave for a model

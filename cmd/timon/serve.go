@@ -109,7 +109,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 
 	srv := server.New(server.Options{
-		Assistant: h.engine, Store: h.store, Ready: ready, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Assistant: h.engine, Store: h.store, Journal: h.journal, Ready: ready, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		BodyTimeout: time.Duration(cfg.Server.BodyTimeout),
 		AdminGroup:  cfg.Server.AdminGroup, Models: models, Mounts: mounts, Logger: log,
 	})

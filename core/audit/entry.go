@@ -42,6 +42,10 @@ type Entry struct {
 	// signing key that signs the checkpoints after it. The checkpoint on
 	// that entry is signed by the key it replaces.
 	NextKey string `json:"next_key,omitempty"`
+	// Subject is set on an entry that records an administrator's reading
+	// of the journal (integration "audit", task "read"): the request id
+	// whose entries were read. Never the content read.
+	Subject string `json:"subject,omitempty"`
 
 	// PrevHash and Hash are computed by the journal.
 	PrevHash string `json:"prev_hash"`
@@ -151,6 +155,7 @@ type record struct {
 	ReturnedHash   string         `json:"returned_hash,omitempty"`
 	Rule           string         `json:"rule,omitempty"`
 	SentHash       string         `json:"sent_hash,omitempty"`
+	Subject        string         `json:"subject,omitempty"`
 	Task           string         `json:"task,omitempty"`
 	TokensIn       int            `json:"tokens_in,omitempty"`
 	TokensOut      int            `json:"tokens_out,omitempty"`
@@ -250,7 +255,7 @@ func normalize(e *Entry, now time.Time) (Entry, error) {
 	}
 	n.Time = n.Time.UTC().Truncate(time.Microsecond)
 	for _, p := range [...]*string{&n.RequestID, &n.UserID, &n.Integration, &n.Task, &n.Rule, &n.Decision, &n.Outcome,
-		&n.Error, &n.Provider, &n.Model, &n.Classification, &n.ContentLevel, &n.HashKey, &n.NextKey} {
+		&n.Error, &n.Provider, &n.Model, &n.Classification, &n.ContentLevel, &n.HashKey, &n.NextKey, &n.Subject} {
 		*p = clean(*p)
 	}
 	n.Error = truncate(n.Error, maxError)
@@ -334,6 +339,7 @@ func encode(n *Entry) (row, error) {
 		ReturnedHash:   n.ReturnedHash,
 		Rule:           n.Rule,
 		SentHash:       n.SentHash,
+		Subject:        n.Subject,
 		Task:           n.Task,
 		TokensIn:       n.TokensIn,
 		TokensOut:      n.TokensOut,
@@ -357,7 +363,7 @@ func decode(seq, timeUS int64, data []byte, hash, prevHash string) (Entry, error
 		Outcome: r.Outcome, Error: r.Error, Provider: r.Provider, Model: r.Model, Classification: r.Classification,
 		Redactions: r.Redactions, TokensIn: r.TokensIn, TokensOut: r.TokensOut, LatencyMS: r.LatencyMS,
 		SentHash: r.SentHash, ReturnedHash: r.ReturnedHash, HashKey: r.HashKey, ContentLevel: r.ContentLevel,
-		NextKey: r.NextKey, PrevHash: prevHash, Hash: hash,
+		NextKey: r.NextKey, Subject: r.Subject, PrevHash: prevHash, Hash: hash,
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,19 +10,32 @@ import (
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/store"
 )
 
 // adminRoutes serves the journal to administrators:
 //
 //	GET /admin/audit?since=&until=&user=&integration=&group=&outcome=&request_id=&after=&limit=
-//	    entries, ascending; "next" is the cursor for the following page
-//	GET /admin/usage?since=&user=&integration=&group=
+//	    entries, ascending; "next" is the cursor for the following page;
+//	    no window by default (the whole journal, 100 entries a page)
+//	GET /admin/audit/{request_id}
+//	    one request's entries, with the content kept under content: full;
+//	    the reading is journaled first (integration audit, task read)
+//	GET /admin/usage?since=&until=&user=&integration=&group=
 //	    requests, denials (by policy), invalid requests, outcomes, redactions
-//	    and tokens per integration, group and day
+//	    and tokens per integration, group and day; by default the last 30 days
+//
+// since and until take what the CLI's --since and --until do: a date, an
+// RFC 3339 time, or a duration ago (7d, 24h, 90m). The answers echo the
+// window applied, null for no bound.
 func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/audit", s.adminAudit)
+	g.GET("/audit/:request_id", s.adminAuditRequest)
 	g.GET("/usage", s.adminUsage)
 }
+
+// usageWindow is /admin/usage's window when since is not given.
+const usageWindow = 30 * 24 * time.Hour
 
 func adminFilter(c *gin.Context) (audit.Filter, error) {
 	f := audit.Filter{
@@ -29,16 +43,13 @@ func adminFilter(c *gin.Context) (audit.Filter, error) {
 		Outcome: c.Query("outcome"), RequestID: c.Query("request_id"),
 	}
 	var err error
+	now := time.Now()
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
 	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if v := c.Query(p.name); v != "" {
-			if *p.dst, err = time.Parse(time.RFC3339, v); err != nil {
-				if *p.dst, err = time.Parse(time.DateOnly, v); err != nil {
-					return f, core.Errorf(core.KindInvalid, "%s: expected a date (2026-01-31) or an RFC 3339 time", p.name)
-				}
-			}
+		if *p.dst, err = audit.ParseWhen(c.Query(p.name), now); err != nil {
+			return f, core.Errorf(core.KindInvalid, "%s: %v", p.name, err)
 		}
 	}
 	if v := c.Query("after"); v != "" {
@@ -69,7 +80,7 @@ func (s *Server) adminAudit(c *gin.Context) {
 		writeError(c, core.Errorf(core.KindInternal, "the journal could not be read"))
 		return
 	}
-	body := gin.H{"entries": entries}
+	body := gin.H{"since": bound(f.Since), "until": bound(f.Until), "entries": entries}
 	if len(entries) == f.Limit {
 		body["next"] = entries[len(entries)-1].Seq
 	}
@@ -83,7 +94,7 @@ func (s *Server) adminUsage(c *gin.Context) {
 		return
 	}
 	if f.Since.IsZero() {
-		f.Since = time.Now().AddDate(0, 0, -30)
+		f.Since = time.Now().Add(-usageWindow)
 	}
 	stats, err := audit.StatsFor(c.Request.Context(), s.o.Store, f)
 	if err != nil {
@@ -91,5 +102,38 @@ func (s *Server) adminUsage(c *gin.Context) {
 		writeError(c, core.Errorf(core.KindInternal, "the journal could not be read"))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"since": f.Since, "stats": stats})
+	c.JSON(http.StatusOK, gin.H{"since": bound(f.Since), "until": bound(f.Until), "stats": stats})
+}
+
+// bound is a window's bound as the answers echo it: RFC 3339 in UTC, or
+// null when there is none.
+func bound(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// adminAuditRequest answers one request's entries with their content, as
+// timon audit show does. The reading is journaled before anything is
+// answered, by the administrator the token names; an unknown request id is
+// 404 and leaves no entry.
+func (s *Server) adminAuditRequest(c *gin.Context) {
+	if s.o.Journal == nil {
+		writeError(c, core.Errorf(core.KindInternal, "this hub has no journal to read"))
+		return
+	}
+	id := c.Param("request_id")
+	p := principal(c)
+	r, err := s.o.Journal.Read(c.Request.Context(), id, audit.Reader{UserID: p.UserID, Groups: p.Groups})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(c, core.Errorf(core.KindNotFound, "no journal entry for request %s", id))
+		return
+	case err != nil:
+		s.log.Error("reading a request's journal entries", "err", err)
+		writeError(c, core.Errorf(core.KindInternal, "the journal could not be read, or the reading could not be journaled"))
+		return
+	}
+	c.JSON(http.StatusOK, r)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/metrics"
 	"timon.dev/timon/core/store"
 )
@@ -55,6 +56,10 @@ type Mount struct {
 type Options struct {
 	Assistant core.Assistant
 	Store     *store.Store // tokens, and the journal for /admin
+	// Journal journals an administrator's reading of a request's content
+	// (GET /admin/audit/{request_id}) and opens that content; nil answers
+	// that route with an error.
+	Journal *audit.Journal
 	// Ready lists the readiness checks of /readyz.
 	Ready []Check
 	// MaxBodyBytes bounds request bodies (a Mount may set its own); zero
