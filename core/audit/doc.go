@@ -114,4 +114,13 @@
 // (SQLite overwrites the freed pages); entries stay and the chain still
 // verifies. ReadContent tells content deleted by retention (ErrNoContent)
 // from an unknown entry (store.ErrNotFound).
+//
+// # Reading content
+//
+// Journal.Read gives an administrator one request's entries with the
+// content kept under "full", and journals that reading first — an entry of
+// integration "audit", task "read", whose Subject is the request id read —
+// so that who read what is in the same chain, under the same checkpoints,
+// as the requests themselves. If the reading cannot be journaled, nothing
+// is returned.
 package audit
