@@ -33,6 +33,10 @@
 ;;   (require 'timon)
 ;;   (timon-lsp-mode-setup)
 ;;   (add-hook 'prog-mode-hook #'lsp-deferred)
+;;   (add-hook 'latex-mode-hook #'lsp-deferred)
+;;
+;; With lsp-mode, M-x timon-code-actions runs `lsp-execute-code-action'
+;; and waits up to `timon-action-timeout' for the rewrite.
 
 ;;; Code:
 
@@ -62,6 +66,13 @@ file its configuration names); it is never passed on the command line."
   "Major modes (and the modes derived from them) that timon serves."
   :type '(repeat symbol))
 
+(defcustom timon-action-timeout 120
+  "Seconds `timon-code-actions' waits for a rewrite under lsp-mode.
+lsp-mode asks for the edit of the chosen action (codeAction/resolve)
+and waits for it, `lsp-response-timeout' (10 s) by default: less than
+a model may take to rewrite a long paragraph."
+  :type 'number)
+
 (defun timon-command ()
   "Return the command line of the language server, a list of strings."
   (append (list timon-program "lsp")
@@ -74,6 +85,8 @@ file its configuration names); it is never passed on the command line."
 
 (defvar eglot-server-programs)
 (declare-function eglot-code-actions "eglot")
+(declare-function lsp-execute-code-action "lsp-mode")
+(defvar lsp-response-timeout)
 
 ;;;###autoload
 (defun timon-eglot-setup ()
@@ -90,29 +103,56 @@ One timon process serves every buffer of those modes in a project."
   "Offer timon's code actions on the region, or at point.
 Without a region, a LaTeX action works on the paragraph at point and
 a code action has nothing to work on.  (Plain `eglot-code-actions'
-sends the bounds of the expression at point instead: one word.)"
+sends the bounds of the expression at point instead: one word.)
+In a buffer managed by lsp-mode this is `lsp-execute-code-action',
+which already sends the region or point, given `timon-action-timeout'
+to wait for the rewrite."
   (interactive)
-  (require 'eglot)
-  (if (use-region-p)
-      (eglot-code-actions (region-beginning) (region-end) nil t)
-    (eglot-code-actions (point) (point) nil t)))
+  (if (bound-and-true-p lsp-managed-mode)
+      (let ((lsp-response-timeout (max timon-action-timeout lsp-response-timeout)))
+        (call-interactively #'lsp-execute-code-action))
+    (require 'eglot)
+    (if (use-region-p)
+        (eglot-code-actions (region-beginning) (region-end) nil t)
+      (eglot-code-actions (point) (point) nil t))))
 
 ;;;; lsp-mode
 
 (declare-function lsp-register-client "lsp-mode")
 (declare-function make-lsp-client "lsp-mode")
 (declare-function lsp-stdio-connection "lsp-mode")
-(declare-function lsp-activate-on "lsp-mode")
 (defvar lsp-language-id-configuration)
+
+(defun timon--lsp-exact-capf (capf)
+  "Make the completion table of CAPF, lsp-mode's, answer `test-completion'.
+lsp-mode 8.0 (Debian 12's elpa-lsp-mode) answers nil to every
+`test-completion', so `completion-at-point' never sees an exact match
+and never calls the :exit-function, which is where the item's text
+edit is applied: the candidate's label stays in the buffer instead of
+the suggestion.  lsp-mode 9 answers as Emacs expects, like this."
+  (pcase capf
+    (`(,beg ,end ,(and (pred functionp) table) . ,props)
+     `(,beg ,end
+            ,(lambda (probe pred action)
+               (if (eq action 'lambda)
+                   (test-completion probe (funcall table probe pred t) pred)
+                 (funcall table probe pred action)))
+            ,@props))
+    (_ capf)))
 
 ;;;###autoload
 (defun timon-lsp-mode-setup ()
-  "Register timon with lsp-mode, as an add-on beside other servers."
+  "Register timon with lsp-mode, as an add-on beside other servers.
+It serves the modes of `timon-modes' (and the modes derived from
+them), gives AUCTeX's `LaTeX-mode' the language id \"latex\", and
+makes `completion-at-point' apply the suggestion's text edit on
+lsp-mode 8 (see `timon--lsp-exact-capf')."
   (require 'lsp-mode)
   (dolist (entry '((latex-mode . "latex") (LaTeX-mode . "latex")
                    (plain-tex-mode . "tex")))
     (unless (assq (car entry) lsp-language-id-configuration)
       (add-to-list 'lsp-language-id-configuration entry)))
+  (advice-add 'lsp-completion-at-point :filter-return #'timon--lsp-exact-capf)
   (lsp-register-client
    (make-lsp-client
     :new-connection (lsp-stdio-connection #'timon-command)
