@@ -151,6 +151,9 @@ const MaxInputBytes = 4 << 20
 
 // Validate checks the request's shape; it does not check who may do what.
 func (r *Request) Validate() error {
+	if r.Task == "" {
+		return Errorf(KindInvalid, "missing \"task\": one of %s", joinTasks())
+	}
 	if !r.Task.Valid() {
 		return Errorf(KindInvalid, "unknown task %q (expected one of %s)", r.Task, joinTasks())
 	}

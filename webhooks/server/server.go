@@ -132,6 +132,8 @@ func New(o Options) *Server {
 	// and type, never who asked or what: Prometheus scrapes them without
 	// a token.
 	e.GET("/metrics", gin.WrapH(metrics.Handler()))
+	// The API's reference describes routes, never data: no token needed.
+	e.GET("/openapi.json", serveOpenAPI)
 
 	v1 := e.Group("/v1", s.authenticate)
 	v1.POST("/assist", s.assist)
@@ -383,5 +385,5 @@ func decodeError(err error) *core.Error {
 	if errors.As(err, &mbe) {
 		return core.Errorf(core.KindTooLarge, "request body is over the limit of %d bytes", mbe.Limit)
 	}
-	return core.Errorf(core.KindInvalid, "malformed JSON body: %v", err)
+	return jsonError(err)
 }
