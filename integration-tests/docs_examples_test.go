@@ -16,9 +16,11 @@ package integrationtests
 //     exit 0, and every curl in it must get a 2xx answer.
 //   - timon, ./bin/timon: the binary under test. timon.yaml,
 //     timon.example.yaml and /etc/timon/timon.yaml are the hub's
-//     configuration (timon.example.yaml with the model at fakellm), and
-//     TIMON_DATA_DIR its data, so the CLI sees what the hub did;
-//     deploy/ is a copy of the repository's.
+//     configuration (timon.example.yaml with the model at fakellm, and a
+//     checkpoint signed after every journal entry, where a hub signs one
+//     within a minute: audit verify needs one), and TIMON_DATA_DIR its
+//     data, so the CLI sees what the hub did; deploy/ is a copy of the
+//     repository's.
 //   - curl: http://127.0.0.1:8080, http://localhost:8080,
 //     https://timon.example.org and https://timon.institution.example reach
 //     the test hub; any other URL fails the command (mark the block skip).
@@ -904,10 +906,13 @@ func TestDocExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const ollama = "http://127.0.0.1:11434/v1"
-	if !bytes.Contains(example, []byte(ollama)) {
-		t.Fatalf("timon.example.yaml no longer names %s, the provider the test points at fakellm", ollama)
+	const ollama, checkpoints = "http://127.0.0.1:11434/v1", "checkpoint_every: 1000"
+	for _, s := range []string{ollama, checkpoints} {
+		if !bytes.Contains(example, []byte(s)) {
+			t.Fatalf("timon.example.yaml no longer has %q, which the test replaces", s)
+		}
 	}
+	example = bytes.ReplaceAll(example, []byte(checkpoints), []byte("checkpoint_every: 1"))
 	for _, file := range docFiles(t, "..") {
 		t.Run(file, func(t *testing.T) {
 			src, err := os.ReadFile(filepath.Join("..", file))
