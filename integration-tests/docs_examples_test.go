@@ -823,8 +823,12 @@ func checkDocResult(c docCommand, r docResult) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: %s\n  $ %s\n  stdout (end):\n%s\n  stderr (end):\n%s", c.where(), strings.Join(problems, "; "),
-		strings.ReplaceAll(c.text, "\n", "\n    "), docTail(r.stdout), docTail(r.stderr))
+	ran := ""
+	if c.run != c.text {
+		ran = "\n  run as (doc-test: replace): " + strings.ReplaceAll(c.run, "\n", "\n    ")
+	}
+	return fmt.Errorf("%s: %s\n  $ %s%s\n  stdout (end):\n%s\n  stderr (end):\n%s", c.where(), strings.Join(problems, "; "),
+		strings.ReplaceAll(c.text, "\n", "\n    "), ran, docTail(r.stdout), docTail(r.stderr))
 }
 
 // docTail returns the last lines of out, indented.
