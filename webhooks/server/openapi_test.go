@@ -29,7 +29,6 @@ import (
 var pendingRoutes = map[string]bool{
 	"POST /v1/completions":          true, // OpenAI legacy completions (FIM)
 	"POST /v1/embeddings":           true, // OpenAI embeddings
-	"GET /admin/audit/{request_id}": true, // an administrator reads a journaled request back
 }
 
 // openAPIDoc is the embedded document, decoded.
