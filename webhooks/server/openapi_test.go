@@ -27,8 +27,8 @@ import (
 // and only they. The merger deletes each line once its route is in, and
 // the whole list once it is empty: a route still pending then fails.
 var pendingRoutes = map[string]bool{
-	"POST /v1/completions":          true, // OpenAI legacy completions (FIM)
-	"POST /v1/embeddings":           true, // OpenAI embeddings
+	"POST /v1/completions": true, // OpenAI legacy completions (FIM)
+	"POST /v1/embeddings":  true, // OpenAI embeddings
 }
 
 // openAPIDoc is the embedded document, decoded.
