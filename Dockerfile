@@ -4,7 +4,7 @@
 # pure-Go modernc driver) on distroless/static, running as a non-root user.
 #
 #   docker build -t timon:dev --build-arg VERSION="$(git describe --always --dirty)" .
-#   docker run --rm -p 8080:8080 -v timon-data:/var/lib/timon \
+#   docker run --rm -p 127.0.0.1:8080:8080 -v timon-data:/var/lib/timon \
 #     --add-host host.docker.internal:host-gateway \
 #     -e TIMON_PROVIDER_URL=http://host.docker.internal:11434/v1 timon:dev
 #

@@ -354,3 +354,151 @@ func TestDeployShellReader(t *testing.T) {
 		t.Fatal("a misspelt command is not reported")
 	}
 }
+
+// deployDockerignore is a .dockerignore file, matched as Docker matches
+// it (moby/patternmatcher): patterns are cleaned paths relative to the
+// context, '*' and '?' stay within a path element, '**' spans any number
+// of them, a pattern that matches a directory excludes everything under
+// it, '!' re-includes, and the last pattern that matches decides.
+type deployDockerignore struct {
+	pats []deployIgnorePattern
+}
+
+type deployIgnorePattern struct {
+	re     *regexp.Regexp
+	negate bool
+}
+
+func deployDockerignoreParse(t *testing.T, src string) *deployDockerignore {
+	t.Helper()
+	d := &deployDockerignore{}
+	for _, l := range strings.Split(src, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		p := deployIgnorePattern{}
+		if rest, ok := strings.CutPrefix(l, "!"); ok {
+			p.negate, l = true, strings.TrimSpace(rest)
+		}
+		l = strings.TrimPrefix(path.Clean("/"+l), "/")
+		var re strings.Builder
+		re.WriteString("^")
+		for i := 0; i < len(l); i++ {
+			switch c := l[i]; {
+			case strings.HasPrefix(l[i:], "**/"):
+				re.WriteString("(?:.*/)?")
+				i += 2
+			case strings.HasPrefix(l[i:], "**"):
+				re.WriteString(".*")
+				i++
+			case c == '*':
+				re.WriteString("[^/]*")
+			case c == '?':
+				re.WriteString("[^/]")
+			case c == '\\' && i+1 < len(l):
+				re.WriteString(regexp.QuoteMeta(l[i+1 : i+2]))
+				i++
+			default:
+				re.WriteString(regexp.QuoteMeta(string(c)))
+			}
+		}
+		re.WriteString("$")
+		r, err := regexp.Compile(re.String())
+		if err != nil {
+			t.Fatalf(".dockerignore: %q: %v", l, err)
+		}
+		p.re = r
+		d.pats = append(d.pats, p)
+	}
+	return d
+}
+
+// excluded reports whether the file p (slash-separated, relative to the
+// context) stays out of the build context.
+func (d *deployDockerignore) excluded(p string) bool {
+	out := false
+	for _, pat := range d.pats {
+		// The path itself or one of its parent directories.
+		for q := p; q != "." && q != "/" && q != ""; q = path.Dir(q) {
+			if pat.re.MatchString(q) {
+				out = !pat.negate
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (d *deployDockerignore) negates() bool {
+	for _, p := range d.pats {
+		if p.negate {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDeployDockerignoreReader(t *testing.T) {
+	d := deployDockerignoreParse(t, "# c\n.git\nbin\n**/node_modules\n**/*.db\n/data\ndocs/*.md\n!docs/keep.md\n")
+	for p, want := range map[string]bool{
+		".git/config": true, "bin/timon": true, "cmd/bin/x": false, "node_modules/a/b.js": true,
+		"lsp/editors/vscode/node_modules/x/y.js": true, "a/node_modules_not/x": false, "timon.db": true,
+		"data/x": true, "core/data/x": false, "docs/ops.md": true, "docs/keep.md": false, "docs/sub/x.md": false,
+		"go.mod": false,
+	} {
+		if got := d.excluded(p); got != want {
+			t.Errorf("%s: excluded %v, want %v", p, got, want)
+		}
+	}
+}
+
+// deployDotenv reads a compose .env file: NAME=VALUE lines, '#'
+// comments, optional quotes. With uncomment, a commented-out assignment
+// ("# NAME=value") counts too, as if the operator had filled it in.
+func deployDotenv(src string, uncomment bool) map[string]string {
+	out := map[string]string{}
+	name := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	for _, l := range strings.Split(src, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, "#"); ok {
+			if !uncomment {
+				continue
+			}
+			l = strings.TrimSpace(rest)
+		}
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || !name.MatchString(k) || strings.ContainsAny(v, " \t") && !strings.HasPrefix(v, `"`) {
+			continue
+		}
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// deployInterpolate substitutes compose's ${NAME}, ${NAME:-default},
+// ${NAME-default} and ${NAME:?message} from env; a missing required
+// variable is an error.
+func deployInterpolate(s string, env map[string]string) (string, error) {
+	var err error
+	out := regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`).ReplaceAllStringFunc(s, func(m string) string {
+		sm := regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}$`).FindStringSubmatch(m)
+		v, set := env[sm[1]]
+		empty := !set || (strings.HasPrefix(sm[2], ":") && v == "")
+		switch strings.TrimPrefix(sm[2], ":") {
+		case "-":
+			if empty {
+				return sm[3]
+			}
+		case "?":
+			if empty {
+				err = fmt.Errorf("%s: %s", sm[1], sm[3])
+			}
+		}
+		return v
+	})
+	return out, err
+}

@@ -11,11 +11,19 @@ package integrationtests
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -553,41 +561,7 @@ func TestDeployDockerfile(t *testing.T) {
 		t.Errorf("CMD %v does not listen on the EXPOSEd port %s", cmd, find("EXPOSE"))
 	}
 
-	// .dockerignore keeps history, data and keys out, and what the build
-	// needs in.
-	var ignore []string
-	for _, l := range strings.Split(deployRead(t, "../.dockerignore"), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-			ignore = append(ignore, l)
-		}
-	}
-	ignored := func(p string) bool {
-		for _, pat := range ignore {
-			if ok, _ := path.Match(pat, p); ok {
-				return true
-			}
-			if rest, ok := strings.CutPrefix(pat, "**/"); ok {
-				if ok, _ := path.Match(rest, path.Base(p)); ok {
-					return true
-				}
-			}
-			if strings.HasPrefix(p, pat+"/") {
-				return true
-			}
-		}
-		return false
-	}
-	for _, p := range []string{"go.mod", "go.sum", "embed.go", "timon.example.yaml", "cmd/timon/main.go", "core/store/migrate.go", "deploy/docker/healthcheck/main.go"} {
-		if ignored(p) {
-			t.Errorf(".dockerignore leaves out %s, which the build needs", p)
-		}
-	}
-	for _, p := range []string{".git/config", "data/timon.db", "data/audit-signing.key", "deploy/compose/.env", "bin/timon"} {
-		if !ignored(p) {
-			t.Errorf(".dockerignore lets %s into the build context", p)
-		}
-	}
-
+	// .dockerignore: see TestDeployBuildContext.
 }
 
 // TestDeployDockerImage builds the image and inspects it, where a Docker
@@ -1154,4 +1128,669 @@ func TestDeployNginxFrontsTwoReplicas(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "OK: ") {
 		t.Fatalf("audit verify after both replicas wrote: %d %s %s", code, out, errOut)
 	}
+}
+
+// deployComposeHub starts timon serve on deploy/compose/timon.yaml made
+// local: SQLite instead of the shared PostgreSQL, the model at fake.
+// Everything else — policy, quotas, redaction — is the compose file's.
+func deployComposeHub(t *testing.T, fake *fakellm.Server) *hub {
+	t.Helper()
+	cfg := deployRead(t, deployComposeTY)
+	for old, repl := range map[string]string{
+		"driver: postgres":                               "driver: sqlite",
+		"dsn_env: TIMON_POSTGRES_DSN":                    "",
+		"base_url: http://host.docker.internal:11434/v1": "base_url: " + fake.URL(),
+	} {
+		if strings.Count(cfg, old) != 1 {
+			t.Fatalf("compose timon.yaml no longer has %q once: update this test", old)
+		}
+		cfg = strings.Replace(cfg, old, repl, 1)
+	}
+	return startHubWith(t, fake, cfg)
+}
+
+// deployShellLines returns the shell text of a file: for the compose file
+// its header comment ("#   command"), for the guide its shell blocks.
+func deployShellLines(t *testing.T, p string) []string {
+	t.Helper()
+	var out []string
+	src := deployRead(t, p)
+	if strings.HasSuffix(p, ".md") {
+		inFence, sh := false, false
+		for _, l := range strings.Split(src, "\n") {
+			if rest, ok := strings.CutPrefix(l, "```"); ok {
+				inFence = !inFence
+				sh = inFence && (rest == "sh" || rest == "bash" || rest == "")
+				continue
+			}
+			if inFence && sh {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for _, l := range strings.Split(src, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			break
+		}
+		if rest, ok := strings.CutPrefix(l, "#   "); ok {
+			out = append(out, rest)
+		}
+	}
+	return out
+}
+
+// TestDeployCurlExamples: the token and curl lines of the compose file's
+// header and of the guide's Docker Compose section work as written, on
+// the compose configuration: the token command prints the token alone
+// (TOKEN=$(…) captures it), and curl, run by sh exactly as written but
+// for the address, gets an answer. The example once sent task chat an
+// input instead of messages, and got 400.
+func TestDeployCurlExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed: the examples are not run")
+	}
+	fake := newFake(t)
+	h := deployComposeHub(t, fake)
+	for _, file := range []string{deployCompose, deployDocs} {
+		var tokenLine, curls []string
+		for _, l := range deployShellLines(t, file) {
+			l = strings.TrimSpace(l)
+			switch {
+			case strings.HasPrefix(l, "TOKEN=$(") && strings.HasSuffix(l, ")"):
+				tokenLine = deployShellCommands(strings.TrimSuffix(strings.TrimPrefix(l, "TOKEN=$("), ")"))[0]
+			case strings.HasPrefix(l, "curl ") && strings.Contains(l, "/v1/"):
+				curls = append(curls, l)
+			}
+		}
+		if tokenLine == nil || len(curls) == 0 {
+			t.Fatalf("%s: no TOKEN=$(… timon token create …) line or no curl to /v1/: the example is gone", file)
+		}
+		calls, _ := deployTimonInvocations(tokenLine)
+		if len(calls) != 1 || strings.Join(calls[0][:2], " ") != "token create" {
+			t.Fatalf("%s: the TOKEN line does not run timon token create: %q", file, tokenLine)
+		}
+		deployCheckArgs(t, file+" token line", calls[0])
+		var args []string // without --config: h.timon gives the hub's
+		for i := 2; i < len(calls[0]); i++ {
+			if calls[0][i] == "--config" {
+				i++
+				continue
+			}
+			args = append(args, calls[0][i])
+		}
+		out, errOut, code := h.timon(append([]string{"token", "create"}, args...)...)
+		tok := strings.TrimSpace(out)
+		if code != 0 || !strings.HasPrefix(tok, "timon_") || strings.ContainsAny(tok, " \n") {
+			t.Fatalf("%s: the token line printed %q (exit %d, %s), not a token alone", file, out, code, errOut)
+		}
+		for _, c := range curls {
+			if !strings.Contains(c, "http://127.0.0.1:8080/") {
+				t.Errorf("%s: %q does not go to nginx's published address", file, c)
+				continue
+			}
+			line := strings.Replace(c, "http://127.0.0.1:8080", h.url, 1) + ` -w '\n%{http_code}'`
+			cmd := exec.Command("sh", "-c", line)
+			cmd.Env = append(os.Environ(), "TOKEN="+tok)
+			b, err := cmd.Output()
+			body, status := string(b), ""
+			if i := strings.LastIndexByte(body, '\n'); i >= 0 {
+				body, status = body[:i], body[i+1:]
+			}
+			var resp map[string]any
+			if err != nil || status != "200" || json.Unmarshal([]byte(body), &resp) != nil || resp["text"] == "" || resp["text"] == nil {
+				t.Errorf("%s: %s\n→ %v %s: %s", file, c, err, status, body)
+			}
+		}
+	}
+	if n := len(modelRequests(fake)); n == 0 {
+		t.Error("no example reached the model")
+	}
+}
+
+// deployConfigEnvNames are the environment variables the configuration
+// code reads by name (core/config, non-test files), except TIMON_TOKEN:
+// the editor's personal token, read by timon lsp on the user's machine,
+// never by the hub.
+func deployConfigEnvNames(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob("../core/config/*.go")
+	seen := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		for _, m := range regexp.MustCompile(`"(TIMON_[A-Z0-9_]+)"`).FindAllStringSubmatch(deployRead(t, f), -1) {
+			seen[m[1]] = m[1] != "TIMON_TOKEN"
+		}
+	}
+	var out []string
+	for n, ok := range seen {
+		if ok {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	if len(out) < 10 {
+		t.Fatalf("only %d TIMON_ variables found in core/config: %v", len(out), out)
+	}
+	return out
+}
+
+// deployEnvNamed collects the values of every *_env key of a YAML tree.
+func deployEnvNamed(v any, out map[string]bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && strings.HasSuffix(k, "_env") && s != "" {
+				out[s] = true
+			}
+			deployEnvNamed(e, out)
+		}
+	case []any:
+		for _, e := range x {
+			deployEnvNamed(e, out)
+		}
+	}
+}
+
+// deployContainerEnv is the environment compose gives a service, dotenv
+// being the project's .env: its env_file files (".env" is dotenv), then
+// its environment, interpolated from dotenv, on top.
+func deployContainerEnv(t *testing.T, svc map[string]any, dotenv map[string]string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	var files []string
+	switch f := svc["env_file"].(type) {
+	case string:
+		files = []string{f}
+	case []any:
+		for _, e := range f {
+			if m, ok := e.(map[string]any); ok {
+				files = append(files, fmt.Sprint(m["path"]))
+			} else {
+				files = append(files, fmt.Sprint(e))
+			}
+		}
+	}
+	for _, f := range files {
+		if f != ".env" && f != "./.env" {
+			t.Fatalf("env_file %q: this test knows only .env", f)
+		}
+		for k, v := range dotenv {
+			env[k] = v
+		}
+	}
+	switch e := svc["environment"].(type) {
+	case map[string]any:
+		for k, v := range e {
+			s, err := deployInterpolate(fmt.Sprint(v), dotenv)
+			if err != nil {
+				t.Fatalf("environment %s: %v", k, err)
+			}
+			env[k] = s
+		}
+	case []any:
+		for _, kv := range e {
+			k, v, _ := strings.Cut(fmt.Sprint(kv), "=")
+			s, err := deployInterpolate(v, dotenv)
+			if err != nil {
+				t.Fatalf("environment %s: %v", k, err)
+			}
+			env[k] = s
+		}
+	}
+	return env
+}
+
+// TestDeployComposeEnvironment: every variable the configuration reads,
+// and every one the compose timon.yaml names, reaches both replicas from
+// .env, and .env.example lists each. Filled in as .env.example shows, the
+// replicas' configuration has Slack, Mattermost and GitLab on, with the
+// values of .env. The systemd environment file lists them too.
+func TestDeployComposeEnvironment(t *testing.T) {
+	names := deployConfigEnvNames(t)
+	named := map[string]bool{}
+	deployEnvNamed(deployYAML(t, deployComposeTY), named)
+	for n := range named {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	example := deployRead(t, "../deploy/compose/.env.example")
+	set := deployDotenv(example, false)
+	if set["POSTGRES_PASSWORD"] == "" {
+		t.Error(".env.example does not set POSTGRES_PASSWORD, which compose requires")
+	}
+	dotenv := deployDotenv(example, true) // every line filled in
+	services := deployMap(t, deployYAML(t, deployCompose)["services"], "services")
+	var env map[string]string
+	for _, name := range []string{"timon-1", "timon-2"} {
+		env = deployContainerEnv(t, deployMap(t, services[name], name), dotenv)
+		for _, n := range names {
+			if env[n] == "" {
+				t.Errorf("%s: %s does not reach the container from .env (or .env.example does not list it)", name, n)
+			}
+		}
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(deployComposeTY)
+	if err != nil {
+		t.Fatalf("compose timon.yaml with .env.example filled in: %v", err)
+	}
+	if s := cfg.Chat.Slack; !s.Enabled() || !s.SocketEnabled() || !s.HTTPEnabled() || s.BotToken != dotenv["TIMON_SLACK_BOT_TOKEN"] {
+		t.Error("Slack is not on with its secrets from .env")
+	}
+	if m := cfg.Chat.Mattermost; !m.Enabled() || !m.CommandEnabled() || m.URL != dotenv["TIMON_MATTERMOST_URL"] {
+		t.Error("Mattermost is not on with its secrets from .env")
+	}
+	if g := cfg.GitLab; !g.Enabled() || g.Token != dotenv["TIMON_GITLAB_TOKEN"] {
+		t.Error("GitLab reviews are not on with their secrets from .env")
+	}
+	// Commented out, as shipped: the integrations stay off.
+	for k := range dotenv {
+		if _, ok := set[k]; !ok {
+			t.Setenv(k, "")
+		}
+	}
+	if cfg, err := config.Load(deployComposeTY); err != nil || cfg.Chat.Slack.Enabled() || cfg.Chat.Mattermost.Enabled() || cfg.GitLab.Enabled() {
+		t.Errorf(".env.example as shipped: %v; want every integration off", err)
+	}
+
+	// systemd: EnvironmentFile= passes the whole file; it must list them.
+	unitEnv := deployDotenv(deployRead(t, "../deploy/systemd/timon.env.example"), true)
+	for _, n := range names {
+		if _, ok := unitEnv[n]; !ok && n != "TIMON_DATA_DIR" { // set by the unit itself
+			t.Errorf("deploy/systemd/timon.env.example does not list %s", n)
+		}
+	}
+}
+
+// deployPublished returns the host address and port of a compose ports
+// entry, short ("[HOST:]PORT:TARGET[/proto]", "TARGET") or long syntax,
+// interpolated with compose's defaults. An empty host is every interface.
+func deployPublished(t *testing.T, v any) (host, port string) {
+	t.Helper()
+	if m, ok := v.(map[string]any); ok {
+		h, _ := m["host_ip"].(string)
+		return h, fmt.Sprint(m["published"])
+	}
+	s, err := deployInterpolate(fmt.Sprint(v), nil)
+	if err != nil {
+		t.Fatalf("ports %q: %v", v, err)
+	}
+	s, _, _ = strings.Cut(s, "/")
+	if strings.HasPrefix(s, "[") { // [::1]:8080:80
+		end := strings.Index(s, "]")
+		host, s = s[1:end], strings.TrimPrefix(s[end+1:], ":")
+	}
+	parts := strings.Split(s, ":")
+	switch len(parts) {
+	case 1: // container port only: a random host port, every interface
+		return "", "random"
+	case 2:
+		return host, parts[0]
+	default:
+		return parts[0], parts[1]
+	}
+}
+
+// TestDeployComposePorts: nothing of the compose file is published on all
+// interfaces (nginx speaks plain HTTP with bearer tokens on it); the TLS
+// override publishes 443 only, with the certificate directory mounted.
+func TestDeployComposePorts(t *testing.T) {
+	services := deployMap(t, deployYAML(t, deployCompose)["services"], "services")
+	published := 0
+	for name, s := range services {
+		ports, _ := deployMap(t, s, name)["ports"].([]any)
+		for _, p := range ports {
+			host, port := deployPublished(t, p)
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				t.Errorf("%s publishes %v on all interfaces (host %q, port %s): bind it to 127.0.0.1", name, p, host, port)
+			}
+			published++
+		}
+	}
+	if published == 0 {
+		t.Fatal("no port published: nginx is unreachable")
+	}
+	tls := deployMap(t, deployYAML(t, "../deploy/compose/docker-compose.tls.yml")["services"], "tls services")
+	if len(tls) != 1 || tls["nginx"] == nil {
+		t.Fatalf("docker-compose.tls.yml should change nginx only: %v", tls)
+	}
+	ng := deployMap(t, tls["nginx"], "tls nginx")
+	ports, _ := ng["ports"].([]any)
+	if len(ports) == 0 {
+		t.Error("docker-compose.tls.yml publishes nothing")
+	}
+	for _, p := range ports {
+		if _, port := deployPublished(t, p); port != "443" {
+			t.Errorf("docker-compose.tls.yml publishes %v: only 443 (TLS) may leave the machine", p)
+		}
+	}
+	if !slices.Contains(deployStrings(ng["volumes"]), "./tls:/etc/nginx/tls:ro") {
+		t.Errorf("docker-compose.tls.yml does not mount ./tls read-only: %v", ng["volumes"])
+	}
+}
+
+// deployNginxTLS is nginx.conf with its TLS lines uncommented, as
+// docker-compose.tls.yml says to do.
+func deployNginxTLS(t *testing.T) string {
+	t.Helper()
+	var out []string
+	in := false
+	for _, l := range strings.Split(deployRead(t, deployNginx), "\n") {
+		trimmed := strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(trimmed, "# TLS ("):
+			in = true
+		case in && strings.HasPrefix(trimmed, "# "):
+			l = strings.Replace(l, "# ", "", 1)
+		default:
+			in = false
+		}
+		out = append(out, l)
+	}
+	conf := strings.Join(out, "\n")
+	if !strings.Contains(conf, "\n        listen 443 ssl;") {
+		t.Fatal("nginx.conf has no commented TLS lines after a '# TLS (' comment")
+	}
+	return conf
+}
+
+// TestDeployNginxTLS: nginx.conf with its TLS lines uncommented runs, with
+// a certificate where docker-compose.tls.yml mounts it, and carries the
+// compose example through TLS to a hub.
+func TestDeployNginxTLS(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx is not installed (apt-get install nginx-light): the TLS configuration is not run here")
+	}
+	fake := newFake(t)
+	h := deployComposeHub(t, fake)
+	dir := t.TempDir()
+	certPEM, keyPEM := deploySelfSigned(t)
+	os.WriteFile(filepath.Join(dir, "fullchain.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "privkey.pem"), keyPEM, 0o600)
+	plain, tlsAddr := freeAddr(t), freeAddr(t)
+	conf := deployNginxTLS(t)
+	hubAddr := strings.TrimPrefix(h.url, "http://")
+	for old, repl := range map[string]string{
+		"server timon-1:8080":          "server " + hubAddr,
+		"server timon-2:8080":          "server " + hubAddr + " backup",
+		"listen 80;":                   "listen " + plain + ";",
+		"listen 443 ssl;":              "listen " + tlsAddr + " ssl;",
+		"/etc/nginx/tls/fullchain.pem": filepath.Join(dir, "fullchain.pem"),
+		"/etc/nginx/tls/privkey.pem":   filepath.Join(dir, "privkey.pem"),
+		"user nginx;":                  "",
+	} {
+		if strings.Count(conf, old) != 1 {
+			t.Fatalf("nginx.conf (TLS) no longer has %q once: update this test", old)
+		}
+		conf = strings.Replace(conf, old, repl, 1)
+	}
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
+	logs := &syncBuffer{}
+	ng := exec.Command(nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off; pid "+dir+"/nginx.pid; error_log stderr;")
+	ng.Stdout, ng.Stderr = logs, logs
+	if err := ng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { ng.Wait(); close(done) }()
+	t.Cleanup(func() {
+		ng.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			ng.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("nginx:\n%s", logs.String())
+		}
+	})
+	deployWaitHealthy(t, "http://"+plain+"/healthz", done, logs)
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "timon.test"}}}
+	tok := h.token("alice", "admins")
+	req, _ := http.NewRequest(http.MethodPost, "https://"+tlsAddr+"/v1/assist",
+		strings.NewReader(`{"task":"chat","messages":[{"role":"user","content":"Bonjour"}]}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("through nginx with TLS: %v", err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	decodeJSON(t, resp, &out)
+	if resp.StatusCode != 200 || out["text"] == nil || resp.TLS == nil {
+		t.Fatalf("through nginx with TLS: %d %v", resp.StatusCode, out)
+	}
+	if !strings.HasPrefix(resp.Header.Get("Strict-Transport-Security"), "max-age=") {
+		t.Errorf("no Strict-Transport-Security header: %v", resp.Header)
+	}
+	// TLS only: a client speaking plain HTTP to the TLS port is refused.
+	if r, err := http.Get("http://" + tlsAddr + "/healthz"); err == nil {
+		r.Body.Close()
+		if r.StatusCode == 200 {
+			t.Error("the TLS port answers plain HTTP")
+		}
+	}
+}
+
+// deploySelfSigned is a certificate for timon.test and its key, in PEM.
+func deploySelfSigned(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "timon.test"}, DNSNames: []string{"timon.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
+}
+
+// TestDeployBuildContext: the files `docker build ..` would send, computed
+// from .dockerignore over the working tree, hold no node_modules (at any
+// depth: a node_modules is assumed next to every package.json, installed
+// or not), no history, no local data, keys or backups, and what the build
+// needs.
+func TestDeployBuildContext(t *testing.T) {
+	ig := deployDockerignoreParse(t, deployRead(t, "../.dockerignore"))
+	var context []string
+	var size int64
+	err := filepath.WalkDir("..", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("..", p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if ig.excluded(rel) {
+			if d.IsDir() && !ig.negates() {
+				return filepath.SkipDir // as Docker does without exceptions
+			}
+			return nil
+		}
+		if d.Name() == "package.json" {
+			// What npm install would add beside it.
+			for _, f := range []string{"node_modules/.package-lock.json", "node_modules/typescript/lib/tsc.js", "node_modules/@types/node/index.d.ts"} {
+				if q := path.Join(path.Dir(rel), f); !ig.excluded(q) {
+					context = append(context, q)
+				}
+			}
+		}
+		if !d.IsDir() {
+			context = append(context, rel)
+			if info, err := d.Info(); err == nil {
+				size += info.Size()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("build context: %d files, %.1f MB", len(context), float64(size)/1e6)
+	for _, p := range context {
+		for _, bad := range []string{"node_modules", ".git", "backups", "pgdata", "tls"} {
+			if slices.Contains(strings.Split(p, "/"), bad) {
+				t.Errorf("%s is in the build context", p)
+			}
+		}
+		if ext := path.Ext(p); ext == ".db" || ext == ".key" || ext == ".pem" || ext == ".dump" || path.Base(p) == ".env" {
+			t.Errorf("%s is in the build context", p)
+		}
+	}
+	for _, p := range []string{"go.mod", "go.sum", "embed.go", "timon.example.yaml", "cmd/timon/main.go", "deploy/docker/healthcheck/main.go"} {
+		if !slices.Contains(context, p) {
+			t.Errorf("%s, which the build needs, is not in the build context", p)
+		}
+	}
+	for _, p := range []string{"lsp/editors/vscode/node_modules/x/index.js", "node_modules/x", ".git/config", "data/timon.db",
+		"deploy/compose/.env", "deploy/compose/backups/timon-2026-01-01.dump", "deploy/compose/tls/privkey.pem", "bin/timon"} {
+		if !ig.excluded(p) {
+			t.Errorf(".dockerignore lets %s into the build context", p)
+		}
+	}
+}
+
+// TestDeployBackupScript: deploy/backup/timon-backup creates a missing
+// backup directory (0700) and writes a copy that verifies; it stops,
+// naming the directory and writing nothing, when the directory cannot be
+// created or written; with TIMON_POSTGRES_DSN it dumps PostgreSQL.
+func TestDeployBackupScript(t *testing.T) {
+	script, _ := filepath.Abs("../deploy/backup/timon-backup")
+	// The compose file's backup service runs this script on ./backups.
+	bk := deployMap(t, deployMap(t, deployYAML(t, deployCompose)["services"], "services")["backup"], "backup service")
+	vols := deployStrings(bk["volumes"])
+	if !slices.Contains(vols, "../backup/timon-backup:/usr/local/bin/timon-backup:ro") || !slices.Contains(vols, "./backups:/backups") ||
+		!slices.Contains(deployStrings(bk["entrypoint"]), "/usr/local/bin/timon-backup") || fmt.Sprint(deployStrings(bk["command"])) != "[/backups]" {
+		t.Errorf("the compose backup service does not run deploy/backup/timon-backup on ./backups: %v", bk)
+	}
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Skip("sqlite3 is not installed: the backup script is not run")
+	}
+	h := startHub(t, newFake(t), newFake(t).URL())
+	tok := h.token("alice", "staff")
+	if status, out, _ := h.post("/v1/assist", tok, map[string]any{"task": "summarize", "input": "un texte"}); status != 200 {
+		t.Fatalf("assist: %d %v", status, out)
+	}
+	run := func(dir string, env ...string) (string, string, int) {
+		cmd := exec.Command(script, dir)
+		cmd.Env = append(append(os.Environ(), "TIMON_DATA_DIR="+h.data, "TIMON_POSTGRES_DSN="), env...)
+		return runCmd(t, cmd)
+	}
+
+	// A fresh directory, two levels down: created, 0700.
+	dir := filepath.Join(t.TempDir(), "backups", "timon")
+	out, errOut, code := run(dir)
+	if code != 0 {
+		t.Fatalf("backup into a new directory: exit %d %s", code, errOut)
+	}
+	copyPath := strings.TrimSpace(out)
+	if filepath.Dir(copyPath) != dir || !strings.HasSuffix(copyPath, ".db") {
+		t.Fatalf("backup printed %q, want a .db file in %s", out, dir)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("backup directory: %v %v, want mode 0700", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(copyPath); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("backup file: %v, want readable by its owner only", err)
+	}
+	pub := filepath.Join(t.TempDir(), "audit.pub")
+	pk, _, _ := h.timon("audit", "public-key")
+	os.WriteFile(pub, []byte(pk), 0o600)
+	check := filepath.Join(t.TempDir(), "restore-check")
+	os.MkdirAll(check, 0o700)
+	b, _ := os.ReadFile(copyPath)
+	os.WriteFile(filepath.Join(check, "timon.db"), b, 0o600)
+	cmd := exec.Command(binary, "audit", "verify", "--config", h.cfg, "--public-key", pub, "--allow-no-checkpoint")
+	cmd.Env = append(os.Environ(), "TIMON_DATA_DIR="+check)
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "OK: 1 entr") {
+		t.Errorf("verifying the backup: %v\n%s", err, b)
+	}
+
+	// A directory that cannot be created: under a file.
+	file := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(file, nil, 0o600)
+	_, errOut, code = run(filepath.Join(file, "backups"))
+	if code == 0 || !strings.Contains(errOut, "cannot create the backup directory "+filepath.Join(file, "backups")) {
+		t.Errorf("backup under a file: exit %d %q", code, errOut)
+	}
+
+	// A directory that exists but is not writable by the user running the
+	// script: as root, run it as nobody on a directory of root's.
+	ro := filepath.Join(t.TempDir(), "read-only")
+	os.MkdirAll(ro, 0o755)
+	cmd = exec.Command(script, ro)
+	if os.Geteuid() == 0 {
+		if _, err := exec.LookPath("setpriv"); err != nil {
+			t.Fatal("setpriv (util-linux) is needed to run the script as another user than root")
+		}
+		cmd = exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", script, ro)
+		for p := ro; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
+			os.Chmod(p, 0o755) // reachable by nobody, writable by root only
+		}
+	} else {
+		os.Chmod(ro, 0o500)
+		t.Cleanup(func() { os.Chmod(ro, 0o700) })
+	}
+	cmd.Env = append(os.Environ(), "TIMON_DATA_DIR="+h.data, "TIMON_POSTGRES_DSN=")
+	_, errOut, code = runCmd(t, cmd)
+	if code == 0 || !strings.Contains(errOut, "the backup directory "+ro+" is not writable by user") {
+		t.Errorf("backup into an unwritable directory: exit %d %q", code, errOut)
+	}
+	if entries, _ := os.ReadDir(ro); len(entries) != 0 {
+		t.Errorf("the failed backup left %v", entries)
+	}
+
+	// PostgreSQL, where a server and pg_dump are here.
+	if _, err := exec.LookPath("pg_dump"); err != nil {
+		t.Log("pg_dump is not installed: the PostgreSQL backup is not run")
+		return
+	}
+	t.Run("postgres", func(t *testing.T) {
+		dsn := storetest.PostgresDSN(t)
+		// The test schema as libpq (pg_dump) spells it: options, not
+		// pgx's search_path parameter.
+		base, schema, ok := strings.Cut(dsn, "search_path=")
+		if !ok {
+			t.Fatalf("storetest DSN without search_path: update this test")
+		}
+		// A hub on it first, so that there is something to dump.
+		t.Setenv("TIMON_PG_DSN", dsn)
+		pg := startHubWith(t, newFake(t), strings.Replace(fmt.Sprintf(hubConfig, newFake(t).URL()), "server:", "store: {driver: postgres, dsn_env: TIMON_PG_DSN}\nserver:", 1))
+		pg.token("bob", "staff")
+		dsn = base + "options=-csearch_path%3D" + schema
+		out, errOut, code := run(filepath.Join(t.TempDir(), "pg"), "TIMON_POSTGRES_DSN="+dsn)
+		if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), ".dump") {
+			t.Fatalf("pg backup: exit %d %q %s", code, out, errOut)
+		}
+		if strings.Contains(out+errOut, dsn) {
+			t.Error("the script printed the DSN")
+		}
+		if b, err := exec.Command("pg_restore", "--list", strings.TrimSpace(out)).CombinedOutput(); err != nil || !strings.Contains(string(b), "TABLE "+schema) {
+			t.Errorf("pg_restore --list: %v %s", err, b)
+		}
+	})
 }
