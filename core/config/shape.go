@@ -112,16 +112,14 @@ func (l *loader) checkScalar(n *yaml.Node, t reflect.Type, path string) {
 		l.shapeProblem(n, path, "expected %s, got %s", want, describe(n))
 		return
 	}
-	if want == "a whole number" && n.ShortTag() == "!!float" {
+	err := n.Decode(reflect.New(t).Interface())
+	switch {
+	case want == "a whole number" && isInteger(n.Value) && (err != nil || n.ShortTag() != "!!int"):
+		l.shapeProblem(n, path, "expected %s, got %s (out of range)", want, n.Value)
+	case want == "a whole number" && n.ShortTag() == "!!float":
 		// The decoder would drop what follows the point.
 		l.shapeProblem(n, path, "expected %s, got %s", want, describe(n))
-		return
-	}
-	if err := n.Decode(reflect.New(t).Interface()); err != nil {
-		if want == "a whole number" && isInteger(n.Value) {
-			l.shapeProblem(n, path, "expected %s, got %s (out of range)", want, n.Value)
-			return
-		}
+	case err != nil:
 		l.shapeProblem(n, path, "expected %s, got %s", want, describe(n))
 	}
 }
