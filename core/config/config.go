@@ -294,9 +294,13 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// err is the problems found, in the order of the file's lines.
+// err is the problems found, in the order of the file's lines; those of
+// no line (settings from the environment) come last.
 func (l *loader) err() *Error {
-	sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Line < l.problems[j].Line })
+	sort.SliceStable(l.problems, func(i, j int) bool {
+		a, b := l.problems[i].Line, l.problems[j].Line
+		return a != 0 && (b == 0 || a < b)
+	})
 	return &Error{Problems: l.problems}
 }
 

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // State says whether an integration runs.
@@ -164,11 +166,36 @@ func (c *Config) gitlabIntegration() Integration {
 	return i
 }
 
-// validateIntegrations reports the half-configured integrations.
+// validateIntegrations reports the half-configured integrations: at the
+// line of their section when the file has one, else with no line (their
+// secrets come from the environment).
 func (l *loader) validateIntegrations(c *Config) {
 	for _, i := range c.Integrations() {
-		if i.State == StateHalf {
-			l.add(i.Path, "half-configured: %s", i.Why)
+		if i.State != StateHalf || l.reported(i.Path) {
+			continue
 		}
+		p := Problem{File: l.file, Path: i.Path, Msg: "half-configured: " + i.Why}
+		if l.written(i.Path) {
+			p.Line = l.lineOf(i.Path)
+		}
+		l.problems = append(l.problems, p)
 	}
+}
+
+// written reports whether the file sets the section at path.
+func (l *loader) written(path string) bool {
+	n := l.root
+	for _, part := range splitPath(path) {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n != nil
 }

@@ -22,9 +22,9 @@ import (
 var durationType = reflect.TypeFor[Duration]()
 
 // checkShape reports the shape problems of the tree under n, which is to
-// be decoded into a value of type t, and prunes what it reports. It
-// returns the paths it reported, so that the checks of values do not
-// report them a second time.
+// be decoded into a value of type t, and prunes what it reports. The
+// paths it reports are kept (loader.shaped), so that the checks of values
+// do not report them a second time.
 func (l *loader) checkShape(n *yaml.Node, t reflect.Type, path string) {
 	if n == nil {
 		return

@@ -94,8 +94,8 @@ func TestConfigIntegrationsHalfConfigured(t *testing.T) {
 	msg := err.Error()
 	for _, w := range []string{
 		"c.yaml:5: chat.slack: half-configured: HTTP mode (chat.slack.mode: http) needs the signing secret",
-		"chat.mattermost: half-configured: a server URL is set but no bot token: set TIMON_MATTERMOST_BOT_TOKEN (or chat.mattermost.bot_token_file)",
-		"gitlab: half-configured: missing the GitLab URL, TIMON_GITLAB_URL (or gitlab.url_file); the bot's token, TIMON_GITLAB_TOKEN (or gitlab.token_file)",
+		"c.yaml: chat.mattermost: half-configured: a server URL is set but no bot token: set TIMON_MATTERMOST_BOT_TOKEN (or chat.mattermost.bot_token_file)",
+		"c.yaml: gitlab: half-configured: missing the GitLab URL, TIMON_GITLAB_URL (or gitlab.url_file); the bot's token, TIMON_GITLAB_TOKEN (or gitlab.token_file)",
 	} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("missing %q in:\n%s", w, msg)
