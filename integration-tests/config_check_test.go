@@ -72,7 +72,7 @@ journal:
 		`bad.yaml:9: providers[0].max_retry: unknown setting "max_retry" (did you mean max_retries?)`,
 		`bad.yaml:10: providers[0].timeout: expected a duration such as 30s, 5m, 24h or 7d, got "1y"`,
 		`bad.yaml:11: providers[0].sovereign: expected true or false, got "maybe"`,
-		`bad.yaml:15: policy.rules[0].effect: expected allow or deny`,
+		`bad.yaml:15: policy.rules[0].effect: expected allow or deny, got "perhaps"`,
 		`bad.yaml:16: slack: unknown setting "slack" here (it belongs at chat.slack)`,
 		`bad.yaml:19: jobs.workers: expected a whole number, got "1.5"`,
 		`bad.yaml:20: jobs.workers: "workers" is set twice (first at line 19); keep one`,
