@@ -1,9 +1,10 @@
 package integrationtests
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -154,18 +155,16 @@ func TestChatEntryPointsWithoutSecretsAnswer404(t *testing.T) {
 			t.Errorf("%s: status %d, want 404", path, resp.StatusCode)
 		}
 	}
-	// With the Slack bot on but no signing secret (Socket Mode only), the
-	// HTTP entry points still answer 404.
+	// The Slack bot token in HTTP mode without the signing secret is
+	// half-configured: the hub refuses to start rather than run a bot
+	// that hears nothing.
 	t.Setenv("TIMON_SLACK_BOT_TOKEN", "xoxb-it-token")
-	sl := slackfake.New()
-	defer sl.Close()
-	h2 := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+fmt.Sprintf("\nchat:\n  slack: {mode: http, api_url: %q}\n", sl.APIURL()))
-	resp, err := http.Post(h2.url+"/slack/events", "application/json", bytes.NewReader(body))
-	if err != nil {
+	cfg := filepath.Join(t.TempDir(), "timon.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(hubConfig, fake.URL())+"\nchat:\n  slack: {mode: http}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("slack without signing secret: status %d, want 404", resp.StatusCode)
+	_, errOut, code := runTimon(t, "", "serve", "--config", cfg, "--addr", freeAddr(t))
+	if code != 1 || !strings.Contains(errOut, "chat.slack: half-configured: HTTP mode (chat.slack.mode: http) needs the signing secret") {
+		t.Errorf("slack without signing secret: exit %d\n%s", code, errOut)
 	}
 }

@@ -30,6 +30,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintln(stderr, p.String())
 			}
 			fmt.Fprintf(stderr, "%d problem(s) found\n", len(ce.Problems))
+			printIntegrations(stderr, ce.Integrations)
 			return errFailed
 		}
 		return err
@@ -39,8 +40,21 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 		// Only a remote-mode file for timon lsp validates without
 		// providers.
 		fmt.Fprintf(stdout, "%s: ok (timon lsp in remote mode, hub %s; no engine: timon serve needs providers)\n", name, cfg.LSP.HubURL)
-		return nil
+	} else {
+		fmt.Fprintf(stdout, "%s: ok (%d provider(s), %d rule(s), store %s)\n", name, len(cfg.Providers), len(cfg.Policy.Rules), cfg.Store.Driver)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d provider(s), %d rule(s), store %s)\n", name, len(cfg.Providers), len(cfg.Policy.Rules), cfg.Store.Driver)
+	printIntegrations(stdout, cfg.Integrations())
 	return nil
+}
+
+// printIntegrations says, one a line, which integrations the
+// configuration switches on, off or only half, and why.
+func printIntegrations(w io.Writer, list []config.Integration) {
+	if len(list) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "integrations:")
+	for _, i := range list {
+		fmt.Fprintf(w, "  %s\n", i)
+	}
 }

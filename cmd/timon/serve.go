@@ -111,7 +111,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	srv := server.New(server.Options{
 		Assistant: h.engine, Store: h.store, Journal: h.journal, Ready: ready, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		BodyTimeout: time.Duration(cfg.Server.BodyTimeout),
-		AdminGroup:  cfg.Server.AdminGroup, Models: models, Mounts: mounts, Logger: log,
+		AdminGroup:  cfg.Server.AdminGroup, Models: models, Mounts: mounts, Off: offRoutes(cfg, mounts), Logger: log,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
@@ -159,6 +159,37 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// frontendRoutes are the paths each integration mounts when it is on
+// (see chatFrontend and gitlabFrontend), and how its name reads.
+var frontendRoutes = []struct {
+	name, title string
+	paths       []string
+}{
+	{"slack", "Slack", []string{"/slack/events", "/slack/commands"}},
+	{"mattermost", "Mattermost", []string{"/mattermost/command"}},
+	{"gitlab", "GitLab review", []string{"/webhooks/gitlab"}},
+}
+
+// offRoutes says, for each path of an integration that is not mounted,
+// which settings switch it on: a request there answers 404 saying so
+// rather than a bare "no route".
+func offRoutes(cfg *config.Config, mounts []server.Mount) map[string]string {
+	off := map[string]string{}
+	for _, fr := range frontendRoutes {
+		in, ok := cfg.Integration(fr.name)
+		if !ok {
+			continue
+		}
+		for _, p := range fr.paths {
+			if slices.ContainsFunc(mounts, func(m server.Mount) bool { return m.Path == p }) {
+				continue
+			}
+			off[p] = fmt.Sprintf("the %s integration is %s; %s", fr.title, in.State, in.Why)
+		}
+	}
+	return off
 }
 
 // frontend is what one integration (chat bots, GitLab review) adds to the

@@ -6,13 +6,12 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -219,15 +218,19 @@ func ParseDuration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 0 {
-			return 0, fmt.Errorf("expected a duration like 30s, 5m, 12h or 90d, got %q", s)
+			return 0, errDuration(s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
-		return 0, fmt.Errorf("expected a duration like 30s, 5m, 12h or 90d, got %q", s)
+		return 0, errDuration(s)
 	}
 	return v, nil
+}
+
+func errDuration(s string) error {
+	return fmt.Errorf("expected a duration such as 30s, 5m, 24h or 7d, got %q", s)
 }
 
 // Problem is one configuration error.
@@ -250,7 +253,12 @@ func (p Problem) String() string {
 }
 
 // Error lists every problem found in a configuration.
-type Error struct{ Problems []Problem }
+type Error struct {
+	Problems []Problem
+	// Integrations is what the configuration would switch on, nil when
+	// the file could not be read as YAML.
+	Integrations []Integration
+}
 
 func (e *Error) Error() string {
 	lines := make([]string, len(e.Problems))
@@ -276,16 +284,32 @@ func Parse(name string, data []byte) (*Config, error) {
 	l := &loader{file: name}
 	cfg := l.parse(data)
 	if len(l.problems) > 0 {
-		return nil, &Error{Problems: l.problems}
+		e := l.err()
+		if cfg != nil {
+			e.Integrations = cfg.Integrations()
+		}
+		return nil, e
 	}
 	cfg.Path = name
 	return cfg, nil
+}
+
+// err is the problems found, in the order of the file's lines; those of
+// no line (settings from the environment) come last.
+func (l *loader) err() *Error {
+	sort.SliceStable(l.problems, func(i, j int) bool {
+		a, b := l.problems[i].Line, l.problems[j].Line
+		return a != 0 && (b == 0 || a < b)
+	})
+	return &Error{Problems: l.problems}
 }
 
 type loader struct {
 	file     string
 	root     *yaml.Node
 	problems []Problem
+	// shaped lists the paths of the shape check's problems.
+	shaped []string
 	// lspLocal loads for timon lsp in local mode; dir is the directory a
 	// relative data_dir is taken from ("" for the per-user one).
 	lspLocal bool
@@ -295,19 +319,8 @@ type loader struct {
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 func (l *loader) parse(data []byte) *Config {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		l.yamlErr(err)
-		return nil
-	}
-	if len(doc.Content) > 0 {
-		l.root = doc.Content[0]
-	}
-	cfg := &Config{}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		l.yamlErr(err)
+	cfg, ok := l.decode(data)
+	if !ok {
 		return nil
 	}
 	l.expandPaths(cfg)
@@ -318,6 +331,30 @@ func (l *loader) parse(data []byte) *Config {
 	cfg.defaults()
 	l.validate(cfg)
 	return cfg
+}
+
+// decode reads the YAML, checks its shape against the configuration's
+// settings (every problem at its line, see checkShape) and decodes what
+// has the right shape. It fails only on YAML that does not parse.
+func (l *loader) decode(data []byte) (*Config, bool) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		l.yamlErr(err)
+		return nil, false
+	}
+	cfg := &Config{}
+	if len(doc.Content) == 0 {
+		return cfg, true
+	}
+	l.root = doc.Content[0]
+	l.checkShape(l.root, reflect.TypeFor[Config](), "")
+	if err := l.root.Decode(cfg); err != nil {
+		// The shape check lets through nothing the decoder refuses; if
+		// it did, say what the decoder says.
+		l.yamlErr(err)
+		return nil, false
+	}
+	return cfg, true
 }
 
 func (l *loader) yamlErr(err error) {
@@ -338,8 +375,13 @@ func (l *loader) yamlErr(err error) {
 	}
 }
 
-// add records a problem at a YAML path like providers[0].base_url.
+// add records a problem at a YAML path like providers[0].base_url,
+// unless the shape check already reported that setting (a value it
+// removed would be reported again as missing).
 func (l *loader) add(path, format string, args ...any) {
+	if l.reported(path) {
+		return
+	}
 	l.problems = append(l.problems, Problem{File: l.file, Line: l.lineOf(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -597,6 +639,7 @@ func (l *loader) validate(c *Config) {
 	l.validateLSP(c)
 	l.validateChat(c)
 	l.validateGitLab(c)
+	l.validateIntegrations(c)
 }
 
 func usesFullContent(p *policy.Config) bool {

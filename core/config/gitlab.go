@@ -446,20 +446,8 @@ func (l *loader) validateGitLab(c *Config) {
 	if g.DiffWait < 0 {
 		l.add("gitlab.diff_wait", "expected a positive duration")
 	}
-	anySecret := len(g.Secrets()) > 0
-	switch {
-	case anySecret && g.URL == "":
-		l.add("gitlab", "a webhook secret is set but the GitLab URL is not (%s)", orFile(g.URLEnv, g.URLFile))
-	case anySecret && g.Token == "":
-		l.add("gitlab", "a webhook secret is set but the bot's GitLab token is not (%s)", orFile(g.TokenEnv, g.TokenFile))
-	}
-}
-
-func orFile(env, file string) string {
-	if env != "" {
-		return env
-	}
-	return file
+	// A secret without the URL or the token is half-configured: see
+	// validateIntegrations.
 }
 
 // ValidateGitLabSettings checks settings read from elsewhere (a project's

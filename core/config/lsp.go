@@ -1,17 +1,12 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // EnvToken is where timon lsp reads the personal token of remote mode when
@@ -160,20 +155,9 @@ func LoadLSP(path, hubURL string) (*Config, error) {
 		name = path
 	}
 	l := &loader{file: name}
-	cfg := &Config{}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		l.yamlErr(err)
-		return nil, &Error{Problems: l.problems}
-	}
-	if len(doc.Content) > 0 {
-		l.root = doc.Content[0]
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		l.yamlErr(err)
-		return nil, &Error{Problems: l.problems}
+	cfg, ok := l.decode(data)
+	if !ok {
+		return nil, l.err()
 	}
 	if hubURL != "" {
 		cfg.LSP.HubURL = hubURL
@@ -187,7 +171,7 @@ func LoadLSP(path, hubURL string) (*Config, error) {
 		l.add("lsp", "remote mode needs a personal token: set %s (or lsp.token_env / lsp.token_file); create one with timon token create on the hub", tokenPlace(&cfg.LSP))
 	}
 	if len(l.problems) > 0 {
-		return nil, &Error{Problems: l.problems}
+		return nil, l.err()
 	}
 	cfg.Path = path
 	return cfg, nil
@@ -215,7 +199,7 @@ func parseLocalLSP(name string, data []byte, dir string) (*Config, error) {
 	l := &loader{file: name, lspLocal: true, dir: dir}
 	cfg := l.parse(data)
 	if len(l.problems) > 0 {
-		return nil, &Error{Problems: l.problems}
+		return nil, l.err()
 	}
 	cfg.Path = name
 	return cfg, nil

@@ -73,6 +73,9 @@ type Options struct {
 	// AdminGroup may use /admin; zero means admin.
 	AdminGroup string
 	Mounts     []Mount
+	// Off maps the paths of front ends that are switched off to what
+	// switches them on: a request there answers 404 saying so.
+	Off map[string]string
 	// Models lists the model names /v1/models shows.
 	Models []string
 	Logger *slog.Logger
@@ -120,7 +123,11 @@ func New(o Options) *Server {
 	e.HandleMethodNotAllowed = true
 	e.Use(countRequests, s.recoverer, s.readBody)
 	e.NoRoute(func(c *gin.Context) {
-		writeError(c, core.Errorf(core.KindNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+		msg := fmt.Sprintf("no route %s %s", c.Request.Method, c.Request.URL.Path)
+		if why, ok := o.Off[c.Request.URL.Path]; ok {
+			msg += ": " + why
+		}
+		writeError(c, core.Errorf(core.KindNotFound, "%s", msg))
 	})
 	e.NoMethod(func(c *gin.Context) {
 		writeErrorStatus(c, http.StatusMethodNotAllowed, core.Errorf(core.KindInvalid, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
