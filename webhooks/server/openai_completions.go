@@ -58,11 +58,13 @@ func promptText(raw json.RawMessage) (string, error) {
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return "", invalidParam("prompt", "prompt must be a string or an array of one string")
 	}
+	for _, item := range list {
+		if err := json.Unmarshal(item, &s); err != nil {
+			return "", unsupportedValue("prompt", "prompt must be text: token arrays are not supported")
+		}
+	}
 	if len(list) != 1 {
 		return "", unsupportedValue("prompt", "prompt holds %d prompts; timon completes one per request", len(list))
-	}
-	if err := json.Unmarshal(list[0], &s); err != nil {
-		return "", unsupportedValue("prompt", "prompt must be text: token arrays are not supported")
 	}
 	return s, nil
 }
