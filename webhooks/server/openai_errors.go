@@ -29,8 +29,8 @@ var openAIRoutes = map[string]bool{
 // isOpenAIRoute reports whether c is on an OpenAI-compatible route.
 func isOpenAIRoute(c *gin.Context) bool { return openAIRoutes[c.FullPath()] }
 
-// fail writes err in the shape of c's route.
-func fail(c *gin.Context, err error) {
+// writeRouteError writes err in the shape of c's route.
+func writeRouteError(c *gin.Context, err error) {
 	if isOpenAIRoute(c) {
 		openAIError(c, err)
 		return
