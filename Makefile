@@ -70,6 +70,14 @@ editors-deps: $(EDITORS)/node_modules/.package-lock.json
 $(EDITORS)/node_modules/.package-lock.json: $(EDITORS)/package-lock.json $(EDITORS)/package.json
 	cd $(EDITORS) && $(NPM_CI)
 
+# The official openai npm client, for integration-tests/openai_clients_test.go.
+OPENAI_NODE := integration-tests/testdata/openai-node
+
+openai-node-deps: $(OPENAI_NODE)/node_modules/.package-lock.json
+
+$(OPENAI_NODE)/node_modules/.package-lock.json: $(OPENAI_NODE)/package-lock.json $(OPENAI_NODE)/package.json
+	cd $(OPENAI_NODE) && $(NPM_CI)
+
 # Neovim, Emacs (eglot) and VS Code (code-server) against the real binary;
 # with CI=true a missing editor fails instead of skipping.
 editors-test: vsix editors-deps

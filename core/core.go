@@ -54,10 +54,13 @@ const (
 	TaskSummarize Task = "summarize" // summarize Input (a thread, a document)
 	TaskExplain   Task = "explain"   // explain Input (code)
 	TaskReview    Task = "review"    // review Input (a diff)
+	// TaskEmbed turns texts into vectors: it is answered by an Embedder
+	// (see embed.go), never as text by Do or Stream.
+	TaskEmbed Task = "embed"
 )
 
 // Tasks lists every known task.
-var Tasks = []Task{TaskChat, TaskComplete, TaskRewrite, TaskSummarize, TaskExplain, TaskReview}
+var Tasks = []Task{TaskChat, TaskComplete, TaskRewrite, TaskSummarize, TaskExplain, TaskReview, TaskEmbed}
 
 // Valid reports whether t is a known task.
 func (t Task) Valid() bool { return slices.Contains(Tasks, t) }
@@ -131,6 +134,9 @@ type Request struct {
 	Model          string         `json:"model,omitempty"`          // a model the caller asks for; policy decides
 	MaxTokens      int            `json:"max_tokens,omitempty"`
 	Temperature    *float64       `json:"temperature,omitempty"`
+	TopP           *float64       `json:"top_p,omitempty"`
+	// Stop lists sequences at which the model stops writing.
+	Stop []string `json:"stop,omitempty"`
 	// ConversationID ties requests of one conversation together (chat threads).
 	ConversationID string `json:"conversation_id,omitempty"`
 	// ResponseFormat asks for structured output: an answer that is JSON
@@ -181,6 +187,8 @@ func (r *Request) Validate() error {
 				return Errorf(KindInvalid, "message %d: unknown role %q (expected system, user or assistant)", i, m.Role)
 			}
 		}
+	case TaskEmbed:
+		return Errorf(KindInvalid, "task embed answers vectors, not text: use POST /v1/embeddings")
 	case TaskComplete:
 		if r.Prefix == "" && r.Suffix == "" {
 			return Errorf(KindInvalid, "task complete needs a prefix or a suffix")
@@ -205,6 +213,9 @@ func (r *Request) Validate() error {
 // Size is the number of bytes of text the request carries.
 func (r *Request) Size() int {
 	n := len(r.Input) + len(r.Instruction) + len(r.Prefix) + len(r.Suffix)
+	for _, s := range r.Stop {
+		n += len(s)
+	}
 	for _, m := range r.Messages {
 		n += len(m.Content)
 	}

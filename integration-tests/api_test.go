@@ -194,10 +194,11 @@ func TestOpenAICompatibleWithOfficialClient(t *testing.T) {
 		t.Fatalf("streamed usage missing")
 	}
 
-	// An error reaches the client in OpenAI's shape.
+	// An error reaches the client in OpenAI's shape: a model no provider
+	// serves is OpenAI's 404.
 	_, err = client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o", Messages: params.Messages})
 	var apiErr *openai.Error
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || !strings.Contains(apiErr.Message, "gpt-4o") {
-		t.Fatalf("a model the policy does not allow: %v", err)
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" || !strings.Contains(apiErr.Message, "gpt-4o") {
+		t.Fatalf("a model no provider serves: %v", err)
 	}
 }

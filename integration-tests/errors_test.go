@@ -41,7 +41,7 @@ func TestBadInputSendsNothing(t *testing.T) {
 		{"revoked token", "/v1/assist", revoked, map[string]any{"task": "explain", "input": "x"}, 401, "unauthenticated", "revoked"},
 		{"oversized body", "/v1/assist", tok, map[string]any{"task": "explain", "input": strings.Repeat("x", 70000)}, 413, "too_large", "limit"},
 		{"denied by policy", "/v1/assist", tok, map[string]any{"task": "review", "input": "diff"}, 403, "denied", "reviews are for staff"},
-		{"model not allowed", "/v1/chat/completions", tok, map[string]any{"model": "gpt-4o", "messages": []map[string]string{{"role": "user", "content": "hi"}}}, 403, "denied", "gpt-4o"},
+		{"model not served", "/v1/chat/completions", tok, map[string]any{"model": "gpt-4o", "messages": []map[string]string{{"role": "user", "content": "hi"}}}, 404, "denied", "gpt-4o"},
 		{"openai malformed", "/v1/chat/completions", tok, `[1,2`, 400, "invalid", "malformed JSON"},
 		{"openai bad role", "/v1/chat/completions", tok, map[string]any{"model": "timon", "messages": []map[string]string{{"role": "wizard", "content": "hi"}}}, 400, "invalid", "unknown role"},
 	}

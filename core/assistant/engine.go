@@ -423,7 +423,8 @@ func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Req
 	switch {
 	case r.Task == core.TaskComplete:
 		res, err = provider.Failover(ctx, clients, func(ctx context.Context, c *provider.Client) (*provider.Result, error) {
-			return c.FIM(ctx, provider.FIMRequest{Model: models[c], Prompt: r.Prefix, Suffix: r.Suffix, MaxTokens: maxTokens, Temperature: r.Temperature})
+			return c.FIM(ctx, provider.FIMRequest{Model: models[c], Prompt: r.Prefix, Suffix: r.Suffix, MaxTokens: maxTokens,
+				Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop})
 		})
 		if err == nil && g.streaming() {
 			// The completion arrives whole; a streamed one is passed
@@ -461,7 +462,7 @@ func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Req
 }
 
 func chatRequest(r *core.Request, model string, maxTokens int) provider.ChatRequest {
-	cr := provider.ChatRequest{Model: model, Messages: buildMessages(r), MaxTokens: maxTokens, Temperature: r.Temperature}
+	cr := provider.ChatRequest{Model: model, Messages: buildMessages(r), MaxTokens: maxTokens, Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop}
 	if f := r.ResponseFormat; f != nil {
 		cr.JSONSchema = &provider.JSONSchema{Name: f.Name, Schema: f.Schema, Strict: f.Strict}
 	}

@@ -173,7 +173,7 @@ func New(cfg Config, providers []Provider) (*Policy, error) {
 		}
 		for j, t := range r.Match.Tasks {
 			if !t.Valid() {
-				return nil, fieldErr(fmt.Sprintf("%s.match.tasks[%d]", where, j), "unknown task %q (expected chat, complete, rewrite, summarize, explain or review)", t)
+				return nil, fieldErr(fmt.Sprintf("%s.match.tasks[%d]", where, j), "unknown task %q (expected chat, complete, rewrite, summarize, explain, review or embed)", t)
 			}
 		}
 		for j, c := range r.Match.Classifications {
@@ -284,14 +284,17 @@ func (p *Policy) Decide(req *core.Request) Decision {
 }
 
 func (p *Policy) candidates(req *core.Request, r *Rule, class core.Classification) ([]Candidate, string) {
+	// Embeddings need a model made for them: task embed never falls back
+	// to the default route, whose models write text.
+	fallback := req.Task != core.TaskEmbed
 	route := r.Routes[string(req.Task)]
-	if route == nil {
+	if route == nil && fallback {
 		route = r.Routes["default"]
 	}
 	if route == nil {
 		route = p.cfg.Routes[string(req.Task)]
 	}
-	if route == nil {
+	if route == nil && fallback {
 		route = p.cfg.Routes["default"]
 	}
 	models := route

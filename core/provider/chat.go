@@ -32,8 +32,9 @@ type ChatRequest struct {
 	Messages []Message
 	// MaxTokens bounds the answer; 0 leaves it to the server.
 	MaxTokens int
-	// Temperature is sent when set, 0 included.
+	// Temperature and TopP are sent when set, 0 included.
 	Temperature *float64
+	TopP        *float64
 	Stop        []string
 	// JSONSchema, when set, asks for an answer that follows it.
 	JSONSchema *JSONSchema

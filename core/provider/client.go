@@ -25,7 +25,7 @@ type Client struct {
 	// auth is the Authorization header value, nil without a key.
 	auth []string
 	// URLs of the calls.
-	chatURL, fimURL string
+	chatURL, fimURL, embedURL string
 	// raw sends the model list request (Ping) through openai-go, with the
 	// same base URL, key and HTTP client.
 	raw openai.Client
@@ -59,11 +59,12 @@ func New(cfg Config) (*Client, error) {
 		opts = append(opts, option.WithAPIKey(cfg.APIKey))
 	}
 	c := &Client{
-		cfg:     cfg,
-		hc:      guardRedirects(hc, base),
-		chatURL: cfg.BaseURL + "/chat/completions",
-		fimURL:  cfg.BaseURL + "/completions",
-		raw:     openai.Client{Options: opts},
+		cfg:      cfg,
+		hc:       guardRedirects(hc, base),
+		chatURL:  cfg.BaseURL + "/chat/completions",
+		fimURL:   cfg.BaseURL + "/completions",
+		embedURL: cfg.BaseURL + "/embeddings",
+		raw:      openai.Client{Options: opts},
 	}
 	if cfg.Kind == KindMistral {
 		c.fimURL = cfg.BaseURL + "/fim/completions"

@@ -2,7 +2,7 @@
 // [Client] per configured endpoint (the Mistral API or any OpenAI-compatible
 // server such as vLLM, Ollama, llama.cpp server or TGI), speaking chat
 // completions (plain, streamed and with structured output), fill-in-the-middle
-// completions and a readiness ping.
+// completions, embeddings and a readiness ping.
 //
 // Every call retries on its own endpoint (429, 5xx, connection errors, with
 // backoff honouring Retry-After), bounds each attempt with a timeout, aborts

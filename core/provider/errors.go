@@ -148,7 +148,7 @@ func (c *Client) classify(ctx, actx context.Context, err error) *Error {
 		e.Reason = "network timeout"
 	case errors.As(err, &netErr):
 		e.Reason = "connection failed"
-	case isDecodeError(err):
+	case isDecodeError(err), errors.Is(err, errEmbedShape):
 		e.Reason, e.again = "invalid answer from upstream", false
 	default:
 		e.Reason, e.again = "request failed", false

@@ -9,8 +9,9 @@ type FIMRequest struct {
 	Model, Prompt, Suffix string
 	// MaxTokens bounds the answer; 0 leaves it to the server.
 	MaxTokens int
-	// Temperature is sent when set, 0 included.
+	// Temperature and TopP are sent when set, 0 included.
 	Temperature *float64
+	TopP        *float64
 	Stop        []string
 }
 

@@ -17,6 +17,8 @@ func (k callKind) operation() string {
 		return "fim"
 	case callStream:
 		return "stream"
+	case callEmbed:
+		return "embed"
 	}
 	return ""
 }

@@ -34,6 +34,7 @@ const (
 	callLegacy                     // OpenAI legacy completion (FIM)
 	callStream                     // streamed chat completion
 	callPing                       // model list, once, through openai-go
+	callEmbed                      // embeddings
 )
 
 // call is one call to the endpoint, over all its attempts.
@@ -51,6 +52,10 @@ type call struct {
 	wd *watchdog
 	// listed is what a ping's model list named.
 	listed []string
+	// inputs is the number of texts of an embeddings call, embedding its
+	// answer.
+	inputs    int
+	embedding *Embedding
 }
 
 // emitError carries the error returned by a stream's emit function, which
@@ -133,6 +138,8 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*Result, error) {
 		res, err = c.stream(actx, cl)
 	case callPing:
 		cl.listed, err = c.ping(actx)
+	case callEmbed:
+		err = c.embed(actx, cl)
 	}
 	if err == nil {
 		return res, nil

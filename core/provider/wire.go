@@ -39,7 +39,7 @@ func (c *Client) chatBody(req *ChatRequest, stream bool) (body []byte, model str
 	if req.MaxTokens < 0 {
 		return nil, "", c.invalidRequest("max tokens is negative")
 	}
-	if e := c.checkTemperature(req.Temperature); e != nil {
+	if e := c.checkTemperature(req.Temperature, req.TopP); e != nil {
 		return nil, "", e
 	}
 	for _, s := range req.Stop {
@@ -68,7 +68,7 @@ func (c *Client) chatBody(req *ChatRequest, stream bool) (body []byte, model str
 		b = append(b, '}')
 	}
 	b = append(b, ']')
-	b = appendOptions(b, req.MaxTokens, req.Temperature, req.Stop)
+	b = appendOptions(b, req.MaxTokens, req.Temperature, req.TopP, req.Stop)
 	if s != nil {
 		name := s.Name
 		if name == "" {
@@ -105,7 +105,7 @@ func (c *Client) fimBody(req *FIMRequest) (body []byte, model string, e *Error) 
 	if req.MaxTokens < 0 {
 		return nil, "", c.invalidRequest("max tokens is negative")
 	}
-	if e := c.checkTemperature(req.Temperature); e != nil {
+	if e := c.checkTemperature(req.Temperature, req.TopP); e != nil {
 		return nil, "", e
 	}
 	size := 128 + len(model) + len(req.Prompt) + len(req.Suffix) + (len(req.Prompt)+len(req.Suffix))/16
@@ -121,20 +121,23 @@ func (c *Client) fimBody(req *FIMRequest) (body []byte, model string, e *Error) 
 		b = append(b, `,"suffix":`...)
 		b = jsonw.AppendString(b, req.Suffix)
 	}
-	b = appendOptions(b, req.MaxTokens, req.Temperature, req.Stop)
+	b = appendOptions(b, req.MaxTokens, req.Temperature, req.TopP, req.Stop)
 	return append(b, '}'), model, nil
 }
 
-// checkTemperature refuses what JSON cannot carry.
-func (c *Client) checkTemperature(t *float64) *Error {
+// checkTemperature refuses sampling values that JSON cannot carry.
+func (c *Client) checkTemperature(t, topP *float64) *Error {
 	if t != nil && (math.IsNaN(*t) || math.IsInf(*t, 0)) {
 		return c.invalidRequest("temperature is not a finite number")
+	}
+	if topP != nil && (math.IsNaN(*topP) || math.IsInf(*topP, 0)) {
+		return c.invalidRequest("top_p is not a finite number")
 	}
 	return nil
 }
 
-// appendOptions appends max_tokens, temperature and stop when set.
-func appendOptions(b []byte, maxTokens int, temperature *float64, stop []string) []byte {
+// appendOptions appends max_tokens, temperature, top_p and stop when set.
+func appendOptions(b []byte, maxTokens int, temperature, topP *float64, stop []string) []byte {
 	if maxTokens > 0 {
 		b = append(b, `,"max_tokens":`...)
 		b = strconv.AppendInt(b, int64(maxTokens), 10)
@@ -142,6 +145,10 @@ func appendOptions(b []byte, maxTokens int, temperature *float64, stop []string)
 	if temperature != nil {
 		b = append(b, `,"temperature":`...)
 		b = appendFloat(b, *temperature)
+	}
+	if topP != nil {
+		b = append(b, `,"top_p":`...)
+		b = appendFloat(b, *topP)
 	}
 	if len(stop) > 0 {
 		b = append(b, `,"stop":[`...)

@@ -15,29 +15,31 @@ import (
 const principalKey = "timon.principal"
 
 // authenticate turns a personal bearer token into the request's Principal.
+// Its errors take the shape of the route (writeRouteError): OpenAI's on the
+// OpenAI-compatible routes.
 func (s *Server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
 	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		writeError(c, core.Errorf(core.KindUnauthenticated, "missing bearer token: send Authorization: Bearer <token> (create one with timon token create)"))
+		writeRouteError(c, core.Errorf(core.KindUnauthenticated, "missing bearer token: send Authorization: Bearer <token> (create one with timon token create)"))
 		return
 	}
 	tok, err := s.o.Store.LookupToken(c.Request.Context(), strings.TrimSpace(secret))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(c, core.Errorf(core.KindUnauthenticated, "unknown token"))
+		writeRouteError(c, core.Errorf(core.KindUnauthenticated, "unknown token"))
 		return
 	case err != nil:
 		s.log.Error("token lookup failed", "err", err)
-		writeError(c, core.Errorf(core.KindInternal, "the token store is unavailable"))
+		writeRouteError(c, core.Errorf(core.KindInternal, "the token store is unavailable"))
 		return
 	}
 	now := time.Now()
 	if !tok.Active(now) {
 		if !tok.RevokedAt.IsZero() {
-			writeError(c, core.Errorf(core.KindUnauthenticated, "token %s was revoked", tok.ID))
+			writeRouteError(c, core.Errorf(core.KindUnauthenticated, "token %s was revoked", tok.ID))
 		} else {
-			writeError(c, core.Errorf(core.KindUnauthenticated, "token %s has expired", tok.ID))
+			writeRouteError(c, core.Errorf(core.KindUnauthenticated, "token %s has expired", tok.ID))
 		}
 		return
 	}

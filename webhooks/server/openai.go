@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,24 +13,39 @@ import (
 	"timon.dev/timon/core"
 )
 
+// The OpenAI-compatible face of the hub (docs/openai.md): chat completions
+// (openai.go), completions with a suffix (openai_completions.go) and
+// embeddings (openai_embeddings.go), each a governed core request; their
+// parameters (openai_params.go) and errors (openai_errors.go) follow
+// OpenAI's API.
+
 // AutoModel asks the policy's route to choose the model.
 const AutoModel = "timon"
 
-// chatCompletionRequest is the subset of OpenAI's chat completion request
-// that timon honours; other fields are accepted and ignored.
+// chatCompletionRequest is what timon reads of OpenAI's chat completion
+// request; decodeOpenAI refuses the parameters it does not honour.
 type chatCompletionRequest struct {
 	Model    string `json:"model"`
 	Messages []struct {
 		Role    string          `json:"role"`
 		Content json.RawMessage `json:"content"`
 	} `json:"messages"`
-	Stream        bool `json:"stream"`
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-	MaxTokens           int      `json:"max_tokens"`
-	MaxCompletionTokens int      `json:"max_completion_tokens"`
-	Temperature         *float64 `json:"temperature"`
+	Stream              bool           `json:"stream"`
+	StreamOptions       *streamOptions `json:"stream_options"`
+	MaxTokens           int            `json:"max_tokens"`
+	MaxCompletionTokens int            `json:"max_completion_tokens"`
+	Temperature         *float64       `json:"temperature"`
+	TopP                *float64       `json:"top_p"`
+	Stop                stopList       `json:"stop"`
+	N                   *int           `json:"n"`
+	ResponseFormat      *struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+			Strict bool            `json:"strict"`
+		} `json:"json_schema"`
+	} `json:"response_format"`
 }
 
 // messageText reads content given as a string or as an array of parts.
@@ -64,10 +79,17 @@ type ocMessage struct {
 	Content string `json:"content"`
 }
 
+// ocDelta is a streamed piece of a message: the role only in the first.
+type ocDelta struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
 type ocChoice struct {
 	Index        int        `json:"index"`
 	Message      *ocMessage `json:"message,omitempty"`
-	Delta        *ocMessage `json:"delta,omitempty"`
+	Delta        *ocDelta   `json:"delta,omitempty"`
+	Logprobs     *struct{}  `json:"logprobs"`
 	FinishReason *string    `json:"finish_reason"`
 }
 
@@ -86,40 +108,32 @@ type ocResponse struct {
 	Usage   *ocUsage   `json:"usage,omitempty"`
 }
 
-// openAIError writes an error in OpenAI's shape, with timon's code and
-// message also at the top level.
-func openAIError(c *gin.Context, err error) {
-	e := core.AsError(err, "internal error")
-	if !e.RetryAt.IsZero() {
-		c.Header("Retry-After", strconv.Itoa(max(1, int(time.Until(e.RetryAt).Seconds())+1)))
+// chatRequest turns an OpenAI chat request into a core request.
+func chatRequest(c *gin.Context, body *chatCompletionRequest) (*core.Request, error) {
+	if err := checkChoices("n", body.N); err != nil {
+		return nil, err
 	}
-	c.AbortWithStatusJSON(Status(e.Kind), gin.H{
-		"code":       e.Kind,
-		"message":    e.Message,
-		"request_id": e.RequestID,
-		"error":      gin.H{"message": e.Message, "type": string(e.Kind), "code": string(e.Kind), "param": nil},
-	})
-}
-
-func (s *Server) chatCompletions(c *gin.Context) {
-	var body chatCompletionRequest
-	if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
-		openAIError(c, decodeError(err))
-		return
-	}
-	req := &core.Request{Principal: principal(c), Task: core.TaskChat, Temperature: body.Temperature}
-	if body.Model != "" && body.Model != AutoModel {
-		req.Model = body.Model
-	}
-	req.MaxTokens = body.MaxTokens
+	req := &core.Request{Principal: principal(c), Task: core.TaskChat, Temperature: body.Temperature, TopP: body.TopP,
+		Stop: body.Stop, MaxTokens: body.MaxTokens, Model: requestedModel(body.Model)}
 	if body.MaxCompletionTokens > 0 {
 		req.MaxTokens = body.MaxCompletionTokens
+	}
+	if f := body.ResponseFormat; f != nil {
+		switch f.Type {
+		case "", "text":
+		case "json_schema":
+			if f.JSONSchema == nil {
+				return nil, invalidParam("response_format", "response_format of type json_schema needs a json_schema")
+			}
+			req.ResponseFormat = &core.JSONSchema{Name: f.JSONSchema.Name, Schema: f.JSONSchema.Schema, Strict: f.JSONSchema.Strict}
+		default:
+			return nil, unsupportedValue("response_format", "response_format of type %q (timon supports text and json_schema)", f.Type)
+		}
 	}
 	for i, m := range body.Messages {
 		text, err := messageText(m.Content)
 		if err != nil {
-			openAIError(c, core.Errorf(core.KindInvalid, "messages[%d]: %v", i, err))
-			return
+			return nil, invalidParam(fmt.Sprintf("messages[%d].content", i), "messages[%d]: %v", i, err)
 		}
 		role := m.Role
 		if role == "developer" {
@@ -127,54 +141,126 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		}
 		req.Messages = append(req.Messages, core.Message{Role: role, Content: text})
 	}
+	return req, nil
+}
+
+// requestedModel is the model a request names, "" for the policy's choice.
+func requestedModel(m string) string {
+	if m == AutoModel {
+		return ""
+	}
+	return m
+}
+
+// assistError is err as the OpenAI routes report it: a request denied for
+// naming a model that no provider serves is the 404 OpenAI's clients know.
+func (s *Server) assistError(model string, err error) error {
+	if model != "" && core.ErrorKind(err) == core.KindDenied && !slices.Contains(s.o.Models, model) {
+		return &modelNotFound{err}
+	}
+	return err
+}
+
+func (s *Server) chatCompletions(c *gin.Context) {
+	var body chatCompletionRequest
+	if err := decodeOpenAI(c, chatParams, &body); err != nil {
+		openAIError(c, err)
+		return
+	}
+	req, err := chatRequest(c, &body)
+	if err != nil {
+		openAIError(c, err)
+		return
+	}
+	created := time.Now().Unix()
 	if !body.Stream {
 		resp, err := s.o.Assistant.Do(c.Request.Context(), req)
 		if err != nil {
-			openAIError(c, err)
+			openAIError(c, s.assistError(req.Model, err))
 			return
 		}
 		finish := finishReason(resp.FinishReason)
 		c.JSON(http.StatusOK, ocResponse{
-			ID: resp.RequestID, Object: "chat.completion", Created: time.Now().Unix(), Model: resp.Model,
+			ID: resp.RequestID, Object: "chat.completion", Created: created, Model: resp.Model,
 			Choices: []ocChoice{{Message: &ocMessage{Role: "assistant", Content: resp.Text}, FinishReason: &finish}},
 			Usage:   usage(resp.Usage),
 		})
 		return
 	}
-	sse := newSSE(c)
-	created := time.Now().Unix()
-	model := body.Model
+	// Every chunk carries the same id, created and model: the model asked
+	// for ("timon" when the policy chooses, since the choice is known only
+	// at the end).
+	st := &openAIStream{sse: newSSE(c), object: "chat.completion.chunk", created: created, model: streamModel(body.Model)}
 	first := true
-	resp, err := s.o.Assistant.Stream(c.Request.Context(), req, func(d string) error {
-		delta := &ocMessage{Content: d}
+	delta := func(d string) *ocDelta {
+		out := &ocDelta{Content: &d}
 		if first {
-			delta.Role, first = "assistant", false
+			out.Role, first = "assistant", false
 		}
-		return sse.event("", ocResponse{ID: req.ID, Object: "chat.completion.chunk", Created: created, Model: model,
-			Choices: []ocChoice{{Delta: delta}}})
+		return out
+	}
+	resp, err := s.o.Assistant.Stream(c.Request.Context(), req, func(d string) error {
+		return st.chunk(req.ID, ocChoice{Delta: delta(d)})
 	})
 	if err != nil {
-		if !sse.started {
-			openAIError(c, err)
-			return
-		}
-		e := core.AsError(err, "internal error")
-		sse.event("", gin.H{"error": gin.H{"message": e.Message, "type": string(e.Kind), "code": string(e.Kind)}})
+		st.fail(c, s.assistError(req.Model, err))
 		return
 	}
 	finish := finishReason(resp.FinishReason)
-	sse.event("", ocResponse{ID: resp.RequestID, Object: "chat.completion.chunk", Created: created, Model: resp.Model,
-		Choices: []ocChoice{{Delta: &ocMessage{}, FinishReason: &finish}}})
-	if body.StreamOptions != nil && body.StreamOptions.IncludeUsage {
-		sse.event("", ocResponse{ID: resp.RequestID, Object: "chat.completion.chunk", Created: created, Model: resp.Model,
-			Choices: []ocChoice{}, Usage: usage(resp.Usage)})
+	last := &ocDelta{}
+	if first { // an empty answer: the role still comes first
+		last = delta("")
 	}
-	sse.raw("data: [DONE]\n\n")
+	st.chunk(resp.RequestID, ocChoice{Delta: last, FinishReason: &finish})
+	st.end(resp, body.StreamOptions)
 }
 
+// openAIStream writes the chunks of a streamed OpenAI answer.
+type openAIStream struct {
+	sse     *sse
+	object  string
+	created int64
+	model   string
+}
+
+func (st *openAIStream) chunk(id string, ch ocChoice) error {
+	return st.sse.event("", ocResponse{ID: id, Object: st.object, Created: st.created, Model: st.model, Choices: []ocChoice{ch}})
+}
+
+// fail reports err: with its status before the stream started, as an
+// error event after.
+func (st *openAIStream) fail(c *gin.Context, err error) {
+	if !st.sse.started {
+		openAIError(c, err)
+		return
+	}
+	st.sse.event("", openAIStreamError(err))
+}
+
+// end writes the usage chunk when asked for, then [DONE].
+func (st *openAIStream) end(resp *core.Response, opts *streamOptions) {
+	if opts != nil && opts.IncludeUsage {
+		st.sse.event("", ocResponse{ID: resp.RequestID, Object: st.object, Created: st.created, Model: st.model,
+			Choices: []ocChoice{}, Usage: usage(resp.Usage)})
+	}
+	st.sse.raw("data: [DONE]\n\n")
+}
+
+// streamModel is the model every chunk of a stream names.
+func streamModel(requested string) string {
+	if requested == "" {
+		return AutoModel
+	}
+	return requested
+}
+
+// finishReason is a provider's finish reason in OpenAI's words.
 func finishReason(r string) string {
-	if r == "" {
+	switch r {
+	case "":
 		return "stop"
+	case "model_length":
+		return "length"
 	}
 	return r
 }
@@ -187,6 +273,7 @@ func (s *Server) models(c *gin.Context) {
 	type model struct {
 		ID      string `json:"id"`
 		Object  string `json:"object"`
+		Created int64  `json:"created"`
 		OwnedBy string `json:"owned_by"`
 	}
 	out := []model{{ID: AutoModel, Object: "model", OwnedBy: "timon"}}

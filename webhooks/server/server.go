@@ -145,6 +145,8 @@ func New(o Options) *Server {
 	v1 := e.Group("/v1", s.authenticate)
 	v1.POST("/assist", s.assist)
 	v1.POST("/chat/completions", s.chatCompletions)
+	v1.POST("/completions", s.completions)
+	v1.POST("/embeddings", s.embeddings)
 	v1.GET("/models", s.models)
 
 	s.adminRoutes(e.Group("/admin", s.authenticate, s.requireAdmin))

@@ -10,6 +10,8 @@
 //	POST /chat/completions  chat; default answer "echo: <last user message>"
 //	POST /fim/completions   Mistral FIM; answer shaped like a chat completion
 //	POST /completions       OpenAI legacy completions (prompt, suffix); choices[0].text
+//	POST /embeddings        embeddings: one Vector(input, dimensions) per input
+//	                        (dimensions or output_dimension; default 8)
 //	GET  /models            the model list (mistral-small-latest, codestral-latest,
 //	                        fake-model unless SetModels says otherwise)
 //
@@ -46,7 +48,11 @@ type Request struct {
 	Messages []provider.Message
 	// Prompt and Suffix are those of FIM and legacy completions.
 	Prompt, Suffix string
-	Stream         bool
+	// Inputs are the texts of an embeddings request; Dimensions its
+	// dimensions (or Mistral's output_dimension).
+	Inputs     []string
+	Dimensions int
+	Stream     bool
 	// IncludeUsage is stream_options.include_usage.
 	IncludeUsage bool
 	MaxTokens    int
@@ -127,8 +133,10 @@ type Server struct {
 	// servedOnly refuses model requests for models not in models (404);
 	// unlisted answers /models with 404.
 	servedOnly, unlisted bool
-	waiters              int
-	changed              chan struct{} // closed and replaced on a count change while waiters > 0
+	// noEmbeddings answers /embeddings with 404.
+	noEmbeddings bool
+	waiters      int
+	changed      chan struct{} // closed and replaced on a count change while waiters > 0
 }
 
 // New starts a server on 127.0.0.1; Close it when done.
@@ -220,6 +228,14 @@ func (s *Server) HideModels(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unlisted = on
+}
+
+// NoEmbeddings makes POST /v1/embeddings answer 404, as chat-only
+// servers do (off by default).
+func (s *Server) NoEmbeddings(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noEmbeddings = on
 }
 
 // refuses reports whether a request for model gets a 404.

@@ -223,7 +223,7 @@ func TestRoutes(t *testing.T) {
 	if err != nil || len(list.Data) != 2 || list.Data[1].ID != "b" {
 		t.Errorf("models %+v, %v", list, err)
 	}
-	if res, _ := post(t, testContext(t), s.URL()+"/embeddings", `{}`); res.StatusCode != 404 {
+	if res, _ := post(t, testContext(t), s.URL()+"/audio/speech", `{}`); res.StatusCode != 404 {
 		t.Errorf("unknown route answered %d", res.StatusCode)
 	}
 	if res, _ := post(t, testContext(t), s.URL()+"/chat/completions", `{not json`); res.StatusCode != 400 {

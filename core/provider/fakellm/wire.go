@@ -23,6 +23,7 @@ const (
 	routeChat route = iota + 1
 	routeFIM        // Mistral: answer shaped like a chat completion
 	routeCompletions
+	routeEmbeddings
 )
 
 // wireRequest is the union of the JSON bodies the server accepts.
@@ -37,6 +38,9 @@ type wireRequest struct {
 	Stop          flexList        `json:"stop"`
 	StreamOptions *streamOptions  `json:"stream_options"`
 	ResponseFmt   json.RawMessage `json:"response_format"`
+	Input         flexList        `json:"input"`
+	Dimensions    int             `json:"dimensions"`
+	OutputDim     int             `json:"output_dimension"`
 }
 
 type wireMessage struct {
@@ -122,6 +126,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = routeFIM
 	case "/completions":
 		rt = routeCompletions
+	case "/embeddings":
+		rt = routeEmbeddings
 	case "/models":
 		if r.Method != http.MethodGet {
 			writeError(w, http.StatusMethodNotAllowed, 0, "use GET")
@@ -168,6 +174,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Header:         r.Header,
 		Body:           body,
 		ResponseFormat: wr.ResponseFmt,
+		Inputs:         wr.Input,
+		Dimensions:     max(wr.Dimensions, wr.OutputDim),
 	}
 	if len(wr.Messages) > 0 {
 		req.Messages = make([]provider.Message, len(wr.Messages))
@@ -180,6 +188,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// Ollama's answer for a model that was not pulled.
 		writeError(w, http.StatusNotFound, 0, fmt.Sprintf("model %q not found, try pulling it first", req.Model))
 		return
+	}
+	if rt == routeEmbeddings {
+		s.mu.Lock()
+		off := s.noEmbeddings
+		s.mu.Unlock()
+		if off {
+			writeError(w, http.StatusNotFound, 0, "no route "+r.URL.Path)
+			return
+		}
 	}
 	s.answer(w, r, rt, &req, &reply)
 }
@@ -211,6 +228,14 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rt route, req *R
 			return
 		}
 		writeError(w, reply.Status, reply.RetryAfter, "scripted error")
+		return
+	}
+	if rt == routeEmbeddings {
+		if !s.pause(ctx, reply.FirstTokenDelay) {
+			s.goneIf(ctx)
+			return
+		}
+		writeEmbeddings(w, req, reply)
 		return
 	}
 	text := reply.Text

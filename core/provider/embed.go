@@ -1,0 +1,149 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"timon.dev/timon/core/provider/internal/jsonw"
+)
+
+// EmbedRequest asks for the vectors of texts.
+type EmbedRequest struct {
+	// Model is the model to use; "" means the endpoint's first model.
+	Model string
+	// Input holds the texts, at least one.
+	Input []string
+	// Dimensions asks for vectors of that size ("dimensions" on
+	// OpenAI-compatible servers, "output_dimension" on Mistral); 0 leaves
+	// the model's own.
+	Dimensions int
+}
+
+// Embedding is an answered EmbedRequest.
+type Embedding struct {
+	// Vectors holds one vector per input, in the order of the inputs.
+	Vectors [][]float64
+	// Model is the model the server reports, else the one requested.
+	Model string
+	// Provider is the Name of the endpoint that answered.
+	Provider string
+	// Usage counts the input tokens (CompletionTokens is 0).
+	Usage Usage
+}
+
+// Embed asks for embeddings (POST {base}/embeddings on Mistral and
+// OpenAI-compatible servers alike), retrying like Chat. An endpoint that
+// does not serve embeddings, or not for this model, answers 404: the
+// *Error then has StatusCode 404 and Model set.
+func (c *Client) Embed(ctx context.Context, req EmbedRequest) (*Embedding, error) {
+	body, model, e := c.embedBody(&req)
+	if e != nil {
+		return nil, e
+	}
+	cl := &call{kind: callEmbed, url: c.embedURL, body: body, model: model, inputs: len(req.Input)}
+	if _, err := c.run(ctx, cl); err != nil {
+		var pe *Error
+		if errors.As(err, &pe) && pe.StatusCode == http.StatusNotFound {
+			pe.Reason = fmt.Sprintf("no embeddings for model %q (404): the endpoint does not serve embeddings, or not for this model", model)
+		}
+		return nil, err
+	}
+	emb := cl.embedding
+	emb.Provider = c.cfg.Name
+	if emb.Model == "" {
+		emb.Model = model
+	}
+	return emb, nil
+}
+
+// embedBody encodes an embeddings request.
+func (c *Client) embedBody(req *EmbedRequest) (body []byte, model string, e *Error) {
+	model, e = c.model(req.Model)
+	if e != nil {
+		return nil, "", e
+	}
+	if len(req.Input) == 0 {
+		return nil, "", c.invalidRequest("no input to embed")
+	}
+	if req.Dimensions < 0 {
+		return nil, "", c.invalidRequest("dimensions is negative")
+	}
+	size := 64 + len(model)
+	for _, s := range req.Input {
+		size += 4 + len(s) + len(s)/16
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"model":`...)
+	b = jsonw.AppendString(b, model)
+	b = append(b, `,"input":[`...)
+	for i, s := range req.Input {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonw.AppendString(b, s)
+	}
+	b = append(b, ']')
+	if req.Dimensions > 0 {
+		if c.cfg.Kind == KindMistral {
+			b = append(b, `,"output_dimension":`...)
+		} else {
+			b = append(b, `,"dimensions":`...)
+		}
+		b = strconv.AppendInt(b, int64(req.Dimensions), 10)
+	}
+	return append(b, '}'), model, nil
+}
+
+// embedAnswer is an embeddings answer. Embeddings are not on the hot path
+// of an editor or a chat: encoding/json reads them.
+type embedAnswer struct {
+	Data []struct {
+		Index     int       `json:"index"`
+		Embedding []float64 `json:"embedding"`
+	} `json:"data"`
+	Model string `json:"model"`
+	Usage struct {
+		PromptTokens int `json:"prompt_tokens"`
+		TotalTokens  int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+// errEmbedShape is the cause of an embeddings answer that does not hold
+// one vector per input.
+var errEmbedShape = errors.New("embeddings answer does not hold one vector per input")
+
+// embed performs one attempt of Embed.
+func (c *Client) embed(ctx context.Context, cl *call) error {
+	res, err := c.post(ctx, cl.url, cl.body)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
+		return errNotJSON{ct}
+	}
+	var a embedAnswer
+	if err := json.NewDecoder(res.Body).Decode(&a); err != nil {
+		return fmt.Errorf("error parsing response json: %w", err)
+	}
+	if len(a.Data) != cl.inputs {
+		return fmt.Errorf("%w: %d vectors for %d inputs", errEmbedShape, len(a.Data), cl.inputs)
+	}
+	vectors := make([][]float64, cl.inputs)
+	for _, d := range a.Data {
+		if d.Index < 0 || d.Index >= cl.inputs || vectors[d.Index] != nil || len(d.Embedding) == 0 {
+			return fmt.Errorf("%w: bad or repeated index %d", errEmbedShape, d.Index)
+		}
+		vectors[d.Index] = d.Embedding
+	}
+	used := a.Usage.PromptTokens
+	if used == 0 {
+		used = a.Usage.TotalTokens
+	}
+	cl.embedding = &Embedding{Vectors: vectors, Model: a.Model, Usage: Usage{PromptTokens: used}}
+	return nil
+}
