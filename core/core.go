@@ -59,8 +59,11 @@ const (
 	TaskEmbed Task = "embed"
 )
 
-// Tasks lists every known task.
-var Tasks = []Task{TaskChat, TaskComplete, TaskRewrite, TaskSummarize, TaskExplain, TaskReview, TaskEmbed}
+// Tasks lists every known task: what policy rules match.
+var Tasks = append(slices.Clip(TextTasks), TaskEmbed)
+
+// TextTasks lists the tasks answered as text (Do and Stream, /v1/assist).
+var TextTasks = []Task{TaskChat, TaskComplete, TaskRewrite, TaskSummarize, TaskExplain, TaskReview}
 
 // Valid reports whether t is a known task.
 func (t Task) Valid() bool { return slices.Contains(Tasks, t) }
@@ -223,8 +226,8 @@ func (r *Request) Size() int {
 }
 
 func joinTasks() string {
-	s := make([]string, len(Tasks))
-	for i, t := range Tasks {
+	s := make([]string, len(TextTasks))
+	for i, t := range TextTasks {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ", ")

@@ -26,8 +26,11 @@ var openAIRoutes = map[string]bool{
 	"/v1/models":           true,
 }
 
-// isOpenAIRoute reports whether c is on an OpenAI-compatible route.
-func isOpenAIRoute(c *gin.Context) bool { return openAIRoutes[c.FullPath()] }
+// isOpenAIRoute reports whether c is on an OpenAI-compatible route (by its
+// path too: a request for a method the route does not have matches none).
+func isOpenAIRoute(c *gin.Context) bool {
+	return openAIRoutes[c.FullPath()] || openAIRoutes[c.Request.URL.Path]
+}
 
 // writeRouteError writes err in the shape of c's route.
 func writeRouteError(c *gin.Context, err error) {

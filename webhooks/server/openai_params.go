@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -96,7 +95,7 @@ func decodeOpenAI(c *gin.Context, params map[string]use, v any) error {
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return invalidParam(te.Field, "%s must be of type %s", te.Field, jsonType(te.Type.Kind().String()))
+			return invalidParam(te.Field, "%s must be %s", te.Field, jsonType(te.Type))
 		}
 		return decodeError(err)
 	}
@@ -122,20 +121,6 @@ func isDefault(name string, raw json.RawMessage) bool {
 		return name == "n" || name == "best_of"
 	}
 	return false
-}
-
-func jsonType(goKind string) string {
-	switch {
-	case strings.HasPrefix(goKind, "int"), strings.HasPrefix(goKind, "float"):
-		return "number"
-	case goKind == "slice":
-		return "array"
-	case goKind == "struct", goKind == "map":
-		return "object"
-	case goKind == "bool":
-		return "boolean"
-	}
-	return goKind
 }
 
 // stopList is "stop": a string or an array of strings.

@@ -22,15 +22,6 @@ import (
 	"timon.dev/timon/core/remote"
 )
 
-// pendingRoutes are routes the document describes that other branches are
-// adding to the server (issue 15). They may be missing from the server,
-// and only they. The merger deletes each line once its route is in, and
-// the whole list once it is empty: a route still pending then fails.
-var pendingRoutes = map[string]bool{
-	"POST /v1/completions": true, // OpenAI legacy completions (FIM)
-	"POST /v1/embeddings":  true, // OpenAI embeddings
-}
-
 // openAPIDoc is the embedded document, decoded.
 func openAPIDoc(t *testing.T) map[string]any {
 	t.Helper()
@@ -269,8 +260,7 @@ func methodOf(e ast.Expr) string {
 
 // TestOpenAPIMatchesRoutes: the OpenAPI document matches the routes. Every
 // route the server registers (New's own, and those cmd mounts) is in the
-// document, and every operation of the document is a registered route,
-// but for pendingRoutes.
+// document, and every operation of the document is a registered route.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	doc := openAPIDoc(t)
 	mounts := cmdMounts(t)
@@ -292,18 +282,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if !slices.Contains(documented, r) {
 			t.Errorf("route %s is served but not in openapi.json", r)
 		}
-		if pendingRoutes[r] {
-			t.Errorf("route %s is served: delete it from pendingRoutes", r)
-		}
 	}
 	for _, r := range documented {
-		if !slices.Contains(served, r) && !pendingRoutes[r] {
+		if !slices.Contains(served, r) {
 			t.Errorf("openapi.json describes %s, which the server does not serve", r)
-		}
-	}
-	for r := range pendingRoutes {
-		if !slices.Contains(documented, r) {
-			t.Errorf("pending route %s is not in openapi.json", r)
 		}
 	}
 
@@ -390,11 +372,11 @@ func TestOpenAPIAssistSchemas(t *testing.T) {
 	}
 
 	var tasks []string
-	for _, task := range core.Tasks {
+	for _, task := range core.TextTasks {
 		tasks = append(tasks, string(task))
 	}
 	if got := strs(t, doc, "components", "schemas", "Task", "enum"); !slices.Equal(got, tasks) {
-		t.Errorf("task enum = %v, core.Tasks = %v", got, tasks)
+		t.Errorf("task enum = %v, core.TextTasks = %v", got, tasks)
 	}
 	mapping := obj(t, doc, "components", "schemas", "AssistRequest", "discriminator", "mapping")
 	if len(mapping) != len(tasks) {
@@ -584,7 +566,7 @@ func TestOpenAPIDocsAPIMd(t *testing.T) {
 			examples[a.Task]++
 		}
 	}
-	for _, task := range core.Tasks {
+	for _, task := range core.TextTasks {
 		if examples[task] == 0 {
 			t.Errorf("docs/api.md has no curl example of task %s", task)
 		}

@@ -1,9 +1,11 @@
 // Package server is timon serve's HTTP front door (gin): health and
 // readiness, personal-token authentication, the native /v1/assist API, the
-// governed OpenAI-compatible /v1/chat/completions, the admin routes, and the
-// mount points where cmd attaches the chat bots' and GitLab's handlers.
-// Handlers are thin: they authenticate, decode, call core.Assistant and
-// encode; every error leaves as JSON {code, message}.
+// governed OpenAI-compatible routes (chat, completions, embeddings, models),
+// the admin routes, the OpenAPI document of them all, and the mount points
+// where cmd attaches the chat bots' and GitLab's handlers. Handlers are
+// thin: they authenticate, decode, call core.Assistant and encode; errors
+// leave as JSON {code, message}, and on the OpenAI-compatible routes in
+// OpenAI's {"error": {message, type, param, code}} beside it.
 package server
 
 import (
@@ -384,6 +386,16 @@ func writeErrorStatus(c *gin.Context, status int, e *core.Error) {
 			secs = 1
 		}
 		c.Header("Retry-After", strconv.Itoa(secs))
+	}
+	if isOpenAIRoute(c) {
+		// Refused before the handler (size, body deadline, method):
+		// still in the shape the route's clients read.
+		_, typ, code := openAIKind(e)
+		c.AbortWithStatusJSON(status, oaErrorBody{
+			Error:     oaError{Message: e.Message, Type: typ, Code: code},
+			errorBody: bodyOf(e),
+		})
+		return
 	}
 	c.AbortWithStatusJSON(status, bodyOf(e))
 }
