@@ -56,12 +56,9 @@ func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, err
 		if socket {
 			runs = append(runs, sa.Run)
 		}
-		switch {
-		case c.Slack.Mode == "socket" && !socket:
-			log.Warn("Slack is in Socket Mode but the app-level token is not set; set it (chat.slack.app_token_env) or use mode http")
-		case c.Slack.Mode == "http" && !c.Slack.HTTPEnabled():
-			log.Warn("Slack is in HTTP mode but the signing secret is not set: /slack/events and /slack/commands answer 404")
-		}
+		// Half-configured modes (socket without the app token, http
+		// without the signing secret) never get here: the configuration
+		// refuses them.
 		log.Info("Slack bot on", "mode", c.Slack.Mode, "socket_mode", socket, "http_endpoints", c.Slack.HTTPEnabled())
 	}
 	if c.Mattermost.Enabled() {
