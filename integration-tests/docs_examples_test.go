@@ -949,6 +949,7 @@ func TestDocExamples(t *testing.T) {
 				fake := fakellm.New()
 				t.Cleanup(fake.Close)
 				fake.SetModels("mistral-small", "codestral")
+				fake.Handle(docModel)
 				dir := t.TempDir()
 				cfg := filepath.Join(dir, "timon.yaml")
 				if err := os.WriteFile(cfg, bytes.ReplaceAll(example, []byte(ollama), []byte(fake.URL())), 0o600); err != nil {
@@ -1184,4 +1185,16 @@ func TestDocExamplesChecks(t *testing.T) {
 	if err := checkDocResult(cmds[0], e.run(cmds[0])); err == nil || !strings.Contains(err.Error(), "exit status 0, want 1") {
 		t.Errorf("a command succeeding against exit 1: %v", err)
 	}
+}
+
+// docModel is the model of the documented examples: a rewrite gets its
+// text back unchanged (so LaTeX keeps its protected parts), anything else
+// fakellm's default answer.
+func docModel(r fakellm.Request) fakellm.Reply {
+	user := r.LastUser()
+	i, j := strings.Index(user, "<data>\n"), strings.LastIndex(user, "\n</data>")
+	if !strings.HasSuffix(r.Path, "/chat/completions") || i < 0 || j < i {
+		return fakellm.Reply{}
+	}
+	return fakellm.Reply{Text: user[i+len("<data>\n") : j]}
 }
