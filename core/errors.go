@@ -28,6 +28,11 @@ const (
 	KindNotImplemented  Kind = "not_implemented" // the feature is not built yet
 )
 
+// ErrRedactionBudget is in the chain of the KindUnavailable error of a
+// request refused because its redaction took longer than its time budget
+// (redaction.timeout).
+var ErrRedactionBudget = errors.New("redaction budget exceeded")
+
 // Error is the error every core operation returns. Message is written for
 // the person who made the request: it names the rule, provider or type
 // involved, never a secret or content.

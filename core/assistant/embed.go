@@ -36,16 +36,7 @@ func (e *Engine) Embed(ctx context.Context, er *core.EmbedRequest) (resp *core.E
 	// What policy and the journal see: the request as any other.
 	req := &core.Request{ID: er.ID, Principal: er.Principal, Task: core.TaskEmbed, Model: er.Model,
 		Origin: er.Origin, Classification: er.Classification}
-	entry := &audit.Entry{
-		Time:         start.UTC(),
-		RequestID:    req.ID,
-		UserID:       req.Principal.UserID,
-		Groups:       req.Principal.Groups,
-		Integration:  known(req.Principal.Integration.Valid(), string(req.Principal.Integration)),
-		Task:         string(core.TaskEmbed),
-		Decision:     "deny",
-		ContentLevel: policy.ContentHashes,
-	}
+	entry := newEntry(req, start)
 	var content *audit.Content
 	defer func() {
 		if r := recover(); r != nil {

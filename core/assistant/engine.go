@@ -177,14 +177,10 @@ func (e *Engine) Stream(ctx context.Context, req *core.Request, emit func(string
 	return e.run(ctx, req, emit)
 }
 
-// run is the pipeline. Each stage either passes or ends the request with a
-// *core.Error; the deferred journal entry records what happened either way.
-func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) error) (resp *core.Response, err error) {
-	start := e.now()
-	if req.ID == "" {
-		req.ID = NewRequestID()
-	}
-	entry := &audit.Entry{
+// newEntry is the journal entry of req before anything is decided: denied,
+// hashes only, until a stage says otherwise.
+func newEntry(req *core.Request, start time.Time) *audit.Entry {
+	return &audit.Entry{
 		Time:         start.UTC(),
 		RequestID:    req.ID,
 		UserID:       req.Principal.UserID,
@@ -194,6 +190,16 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		Decision:     "deny",
 		ContentLevel: policy.ContentHashes,
 	}
+}
+
+// run is the pipeline. Each stage either passes or ends the request with a
+// *core.Error; the deferred journal entry records what happened either way.
+func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) error) (resp *core.Response, err error) {
+	start := e.now()
+	if req.ID == "" {
+		req.ID = NewRequestID()
+	}
+	entry := newEntry(req, start)
 	var content *audit.Content
 	defer func() {
 		if r := recover(); r != nil {
@@ -353,7 +359,7 @@ func (e *Engine) finish(ctx context.Context, req *core.Request, entry *audit.Ent
 		ce = toCoreError(ctx, err)
 		ce.RequestID = req.ID
 		entry.Outcome = audit.OutcomeFor(ce.Kind)
-		if errors.Is(ce, errRedactionBudget) {
+		if errors.Is(ce, core.ErrRedactionBudget) {
 			entry.Outcome = audit.OutcomeError // the hub's own limit, not the provider's
 		}
 		entry.Error = e.scrub(ce.Message)

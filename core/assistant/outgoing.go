@@ -33,10 +33,6 @@ var notSent = map[string]bool{
 	"Messages.Role":  true,
 }
 
-// errRedactionBudget marks a request refused because its redaction took
-// longer than Options.RedactTimeout.
-var errRedactionBudget = errors.New("redaction budget exceeded")
-
 // outgoing redacts a copy of a request: every string reachable from it
 // (nested structs, slices, maps, pointers, interfaces; json.RawMessage is
 // decoded and its keys and string values redacted) except the notSent
@@ -289,7 +285,7 @@ func redactionError(ctx context.Context, err error, budget time.Duration) error 
 	case ctx.Err() != nil:
 		return &core.Error{Kind: core.KindCanceled, Message: "the request was canceled", Err: ctx.Err()}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &core.Error{Kind: core.KindUnavailable, Err: errRedactionBudget,
+		return &core.Error{Kind: core.KindUnavailable, Err: core.ErrRedactionBudget,
 			Message: fmt.Sprintf("redaction took longer than its budget of %s, so nothing was sent; try again with a shorter input", budget)}
 	}
 	return &core.Error{Kind: core.KindBlocked, Message: "redaction failed, so nothing was sent", Err: err}

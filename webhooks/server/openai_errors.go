@@ -146,7 +146,7 @@ func openAIKind(e *core.Error) (status int, typ, code string) {
 		}
 		return status, "rate_limit_error", "rate_limit_exceeded"
 	case core.KindUnavailable:
-		if strings.HasPrefix(e.Message, "redaction took longer") {
+		if errors.Is(e, core.ErrRedactionBudget) {
 			return status, "server_error", "redaction_timeout"
 		}
 		return status, "server_error", "service_unavailable"
