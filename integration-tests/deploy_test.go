@@ -788,7 +788,7 @@ func deployCheckArgs(t *testing.T, where string, args []string) {
 		t.Logf("%s: timon %s is not built yet; its flags are not checked", where, strings.Join(words, " "))
 		return
 	}
-	if !strings.Contains(string(b), "Usage of "+strings.Join(words, " ")) {
+	if !strings.Contains(string(b), "usage: timon "+strings.Join(words, " ")) {
 		t.Errorf("%s: timon %s -h printed no usage:\n%s", where, strings.Join(words, " "), b)
 		return
 	}
@@ -830,7 +830,7 @@ func deployCheckArgs(t *testing.T, where string, args []string) {
 	}
 	cmd := exec.Command(binary, append(append(slices.Clone(words), flags...), "-h")...)
 	b, _ = cmd.CombinedOutput()
-	if !strings.Contains(string(b), "Usage of ") || strings.Contains(string(b), "provided but not defined") || strings.Contains(string(b), "invalid") {
+	if !strings.Contains(string(b), "usage: timon ") || strings.Contains(string(b), "provided but not defined") || strings.Contains(string(b), "invalid") {
 		t.Errorf("%s: timon rejects %v:\n%s", where, args, b)
 	}
 }

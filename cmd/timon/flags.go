@@ -54,9 +54,6 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 
 // printUsage writes fs's synopsis and flags to w.
 func printUsage(fs *flag.FlagSet, w io.Writer) {
-	// "Usage of NAME:" first, as the flag package writes it: the deploy
-	// tests read it.
-	fmt.Fprintf(w, "Usage of %s:\n", fs.Name())
 	if s, ok := synopses[fs.Name()]; ok {
 		fmt.Fprintf(w, "usage: %s\n", s)
 	} else {
