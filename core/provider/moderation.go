@@ -569,6 +569,9 @@ func (k *Classifier) GuardPrompt(msgs []Message) string {
 	return b.String()
 }
 
+// guardMaxTokens bounds a guard model's answer.
+const guardMaxTokens = 64
+
 // guard classifies with a guard model: a conversation in one call, texts
 // one call each, in order.
 func (k *Classifier) guard(ctx context.Context, model string, req ModerationRequest) (*Moderation, error) {
@@ -581,7 +584,13 @@ func (k *Classifier) guard(ctx context.Context, model string, req ModerationRequ
 	}
 	out := &Moderation{Results: make([]ModerationResult, 0, len(convs))}
 	for _, conv := range convs {
-		body, _, e := k.c.chatBody(&ChatRequest{Model: model, Messages: []Message{{Role: "user", Content: k.GuardPrompt(conv)}}, Temperature: new(float64)}, false)
+		// Greedy and short: the answer is a verdict and a few codes.
+		body, _, e := k.c.chatBody(&ChatRequest{
+			Model:       model,
+			Messages:    []Message{{Role: "user", Content: k.GuardPrompt(conv)}},
+			MaxTokens:   guardMaxTokens,
+			Temperature: new(float64),
+		}, false)
 		if e != nil {
 			return nil, e
 		}
@@ -598,8 +607,9 @@ func (k *Classifier) guard(ctx context.Context, model string, req ModerationRequ
 }
 
 // parseGuard reads a guard model's answer: "safe", or "unsafe" and, on the
-// next line, codes such as "S1,S3" (a category's name is accepted too).
-// "unsafe" without codes flags the category "unspecified".
+// next lines, codes such as "S1,S3" (a category's name is accepted too).
+// "unsafe" without codes flags the category "unspecified"; anything else
+// (an explanation, an unknown code) makes the answer unparsable.
 func (mc *modCall) parseGuard(text string) (*Moderation, error) {
 	lines := strings.Split(strings.TrimSpace(text), "\n")
 	verdict := strings.ToLower(strings.TrimSpace(lines[0]))
@@ -610,13 +620,9 @@ func (mc *modCall) parseGuard(text string) (*Moderation, error) {
 	switch {
 	case verdict == "safe" && len(lines) == 1:
 	case verdict == "unsafe":
-		var codes []string
-		if len(lines) > 1 {
-			codes = strings.FieldsFunc(lines[1], func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\r' })
-		}
-		if len(lines) > 2 {
-			return nil, fmt.Errorf("%w: %d lines", ErrGuardAnswer, len(lines))
-		}
+		codes := strings.FieldsFunc(strings.Join(lines[1:], ","), func(r rune) bool {
+			return r == ',' || r == ' ' || r == '\t' || r == '\r'
+		})
 		if len(codes) == 0 {
 			cats = append(cats, CategoryResult{Name: "unspecified", Source: "unsafe", Flagged: true, Score: 1})
 		}

@@ -188,9 +188,9 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
-// Count returns the number of model requests received (chat, FIM and
-// completions; not /models, nor bodies that are not JSON, which get a 400
-// and are not recorded).
+// Count returns the number of model requests received (chat, FIM,
+// completions, embeddings and moderations; not /models, nor bodies that
+// are not JSON, which get a 400 and are not recorded).
 func (s *Server) Count() int { return int(s.count.Load()) }
 
 // Cancelled returns the number of model requests whose client went away
