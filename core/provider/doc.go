@@ -2,7 +2,11 @@
 // [Client] per configured endpoint (the Mistral API or any OpenAI-compatible
 // server such as vLLM, Ollama, llama.cpp server or TGI), speaking chat
 // completions (plain, streamed and with structured output), fill-in-the-middle
-// completions, embeddings and a readiness ping.
+// completions, embeddings and a readiness ping. A [Classifier] is an
+// endpoint configured the same way that moderates text and conversations
+// (Mistral's moderation API, an OpenAI-compatible /moderations, or a guard
+// model behind the chat wire), with one category vocabulary; see
+// moderation.go.
 //
 // Every call retries on its own endpoint (429, 5xx, connection errors, with
 // backoff honouring Retry-After), bounds each attempt with a timeout, aborts

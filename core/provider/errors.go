@@ -148,7 +148,9 @@ func (c *Client) classify(ctx, actx context.Context, err error) *Error {
 		e.Reason = "network timeout"
 	case errors.As(err, &netErr):
 		e.Reason = "connection failed"
-	case isDecodeError(err), errors.Is(err, errEmbedShape):
+	case errors.Is(err, ErrGuardAnswer):
+		e.Reason, e.again = "the guard model's answer is neither safe nor unsafe with known categories", false
+	case isDecodeError(err), errors.Is(err, errEmbedShape), errors.Is(err, errModerationShape):
 		e.Reason, e.again = "invalid answer from upstream", false
 	default:
 		e.Reason, e.again = "request failed", false

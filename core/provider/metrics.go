@@ -19,6 +19,8 @@ func (k callKind) operation() string {
 		return "stream"
 	case callEmbed:
 		return "embed"
+	case callModerate, callGuard:
+		return "moderate"
 	}
 	return ""
 }

@@ -30,11 +30,13 @@ const (
 type callKind uint8
 
 const (
-	callChat   callKind = iota + 1 // chat completion, or Mistral FIM: same answer
-	callLegacy                     // OpenAI legacy completion (FIM)
-	callStream                     // streamed chat completion
-	callPing                       // model list, once, through openai-go
-	callEmbed                      // embeddings
+	callChat     callKind = iota + 1 // chat completion, or Mistral FIM: same answer
+	callLegacy                       // OpenAI legacy completion (FIM)
+	callStream                       // streamed chat completion
+	callPing                         // model list, once, through openai-go
+	callEmbed                        // embeddings
+	callModerate                     // moderation API (Mistral or OpenAI wire)
+	callGuard                        // guard model over the chat wire
 )
 
 // call is one call to the endpoint, over all its attempts.
@@ -56,6 +58,9 @@ type call struct {
 	// answer.
 	inputs    int
 	embedding *Embedding
+	// mod describes a moderation call; moderation is its answer.
+	mod        *modCall
+	moderation *Moderation
 }
 
 // emitError carries the error returned by a stream's emit function, which
@@ -140,6 +145,17 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*Result, error) {
 		cl.listed, err = c.ping(actx)
 	case callEmbed:
 		err = c.embed(actx, cl)
+	case callModerate:
+		err = c.moderate(actx, cl)
+	case callGuard:
+		res, err = c.plain(actx, cl)
+		if err == nil {
+			cl.moderation, err = cl.mod.parseGuard(res.Text)
+			if err == nil {
+				cl.moderation.Model, cl.moderation.Usage = res.Model, res.Usage
+			}
+			res = nil
+		}
 	}
 	if err == nil {
 		return res, nil

@@ -12,8 +12,17 @@
 //	POST /completions       OpenAI legacy completions (prompt, suffix); choices[0].text
 //	POST /embeddings        embeddings: one Vector(input, dimensions) per input
 //	                        (dimensions or output_dimension; default 8)
+//	POST /moderations       moderation of texts: Mistral's shape, or OpenAI's for a
+//	                        model named omni-moderation-* or text-moderation-*, or
+//	                        after OpenAIModeration(true); scores from SetModeration
+//	POST /chat/moderations  Mistral's moderation of conversations
 //	GET  /models            the model list (mistral-small-latest, codestral-latest,
 //	                        fake-model unless SetModels says otherwise)
+//
+// A chat request whose last user message is a guard model prompt (it lists
+// "<BEGIN UNSAFE CONTENT CATEGORIES>") is answered as a guard model would:
+// "safe", or "unsafe" and the codes of the categories named by markers
+// "[flag:NAME]" in the conversation (see moderation.go).
 //
 // The default FIM answer is "\n\treturn a + b\n}" after a prompt ending in
 // "func add(a, b int) int {", else "return nil".
@@ -48,11 +57,15 @@ type Request struct {
 	Messages []provider.Message
 	// Prompt and Suffix are those of FIM and legacy completions.
 	Prompt, Suffix string
-	// Inputs are the texts of an embeddings request; Dimensions its
-	// dimensions (or Mistral's output_dimension).
+	// Inputs are the texts of an embeddings or moderation request;
+	// Dimensions the embeddings' dimensions (or Mistral's
+	// output_dimension).
 	Inputs     []string
 	Dimensions int
-	Stream     bool
+	// Conversations are those of a Mistral chat moderation request
+	// (POST /chat/moderations).
+	Conversations [][]provider.Message
+	Stream        bool
 	// IncludeUsage is stream_options.include_usage.
 	IncludeUsage bool
 	MaxTokens    int
@@ -135,8 +148,12 @@ type Server struct {
 	servedOnly, unlisted bool
 	// noEmbeddings answers /embeddings with 404.
 	noEmbeddings bool
-	waiters      int
-	changed      chan struct{} // closed and replaced on a count change while waiters > 0
+	// moderation scripts moderation scores; openAIModeration answers
+	// moderations in OpenAI's shape.
+	moderation       func(text string) map[string]float64
+	openAIModeration bool
+	waiters          int
+	changed          chan struct{} // closed and replaced on a count change while waiters > 0
 }
 
 // New starts a server on 127.0.0.1; Close it when done.
@@ -171,21 +188,21 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
-// Count returns the number of model requests received (chat, FIM and
-// completions; not /models, nor bodies that are not JSON, which get a 400
-// and are not recorded).
+// Count returns the number of model requests received (chat, FIM,
+// completions, embeddings and moderations; not /models, nor bodies that
+// are not JSON, which get a 400 and are not recorded).
 func (s *Server) Count() int { return int(s.count.Load()) }
 
 // Cancelled returns the number of model requests whose client went away
 // before the answer was complete.
 func (s *Server) Cancelled() int { return int(s.cancelled.Load()) }
 
-// Reset forgets recorded requests, counters, queued replies and the
-// handler.
+// Reset forgets recorded requests, counters, queued replies, the handler
+// and scripted moderation scores.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests, s.queue, s.handler = nil, nil, nil
+	s.requests, s.queue, s.handler, s.moderation = nil, nil, nil, nil
 	s.count.Store(0)
 	s.cancelled.Store(0)
 }

@@ -24,6 +24,8 @@ const (
 	routeFIM        // Mistral: answer shaped like a chat completion
 	routeCompletions
 	routeEmbeddings
+	routeModerations     // POST /moderations: texts
+	routeChatModerations // POST /chat/moderations: conversations (Mistral)
 )
 
 // wireRequest is the union of the JSON bodies the server accepts.
@@ -38,7 +40,7 @@ type wireRequest struct {
 	Stop          flexList        `json:"stop"`
 	StreamOptions *streamOptions  `json:"stream_options"`
 	ResponseFmt   json.RawMessage `json:"response_format"`
-	Input         flexList        `json:"input"`
+	Input         json.RawMessage `json:"input"`
 	Dimensions    int             `json:"dimensions"`
 	OutputDim     int             `json:"output_dimension"`
 }
@@ -128,6 +130,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = routeCompletions
 	case "/embeddings":
 		rt = routeEmbeddings
+	case "/moderations":
+		rt = routeModerations
+	case "/chat/moderations":
+		rt = routeChatModerations
 	case "/models":
 		if r.Method != http.MethodGet {
 			writeError(w, http.StatusMethodNotAllowed, 0, "use GET")
@@ -174,8 +180,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Header:         r.Header,
 		Body:           body,
 		ResponseFormat: wr.ResponseFmt,
-		Inputs:         wr.Input,
 		Dimensions:     max(wr.Dimensions, wr.OutputDim),
+	}
+	if err := decodeInput(rt, wr.Input, &req); err != nil {
+		writeError(w, http.StatusBadRequest, 0, "body is not valid JSON for this route")
+		return
 	}
 	if len(wr.Messages) > 0 {
 		req.Messages = make([]provider.Message, len(wr.Messages))
@@ -236,6 +245,14 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rt route, req *R
 			return
 		}
 		writeEmbeddings(w, req, reply)
+		return
+	}
+	if rt == routeModerations || rt == routeChatModerations {
+		if !s.pause(ctx, reply.FirstTokenDelay) {
+			s.goneIf(ctx)
+			return
+		}
+		s.writeModeration(w, req, reply)
 		return
 	}
 	text := reply.Text
@@ -361,6 +378,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answerParts, 
 // defaultText is the unscripted answer.
 func defaultText(rt route, req *Request) string {
 	if rt == routeChat {
+		if verdict, ok := guardVerdict(req.LastUser()); ok {
+			return verdict
+		}
 		return "echo: " + req.LastUser()
 	}
 	if strings.HasSuffix(strings.TrimRight(req.Prompt, " \t\r\n"), "func add(a, b int) int {") {
