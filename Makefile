@@ -2,14 +2,16 @@
 GO      ?= go
 BIN     := bin/timon
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# A static binary without debug information, built the same way on every
+# machine (the Dockerfile builds it so too).
+LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: all build run test vet fmt-check bench loadtest clean
 
 all: build
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/timon
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/timon
 
 # The hub on its embedded default: SQLite file under ./data, the example
 # configuration, the model at TIMON_PROVIDER_URL (default: a local Ollama).
