@@ -493,37 +493,6 @@ func (st *scanState) addWindow(lo, hi int) {
 	st.windows = append(st.windows, [2]int{lo, hi})
 }
 
-// lineStartBack returns the start of the line n lines above the one holding
-// p, not going below floor.
-func lineStartBack(text string, p, n, floor int) int {
-	i := p
-	for k := 0; k <= n; k++ {
-		j := strings.LastIndexByte(text[floor:i], '\n')
-		if j < 0 {
-			return floor
-		}
-		i = floor + j
-		if k == n {
-			return i + 1
-		}
-	}
-	return i + 1
-}
-
-// lineEndFwd returns the end (after the '\n') of the line n lines below the
-// one holding e-1, not going past ceil.
-func lineEndFwd(text string, e, n, ceil int) int {
-	i := e
-	for k := 0; k <= n; k++ {
-		j := strings.IndexByte(text[i:ceil], '\n')
-		if j < 0 {
-			return ceil
-		}
-		i = i + j + 1
-	}
-	return i
-}
-
 // widen moves window edges outward to a line start/end, or failing that to
 // a non-word byte, so assertions at the edges see real context.
 func widen(text string, lo, hi int) (int, int) {

@@ -283,13 +283,18 @@ const (
 // scanHookKey carries, in tests, a function called at every check.
 type scanHookKey struct{}
 
+// setContext starts a scan under ctx.
 func (st *scanState) setContext(ctx context.Context) {
-	st.ctx, st.done, st.err, st.hook = ctx, nil, nil, nil
-	clear(st.memo) // it holds pieces of the text: not kept past the scan
-	if ctx != nil {
-		st.done = ctx.Done()
-		st.hook, _ = ctx.Value(scanHookKey{}).(func())
-	}
+	st.release()
+	st.ctx, st.done = ctx, ctx.Done()
+	st.hook, _ = ctx.Value(scanHookKey{}).(func())
+}
+
+// release ends a scan: its context is forgotten, and so are the pieces of
+// the text it memoised.
+func (st *scanState) release() {
+	st.ctx, st.done, st.err, st.hook = nil, nil, nil, nil
+	clear(st.memo)
 }
 
 // stopped reports whether the scan must stop: its context is done.

@@ -282,7 +282,7 @@ func (r *Redactor) scanGroupsContext(ctx context.Context, text string) ([]group,
 	defer scanPool.Put(st)
 	st.findings = st.findings[:0]
 	st.setContext(ctx)
-	defer st.setContext(nil)
+	defer st.release()
 	r.rs.scanRules(text, st)
 	if !st.stopped() {
 		scanPersonal(text, &st.findings)

@@ -46,13 +46,16 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 			}
 		}
 	}
-	if len(roots) == 0 && p.RootURI != nil {
-		if path, ok := fsPath(string(*p.RootURI)); ok {
+	// Clients that predate workspace folders send only these.
+	//lint:ignore SA1019 read only when the client sends no workspace folder
+	rootURI, rootPath := p.RootURI, p.RootPath
+	if len(roots) == 0 && rootURI != nil {
+		if path, ok := fsPath(string(*rootURI)); ok {
 			roots = append(roots, path)
 		}
 	}
 	if len(roots) == 0 {
-		if rp, ok := p.RootPath.Get(); ok && rp != "" {
+		if rp, ok := rootPath.Get(); ok && rp != "" {
 			roots = append(roots, filepath.Clean(rp))
 		}
 	}

@@ -114,12 +114,11 @@ type commit struct {
 }
 
 type version struct {
-	id                  int64
-	base, start, head   string
-	created             time.Time
-	diffs               []fileDiff
-	commitsAtHead       []string
-	hiddenWhileComputed bool
+	id                int64
+	base, start, head string
+	created           time.Time
+	diffs             []fileDiff
+	commitsAtHead     []string
 }
 
 type mergeRequest struct {
