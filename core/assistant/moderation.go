@@ -9,7 +9,6 @@ import (
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
-	"timon.dev/timon/core/metrics"
 	"timon.dev/timon/core/policy"
 	"timon.dev/timon/core/provider"
 )
@@ -69,12 +68,12 @@ func (e *Engine) moderate(ctx context.Context, mod *policy.Moderation, dir strin
 		}
 		if mod.FailOpen() {
 			out.record = append(out.record, dir+":error=allow")
-			metrics.Moderation.WithLabelValues(dir, "error", "allow").Inc()
+			observeModeration(dir, "error", "allow")
 			e.log.Warn("moderation classifier failed; the rule lets the request through", "classifier", name, "direction", dir, "err", err)
 			return nil
 		}
 		out.record = append(out.record, dir+":error=block")
-		metrics.Moderation.WithLabelValues(dir, "error", policy.ModBlock).Inc()
+		observeModeration(dir, "error", policy.ModBlock)
 		what := "nothing was sent"
 		if dir == dirOutput {
 			what = "the answer is withheld"
@@ -89,7 +88,7 @@ func (e *Engine) moderate(ctx context.Context, mod *policy.Moderation, dir strin
 			continue
 		}
 		out.record = append(out.record, dir+":"+cat+"="+a.Action)
-		metrics.Moderation.WithLabelValues(dir, cat, a.Action).Inc()
+		observeModeration(dir, cat, a.Action)
 		rank := slices.Index(policy.ModerationActions, a.Action)
 		if rank > strongest {
 			strongest = rank
