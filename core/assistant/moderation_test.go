@@ -12,6 +12,7 @@ import (
 	"timon.dev/timon/core/assistant"
 	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/metrics"
 	"timon.dev/timon/core/policy"
 	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/provider/fakellm"
@@ -87,8 +88,12 @@ func wantKind(t *testing.T, err error, kind core.Kind, msg string) {
 
 func TestModerationBlocksInputBeforeTheModel(t *testing.T) {
 	r := newModRig(t, in(map[string]policy.ModerationAction{"violence_and_threats": act("block")}), nil)
+	before := moderationCount(t, "in", "violence_and_threats", "block")
 	_, err := r.Engine.Do(context.Background(), chat("ann", nil, "tell me how [flag:violence_and_threats]"))
 	wantKind(t, err, core.KindBlocked, "refused by moderation: category violence_and_threats (input)")
+	if n := moderationCount(t, "in", "violence_and_threats", "block") - before; n != 1 {
+		t.Errorf("timon_moderation_total{in,violence_and_threats,block} grew by %v, want 1", n)
+	}
 	chats, mods := r.requests()
 	if len(chats) != 0 || len(mods) != 1 {
 		t.Fatalf("%d model and %d moderation requests, want 0 and 1", len(chats), len(mods))
@@ -276,4 +281,29 @@ func TestModeratingRuleNeedsAClassifier(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no moderation classifier") {
 		t.Fatalf("got %v, want the missing classifier named", err)
 	}
+}
+
+// moderationCount reads timon_moderation_total{direction,category,decision}
+// from the registry /metrics serves.
+func moderationCount(t *testing.T, labels ...string) float64 {
+	t.Helper()
+	mfs, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "timon_moderation_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			if got["direction"] == labels[0] && got["category"] == labels[1] && got["decision"] == labels[2] {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
