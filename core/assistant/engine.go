@@ -1,8 +1,12 @@
 // Package assistant is the governed engine: the in-process implementation of
 // core.Assistant that every request goes through, in this order:
 //
-//	validate → policy decision → quota reservation → redaction → provider
-//	→ quota settlement → output checks → placeholder restore → journal entry
+//	validate → policy decision → quota reservation → redaction
+//	→ input moderation → provider → quota settlement → output moderation
+//	→ output checks → placeholder restore → journal entry
+//
+// Moderation runs only for the requests of policy rules with a moderation
+// block (see moderation.go).
 //
 // The quota reservation (the request's concurrency slot) comes before
 // redaction, with an estimate from the unredacted size, so that the work a
@@ -353,7 +357,7 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 
 	// Moderation of the answer, as the model wrote it (placeholders not
 	// yet restored).
-	if dec.Moderation != nil {
+	if dec.Moderation != nil && strings.TrimSpace(result.Text) != "" {
 		if err := e.moderate(ctx, dec.Moderation, dirOutput, provider.ModerationRequest{Input: []string{result.Text}}, &mod); err != nil {
 			return nil, err
 		}
