@@ -249,6 +249,9 @@ type Response struct {
 	Usage        Usage          `json:"usage"`
 	Redactions   map[string]int `json:"redactions,omitempty"` // counts by type, never values
 	Rule         string         `json:"rule,omitempty"`       // the policy rule that allowed it
+	// Notices are for the person who asked, e.g. a moderation warning
+	// ("moderation: category health flagged (output)"); never content.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // String describes p for messages (never secrets).

@@ -65,6 +65,20 @@ func buildProviders(cfg *config.Config) ([]*provider.Client, error) {
 	return out, nil
 }
 
+// buildClassifiers builds the moderation classifiers; none when the
+// configuration has no moderation section.
+func buildClassifiers(cfg *config.Config) ([]*provider.Classifier, error) {
+	var out []*provider.Classifier
+	for _, cc := range cfg.Moderation.ClassifierConfigs() {
+		k, err := provider.NewClassifier(cc)
+		if err != nil {
+			return nil, fmt.Errorf("moderation classifier %s: %w", cc.Name, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
 func buildPolicy(cfg *config.Config) (*policy.Policy, error) {
 	var infos []policy.Provider
 	for _, p := range cfg.Providers {
@@ -310,6 +324,10 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	if err != nil {
 		return nil, err
 	}
+	classifiers, err := buildClassifiers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if h.quota, err = quota.New(ctx, h.store); err != nil {
 		return nil, fmt.Errorf("opening quotas: %w", err)
 	}
@@ -330,7 +348,7 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	h.engine, err = assistant.New(assistant.Options{
 		Policy: pol, Providers: h.providers, Redactors: redactors, Quota: h.quota, Subjects: quotaSubjects(cfg.Quotas),
 		Journal: h.journal, MaxTokens: cfg.MaxTokens, MaxTokensCeiling: cfg.Limits.MaxTokensCeiling, Logger: log,
-		RedactTimeout: time.Duration(cfg.Redaction.Timeout),
+		RedactTimeout: time.Duration(cfg.Redaction.Timeout), Classifiers: classifiers,
 	})
 	if err != nil {
 		return nil, err

@@ -1,8 +1,12 @@
 // Package assistant is the governed engine: the in-process implementation of
 // core.Assistant that every request goes through, in this order:
 //
-//	validate → policy decision → quota reservation → redaction → provider
-//	→ quota settlement → output checks → placeholder restore → journal entry
+//	validate → policy decision → quota reservation → redaction
+//	→ input moderation → provider → quota settlement → output moderation
+//	→ output checks → placeholder restore → journal entry
+//
+// Moderation runs only for the requests of policy rules with a moderation
+// block (see moderation.go).
 //
 // The quota reservation (the request's concurrency slot) comes before
 // redaction, with an estimate from the unredacted size, so that the work a
@@ -69,7 +73,10 @@ type Options struct {
 	// past it the request is refused and nothing is sent. Zero means
 	// DefaultRedactTimeout.
 	RedactTimeout time.Duration
-	Logger        *slog.Logger
+	// Classifiers are the moderation classifiers, tried in order (see
+	// moderation.go); required when a policy rule moderates, else unused.
+	Classifiers []*provider.Classifier
+	Logger      *slog.Logger
 }
 
 // DefaultRedactTimeout is the redaction budget when Options.RedactTimeout
@@ -90,8 +97,10 @@ type Engine struct {
 	maxTokens  func(core.Task) int
 	ceiling    int
 	redactFor  time.Duration
-	log        *slog.Logger
-	now        func() time.Time
+	// classifiers moderate the requests of rules with a moderation block.
+	classifiers []*provider.Classifier
+	log         *slog.Logger
+	now         func() time.Time
 
 	// journalDown is set when an append failed; until the journal answers
 	// a ping again, nothing is sent to a model.
@@ -103,15 +112,16 @@ var _ core.Assistant = (*Engine)(nil)
 // New checks that every stage is present and builds the engine.
 func New(o Options) (*Engine, error) {
 	e := &Engine{
-		policy:    o.Policy,
-		providers: map[string]*provider.Client{},
-		redactors: o.Redactors,
-		subjects:  o.Subjects,
-		maxTokens: o.MaxTokens,
-		ceiling:   o.MaxTokensCeiling,
-		redactFor: o.RedactTimeout,
-		log:       o.Logger,
-		now:       time.Now,
+		policy:      o.Policy,
+		providers:   map[string]*provider.Client{},
+		redactors:   o.Redactors,
+		subjects:    o.Subjects,
+		maxTokens:   o.MaxTokens,
+		ceiling:     o.MaxTokensCeiling,
+		redactFor:   o.RedactTimeout,
+		log:         o.Logger,
+		classifiers: slices.DeleteFunc(slices.Clone(o.Classifiers), func(k *provider.Classifier) bool { return k == nil }),
+		now:         time.Now,
 	}
 	// Typed nils must not slip into the interfaces.
 	if o.Quota != nil {
@@ -123,6 +133,8 @@ func New(o Options) (*Engine, error) {
 	switch {
 	case o.Policy == nil:
 		return nil, errors.New("assistant: a policy is required")
+	case o.Policy.UsesModeration() && len(e.classifiers) == 0:
+		return nil, errors.New("assistant: a policy rule moderates, but no moderation classifier is configured")
 	case len(o.Providers) == 0:
 		return nil, errors.New("assistant: at least one provider is required")
 	case e.quota == nil || o.Subjects == nil:
@@ -200,8 +212,12 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		req.ID = NewRequestID()
 	}
 	entry := newEntry(req, start)
-	var content *audit.Content
+	var (
+		content *audit.Content
+		mod     moderation
+	)
 	defer func() {
+		mod.journal(entry)
 		if r := recover(); r != nil {
 			e.log.Error("panic in the assistant pipeline", "request_id", req.ID, "panic", fmt.Sprint(r))
 			resp, err = nil, &core.Error{Kind: core.KindInternal, Message: "internal error while answering"}
@@ -231,6 +247,14 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		return nil, &core.Error{Kind: core.KindDenied, Rule: dec.Rule, Message: dec.Reason}
 	}
 	entry.Decision = "allow"
+
+	// An answer moderated on its way out is held back from a stream
+	// until it is checked (moderation.go): the model is asked for it
+	// whole, and it is emitted once.
+	var heldEmit func(string) error
+	if emit != nil && dec.Moderation != nil && len(dec.Moderation.Output) > 0 {
+		heldEmit, emit = emit, nil
+	}
 
 	red := e.redactors[dec.Profile]
 	if red == nil {
@@ -279,6 +303,14 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		}
 	}
 
+	// Moderation of what is sent, as sent: nothing leaves for the model
+	// before it passes.
+	if dec.Moderation != nil {
+		if err := e.moderate(ctx, dec.Moderation, dirInput, moderationInput(sent), &mod); err != nil {
+			return nil, err
+		}
+	}
+
 	// 5. Provider, with failover over the decision's candidates.
 	entry.SentHash = e.journal.HashContent(prompt)
 	if dec.Content == policy.ContentFull {
@@ -323,11 +355,24 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	res.SettleAsync(used)
 	settled = true
 
+	// Moderation of the answer, as the model wrote it (placeholders not
+	// yet restored).
+	if dec.Moderation != nil && strings.TrimSpace(result.Text) != "" {
+		if err := e.moderate(ctx, dec.Moderation, dirOutput, provider.ModerationRequest{Input: []string{result.Text}}, &mod); err != nil {
+			return nil, err
+		}
+	}
+
 	// 7–8. Output checks and restore (streamed answers went through the
 	// guard as they arrived).
 	text, masked, err := guard.finish(result.Text)
 	if err == nil {
 		text, err = lx.finish(text, emit)
+	}
+	if err == nil && heldEmit != nil && text != "" {
+		if eerr := heldEmit(text); eerr != nil {
+			err = &core.Error{Kind: core.KindCanceled, Message: "the receiver of the answer went away", Err: eerr}
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -348,6 +393,7 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		Usage:        core.Usage{PromptTokens: result.Usage.PromptTokens, CompletionTokens: result.Usage.CompletionTokens},
 		Redactions:   counts,
 		Rule:         dec.Rule,
+		Notices:      mod.notices,
 	}, nil
 }
 

@@ -24,3 +24,9 @@ func observe(e *audit.Entry) {
 		metrics.Redactions.WithLabelValues(typ).Add(float64(n))
 	}
 }
+
+// observeModeration counts a moderation finding: its direction (in, out),
+// category ("error" when no classifier answered) and decision.
+func observeModeration(dir, category, decision string) {
+	metrics.Moderation.WithLabelValues(dir, category, decision).Inc()
+}

@@ -46,6 +46,12 @@ type Entry struct {
 	// of the journal (integration "audit", task "read"): the request id
 	// whose entries were read. Never the content read.
 	Subject string `json:"subject,omitempty"`
+	// Moderation is the moderation outcome, per direction, flagged
+	// categories with the action taken, e.g.
+	// "in:violence_and_threats=block" or "out:health=warn"; "in:error=allow"
+	// when a classifier failed and the rule let the request through. Never
+	// text. Empty when nothing was flagged or no rule moderates.
+	Moderation string `json:"moderation,omitempty"`
 
 	// PrevHash and Hash are computed by the journal.
 	PrevHash string `json:"prev_hash"`
@@ -147,6 +153,7 @@ type record struct {
 	Integration    string         `json:"integration,omitempty"`
 	LatencyMS      int64          `json:"latency_ms,omitempty"`
 	Model          string         `json:"model,omitempty"`
+	Moderation     string         `json:"moderation,omitempty"`
 	NextKey        string         `json:"next_key,omitempty"`
 	Outcome        string         `json:"outcome,omitempty"`
 	Provider       string         `json:"provider,omitempty"`
@@ -255,7 +262,7 @@ func normalize(e *Entry, now time.Time) (Entry, error) {
 	}
 	n.Time = n.Time.UTC().Truncate(time.Microsecond)
 	for _, p := range [...]*string{&n.RequestID, &n.UserID, &n.Integration, &n.Task, &n.Rule, &n.Decision, &n.Outcome,
-		&n.Error, &n.Provider, &n.Model, &n.Classification, &n.ContentLevel, &n.HashKey, &n.NextKey, &n.Subject} {
+		&n.Error, &n.Provider, &n.Model, &n.Classification, &n.ContentLevel, &n.HashKey, &n.NextKey, &n.Subject, &n.Moderation} {
 		*p = clean(*p)
 	}
 	n.Error = truncate(n.Error, maxError)
@@ -331,6 +338,7 @@ func encode(n *Entry) (row, error) {
 		Integration:    n.Integration,
 		LatencyMS:      n.LatencyMS,
 		Model:          n.Model,
+		Moderation:     n.Moderation,
 		NextKey:        n.NextKey,
 		Outcome:        n.Outcome,
 		Provider:       n.Provider,
@@ -363,7 +371,7 @@ func decode(seq, timeUS int64, data []byte, hash, prevHash string) (Entry, error
 		Outcome: r.Outcome, Error: r.Error, Provider: r.Provider, Model: r.Model, Classification: r.Classification,
 		Redactions: r.Redactions, TokensIn: r.TokensIn, TokensOut: r.TokensOut, LatencyMS: r.LatencyMS,
 		SentHash: r.SentHash, ReturnedHash: r.ReturnedHash, HashKey: r.HashKey, ContentLevel: r.ContentLevel,
-		NextKey: r.NextKey, Subject: r.Subject, PrevHash: prevHash, Hash: hash,
+		NextKey: r.NextKey, Subject: r.Subject, Moderation: r.Moderation, PrevHash: prevHash, Hash: hash,
 	}, nil
 }
 

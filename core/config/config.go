@@ -49,6 +49,8 @@ type Config struct {
 	LSP       LSP           `yaml:"lsp"`
 	Chat      Chat          `yaml:"chat"`
 	GitLab    GitLab        `yaml:"gitlab"`
+	// Moderation configures the classifiers of policy rules' moderation.
+	Moderation Moderation `yaml:"moderation"`
 
 	// Path is the file the configuration came from ("" when embedded).
 	Path string `yaml:"-"`
@@ -483,6 +485,7 @@ func (c *Config) defaults() {
 	c.lspDefaults()
 	c.chatDefaults()
 	c.gitlabDefaults()
+	c.moderationDefaults()
 }
 
 var errNoProvider = errors.New("at least one provider is needed (a model endpoint: Mistral API, vLLM, Ollama…)")
@@ -640,6 +643,7 @@ func (l *loader) validate(c *Config) {
 	l.validateChat(c)
 	l.validateGitLab(c)
 	l.validateIntegrations(c)
+	l.validateModeration(c)
 }
 
 func usesFullContent(p *policy.Config) bool {

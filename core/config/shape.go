@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"timon.dev/timon/core/policy"
 )
 
 // The shape check walks the YAML tree against the configuration's types,
@@ -19,7 +21,10 @@ import (
 // A value found wrong is removed from the tree, so that decoding the rest
 // cannot fail and the other settings are still checked.
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType         = reflect.TypeFor[Duration]()
+	moderationActionType = reflect.TypeFor[policy.ModerationAction]()
+)
 
 // checkShape reports the shape problems of the tree under n, which is to
 // be decoded into a value of type t, and prunes what it reports. The
@@ -46,6 +51,11 @@ func (l *loader) checkShape(n *yaml.Node, t reflect.Type, path string) {
 		if _, err := ParseDuration(n.Value); err != nil {
 			l.shapeProblem(n, path, "%v", err)
 		}
+		return
+	}
+	if t == moderationActionType && n.Kind == yaml.ScalarNode {
+		// The short form, an action alone: policy checks its value.
+		l.checkScalar(n, reflect.TypeFor[string](), path)
 		return
 	}
 	switch t.Kind() {

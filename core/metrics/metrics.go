@@ -49,6 +49,12 @@ var (
 	Redactions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "timon_redactions_total", Help: "Items redacted before a model (or masked in its output) by type.",
 	}, []string{"type"})
+	// Moderation counts moderation findings by direction (in, out),
+	// category and decision (block, warn, log; category "error" with
+	// block or allow when no classifier answered).
+	Moderation = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "timon_moderation_total", Help: "Moderation findings by direction, category and decision.",
+	}, []string{"direction", "category", "decision"})
 	// QuotaRefusals counts requests refused by a quota, by the limit hit.
 	QuotaRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "timon_quota_refusals_total", Help: "Requests refused by a quota, by limit.",
@@ -69,7 +75,7 @@ var (
 
 func init() {
 	Registry.MustRegister(Requests, RequestDuration, ProviderDuration, ProviderErrors, Tokens, Redactions,
-		QuotaRefusals, JournalLag, HTTPRequests,
+		Moderation, QuotaRefusals, JournalLag, HTTPRequests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

@@ -67,6 +67,9 @@ type Rule struct {
 	Profile string `yaml:"redaction_profile"`
 	// Content sets the journal's content level: none, hashes or full.
 	Content string `yaml:"content"`
+	// Moderation, when set, has a classifier check what is sent and what
+	// is answered (see Moderation).
+	Moderation *Moderation `yaml:"moderation"`
 }
 
 // Match lists the conditions of a rule; an empty list matches anything, and
@@ -107,6 +110,8 @@ type Decision struct {
 	Candidates     []Candidate // in failover order
 	Profile        string
 	Content        string
+	// Moderation is the deciding rule's moderation; nil when it has none.
+	Moderation *Moderation
 }
 
 // Policy is a compiled, validated Config. It is safe for concurrent use.
@@ -202,6 +207,9 @@ func New(cfg Config, providers []Provider) (*Policy, error) {
 		if err := checkRoutes(where+".routes", r.Routes, models); err != nil {
 			return nil, err
 		}
+		if err := checkModeration(where+".moderation", r.Moderation); err != nil {
+			return nil, err
+		}
 	}
 	return &Policy{cfg: cfg, providers: providers}, nil
 }
@@ -274,6 +282,9 @@ func (p *Policy) Decide(req *core.Request) Decision {
 				d.Reason = fmt.Sprintf("denied by rule %q", r.Name)
 			}
 			return d
+		}
+		if r.Moderation.Active() {
+			d.Moderation = r.Moderation
 		}
 		d.Candidates, d.Reason = p.candidates(req, &r, d.Classification)
 		d.Allow = len(d.Candidates) > 0

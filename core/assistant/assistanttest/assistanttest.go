@@ -38,6 +38,8 @@ type Options struct {
 	Limits quota.Limits
 	// Timeout of the provider; zero means 5 s.
 	Timeout time.Duration
+	// Classifiers moderate the rules with a moderation block.
+	Classifiers []*provider.Classifier
 }
 
 // Rig is a governed engine and what it stands on.
@@ -97,7 +99,7 @@ func New(t testing.TB, o Options) *Rig {
 	}
 	r.Engine, err = assistant.New(assistant.Options{
 		Policy: pol, Providers: []*provider.Client{prov}, Redactors: map[string]*redact.Redactor{"default": red},
-		Quota: r.Quota, Subjects: r.Subjects, Journal: r.Journal,
+		Quota: r.Quota, Subjects: r.Subjects, Journal: r.Journal, Classifiers: o.Classifiers,
 	})
 	if err != nil {
 		t.Fatal(err)
