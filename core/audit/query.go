@@ -178,7 +178,7 @@ const (
 // csvHeader names the columns of the CSV format.
 var csvHeader = []string{"seq", "time", "request_id", "user_id", "groups", "integration", "task", "rule", "decision",
 	"outcome", "error", "provider", "model", "classification", "redactions", "tokens_in", "tokens_out", "latency_ms",
-	"sent_hash", "returned_hash", "content_level", "subject", "prev_hash", "hash"}
+	"sent_hash", "returned_hash", "content_level", "subject", "moderation", "prev_hash", "hash"}
 
 // entryWriter writes entries in one format.
 type entryWriter struct {
@@ -217,7 +217,7 @@ func (ew *entryWriter) write(e *Entry) error {
 		cell(e.UserID), cell(strings.Join(e.Groups, ";")), cell(e.Integration), cell(e.Task), cell(e.Rule), e.Decision,
 		e.Outcome, cell(e.Error), cell(e.Provider), cell(e.Model), cell(e.Classification), cell(strings.Join(reds, ";")),
 		strconv.Itoa(e.TokensIn), strconv.Itoa(e.TokensOut), strconv.FormatInt(e.LatencyMS, 10),
-		e.SentHash, e.ReturnedHash, e.ContentLevel, cell(e.Subject), e.PrevHash, e.Hash)
+		e.SentHash, e.ReturnedHash, e.ContentLevel, cell(e.Subject), cell(e.Moderation), e.PrevHash, e.Hash)
 	return ew.cw.Write(ew.rec)
 }
 
