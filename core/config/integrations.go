@@ -47,7 +47,7 @@ func (c *Config) Integrations() []Integration {
 	}
 	out = append([]Integration{
 		{Name: "api", State: StateOn, Path: "server",
-			Why: "POST /v1/assist, and the OpenAI-compatible POST /v1/chat/completions and GET /v1/models, for personal tokens (timon token create)"},
+			Why: "POST /v1/assist, and the OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models, for personal tokens (timon token create)"},
 		{Name: "admin", State: StateOn, Path: "server.admin_group",
 			Why: fmt.Sprintf("/admin, for tokens of the group %q (server.admin_group)", c.Server.AdminGroup)},
 	}, out...)
