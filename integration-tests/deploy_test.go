@@ -998,10 +998,7 @@ func deployWaitHealthy(t *testing.T, url string, exited chan struct{}, logs *syn
 // /metrics is not published; the access log holds neither tokens nor query
 // strings; the journal verifies.
 func TestDeployNginxFrontsTwoReplicas(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Skip("nginx is not installed (apt-get install nginx-light): the compose nginx configuration is not run here")
-	}
+	nginx := requiredTool(t, "nginx", "apt-get install nginx-light", "nginx")
 	t.Setenv("TIMON_POSTGRES_DSN", storetest.PostgresDSN(t))
 	fake := newFake(t)
 	data := t.TempDir()
@@ -1187,9 +1184,7 @@ func deployShellLines(t *testing.T, p string) []string {
 // for the address, gets an answer. The example once sent task chat an
 // input instead of messages, and got 400.
 func TestDeployCurlExamples(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed: the examples are not run")
-	}
+	requiredTool(t, "curl", "apt-get install curl", "curl")
 	fake := newFake(t)
 	h := deployComposeHub(t, fake)
 	for _, file := range []string{deployCompose, deployDocs} {
@@ -1504,10 +1499,7 @@ func deployNginxTLS(t *testing.T) string {
 // a certificate where docker-compose.tls.yml mounts it, and carries the
 // compose example through TLS to a hub.
 func TestDeployNginxTLS(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Skip("nginx is not installed (apt-get install nginx-light): the TLS configuration is not run here")
-	}
+	nginx := requiredTool(t, "nginx", "apt-get install nginx-light", "nginx")
 	fake := newFake(t)
 	h := deployComposeHub(t, fake)
 	dir := t.TempDir()
@@ -1687,9 +1679,7 @@ func TestDeployBackupScript(t *testing.T) {
 		!slices.Contains(deployStrings(bk["entrypoint"]), "/usr/local/bin/timon-backup") || fmt.Sprint(deployStrings(bk["command"])) != "[/backups]" {
 		t.Errorf("the compose backup service does not run deploy/backup/timon-backup on ./backups: %v", bk)
 	}
-	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Skip("sqlite3 is not installed: the backup script is not run")
-	}
+	requiredTool(t, "sqlite3", "apt-get install sqlite3", "sqlite3")
 	h := startHub(t, newFake(t), newFake(t).URL())
 	tok := h.token("alice", "staff")
 	if status, out, _ := h.post("/v1/assist", tok, map[string]any{"task": "summarize", "input": "un texte"}); status != 200 {

@@ -17,10 +17,10 @@ import (
 // edit, not its label. The code action goes through codeAction/resolve,
 // which lsp-mode asks for and eglot does not.
 func TestEditorEmacsLSPMode(t *testing.T) {
-	emacs := editorTool(t, "Emacs", "apt-get install emacs-nox elpa-lsp-mode", "emacs")
+	emacs := requiredTool(t, "Emacs", "apt-get install emacs-nox elpa-lsp-mode", "emacs")
 	p := newEditorProject(t, editorGo)
 	if out, err := exec.Command(emacs, "--batch", "-q", "--eval", "(require 'lsp-mode)").CombinedOutput(); err != nil {
-		editorMissing(t, "Emacs has no lsp-mode (apt-get install elpa-lsp-mode): %v\n%s", err, out)
+		requiredMissing(t, "Emacs has no lsp-mode (apt-get install elpa-lsp-mode): %v\n%s", err, out)
 	}
 	dir, _ := filepath.Abs("../lsp/editors/emacs")
 	script, _ := filepath.Abs("testdata/editors/lsp-mode-test.el")

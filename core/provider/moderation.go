@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -441,17 +440,9 @@ type moderationAnswer struct {
 
 // moderate performs one attempt of a moderation API call.
 func (c *Client) moderate(ctx context.Context, cl *call) error {
-	res, err := c.post(ctx, cl.url, cl.body)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
-		return errNotJSON{ct}
-	}
 	var a moderationAnswer
-	if err := json.NewDecoder(res.Body).Decode(&a); err != nil {
-		return fmt.Errorf("error parsing response json: %w", err)
+	if err := c.postJSON(ctx, cl, &a); err != nil {
+		return err
 	}
 	if len(a.Results) != cl.inputs {
 		return fmt.Errorf("%w: %d results for %d inputs", errModerationShape, len(a.Results), cl.inputs)
