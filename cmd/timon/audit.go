@@ -429,13 +429,16 @@ func retention(ctx context.Context, cfg *config.Config, st *store.Store, stdout,
 	if ret == 0 {
 		return fmt.Errorf("journal.retention is not set: content is kept")
 	}
-	cut := time.Now().Add(-ret).UTC().Truncate(time.Second)
+	// The cut is exact to the millisecond, and printed so: a rounded cut
+	// would keep content younger than the retention says by up to its
+	// rounding.
+	cut := time.Now().Add(-ret).UTC().Truncate(time.Millisecond)
 	n, err := audit.ApplyRetention(ctx, st, cut)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "dropped the content of %s older than %s (journal.retention %s); the entries are kept\n",
-		plural(n, "entry", "entries"), cut.Format(time.RFC3339), days(ret))
+		plural(n, "entry", "entries"), cut.Format("2006-01-02T15:04:05.000Z07:00"), days(ret))
 	keys, err := trustedKeys(cfg, nil)
 	if err != nil {
 		return fmt.Errorf("verifying the chain after retention: %w", err)
