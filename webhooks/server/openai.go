@@ -106,6 +106,11 @@ type ocResponse struct {
 	Model   string     `json:"model"`
 	Choices []ocChoice `json:"choices"`
 	Usage   *ocUsage   `json:"usage,omitempty"`
+	// Notices are timon's own (core.Response.Notices, such as a moderation
+	// warning): on the answer, or on the stream's chunk with the
+	// finish_reason; absent when there are none. OpenAI's clients ignore
+	// a member they do not know.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // chatRequest turns an OpenAI chat request into a core request.
@@ -183,7 +188,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		c.JSON(http.StatusOK, ocResponse{
 			ID: resp.RequestID, Object: "chat.completion", Created: created, Model: resp.Model,
 			Choices: []ocChoice{{Message: &ocMessage{Role: "assistant", Content: resp.Text}, FinishReason: &finish}},
-			Usage:   usage(resp.Usage),
+			Usage:   usage(resp.Usage), Notices: resp.Notices,
 		})
 		return
 	}
@@ -203,7 +208,9 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		return st.chunk(req.ID, ocChoice{Delta: delta(d)})
 	})
 	if err != nil {
-		st.fail(c, s.assistError(req.Model, err))
+		st.fail(c, s.assistError(req.Model, err), func(reason string) error {
+			return st.chunk(req.ID, ocChoice{Delta: &ocDelta{}, FinishReason: &reason})
+		})
 		return
 	}
 	finish := finishReason(resp.FinishReason)
@@ -211,7 +218,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	if first { // an empty answer: the role still comes first
 		last = delta("")
 	}
-	st.chunk(resp.RequestID, ocChoice{Delta: last, FinishReason: &finish})
+	st.chunk(resp.RequestID, ocChoice{Delta: last, FinishReason: &finish}, resp.Notices...)
 	st.end(resp, body.StreamOptions)
 }
 
@@ -223,16 +230,28 @@ type openAIStream struct {
 	model   string
 }
 
-func (st *openAIStream) chunk(id string, ch ocChoice) error {
-	return st.sse.event("", ocResponse{ID: id, Object: st.object, Created: st.created, Model: st.model, Choices: []ocChoice{ch}})
+func (st *openAIStream) chunk(id string, ch ocChoice, notices ...string) error {
+	return st.sse.event("", ocResponse{ID: id, Object: st.object, Created: st.created, Model: st.model,
+		Choices: []ocChoice{ch}, Notices: notices})
 }
 
+// filteredReason is the finish_reason of a stream whose answer was
+// refused after part of it was sent (moderation blocked a later part):
+// OpenAI's own word for content its filters stopped.
+const filteredReason = "content_filter"
+
 // fail reports err: with its status before the stream started, as an
-// error event after.
-func (st *openAIStream) fail(c *gin.Context, err error) {
+// error event after. A refusal of the answer after part of it was sent
+// first ends the choice with finish_reason content_filter, written by
+// finish, so that a client reading only finish_reason knows the text is
+// cut, then the error event says why.
+func (st *openAIStream) fail(c *gin.Context, err error, finish func(reason string) error) {
 	if !st.sse.started {
 		openAIError(c, err)
 		return
+	}
+	if core.ErrorKind(err) == core.KindBlocked {
+		finish(filteredReason)
 	}
 	st.sse.event("", openAIStreamError(err))
 }

@@ -43,6 +43,7 @@ type completionResponse struct {
 	Model   string             `json:"model"`
 	Choices []completionChoice `json:"choices"`
 	Usage   *ocUsage           `json:"usage,omitempty"`
+	Notices []string           `json:"notices,omitempty"` // as ocResponse's
 }
 
 // promptText reads "prompt": a string, or an array of exactly one string.
@@ -102,24 +103,26 @@ func (s *Server) completions(c *gin.Context) {
 		c.JSON(http.StatusOK, completionResponse{
 			ID: resp.RequestID, Object: "text_completion", Created: created, Model: resp.Model,
 			Choices: []completionChoice{{Text: resp.Text, FinishReason: &finish}},
-			Usage:   usage(resp.Usage),
+			Usage:   usage(resp.Usage), Notices: resp.Notices,
 		})
 		return
 	}
 	st := &openAIStream{sse: newSSE(c), object: "text_completion", created: created, model: streamModel(body.Model)}
-	chunk := func(id string, ch completionChoice) error {
+	chunk := func(id string, ch completionChoice, notices ...string) error {
 		return st.sse.event("", completionResponse{ID: id, Object: st.object, Created: created, Model: st.model,
-			Choices: []completionChoice{ch}})
+			Choices: []completionChoice{ch}, Notices: notices})
 	}
 	resp, err := s.o.Assistant.Stream(c.Request.Context(), req, func(d string) error {
 		return chunk(req.ID, completionChoice{Text: d})
 	})
 	if err != nil {
-		st.fail(c, s.assistError(req.Model, err))
+		st.fail(c, s.assistError(req.Model, err), func(reason string) error {
+			return chunk(req.ID, completionChoice{FinishReason: &reason})
+		})
 		return
 	}
 	finish := finishReason(resp.FinishReason)
-	chunk(resp.RequestID, completionChoice{FinishReason: &finish})
+	chunk(resp.RequestID, completionChoice{FinishReason: &finish}, resp.Notices...)
 	if body.StreamOptions != nil && body.StreamOptions.IncludeUsage {
 		st.sse.event("", completionResponse{ID: resp.RequestID, Object: st.object, Created: created, Model: st.model,
 			Choices: []completionChoice{}, Usage: usage(resp.Usage)})

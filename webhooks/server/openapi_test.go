@@ -349,7 +349,8 @@ func properties(t *testing.T, doc map[string]any, schema string) []string {
 }
 
 // TestOpenAPIAssistSchemas: /v1/assist's request, response, events and
-// errors in the document are the handler's types, field for field; every
+// errors, and the OpenAI routes' answers, in the document are the
+// handler's types, field for field; every
 // task of core is documented, with its own schema, and only those.
 func TestOpenAPIAssistSchemas(t *testing.T) {
 	doc := openAPIDoc(t)
@@ -365,6 +366,8 @@ func TestOpenAPIAssistSchemas(t *testing.T) {
 		{"Usage", reflect.TypeFor[core.Usage]()},
 		{"AssistDelta", reflect.TypeFor[remote.Delta]()},
 		{"Error", reflect.TypeFor[errorBody]()},
+		{"ChatCompletion", reflect.TypeFor[ocResponse]()},
+		{"Completion", reflect.TypeFor[completionResponse]()},
 	} {
 		if got, want := properties(t, doc, c.schema), jsonFields(c.typ); !slices.Equal(got, want) {
 			t.Errorf("schema %s has properties %v; %s has fields %v", c.schema, got, c.typ, want)
