@@ -450,8 +450,9 @@ func TestModerationServe(t *testing.T) {
 }
 
 // TestModerationServeOpenAIClient: openai-go, the official client, reads a
-// warned answer, whole and streamed, with timon's notices beside OpenAI's
-// members; a refusal is its *openai.Error.
+// warned answer, whole and streamed, of chat completions and completions,
+// with timon's notices beside OpenAI's members; a refusal is its
+// *openai.Error.
 func TestModerationServeOpenAIClient(t *testing.T) {
 	fake, _ := modFake(t)
 	h := startHubWith(t, fake, hubConfigWith(fake.URL(), fmt.Sprintf(moderationServeConfig, fake.URL())))
@@ -488,6 +489,39 @@ func TestModerationServeOpenAIClient(t *testing.T) {
 	}
 	if text != modWarnedAnswer || notices != notice || finish != "stop" {
 		t.Fatalf("streamed %q, notices %s, finish_reason %q", text, notices, finish)
+	}
+
+	// Completions (task complete, what editors' autocompletion asks): the
+	// notices of a warned question, whole and on the finishing chunk.
+	const inputNotice = `["moderation: category health flagged (input)"]`
+	cparams := openai.CompletionNewParams{Model: "timon", Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("# [flag:health] dose for a child\ndef dose(weight):")}}
+	comp, err := client.Completions.New(ctx, cparams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comp.Choices[0].Text != modPlainAnswer || comp.JSON.ExtraFields["notices"].Raw() != inputNotice {
+		t.Fatalf("completion %q, notices %s", comp.Choices[0].Text, comp.JSON.ExtraFields["notices"].Raw())
+	}
+	cstream := client.Completions.NewStreaming(ctx, cparams)
+	text, notices, finish = "", "", ""
+	for cstream.Next() {
+		ch := cstream.Current()
+		if n, ok := ch.JSON.ExtraFields["notices"]; ok {
+			if len(ch.Choices) == 0 || ch.Choices[0].FinishReason == "" {
+				t.Fatalf("notices on a chunk without finish_reason: %s", ch.RawJSON())
+			}
+			notices = n.Raw()
+		}
+		for _, c := range ch.Choices {
+			text += c.Text
+			finish += string(c.FinishReason)
+		}
+	}
+	if err := cstream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if text != modPlainAnswer || notices != inputNotice || finish != "stop" {
+		t.Fatalf("streamed completion %q, notices %s, finish_reason %q", text, notices, finish)
 	}
 
 	_, err = client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "timon",
