@@ -342,8 +342,7 @@ func TestModerationServe(t *testing.T) {
 				if strings.Contains(a.text, "Third") || strings.Contains(a.raw, "selfharm]") {
 					t.Fatalf("the blocked sentence reached the client:\n%s", a.raw)
 				}
-				if !rt.stream || a.status != http.StatusOK {
-					// Refused before anything was sent.
+				if !rt.stream {
 					checkError(t, a, rt.openAI, http.StatusUnprocessableEntity, "blocked", "content_blocked",
 						"refused by moderation", "selfharm", "(output)")
 					if a.text != "" {
@@ -351,10 +350,11 @@ func TestModerationServe(t *testing.T) {
 					}
 					return
 				}
-				// Earlier, checked sentences may have been sent; the stream
-				// then ends with the refusal, never with a done.
-				if !strings.HasPrefix(modBlockedAnswer, a.text) || a.done || !a.errorEvent {
-					t.Fatalf("got %q, done %v, error event %v:\n%s", a.text, a.done, a.errorEvent, a.raw)
+				// Streamed, the answer is checked as it grows: the sentences
+				// before the flagged one pass and are sent, then the stream
+				// ends with the refusal, never with a done.
+				if a.status != http.StatusOK || a.text == "" || !strings.HasPrefix(modBlockedAnswer, a.text) || a.done || !a.errorEvent {
+					t.Fatalf("got %d %q, done %v, error event %v:\n%s", a.status, a.text, a.done, a.errorEvent, a.raw)
 				}
 				if !strings.Contains(a.message, "refused by moderation: category selfharm (output)") {
 					t.Fatalf("the error event says %q", a.message)
@@ -452,7 +452,8 @@ func TestModerationServe(t *testing.T) {
 // TestModerationServeOpenAIClient: openai-go, the official client, reads a
 // warned answer, whole and streamed, of chat completions and completions,
 // with timon's notices beside OpenAI's members; a refusal is its
-// *openai.Error.
+// *openai.Error, and a stream refused after it started ends with
+// finish_reason content_filter and the stream's error.
 func TestModerationServeOpenAIClient(t *testing.T) {
 	fake, _ := modFake(t)
 	h := startHubWith(t, fake, hubConfigWith(fake.URL(), fmt.Sprintf(moderationServeConfig, fake.URL())))
@@ -489,6 +490,24 @@ func TestModerationServeOpenAIClient(t *testing.T) {
 	}
 	if text != modWarnedAnswer || notices != notice || finish != "stop" {
 		t.Fatalf("streamed %q, notices %s, finish_reason %q", text, notices, finish)
+	}
+
+	// A streamed answer refused after its first sentences: the client gets
+	// them, the finish_reason content_filter, then the stream's error.
+	stream = client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: "timon",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("ANSWER_BLOCKED: three things")}})
+	text, finish = "", ""
+	for stream.Next() {
+		for _, c := range stream.Current().Choices {
+			text += c.Delta.Content
+			finish += c.FinishReason
+		}
+	}
+	if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "refused by moderation: category selfharm (output)") {
+		t.Fatalf("the refused stream ended with %v", err)
+	}
+	if text == "" || !strings.HasPrefix(modBlockedAnswer, text) || finish != "content_filter" {
+		t.Fatalf("the refused stream gave %q, finish_reason %q", text, finish)
 	}
 
 	// Completions (task complete, what editors' autocompletion asks): the
