@@ -37,7 +37,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/provider/fakellm"

@@ -291,14 +291,20 @@ func moderationInput(r *core.Request) provider.ModerationRequest {
 	return provider.ModerationRequest{Input: texts}
 }
 
-// gateContext is how much of the answer already checked is classified
-// again with the next part, so that the classifier sees it in context.
-const gateContext = 2048
+const (
+	// gateContext is how much of the answer already checked is classified
+	// again with the next part, so that the classifier sees it in context.
+	gateContext = 2048
+	// gateStep is how much new text, past the first sentence, waits for a
+	// boundary before it is checked: an answer of short lines (code) is
+	// not classified line by line.
+	gateStep = 160
+)
 
 // outputGate holds a streamed answer back until moderation has checked
-// it: at each sentence or paragraph boundary, the answer's part up to it
-// (with some context before) is classified, and passed on to next if it
-// passes. The classification is synchronous: the provider's stream waits
+// it: at the first sentence or paragraph boundary, then at the first one
+// past gateStep more bytes, the answer's part up to it (with some context
+// before) is classified, and passed on to next if it passes. The classification is synchronous: the provider's stream waits
 // in its connection meanwhile, and the next check covers all that arrived.
 type outputGate struct {
 	e    *Engine
@@ -315,7 +321,7 @@ type outputGate struct {
 func (g *outputGate) write(delta string) error {
 	g.buf = append(g.buf, delta...)
 	cut := lastBoundary(g.buf, g.passed)
-	if cut <= g.passed {
+	if cut <= g.passed || g.passed > 0 && cut-g.passed < gateStep {
 		return nil
 	}
 	from := 0

@@ -57,9 +57,9 @@ func TestModerationStreamNeverShowsABlockedLastSentence(t *testing.T) {
 	if strings.Contains(got, "last one") {
 		t.Fatalf("the blocked sentence reached the caller: %q", got)
 	}
-	// What was checked before it went on, as the answer grew.
-	if got != firstSentences {
-		t.Fatalf("streamed %q, want the checked sentences %q", got, firstSentences)
+	// What was checked went on as the answer grew.
+	if got == "" || !strings.HasPrefix(firstSentences, got) {
+		t.Fatalf("streamed %q, want the first sentence(s) of %q", got, firstSentences)
 	}
 	_, mods := r.requests()
 	if len(mods) < 2 || strings.Contains(string(mods[0].Body), "last one") {
@@ -183,4 +183,18 @@ func TestUntrustedMustBeInTheRequest(t *testing.T) {
 	req.Untrusted = append(req.Untrusted, "not in the request")
 	_, err := r.Engine.Do(context.Background(), req)
 	wantKind(t, err, core.KindInvalid, "untrusted[1] is not part of the request's input or messages")
+}
+
+func TestModerationStreamChecksShortLinesTogether(t *testing.T) {
+	r := newModRig(t, out(map[string]policy.ModerationAction{"*": act("block")}), nil)
+	answer := strings.Repeat("x := 1\n", 60) // 420 bytes of short lines
+	r.answering(answer, nil)
+	got, _, err := r.stream(t, chat("ann", nil, "a question"))
+	if err != nil || got != answer {
+		t.Fatalf("got %v, streamed %q", err, got)
+	}
+	// The first line, then one check per 160 bytes or so, then the whole.
+	if _, mods := r.requests(); len(mods) > 5 {
+		t.Fatalf("%d classifications of a %d-byte answer of short lines: checked line by line", len(mods), len(answer))
+	}
 }
