@@ -60,7 +60,7 @@ func modPaper(marker string) string {
 // and nothing is applied.
 func TestModerationOfCodeActions(t *testing.T) {
 	cases := []struct {
-		name, marker string
+		name, marker   string
 		classifierDown bool
 		applied        bool
 		message        string // "" for none
