@@ -145,7 +145,17 @@ type Request struct {
 	// ResponseFormat asks for structured output: an answer that is JSON
 	// following the schema (response_format json_schema on the wire).
 	ResponseFormat *JSONSchema `json:"response_format,omitempty"`
+	// Untrusted lists material inside the request's text written by
+	// someone other than the person asking (earlier messages of a chat
+	// thread, a merge request's description or diff): each an exact
+	// substring of Input or of a message's content. A policy rule that
+	// moderates untrusted material has each checked (for jailbreaking,
+	// typically) and may set aside one flagged.
+	Untrusted []string `json:"untrusted,omitempty"`
 }
+
+// MaxUntrusted bounds the pieces of untrusted material a request lists.
+const MaxUntrusted = 256
 
 // JSONSchema names a JSON Schema the answer must follow.
 type JSONSchema struct {
@@ -207,10 +217,37 @@ func (r *Request) Validate() error {
 	if f := r.ResponseFormat; f != nil && (len(f.Schema) == 0 || !json.Valid(f.Schema)) {
 		return Errorf(KindInvalid, "response_format needs a valid JSON schema")
 	}
+	if err := r.validateUntrusted(); err != nil {
+		return err
+	}
 	if r.Size() > MaxInputBytes {
 		return Errorf(KindInvalid, "request text is %d bytes, more than the %d allowed", r.Size(), MaxInputBytes)
 	}
 	return nil
+}
+
+func (r *Request) validateUntrusted() error {
+	if len(r.Untrusted) > MaxUntrusted {
+		return Errorf(KindInvalid, "untrusted lists %d pieces of material, more than the %d allowed", len(r.Untrusted), MaxUntrusted)
+	}
+	for i, u := range r.Untrusted {
+		if strings.TrimSpace(u) == "" {
+			return Errorf(KindInvalid, "untrusted[%d] is empty", i)
+		}
+		if !r.contains(u) {
+			return Errorf(KindInvalid, "untrusted[%d] is not part of the request's input or messages", i)
+		}
+	}
+	return nil
+}
+
+// contains reports whether s is part of the request's input or of one
+// of its messages.
+func (r *Request) contains(s string) bool {
+	if strings.Contains(r.Input, s) {
+		return true
+	}
+	return slices.ContainsFunc(r.Messages, func(m Message) bool { return strings.Contains(m.Content, s) })
 }
 
 // Size is the number of bytes of text the request carries.

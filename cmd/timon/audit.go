@@ -31,7 +31,8 @@ const auditUsage = `usage:
                                                              not truncated or rewritten)
   timon audit export [filters] [--format jsonl|csv]            entries, without content
   timon audit tail [-n N] [-f] [filters] [--format jsonl|csv]  the last N entries (20), then new ones with -f
-  timon audit stats [filters]                                  requests, denials, redactions, tokens
+  timon audit stats [filters]                                  requests, denials, redactions, tokens, and
+                                                             moderation findings when there are any
   timon audit show [--format text|json] REQUEST_ID             one request's entries, with the content kept under
                                                              content: full (as sent to the model: redacted); the
                                                              reading is journaled (integration audit, task read,

@@ -34,7 +34,7 @@ var synopses = map[string]string{
 	"audit verify":      "timon audit verify [--public-key FILE]... [--checkpoints FILE] [--allow-no-checkpoint] [--config FILE]\n  check the chain and the signed checkpoints; exits 1 when the journal was tampered with,\n  when checkpoints exist but no public key can check them, or when entries exist but no\n  checkpoint covers them (unless --allow-no-checkpoint)",
 	"audit export":      "timon audit export [filters] [--format jsonl|csv] [--config FILE]\n  print entries, without content",
 	"audit tail":        "timon audit tail [-n N] [-f] [filters] [--format jsonl|csv] [--config FILE]\n  print the last N entries (20), then new ones with -f",
-	"audit stats":       "timon audit stats [filters] [--config FILE]\n  requests, denials, redactions, tokens",
+	"audit stats":       "timon audit stats [filters] [--config FILE]\n  requests, denials, redactions, tokens, and moderation findings when there are any",
 	"audit public-key":  "timon audit public-key [--set] [--config FILE]\n  print the checkpoints' public key (PEM), or with --set every key with its period (JSON)",
 	"audit checkpoints": "timon audit checkpoints [--config FILE]\n  export the signed checkpoints to keep elsewhere",
 	"audit retention":   "timon audit retention [--config FILE]\n  drop content older than journal.retention",

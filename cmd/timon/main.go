@@ -86,9 +86,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
-	case errors.Is(err, errNotBuilt):
-		fmt.Fprintln(stderr, "timon:", err)
-		return 2
 	case errors.Is(err, errFailed):
 		return 1 // already reported
 	default:
@@ -96,10 +93,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 }
-
-// errNotBuilt is returned by subcommands that do not exist yet: they say so
-// and exit 2 rather than pretend.
-var errNotBuilt = errors.New("not built yet")
 
 // errFailed reports a failure already explained on stderr or stdout.
 var errFailed = errors.New("failed")

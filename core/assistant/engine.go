@@ -248,14 +248,6 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	}
 	entry.Decision = "allow"
 
-	// An answer moderated on its way out is held back from a stream
-	// until it is checked (moderation.go): the model is asked for it
-	// whole, and it is emitted once.
-	var heldEmit func(string) error
-	if emit != nil && dec.Moderation != nil && len(dec.Moderation.Output) > 0 {
-		heldEmit, emit = emit, nil
-	}
-
 	red := e.redactors[dec.Profile]
 	if red == nil {
 		return nil, core.Errorf(core.KindInternal, "redaction profile %q is not available", dec.Profile)
@@ -283,13 +275,22 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		}
 	}()
 
+	// Untrusted material is checked first (moderation.go): what is set
+	// aside is not redacted, classified or sent.
+	work := req
+	if len(req.Untrusted) > 0 {
+		if work, err = e.moderateUntrusted(ctx, dec.Moderation, red, req, &mod); err != nil {
+			return nil, err
+		}
+	}
+
 	// 4. Redaction of every text that leaves, within its time budget.
-	lx, err := maskLaTeX(req) // LaTeX rewrites: protected structure (latex.go)
+	lx, err := maskLaTeX(work) // LaTeX rewrites: protected structure (latex.go)
 	if err != nil {
 		return nil, err
 	}
 	vault := redact.NewVault()
-	sent, counts, err := redactRequest(ctx, red, vault, lx.input(req), e.redactFor)
+	sent, counts, err := redactRequest(ctx, red, vault, lx.input(work), e.redactFor)
 	entry.Redactions = counts
 	if err != nil {
 		return nil, err
@@ -317,6 +318,9 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		content = &audit.Content{Sent: prompt}
 	}
 	guard := newOutputGuard(red, vault, restoreMode(req), lx.stream(emit))
+	if guard.streaming() && dec.Moderation != nil && len(dec.Moderation.Output) > 0 {
+		guard.gate = &outputGate{e: e, ctx: ctx, mod: dec.Moderation, out: &mod, next: guard.admit}
+	}
 	result, err := lx.call(ctx, e, dec.Candidates, sent, maxTokens, guard, vault)
 	if result != nil {
 		entry.Provider, entry.Model = result.Provider, result.Model
@@ -357,7 +361,11 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 
 	// Moderation of the answer, as the model wrote it (placeholders not
 	// yet restored).
-	if dec.Moderation != nil && strings.TrimSpace(result.Text) != "" {
+	if guard.gate != nil {
+		if err := guard.gate.finish(); err != nil {
+			return nil, err
+		}
+	} else if dec.Moderation != nil && strings.TrimSpace(result.Text) != "" {
 		if err := e.moderate(ctx, dec.Moderation, dirOutput, provider.ModerationRequest{Input: []string{result.Text}}, &mod); err != nil {
 			return nil, err
 		}
@@ -368,11 +376,6 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	text, masked, err := guard.finish(result.Text)
 	if err == nil {
 		text, err = lx.finish(text, emit)
-	}
-	if err == nil && heldEmit != nil && text != "" {
-		if eerr := heldEmit(text); eerr != nil {
-			err = &core.Error{Kind: core.KindCanceled, Message: "the receiver of the answer went away", Err: eerr}
-		}
 	}
 	if err != nil {
 		return nil, err

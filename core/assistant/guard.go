@@ -41,6 +41,10 @@ type outputGuard struct {
 
 	line   string // raw text of the current line(s), not yet final
 	passed string // masked text of line already passed on
+
+	// gate, when set, holds a streamed answer back until moderation has
+	// checked it, and lets it through to admit.
+	gate *outputGate
 }
 
 // restoreMode is where a request's answer goes, decided here only. Text an
@@ -88,6 +92,15 @@ func (g *outputGuard) write(delta string) error {
 	}
 	g.received = true
 	g.size += len(delta)
+	if g.gate != nil {
+		return g.gate.write(delta)
+	}
+	return g.admit(delta)
+}
+
+// admit checks the next piece of a streamed answer and passes what is
+// final of it on.
+func (g *outputGuard) admit(delta string) error {
 	g.line += delta
 	// Complete lines are final.
 	for {

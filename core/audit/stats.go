@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"timon.dev/timon/core/store"
@@ -21,6 +22,13 @@ type Counts struct {
 	TokensOut  int64            `json:"tokens_out"`
 	Redactions map[string]int64 `json:"redactions,omitempty"` // by type
 	Outcomes   map[string]int64 `json:"outcomes,omitempty"`   // by outcome
+	// Moderation counts the requests whose moderation found a category,
+	// keyed as the entries' moderation field writes each finding:
+	// direction ("in", "out", "untrusted"), category and decision, e.g.
+	// "in:health=warn", "out:selfharm=block", "in:error=block" (the
+	// classifier failed). A request counts once per finding however often
+	// its moderation recorded it. Absent when nothing was found.
+	Moderation map[string]int64 `json:"moderation,omitempty"`
 }
 
 func (c *Counts) add(e *Entry) {
@@ -43,6 +51,16 @@ func (c *Counts) add(e *Entry) {
 		c.Outcomes = map[string]int64{}
 	}
 	c.Outcomes[e.Outcome]++
+	findings := strings.Split(e.Moderation, ";")
+	for i, f := range findings {
+		if f == "" || slices.Contains(findings[:i], f) {
+			continue
+		}
+		if c.Moderation == nil {
+			c.Moderation = map[string]int64{}
+		}
+		c.Moderation[f]++
+	}
 }
 
 func addTo(m map[string]*Counts, key string, e *Entry) {

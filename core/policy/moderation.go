@@ -19,12 +19,17 @@ const (
 var ModerationActions = []string{ModLog, ModWarn, ModBlock}
 
 // Moderation is a rule's moderation block: what to do when a classifier
-// flags a category of what is sent (Input) or of the answer (Output).
+// flags a category of what is sent (Input), of the answer (Output), or of
+// the material a request marks as written by others (Untrusted: a chat
+// thread, a merge request).
 type Moderation struct {
-	// Input and Output map a category name, or "*" for every category, to
-	// an action.
-	Input  map[string]ModerationAction `yaml:"input"`
-	Output map[string]ModerationAction `yaml:"output"`
+	// Input, Output and Untrusted map a category name, or "*" for every
+	// category, to an action. For untrusted material, warn sets the
+	// flagged pieces aside (the request goes on without them, and says
+	// so) and block refuses the request.
+	Input     map[string]ModerationAction `yaml:"input"`
+	Output    map[string]ModerationAction `yaml:"output"`
+	Untrusted map[string]ModerationAction `yaml:"untrusted"`
 	// OnError is what happens when no classifier answers: block (the
 	// default: fail closed) or allow.
 	OnError string `yaml:"on_error"`
@@ -51,7 +56,7 @@ func (a *ModerationAction) UnmarshalYAML(n *yaml.Node) error {
 
 // Active reports whether m moderates anything.
 func (m *Moderation) Active() bool {
-	return m != nil && (len(m.Input) > 0 || len(m.Output) > 0)
+	return m != nil && (len(m.Input) > 0 || len(m.Output) > 0 || len(m.Untrusted) > 0)
 }
 
 // FailOpen reports whether a classifier error lets the request through.
@@ -79,7 +84,7 @@ func checkModeration(where string, m *Moderation) error {
 	for _, dir := range []struct {
 		name string
 		m    map[string]ModerationAction
-	}{{"input", m.Input}, {"output", m.Output}} {
+	}{{"input", m.Input}, {"output", m.Output}, {"untrusted", m.Untrusted}} {
 		for cat, a := range dir.m {
 			at := fmt.Sprintf("%s.%s.%s", where, dir.name, cat)
 			if cat == "" {

@@ -22,8 +22,9 @@ import (
 //	    one request's entries, with the content kept under content: full;
 //	    the reading is journaled first (integration audit, task read)
 //	GET /admin/usage?since=&until=&user=&integration=&group=
-//	    requests, denials (by policy), invalid requests, outcomes, redactions
-//	    and tokens per integration, group and day; by default the last 30 days
+//	    requests, denials (by policy), invalid requests, outcomes, redactions,
+//	    tokens and moderation findings ("in:health=warn": requests) per
+//	    integration, group and day; by default the last 30 days
 //
 // since and until take what the CLI's --since and --until do: a date, an
 // RFC 3339 time, or a duration ago (7d, 24h, 90m). The answers echo the
