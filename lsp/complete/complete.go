@@ -70,6 +70,9 @@ type Result struct {
 	// Reason says why nothing is offered ("comment or string", "prose"),
 	// for logs.
 	Reason string
+	// Notices are the assistant's notices for the user (a moderation
+	// warning); a suggestion from the cache has none.
+	Notices []string
 }
 
 // Completer computes completions. It is safe for concurrent use.
@@ -312,7 +315,7 @@ func (c *Completer) ask(ctx context.Context, r Request) (Result, error) {
 	if text != "" {
 		c.cache.store(r.URI, before, after, text)
 	}
-	return Result{Text: text}, nil
+	return Result{Text: text, Notices: resp.Notices}, nil
 }
 
 // cause is ErrSuperseded for a keystroke, the context's error otherwise.

@@ -104,14 +104,16 @@ func (s *Server) CodeActionResolve(ctx context.Context, a *protocol.CodeAction) 
 	}
 	wctx, cancel := s.joinWork(ctx)
 	defer cancel()
-	edit, _, err := s.perform(wctx, spec, args)
+	what := strings.TrimPrefix(spec.Title, "timon: ")
+	edit, resp, err := s.perform(wctx, spec, args)
 	switch {
 	case err == nil:
 		a.Edit = edit
+		s.showNotices(ctx, what, resp.Notices)
 	case ctx.Err() != nil:
 		return nil, protocol.ErrRequestCancelled
 	default:
-		s.showError(ctx, strings.TrimPrefix(spec.Title, "timon: "), err)
+		s.showError(ctx, what, err)
 	}
 	return a, nil
 }
@@ -147,15 +149,18 @@ func (s *Server) ExecuteCommand(ctx context.Context, p *protocol.ExecuteCommandP
 // result.
 func (s *Server) runCommand(ctx context.Context, spec actions.Spec, args Args) {
 	what := strings.TrimPrefix(spec.Title, "timon: ")
-	edit, text, err := s.perform(ctx, spec, args)
+	edit, resp, err := s.perform(ctx, spec, args)
 	s.log.Info("action done", "action", string(spec.ID), "edit", edit != nil, "error", string(core.ErrorKind(err)))
+	if err == nil {
+		s.showNotices(ctx, what, resp.Notices)
+	}
 	switch {
 	case err != nil:
 		if s.work.Err() == nil {
 			s.showError(ctx, what, err)
 		}
 	case !spec.Edits:
-		s.notify(ctx, protocol.MessageTypeInfo, "timon — "+text, false)
+		s.notify(ctx, protocol.MessageTypeInfo, "timon — "+resp.Text, false)
 	case edit == nil:
 		s.notify(ctx, protocol.MessageTypeInfo, "timon: "+what+": nothing to change", false)
 	default:
@@ -186,27 +191,28 @@ func (s *Server) runCommand(ctx context.Context, spec actions.Spec, args Args) {
 var errChanged = errors.New("the text changed while timon was working; run the action again")
 
 // perform runs action spec on args with progress: it returns the edit
-// (for editing actions, nil when nothing changes) or the answer's text
-// (explain).
-func (s *Server) perform(ctx context.Context, spec actions.Spec, args Args) (*protocol.WorkspaceEdit, string, error) {
+// (for editing actions, nil when nothing changes) and the assistant's
+// answer (its text is the explanation of explain; its notices, a
+// moderation warning, are for the user).
+func (s *Server) perform(ctx context.Context, spec actions.Spec, args Args) (*protocol.WorkspaceEdit, *core.Response, error) {
 	d := s.docs.Get(args.URI)
 	if d == nil {
-		return nil, "", core.Errorf(core.KindInvalid, "%s is not open", s.displayPath(args.URI))
+		return nil, nil, core.Errorf(core.KindInvalid, "%s is not open", s.displayPath(args.URI))
 	}
 	if args.Version != 0 && args.Version != d.Version {
-		return nil, "", core.Errorf(core.KindInvalid, "the document changed since the action was offered; choose it again")
+		return nil, nil, core.Errorf(core.KindInvalid, "the document changed since the action was offered; choose it again")
 	}
 	if ign, why := s.ignored(args.URI); ign {
-		return nil, "", core.Errorf(core.KindDenied, "%s is never sent to the assistant (%s)", s.displayPath(args.URI), why)
+		return nil, nil, core.Errorf(core.KindDenied, "%s is never sent to the assistant (%s)", s.displayPath(args.URI), why)
 	}
 	isTeX := actions.IsLaTeX(d.Language, args.URI)
 	start, end := d.Offsets(args.Range, s.caps.enc)
 	start, end, ok := actions.Target(d.Text, start, end, isTeX)
 	if !ok {
-		return nil, "", core.Errorf(core.KindInvalid, "select some text first")
+		return nil, nil, core.Errorf(core.KindInvalid, "select some text first")
 	}
 	if spec.LaTeX != isTeX {
-		return nil, "", core.Errorf(core.KindInvalid, "%s is for %s", spec.Title, map[bool]string{true: "LaTeX files", false: "code"}[spec.LaTeX])
+		return nil, nil, core.Errorf(core.KindInvalid, "%s is for %s", spec.Title, map[bool]string{true: "LaTeX files", false: "code"}[spec.LaTeX])
 	}
 
 	ctx, done := s.beginProgress(ctx, spec.Title)
@@ -215,22 +221,22 @@ func (s *Server) perform(ctx context.Context, spec actions.Spec, args Args) (*pr
 		core.Origin{Path: s.displayPath(args.URI), Language: d.Language}, s.o.Principal)
 	resp, err := s.o.Assistant.Do(ctx, req)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if !spec.Edits {
-		return nil, resp.Text, nil
+		return nil, resp, nil
 	}
 	edits := actions.Edits(spec, d.Text, start, end, resp.Text)
 	if len(edits) == 0 {
-		return nil, "", nil
+		return nil, resp, nil
 	}
 	// Positions are computed on the document as it is now: it may have
 	// changed after the target (fine) but not before its end.
 	cur := s.docs.Get(args.URI)
 	if cur == nil || len(cur.Text) < end || cur.Text[:end] != d.Text[:end] {
-		return nil, "", errChanged
+		return nil, nil, errChanged
 	}
-	return s.workspaceEdit(cur, edits), "", nil
+	return s.workspaceEdit(cur, edits), resp, nil
 }
 
 // workspaceEdit makes one WorkspaceEdit of edits on d: versioned when the

@@ -68,8 +68,9 @@ func (s *Server) InlineCompletion(ctx context.Context, p *protocol.InlineComplet
 
 // suggest computes the suggestion at pos. A request made pointless by a
 // keystroke gets nothing; one canceled by the client gets the
-// RequestCancelled error; a failing model gets nothing and, once in a
-// while, a message saying why.
+// RequestCancelled error; a failing model or a refusal (moderation)
+// gets nothing and, once in a while, a message saying why; a notice
+// (moderation's warn) keeps the suggestion and is shown once per document.
 func (s *Server) suggest(ctx context.Context, u string, pos protocol.Position, invoked, explicit bool) (*document.Doc, int, string, error) {
 	d := s.doc(ctx, u)
 	if d == nil {
@@ -87,6 +88,7 @@ func (s *Server) suggest(ctx context.Context, u string, pos protocol.Position, i
 	})
 	switch {
 	case err == nil:
+		s.showCompletionNotices(ctx, u, res.Notices)
 		return d, off, res.Text, nil
 	case errors.Is(err, complete.ErrSuperseded):
 		return nil, 0, "", nil

@@ -59,20 +59,55 @@ func (s *Server) showCompletionError(ctx context.Context, err error) {
 	}
 }
 
+// showNotices shows the assistant's notices on what succeeded (a
+// moderation warning: "moderation: category health flagged (output)") as
+// one warning, sent with the result, which still applies.
+func (s *Server) showNotices(ctx context.Context, what string, notices []string) {
+	if len(notices) == 0 {
+		return
+	}
+	s.log.Info("request answered with notices", "what", what, "notices", len(notices))
+	s.notify(ctx, protocol.MessageTypeWarning, "timon: "+what+": "+strings.Join(notices, "; "), false)
+}
+
+// showCompletionNotices is showNotices for the completions of document
+// uri: each notice once per document in a session, since completions
+// come with every pause in typing.
+func (s *Server) showCompletionNotices(ctx context.Context, uri string, notices []string) {
+	var fresh []string
+	s.mu.Lock()
+	for _, n := range notices {
+		if k := uri + "\x00" + n; !s.noticed[k] {
+			s.noticed[k] = true
+			fresh = append(fresh, n)
+		}
+	}
+	s.mu.Unlock()
+	s.showNotices(ctx, "completion", fresh)
+}
+
 // Describe is the message shown for err when what failed.
 func Describe(what string, err error) string {
 	e := core.AsError(err, "internal error")
 	var b strings.Builder
 	fmt.Fprintf(&b, "timon: %s failed: ", what)
+	// Moderation's refusals say so themselves ("refused by moderation:
+	// category health (input)", "moderation is unavailable, so nothing was
+	// sent (classifier NAME)"): they were neither redaction nor the model.
+	moderation := strings.Contains(e.Message, "moderation")
 	switch e.Kind {
 	case core.KindQuota:
 		b.WriteString("quota exceeded: ")
 	case core.KindDenied:
 		b.WriteString("not allowed: ")
 	case core.KindBlocked:
-		b.WriteString("blocked by redaction: ")
+		if !moderation {
+			b.WriteString("blocked by redaction: ")
+		}
 	case core.KindUnavailable:
-		b.WriteString("the model is unavailable: ")
+		if !moderation {
+			b.WriteString("the model is unavailable: ")
+		}
 	case core.KindTimeout:
 		b.WriteString("the model is too slow: ")
 	case core.KindOutputRejected:

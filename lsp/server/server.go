@@ -98,6 +98,7 @@ type Server struct {
 	seq      int
 	shown    map[core.Kind]time.Time // completion errors last shown
 	skipped  map[string]bool         // ignored documents already reported
+	noticed  map[string]bool         // completion notices shown: document + "\x00" + notice
 }
 
 // capabilities is what the client declared that changes what the server
@@ -140,7 +141,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		o: o, log: o.Logger, docs: document.NewStore(), ignore: m,
 		exited: make(chan struct{}), progress: map[string]context.CancelFunc{}, calls: map[string]context.CancelFunc{},
-		shown: map[core.Kind]time.Time{}, skipped: map[string]bool{},
+		shown: map[core.Kind]time.Time{}, skipped: map[string]bool{}, noticed: map[string]bool{},
 	}
 	s.comp = complete.New(complete.Options{
 		Assistant: o.Assistant, Principal: o.Principal,

@@ -16,6 +16,7 @@ import (
 	"go.lsp.dev/uri"
 
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/policy"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/quota"
 	"timon.dev/timon/lsp/lsptest"
@@ -38,13 +39,15 @@ type setup struct {
 	limits    quota.Limits
 	debounce  time.Duration
 	ignore    []string
+	// moderation moderates the rule everyone (lsptest.EngineOptions).
+	moderation *policy.Moderation
 }
 
 func start(t *testing.T, s setup) *session {
 	t.Helper()
 	fake := fakellm.New()
 	t.Cleanup(fake.Close)
-	local := lsptest.Engine(t, fake.URL(), lsptest.EngineOptions{Limits: s.limits})
+	local := lsptest.Engine(t, fake.URL(), lsptest.EngineOptions{Limits: s.limits, Moderation: s.moderation})
 	if s.principal.UserID == "" {
 		s.principal = core.Principal{UserID: "alice", Integration: core.IntegrationLSP}
 	}
