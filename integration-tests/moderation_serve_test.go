@@ -418,6 +418,9 @@ func TestModerationServe(t *testing.T) {
 	if out, errOut, code := h.timon("audit", "show", "--format", "json", ids["in:health=warn"][0]); code != 0 || !strings.Contains(out, `"in:health=warn"`) {
 		t.Errorf("timon audit show: exit %d\n%s%s", code, out, errOut)
 	}
+	if out, errOut, code := h.timon("audit", "show", ids["in:health=warn"][0]); code != 0 || !strings.Contains(out, "\n  moderation in:health=warn\n") {
+		t.Errorf("timon audit show (text): exit %d\n%s%s", code, out, errOut)
+	}
 
 	// Metrics: one count per request and finding, by direction, category
 	// and decision; no other label.

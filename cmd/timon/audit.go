@@ -527,6 +527,9 @@ func show(ctx context.Context, cfg *config.Config, st *store.Store, id, format s
 		}
 		slices.Sort(reds)
 		fmt.Fprintf(bw, "  tokens %d in, %d out, latency %d ms, redactions %s\n", e.TokensIn, e.TokensOut, e.LatencyMS, dash(strings.Join(reds, " ")))
+		if e.Moderation != "" {
+			fmt.Fprintf(bw, "  moderation %s\n", safe(strings.ReplaceAll(e.Moderation, ";", " ")))
+		}
 		fmt.Fprintf(bw, "  content: %s\n", e.ContentNote)
 		if e.Content != nil {
 			fmt.Fprintf(bw, "--- sent to the model\n%s\n--- returned by the model\n%s\n---\n", safe(e.Content.Sent), safe(e.Content.Returned))
