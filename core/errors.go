@@ -43,7 +43,10 @@ type Error struct {
 	Provider  string    `json:"provider,omitempty"`   // for KindUnavailable, KindTimeout
 	RetryAt   time.Time `json:"retry_at,omitzero"`    // for KindQuota
 	RequestID string    `json:"request_id,omitempty"` // the journal entry
-	Err       error     `json:"-"`
+	// Moderation, for KindBlocked and KindUnavailable, says what
+	// moderation refused, or where its classifier did not answer.
+	Moderation *ModerationFlag `json:"moderation,omitempty"`
+	Err        error           `json:"-"`
 }
 
 func (e *Error) Error() string {

@@ -18,6 +18,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	"timon.dev/timon/core"
 	"timon.dev/timon/core/provider/fakellm"
 )
 
@@ -68,9 +69,10 @@ type modAnswer struct {
 	// An error's: timon's code (native routes, and beside OpenAI's shape
 	// when not streamed), OpenAI's error.code, the message, the provider.
 	code, oaCode, message, provider string
-	finish                          string // OpenAI: the last finish_reason
-	done                            bool   // native: a done event; OpenAI: data: [DONE]
-	errorEvent                      bool   // the error came as an event of a started stream
+	moderation                      *core.ModerationFlag // what moderation refused
+	finish                          string               // OpenAI: the last finish_reason
+	done                            bool                 // native: a done event; OpenAI: data: [DONE]
+	errorEvent                      bool                 // the error came as an event of a started stream
 }
 
 // modWire is every JSON shape the answer may take: the native answer, its
@@ -83,7 +85,9 @@ type modWire struct {
 	Message   string   `json:"message"`
 	Provider  string   `json:"provider"`
 	ID        string   `json:"id"`
-	Choices   []struct {
+	// Moderation is beside the code, in timon's shape.
+	Moderation *core.ModerationFlag `json:"moderation"`
+	Choices    []struct {
 		Message      *struct{ Content string } `json:"message"`
 		Delta        *struct{ Content string } `json:"delta"`
 		FinishReason *string                   `json:"finish_reason"`
@@ -109,7 +113,7 @@ func (a *modAnswer) add(t *testing.T, data string) {
 		}
 	}
 	if w.Code != "" {
-		a.code, a.message, a.provider = w.Code, w.Message, w.Provider
+		a.code, a.message, a.provider, a.moderation = w.Code, w.Message, w.Provider, w.Moderation
 	}
 	if w.Error != nil {
 		a.oaCode, a.message = w.Error.Code, w.Error.Message
@@ -287,6 +291,11 @@ func TestModerationServe(t *testing.T) {
 			if !strings.Contains(a.message, s) {
 				t.Fatalf("the message %q does not name %q", a.message, s)
 			}
+		}
+		// What moderation refused, for programs: the category the message
+		// names (none when the classifier is down).
+		if m := a.moderation; m == nil || m.Direction == "" || (m.Category != "" && !strings.Contains(a.message, "category "+m.Category)) {
+			t.Fatalf("moderation %+v beside %q", m, a.message)
 		}
 	}
 	// checkAnswered: an answer, whole, with these notices.

@@ -388,20 +388,11 @@ func redactionTypes(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// The engine's moderation outcomes, as it words them (core/assistant),
-// read to word them in the requester's language: a refusal naming the
-// category and what it was found in, and a notice that part of the
-// context was set aside.
-var (
-	moderationRefusal  = regexp.MustCompile(`^refused by moderation: category (\S+) \((input|output|untrusted material)\)$`)
-	moderationSetAside = regexp.MustCompile(`^part of the context was set aside by moderation \(category (\S+)\)$`)
-)
-
 // noticeLine words a notice of the engine (a moderation warning: never
 // content, only categories) as a line after the answer.
 func noticeLine(cat *catalogue, notice string) string {
-	if m := moderationSetAside.FindStringSubmatch(notice); m != nil {
-		return cat.T("notice_set_aside", "category", m[1])
+	if category, ok := core.SetAsideCategory(notice); ok {
+		return cat.T("notice_set_aside", "category", category)
 	}
 	return cat.T("notice", "notice", notice)
 }
@@ -424,16 +415,16 @@ func (r *Router) failure(cat *catalogue, err error) (text, footer, requestID str
 		}
 		text = cat.T("err_quota", "time", when, "reason", ce.Message)
 	case core.KindBlocked:
-		if m := moderationRefusal.FindStringSubmatch(ce.Message); m != nil {
-			text = cat.T("err_moderation_"+strings.Fields(m[2])[0], "category", m[1])
+		if m := ce.Moderation; m != nil {
+			text = cat.T("err_moderation_"+m.Direction, "category", m.Category)
 		} else {
 			text = cat.T("err_blocked", "reason", ce.Message)
 		}
 	case core.KindUnavailable:
-		switch {
-		case strings.HasPrefix(ce.Message, "moderation is unavailable, so the answer is withheld"):
+		switch m := ce.Moderation; {
+		case m != nil && m.Direction == core.ModerationOutput:
 			text = cat.T("err_moderation_unavailable_output", "classifier", ce.Provider)
-		case strings.HasPrefix(ce.Message, "moderation is unavailable"):
+		case m != nil:
 			text = cat.T("err_moderation_unavailable", "classifier", ce.Provider)
 		default:
 			text = cat.T("err_unavailable", "reason", ce.Message)

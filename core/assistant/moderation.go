@@ -112,9 +112,16 @@ func (e *Engine) moderate(ctx context.Context, mod *policy.Moderation, dir strin
 		}
 	}
 	if blocked != "" {
-		return core.Errorf(core.KindBlocked, "refused by moderation: category %s (%s)", blocked, direction(dir))
+		return refusal(blocked, dir)
 	}
 	return nil
+}
+
+// refusal is the error of a request refused by moderation.
+func refusal(category, dir string) *core.Error {
+	e := core.Errorf(core.KindBlocked, "refused by moderation: category %s (%s)", category, direction(dir))
+	e.Moderation = &core.ModerationFlag{Category: category, Direction: flagDirection(dir)}
+	return e
 }
 
 // moderateUntrusted checks each piece of the untrusted material req lists
@@ -152,11 +159,11 @@ func (e *Engine) moderateUntrusted(ctx context.Context, mod *policy.Moderation, 
 			blocked = why
 		case strongest == policy.ModWarn && i < len(req.Untrusted):
 			aside = append(aside, req.Untrusted[i])
-			out.notice(fmt.Sprintf("part of the context was set aside by moderation (category %s)", why))
+			out.notice(core.SetAsideNotice(why))
 		}
 	}
 	if blocked != "" {
-		return nil, core.Errorf(core.KindBlocked, "refused by moderation: category %s (%s)", blocked, direction(dirUntrusted))
+		return nil, refusal(blocked, dirUntrusted)
 	}
 	if len(aside) == 0 {
 		return &next, nil
@@ -206,7 +213,7 @@ func (e *Engine) classify(ctx context.Context, mod *policy.Moderation, dir strin
 	if dir == dirOutput {
 		what = "the answer is withheld"
 	}
-	return nil, &core.Error{Kind: core.KindUnavailable, Provider: name,
+	return nil, &core.Error{Kind: core.KindUnavailable, Provider: name, Moderation: &core.ModerationFlag{Direction: flagDirection(dir)},
 		Message: fmt.Sprintf("moderation is unavailable, so %s (classifier %s)", what, name), Err: err}
 }
 
@@ -221,6 +228,17 @@ func judge(acts map[string]policy.ModerationAction, results []provider.Moderatio
 		}
 	}
 	return out
+}
+
+// flagDirection is dir as core.ModerationFlag says it.
+func flagDirection(dir string) string {
+	switch dir {
+	case dirOutput:
+		return core.ModerationOutput
+	case dirUntrusted:
+		return core.ModerationUntrusted
+	}
+	return core.ModerationInput
 }
 
 func direction(dir string) string {

@@ -94,7 +94,7 @@ func Describe(what string, err error) string {
 	// Moderation's refusals say so themselves ("refused by moderation:
 	// category health (input)", "moderation is unavailable, so nothing was
 	// sent (classifier NAME)"): they were neither redaction nor the model.
-	moderation := strings.Contains(e.Message, "moderation")
+	moderation := e.Moderation != nil
 	switch e.Kind {
 	case core.KindQuota:
 		b.WriteString("quota exceeded: ")

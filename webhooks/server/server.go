@@ -337,10 +337,14 @@ type errorBody struct {
 	Provider  string    `json:"provider,omitempty"`
 	RetryAt   time.Time `json:"retry_at,omitzero"`
 	RequestID string    `json:"request_id,omitempty"`
+	// Moderation says what moderation refused, or where its classifier
+	// did not answer.
+	Moderation *core.ModerationFlag `json:"moderation,omitempty"`
 }
 
 func bodyOf(e *core.Error) errorBody {
-	return errorBody{Code: e.Kind, Message: e.Message, Rule: e.Rule, Provider: e.Provider, RetryAt: e.RetryAt, RequestID: e.RequestID}
+	return errorBody{Code: e.Kind, Message: e.Message, Rule: e.Rule, Provider: e.Provider, RetryAt: e.RetryAt, RequestID: e.RequestID,
+		Moderation: e.Moderation}
 }
 
 // Status maps an error kind to its HTTP status.
