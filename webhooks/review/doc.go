@@ -18,7 +18,12 @@
 // tools, and its answer is checked (schema, leaked instructions, secrets,
 // links and images to hosts outside an allowlist, GitLab quick actions and
 // mentions) before it is posted. Leaked secrets found in the diff are flagged
-// by type and location, never by value.
+// by type and location, never by value. Each request lists those pieces
+// (title, description, commit titles, each file's block) as
+// core.Request.Untrusted, so that a moderating policy rule checks them one
+// by one: what it sets aside is said not reviewed in the posted note, with
+// the engine's other notices; what it refuses (the material, or the
+// model's answer) is reported in the note instead of a review.
 //
 // The package talks to GitLab through the API interface, which
 // webhooks/gitlab's client implements.

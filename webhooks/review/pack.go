@@ -2,8 +2,11 @@ package review
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"timon.dev/timon/core"
 )
 
 // Chunk is the part of a review sent in one model call.
@@ -12,7 +15,24 @@ type Chunk struct {
 	Text string
 	// Files are the files (or parts of files) it holds.
 	Files []string
+	// Untrusted are its file blocks, each an exact part of Text: the
+	// pieces moderation checks one by one, and may set aside (neighbours
+	// grouped when a chunk holds more files than a request may list).
+	Untrusted []string
 }
+
+// Head is the merge request's header block of the model's input.
+type Head struct {
+	Text string
+	// Untrusted are its title, description and commit titles, each an
+	// exact part of Text.
+	Untrusted []string
+}
+
+// maxFilePieces bounds the file blocks a chunk lists as untrusted: a
+// request lists at most core.MaxUntrusted pieces, three of them the
+// header's.
+const maxFilePieces = core.MaxUntrusted - 3
 
 // structureTag matches the tags that structure the model's input, so that
 // untrusted text cannot close or open one.
@@ -31,28 +51,54 @@ func attr(s string) string {
 	return `"` + s + `"`
 }
 
-// Header renders the merge request's title and description (truncated) as
-// the untrusted block that starts every chunk.
-func Header(title, description string, commits []Commit) string {
+// Header renders the merge request's title, description (truncated) and
+// commit titles as the untrusted block that starts every chunk.
+func Header(title, description string, commits []Commit) Head {
 	var b strings.Builder
-	b.WriteString("<merge_request>\n<title>")
-	b.WriteString(defuse(truncate(title, 300)))
-	b.WriteString("</title>\n<description>\n")
-	b.WriteString(defuse(truncate(description, 3000)))
-	b.WriteString("\n</description>\n")
-	if len(commits) > 0 {
-		b.WriteString("<commits>\n")
-		for i, c := range commits {
-			if i == 30 {
-				b.WriteString("… " + strconv.Itoa(len(commits)-30) + " more\n")
-				break
-			}
-			b.WriteString("- " + defuse(truncate(strings.ReplaceAll(c.Title, "\n", " "), 200)) + "\n")
+	t, d := defuse(truncate(title, 300)), defuse(truncate(description, 3000))
+	b.WriteString("<merge_request>\n<title>" + t + "</title>\n<description>\n" + d + "\n</description>\n")
+	var cs strings.Builder
+	for i, c := range commits {
+		if i == 30 {
+			cs.WriteString("… " + strconv.Itoa(len(commits)-30) + " more\n")
+			break
 		}
-		b.WriteString("</commits>\n")
+		cs.WriteString("- " + defuse(truncate(strings.ReplaceAll(c.Title, "\n", " "), 200)) + "\n")
+	}
+	if len(commits) > 0 {
+		b.WriteString("<commits>\n" + cs.String() + "</commits>\n")
 	}
 	b.WriteString("</merge_request>\n")
-	return b.String()
+	return Head{Text: b.String(), Untrusted: distinct(t, d, cs.String())}
+}
+
+// chunkInput is the model's input for a chunk, under the header, and the
+// untrusted pieces in it.
+func chunkInput(h Head, c Chunk) (string, []string) {
+	return h.Text + "<diff>\n" + c.Text + "</diff>", distinct(append(slices.Clone(h.Untrusted), c.Untrusted...)...)
+}
+
+// distinct returns ss without blank or repeated strings.
+func distinct(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if strings.TrimSpace(s) != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// group returns the parts of text the spans cover, at most n of them:
+// consecutive spans (which touch) are grouped when there are more.
+func group(text string, spans [][2]int, n int) []string {
+	size := (len(spans) + n - 1) / max(n, 1)
+	var out []string
+	for i := 0; i < len(spans); i += size {
+		last := spans[min(i+size, len(spans))-1]
+		out = append(out, text[spans[i][0]:last[1]])
+	}
+	return out
 }
 
 func truncate(s string, n int) string {
@@ -113,12 +159,20 @@ func Pack(files []*File, budget, maxChunks int) (chunks []Chunk, skipped []Skipp
 	}
 	var cur strings.Builder
 	var curFiles []string
+	var spans [][2]int // the file blocks of cur
+	start := 0         // where the open file block started
 	flush := func() {
 		if cur.Len() > 0 {
-			chunks = append(chunks, Chunk{Text: cur.String(), Files: curFiles})
+			text := cur.String()
+			chunks = append(chunks, Chunk{Text: text, Files: curFiles, Untrusted: group(text, spans, maxFilePieces)})
 		}
 		cur.Reset()
 		curFiles = nil
+		spans = nil
+	}
+	closeFile := func() {
+		cur.WriteString(fileClose)
+		spans = append(spans, [2]int{start, cur.Len()})
 	}
 	full := func() bool { return len(chunks) >= maxChunks }
 	for _, f := range files {
@@ -155,7 +209,7 @@ func Pack(files []*File, budget, maxChunks int) (chunks []Chunk, skipped []Skipp
 		dropped := false
 		for _, p := range pieces {
 			if started && cur.Len()+len(p)+len(fileClose) > budget {
-				cur.WriteString(fileClose)
+				closeFile()
 				flush()
 				started = false
 			}
@@ -167,6 +221,7 @@ func Pack(files []*File, budget, maxChunks int) (chunks []Chunk, skipped []Skipp
 					dropped = true
 					break
 				}
+				start = cur.Len()
 				cur.WriteString(open)
 				curFiles = append(curFiles, f.Path())
 				started = true
@@ -174,7 +229,7 @@ func Pack(files []*File, budget, maxChunks int) (chunks []Chunk, skipped []Skipp
 			cur.WriteString(p)
 		}
 		if started {
-			cur.WriteString(fileClose)
+			closeFile()
 		}
 		if dropped {
 			skipped = append(skipped, Skipped{Path: f.Path(), Reason: SkipBudget})

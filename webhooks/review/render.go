@@ -91,8 +91,9 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-// summaryBody renders the summary note of a review.
-func summaryBody(r *Result, posted int) string {
+// summaryBody renders the summary note of a review; notices (see
+// noticesBody) go last.
+func summaryBody(r *Result, posted int, notices string) string {
 	var b strings.Builder
 	b.WriteString("### timon review\n\n")
 	scope := "the whole merge request"
@@ -148,6 +149,7 @@ func summaryBody(r *Result, posted int) string {
 	if r.Unchanged > 0 {
 		fmt.Fprintf(&b, "%s unchanged since the last review.\n\n", plural(r.Unchanged, "file", "files"))
 	}
+	b.WriteString(notices)
 	b.WriteString("<sub>Written by the institution's own model through timon; it can be wrong. Ask with `/timon review`, `/timon describe` or `/timon explain <question>`.</sub>\n")
 	b.WriteString(SummaryMarker)
 	return b.String()
@@ -164,4 +166,30 @@ func oneLine(s string, n int) string {
 		s = truncate(s, n)
 	}
 	return s
+}
+
+// setAside starts the engine's notice that untrusted material was set
+// aside by moderation (core/assistant), e.g. "part of the context was set
+// aside by moderation (category jailbreaking)".
+const setAside = "part of the context was set aside by moderation"
+
+// noticesBody renders the engine's notices of a result (moderation) for
+// the readers of the merge request, one quoted line each: material set
+// aside is said not reviewed (which part is not known).
+func (r *Reviewer) noticesBody(res *Result) string {
+	var b strings.Builder
+	for _, n := range res.Notices {
+		if rest, ok := strings.CutPrefix(n, setAside); ok {
+			n = "Part of the merge request was set aside by moderation" + rest + " and was not reviewed"
+			if res.Kind != KindReview {
+				n = "Part of the merge request was set aside by moderation" + rest + " and was left out of this answer"
+			}
+		} else if n != "" {
+			n = strings.ToUpper(n[:1]) + n[1:]
+		}
+		if n = r.san.Text(n); n != "" {
+			b.WriteString("> 🛡️ " + oneLine(n, 300) + ".\n\n")
+		}
+	}
+	return b.String()
 }

@@ -168,6 +168,8 @@ type Result struct {
 	Skipped  []Skipped
 	// Unchanged counts files left out of an incremental review.
 	Unchanged int
+	// Notices are the engine's notices (moderation), each once.
+	Notices   []string `json:"notices,omitempty"`
 	Reviewed  int
 	Chunks    int
 	Calls     int
@@ -480,7 +482,7 @@ func (r *Reviewer) review(ctx context.Context, j Job, mr *MergeRequest, refs Dif
 		return nil, fmt.Errorf("reading the commits of !%d: %w", j.IID, err)
 	}
 	header := Header(mr.Title, mr.Description, commits)
-	budget := r.cfg.ChunkTokens*4 - len(header) - 3000
+	budget := r.cfg.ChunkTokens*4 - len(header.Text) - 3000
 	chunks, over := Pack(files, budget, r.cfg.MaxChunks)
 	res.Skipped = append(res.Skipped, over...)
 	res.Chunks = len(chunks)
@@ -507,10 +509,12 @@ func (r *Reviewer) review(ctx context.Context, j Job, mr *MergeRequest, refs Dif
 		if len(chunks) > 1 {
 			part = fmt.Sprintf("Part %d of %d: ", i+1, len(chunks))
 		}
-		out, err := r.reviewChunk(ctx, j, head, header+"<diff>\n"+c.Text+"</diff>", settings)
+		input, untrusted := chunkInput(header, c)
+		out, err := r.reviewChunk(ctx, j, head, input, untrusted, settings)
 		if err != nil {
 			return nil, err
 		}
+		res.Notices = distinct(append(res.Notices, out.Notices...)...)
 		res.Calls += out.Calls
 		res.TokensIn += out.Usage.PromptTokens
 		res.TokensOut += out.Usage.CompletionTokens
@@ -547,14 +551,15 @@ type chunkOutcome struct {
 	Answer  *Answer    `json:"answer,omitempty"`
 	Failure string     `json:"failure,omitempty"`
 	Halt    bool       `json:"halt,omitempty"` // the failure holds for every chunk
+	Notices []string   `json:"notices,omitempty"`
 	Usage   core.Usage `json:"usage"`
 	Calls   int        `json:"calls"`
 }
 
 // reviewChunk returns the outcome of one chunk: the stored one, else the
 // model's, stored before it is used. An error means the run must stop and
-// be tried again later.
-func (r *Reviewer) reviewChunk(ctx context.Context, j Job, head, input string, settings config.GitLabSettings) (*chunkOutcome, error) {
+// be tried again later. untrusted lists the merge request's pieces in input.
+func (r *Reviewer) reviewChunk(ctx context.Context, j Job, head, input string, untrusted []string, settings config.GitLabSettings) (*chunkOutcome, error) {
 	// Everything that decides the answer, but the canary (random per call).
 	id := r.state.seal.chunkID(j.Kind, r.cfg.Model, strconv.Itoa(r.cfg.AnswerTokens), reviewInstruction(settings, ""), input)
 	out := &chunkOutcome{}
@@ -565,8 +570,8 @@ func (r *Reviewer) reviewChunk(ctx context.Context, j Job, head, input string, s
 	if found {
 		return out, nil
 	}
-	ans, usage, calls, err := r.askReview(ctx, j, input, settings)
-	out = &chunkOutcome{Answer: ans, Usage: usage, Calls: calls}
+	ans, notices, usage, calls, err := r.askReview(ctx, j, input, untrusted, settings)
+	out = &chunkOutcome{Answer: ans, Notices: notices, Usage: usage, Calls: calls}
 	if err != nil {
 		msg, stop := r.failure(err)
 		if stop != nil {
@@ -600,6 +605,11 @@ func (r *Reviewer) failure(err error) (msg string, stop error) {
 		}
 		return msg + ": " + r.san.Text(ce.Message), nil
 	case core.KindBlocked:
+		// Moderation names the direction last: an answer refused was
+		// written, not shown.
+		if strings.HasSuffix(ce.Message, "(output)") {
+			return "The model's answer was withheld: " + r.san.Text(ce.Message), nil
+		}
 		return "Nothing was sent to the model: " + r.san.Text(ce.Message), nil
 	case core.KindQuota:
 		at := ce.RetryAt
@@ -616,11 +626,12 @@ func (r *Reviewer) failure(err error) (msg string, stop error) {
 var errInvalidAnswer = errors.New("the model's answer is not valid")
 
 // askReview asks the model for a review of one chunk, with one retry when
-// the answer does not validate.
-func (r *Reviewer) askReview(ctx context.Context, j Job, input string, settings config.GitLabSettings) (*Answer, core.Usage, int, error) {
+// the answer does not validate; it returns the engine's notices too.
+func (r *Reviewer) askReview(ctx context.Context, j Job, input string, untrusted []string, settings config.GitLabSettings) (*Answer, []string, core.Usage, int, error) {
 	canary := newCanary()
 	instr := reviewInstruction(settings, canary)
 	var usage core.Usage
+	var notices []string
 	calls := 0
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
@@ -635,14 +646,16 @@ func (r *Reviewer) askReview(ctx context.Context, j Job, input string, settings 
 			Origin: core.Origin{Project: j.ProjectPath, MR: int(j.IID)}, Model: r.cfg.Model, MaxTokens: r.cfg.AnswerTokens,
 			Temperature:    ptr(0.1),
 			ResponseFormat: &core.JSONSchema{Name: SchemaName, Schema: Schema, Strict: true},
+			Untrusted:      untrusted,
 		}
 		calls++
 		resp, err := r.ai.Do(ctx, req)
 		if err != nil {
-			return nil, usage, calls, err
+			return nil, notices, usage, calls, err
 		}
 		usage.PromptTokens += resp.Usage.PromptTokens
 		usage.CompletionTokens += resp.Usage.CompletionTokens
+		notices = distinct(append(notices, resp.Notices...)...)
 		ans, err := ParseAnswer(resp.Text)
 		switch {
 		case err != nil:
@@ -650,13 +663,13 @@ func (r *Reviewer) askReview(ctx context.Context, j Job, input string, settings 
 		case leaked(resp.Text, canary, instr):
 			lastErr = errors.New("it repeated the instructions")
 		default:
-			return ans, usage, calls, nil
+			return ans, notices, usage, calls, nil
 		}
 		// The reason quotes the answer: it goes back to the model, not to
 		// the logs.
 		r.log.Warn("the model's review answer is not valid", "project", j.ProjectID, "mr", j.IID, "attempt", attempt+1)
 	}
-	return nil, usage, calls, errInvalidAnswer
+	return nil, notices, usage, calls, errInvalidAnswer
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -839,11 +852,11 @@ func (r *Reviewer) post(ctx context.Context, j Job, res *Result) error {
 	switch res.Kind {
 	case KindDescribe:
 		return r.upsertNote(ctx, j, bot, DescribeMark, "### timon: what this merge request changes\n\n"+res.Text+
-			"\n\n<sub>Written by the institution's own model through timon at `"+shortSHA(res.Head)+"`; it can be wrong.</sub>\n"+DescribeMark)
+			"\n\n"+r.noticesBody(res)+"<sub>Written by the institution's own model through timon at `"+shortSHA(res.Head)+"`; it can be wrong.</sub>\n"+DescribeMark)
 	case KindExplain:
 		mark := commandMarker(KindExplain, j.NoteID)
 		q := oneLine(r.san.Text(j.Question), 500)
-		body := "> " + q + "\n\n" + res.Text + "\n\n<sub>Answered by the institution's own model through timon; it can be wrong.</sub>\n" + mark
+		body := "> " + q + "\n\n" + res.Text + "\n\n" + r.noticesBody(res) + "<sub>Answered by the institution's own model through timon; it can be wrong.</sub>\n" + mark
 		return r.upsertNote(ctx, j, bot, mark, body)
 	}
 	// Inline discussions first; the summary, last, says the review is done.
@@ -881,7 +894,7 @@ func (r *Reviewer) post(ctx context.Context, j Job, res *Result) error {
 		have[mark] = true
 		posted++
 	}
-	return r.upsertNote(ctx, j, bot, SummaryMarker, summaryBody(res, posted))
+	return r.upsertNote(ctx, j, bot, SummaryMarker, summaryBody(res, posted, r.noticesBody(res)))
 }
 
 // upsertNote edits the bot's note carrying marker, or creates it.
