@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
@@ -313,16 +314,18 @@ const (
 	// gateContext is how much of the answer already checked is classified
 	// again with the next part, so that the classifier sees it in context.
 	gateContext = 2048
-	// gateStep is how much new text, past the first sentence, waits for a
-	// boundary before it is checked: an answer of short lines (code) is
-	// not classified line by line.
+	// Past the first sentence, new text is checked at a boundary once it
+	// is gateStep bytes long or has waited gateWait: a fast answer of
+	// short lines (code) is not classified line by line, and a slow one
+	// still shows sentence by sentence.
 	gateStep = 160
+	gateWait = 300 * time.Millisecond
 )
 
 // outputGate holds a streamed answer back until moderation has checked
 // it: at the first sentence or paragraph boundary, then at the first one
-// past gateStep more bytes, the answer's part up to it (with some context
-// before) is classified, and passed on to next if it passes. The classification is synchronous: the provider's stream waits
+// past gateStep more bytes or gateWait, the answer's part up to it (with
+// some context before) is classified, and passed on to next if it passes. The classification is synchronous: the provider's stream waits
 // in its connection meanwhile, and the next check covers all that arrived.
 type outputGate struct {
 	e    *Engine
@@ -331,15 +334,16 @@ type outputGate struct {
 	out  *moderation
 	next func(string) error
 
-	buf    []byte // the answer so far
-	passed int    // bytes of buf checked and passed on
-	whole  int    // bytes of buf checked in one piece from its start
+	buf     []byte    // the answer so far
+	passed  int       // bytes of buf checked and passed on
+	whole   int       // bytes of buf checked in one piece from its start
+	checked time.Time // when the last check ended
 }
 
 func (g *outputGate) write(delta string) error {
 	g.buf = append(g.buf, delta...)
 	cut := lastBoundary(g.buf, g.passed)
-	if cut <= g.passed || g.passed > 0 && cut-g.passed < gateStep {
+	if cut <= g.passed || g.passed > 0 && cut-g.passed < gateStep && g.e.now().Sub(g.checked) < gateWait {
 		return nil
 	}
 	from := 0
@@ -361,7 +365,9 @@ func (g *outputGate) finish() error {
 // pass classifies buf[from:cut] and, if it passes, lets buf through up to
 // cut.
 func (g *outputGate) pass(from, cut int) error {
-	if err := g.e.moderate(g.ctx, g.mod, dirOutput, provider.ModerationRequest{Input: []string{string(g.buf[from:cut])}}, g.out); err != nil {
+	err := g.e.moderate(g.ctx, g.mod, dirOutput, provider.ModerationRequest{Input: []string{string(g.buf[from:cut])}}, g.out)
+	g.checked = g.e.now()
+	if err != nil {
 		return err
 	}
 	if from == 0 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"timon.dev/timon/core"
 )
 
 // Markers are hidden HTML comments in the notes timon posts; they make a
@@ -168,21 +170,16 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-// setAside starts the engine's notice that untrusted material was set
-// aside by moderation (core/assistant), e.g. "part of the context was set
-// aside by moderation (category jailbreaking)".
-const setAside = "part of the context was set aside by moderation"
-
 // noticesBody renders the engine's notices of a result (moderation) for
 // the readers of the merge request, one quoted line each: material set
 // aside is said not reviewed (which part is not known).
 func (r *Reviewer) noticesBody(res *Result) string {
 	var b strings.Builder
 	for _, n := range res.Notices {
-		if rest, ok := strings.CutPrefix(n, setAside); ok {
-			n = "Part of the merge request was set aside by moderation" + rest + " and was not reviewed"
+		if cat, ok := core.SetAsideCategory(n); ok {
+			n = "Part of the merge request was set aside by moderation (category " + cat + ") and was not reviewed"
 			if res.Kind != KindReview {
-				n = "Part of the merge request was set aside by moderation" + rest + " and was left out of this answer"
+				n = "Part of the merge request was set aside by moderation (category " + cat + ") and was left out of this answer"
 			}
 		} else if n != "" {
 			n = strings.ToUpper(n[:1]) + n[1:]

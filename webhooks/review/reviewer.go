@@ -605,9 +605,8 @@ func (r *Reviewer) failure(err error) (msg string, stop error) {
 		}
 		return msg + ": " + r.san.Text(ce.Message), nil
 	case core.KindBlocked:
-		// Moderation names the direction last: an answer refused was
-		// written, not shown.
-		if strings.HasSuffix(ce.Message, "(output)") {
+		// An answer refused by moderation was written, not shown.
+		if m := ce.Moderation; m != nil && m.Direction == core.ModerationOutput {
 			return "The model's answer was withheld: " + r.san.Text(ce.Message), nil
 		}
 		return "Nothing was sent to the model: " + r.san.Text(ce.Message), nil
