@@ -86,7 +86,10 @@
 // Each batch transaction first takes the append lock — on PostgreSQL
 // pg_advisory_xact_lock of a fixed key, on SQLite the write lock its
 // transactions take at BEGIN (IMMEDIATE) — then reads the last (seq, hash)
-// and inserts its entries with the following seqs. Writers in several
+// and inserts its entries with the following seqs. What differs between
+// the databases (the lock, the insert, the writer's and the scans'
+// connection settings, WAL checkpoints, retention's delete, JSON filters)
+// is the store driver's (store.Driver). Writers in several
 // processes — timon serve replicas on one PostgreSQL, processes on one
 // SQLite file — thus append one batch after another to one chain without
 // gaps; the primary key on seq would refuse a duplicate anyway.

@@ -9,7 +9,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -62,21 +61,10 @@ type Options struct {
 
 const (
 	maxBatch      = 512                    // entries per transaction
-	insertChunk   = 128                    // rows per INSERT statement
 	commitTimeout = 30 * time.Second       // a stuck database fails the batch
 	queueLen      = maxBatch * 4           // Append blocks when the writer lags this much
 	lingerMax     = 200 * time.Microsecond // longest wait for entries being prepared
-	entryColumns  = "seq, time_us, data, hash"
-	entryColCount = 4
 )
-
-// appendLockKey is the PostgreSQL advisory lock every batch transaction
-// takes, so that writers of several processes append one after the other.
-var appendLockKey = func() int64 {
-	h := fnv.New64a()
-	h.Write([]byte("timon-audit-append"))
-	return int64(h.Sum64())
-}()
 
 // Journal appends entries. It is safe for concurrent use; one goroutine per
 // Journal writes, batching the Appends that wait into one transaction.
@@ -104,7 +92,8 @@ type Journal struct {
 	buf          []byte
 	finishErr    error
 	lastCPFailed bool
-	walKick      chan struct{} // SQLite: asks walCheckpoints for a WAL checkpoint
+	rows         []store.JournalRow // reused by commit
+	walKick      chan struct{}      // asks walCheckpoints for a WAL checkpoint
 	walDone      chan struct{}
 	walCommits   int
 }
@@ -156,10 +145,8 @@ func Open(ctx context.Context, st *store.Store, opt Options) (*Journal, error) {
 	if err := st.Migrate(ctx, "audit", migrations); err != nil {
 		return nil, fmt.Errorf("opening journal: %w", err)
 	}
-	if st.Dialect() == store.SQLite {
-		j.walKick, j.walDone = make(chan struct{}, 1), make(chan struct{})
-		go j.walCheckpoints(j.walKick, j.walDone)
-	}
+	j.walKick, j.walDone = make(chan struct{}, 1), make(chan struct{})
+	go j.walCheckpoints(j.walKick, j.walDone)
 	go j.run()
 	return j, nil
 }
@@ -395,9 +382,7 @@ func (j *Journal) finish() {
 		j.finishErr = j.checkpointTail()
 	}
 	j.dropConn()
-	if j.walKick != nil {
-		j.kickWAL(true)
-		close(j.walKick)
-		<-j.walDone
-	}
+	j.kickWAL(true)
+	close(j.walKick)
+	<-j.walDone
 }

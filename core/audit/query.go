@@ -39,10 +39,7 @@ const (
 
 // jsonField extracts a string field of the data column.
 func jsonField(st *store.Store, name string) string {
-	if st.Dialect() == store.Postgres {
-		return `(e.data::jsonb ->> '` + name + `')`
-	}
-	return `json_extract(e.data, '$.` + name + `')`
+	return st.Driver().JSONField("e.data", name)
 }
 
 // where builds the conditions of f.
@@ -77,11 +74,7 @@ func (f *Filter) where(st *store.Store) (string, []any) {
 		add(jsonField(st, "outcome")+` = ?`, f.Outcome)
 	}
 	if f.Group != "" {
-		if st.Dialect() == store.Postgres {
-			add(`(e.data::jsonb -> 'groups') @> jsonb_build_array(?::text)`, f.Group)
-		} else {
-			add(`EXISTS (SELECT 1 FROM json_each(e.data, '$.groups') g WHERE g.value = ?)`, f.Group)
-		}
+		add(st.Driver().JSONArrayHas("e.data", "groups"), f.Group)
 	}
 	if len(conds) == 0 {
 		return "", nil

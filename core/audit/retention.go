@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"timon.dev/timon/core/store"
@@ -23,36 +22,9 @@ func ApplyRetention(ctx context.Context, st *store.Store, olderThan time.Time) (
 	if olderThan.IsZero() {
 		return 0, errors.New("applying retention: no date given")
 	}
-	conn, err := st.DB().Conn(ctx)
+	n, err := st.Driver().DeleteContentBefore(ctx, olderThan.UnixMicro(), retentionBatch)
 	if err != nil {
-		return 0, fmt.Errorf("applying retention: %w", err)
+		return n, fmt.Errorf("applying retention: %w", err)
 	}
-	defer conn.Close()
-	if st.Dialect() == store.SQLite {
-		var prev int
-		if err := conn.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&prev); err != nil {
-			return 0, fmt.Errorf("applying retention: %w", err)
-		}
-		if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-			return 0, fmt.Errorf("applying retention: %w", err)
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = `+strconv.Itoa(prev))
-	}
-	q := st.Rebind(`DELETE FROM audit_content WHERE seq IN
-		(SELECT seq FROM audit_content WHERE time_us < ? ORDER BY seq LIMIT ?)`)
-	var total int64
-	for {
-		res, err := conn.ExecContext(ctx, q, olderThan.UnixMicro(), retentionBatch)
-		if err != nil {
-			return total, fmt.Errorf("applying retention: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, fmt.Errorf("applying retention: %w", err)
-		}
-		total += n
-		if n < int64(retentionBatch) {
-			return total, nil
-		}
-	}
+	return n, nil
 }

@@ -160,7 +160,7 @@ func VerifyKeys(ctx context.Context, st *store.Store, keys *KeySet, external []C
 	errs := make([]error, workers)
 	for w := range workers {
 		wg.Go(func() {
-			conn, release, err := scanConn(ctx, st)
+			conn, release, err := st.Driver().ScanConn(ctx)
 			if err != nil {
 				errs[w] = err
 				v.stopAt.Store(math.MinInt64)
@@ -247,36 +247,6 @@ func period(t time.Time) string {
 	}
 	return t.UTC().Format(time.RFC3339Nano)
 }
-
-// scanConn takes a connection for a long read. On SQLite it maps the
-// database file into memory for the scan: pages are then read without a
-// system call each, which more than halves the cost of reading an entry.
-func scanConn(ctx context.Context, st *store.Store) (*sql.Conn, func(), error) {
-	conn, err := st.DB().Conn(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if st.Dialect() != store.SQLite {
-		return conn, func() { conn.Close() }, nil
-	}
-	var prev int64
-	if err := conn.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&prev); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA mmap_size = `+strconv.Itoa(scanMmapSize)); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return conn, func() {
-		conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA mmap_size = `+strconv.FormatInt(prev, 10))
-		conn.Close()
-	}, nil
-}
-
-// scanMmapSize is how much of the SQLite file a scan maps (SQLite caps it
-// at its compile-time maximum, 2 GB by default).
-const scanMmapSize = 1 << 40
 
 type chunk struct {
 	lo, hi int64 // seqs expected in this chunk

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"timon.dev/timon/core/store"
@@ -22,42 +21,21 @@ import (
 // every transaction.
 type writerConn struct {
 	conn    *sql.Conn
-	restore []string               // statements that reset the connection's settings
+	release func()                 // restores the connection's settings and gives it back
 	stmts   map[string]driver.Stmt // prepared on conn's driver connection
 	args    []driver.NamedValue    // reused argument buffer
 }
 
-// connect takes the writer's connection from the pool. On SQLite it keeps
-// statement journals in memory (a multi-row INSERT needs one; in a file it
-// costs system calls), leaves most of the WAL checkpointing to
-// walCheckpoints and applies FullSync.
+// connect takes the writer's connection (store.Driver.WriterConn).
 func (j *Journal) connect(ctx context.Context) (*sql.Conn, error) {
 	if j.w.conn != nil {
 		return j.w.conn, nil
 	}
-	c, err := j.st.DB().Conn(ctx)
+	c, release, err := j.st.Driver().WriterConn(ctx, j.opt.FullSync)
 	if err != nil {
 		return nil, err
 	}
-	if j.st.Dialect() == store.SQLite {
-		set := [][2]string{{"temp_store", "MEMORY"}, {"wal_autocheckpoint", "0"}}
-		if j.opt.FullSync {
-			set = append(set, [2]string{"synchronous", "FULL"})
-		}
-		for _, kv := range set {
-			var prev string
-			if err := c.QueryRowContext(ctx, `PRAGMA `+kv[0]).Scan(&prev); err != nil {
-				c.Close()
-				return nil, err
-			}
-			if _, err := c.ExecContext(ctx, `PRAGMA `+kv[0]+` = `+kv[1]); err != nil {
-				c.Close()
-				return nil, err
-			}
-			j.w.restore = append(j.w.restore, `PRAGMA `+kv[0]+` = `+prev)
-		}
-	}
-	j.w.conn, j.w.stmts = c, map[string]driver.Stmt{}
+	j.w.conn, j.w.release, j.w.stmts = c, release, map[string]driver.Stmt{}
 	return c, nil
 }
 
@@ -73,23 +51,8 @@ func (j *Journal) dropConn() {
 		}
 		return nil
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	for _, q := range j.w.restore {
-		j.w.conn.ExecContext(ctx, q)
-	}
-	cancel()
-	j.w.conn.Close()
+	j.w.release()
 	j.w = writerConn{}
-}
-
-// batchContext bounds a batch on PostgreSQL, where the network can hang.
-// SQLite bounds lock waits with its busy timeout; a deadline there would
-// cost a watcher goroutine per statement.
-func (j *Journal) batchContext() (context.Context, context.CancelFunc) {
-	if j.st.Dialect() == store.SQLite {
-		return context.Background(), func() {}
-	}
-	return context.WithTimeout(context.Background(), commitTimeout)
 }
 
 // wtx is a batch transaction on the writer's driver connection.
@@ -124,18 +87,23 @@ func (t *wtx) named(args []any) []driver.NamedValue {
 	return nv
 }
 
-// exec runs a statement written with ? placeholders.
-func (t *wtx) exec(query string, args ...any) error {
+// ExecContext runs a statement written with ? placeholders (or the
+// dialect's own): the store.Execer the driver's journal operations use.
+func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	s, err := t.stmt(t.j.st.Rebind(query))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer clear(t.j.w.args)
 	if se, ok := s.(driver.StmtExecContext); ok {
-		_, err = se.ExecContext(t.ctx, t.named(args))
-		return err
+		return se.ExecContext(ctx, t.named(args))
 	}
-	return errors.New("driver statement without ExecContext")
+	return nil, errors.New("driver statement without ExecContext")
+}
+
+func (t *wtx) exec(query string, args ...any) error {
+	_, err := t.ExecContext(t.ctx, query, args...)
+	return err
 }
 
 // queryRow runs a one-row query written with ? placeholders into dest;
@@ -165,11 +133,10 @@ func (t *wtx) queryRow(query string, dest []driver.Value, args ...any) (bool, er
 }
 
 // inTx runs fn in a transaction on the writer's connection, holding the
-// append lock — PostgreSQL's advisory lock, SQLite's write lock (the store
-// begins transactions IMMEDIATE) — and passes it the last entry's seq and
-// hash. fn's work is committed if it returns nil.
+// append lock (store.Driver.LockJournal), and passes it the last entry's
+// seq and hash. fn's work is committed if it returns nil.
 func (j *Journal) inTx(fn func(t *wtx, last int64, prev [32]byte) error) error {
-	ctx, cancel := j.batchContext()
+	ctx, cancel := j.st.Driver().BatchContext(commitTimeout)
 	defer cancel()
 	conn, err := j.connect(ctx)
 	if err != nil {
@@ -191,10 +158,8 @@ func (j *Journal) inTx(fn func(t *wtx, last int64, prev [32]byte) error) error {
 				tx.Rollback()
 			}
 		}()
-		if j.st.Dialect() == store.Postgres {
-			if err := t.exec(`SELECT pg_advisory_xact_lock(?)`, appendLockKey); err != nil {
-				return fmt.Errorf("taking the append lock: %w", err)
-			}
+		if err := j.st.Driver().LockJournal(ctx, t); err != nil {
+			return fmt.Errorf("taking the append lock: %w", err)
 		}
 		var (
 			last int64
@@ -250,16 +215,14 @@ func (j *Journal) commit(batch []*pending) error {
 			p.entry.Hash = hex.EncodeToString(h[:])
 			prev = h
 		}
-		args := make([]any, 0, entryColCount*min(len(batch), insertChunk))
-		for start := 0; start < len(batch); start += insertChunk {
-			chunk := batch[start:min(start+insertChunk, len(batch))]
-			args = args[:0]
-			for _, p := range chunk {
-				args = append(args, p.row.seq, p.row.timeUS, p.row.data, p.entry.Hash)
-			}
-			if err := t.exec(insertEntries(len(chunk)), args...); err != nil {
-				return fmt.Errorf("inserting entries: %w", err)
-			}
+		rows := j.rows[:0]
+		for _, p := range batch {
+			rows = append(rows, store.JournalRow{Seq: p.row.seq, TimeUS: p.row.timeUS, Data: p.row.data, Hash: p.entry.Hash})
+		}
+		j.rows = rows
+		defer clear(rows)
+		if err := j.st.Driver().AppendEntries(t.ctx, t, rows); err != nil {
+			return fmt.Errorf("inserting entries: %w", err)
 		}
 		for _, p := range batch {
 			if p.sealed == nil {
@@ -287,16 +250,6 @@ func (j *Journal) commit(batch []*pending) error {
 	}
 	return nil
 }
-
-var insertSQL = func() (q [insertChunk + 1]string) {
-	for n := 1; n <= insertChunk; n++ {
-		q[n] = "INSERT INTO audit_entries (" + entryColumns + ") VALUES " +
-			strings.Repeat("(?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?)"
-	}
-	return q
-}()
-
-func insertEntries(n int) string { return insertSQL[n] }
 
 func insertCheckpoint(t *wtx, c Checkpoint) error {
 	err := t.exec(`INSERT INTO audit_checkpoints (seq, hash, time_us, key_id, signature) VALUES (?, ?, ?, ?, ?)`,
@@ -330,33 +283,26 @@ func (j *Journal) checkpointTail() error {
 }
 
 // walCheckpointEvery is the number of commits after which the writer asks
-// for a WAL checkpoint on SQLite.
+// for a WAL checkpoint.
 const walCheckpointEvery = 32
 
 // walRestartPages is the WAL size, in pages, from which a checkpoint makes
 // the WAL start over (SQLite's own default checkpoints every 1000 pages).
 var walRestartPages = 4096
 
-// walCheckpoints runs SQLite's WAL checkpoints beside the writer, each time
-// it is kicked. A checkpoint copies the WAL into the database file and
-// syncs both. Run by the writer's connection after a commit, as SQLite does
-// by default every 1000 pages, it stalls every Append waiting for the next
-// batch; so the writer's connection does not checkpoint, and a passive
-// checkpoint here does that work alongside the writer. A passive checkpoint
-// cannot let the WAL start over while the writer keeps adding to it,
-// though: once the WAL holds walRestartPages, a RESTART checkpoint waits for
-// the writer's transaction, copies what little is left, and makes the next
-// transaction write the WAL from its start — one short stall every few
-// thousand pages.
+// walCheckpoints runs the store's WAL checkpoints (store.Driver.WALCheckpoint;
+// SQLite's) beside the writer, each time it is kicked. A checkpoint copies
+// the WAL into the database file and syncs both. Run by the writer's
+// connection after a commit, as SQLite does by default every 1000 pages, it
+// stalls every Append waiting for the next batch; so the writer's
+// connection does not checkpoint, and this goroutine does that work
+// alongside the writer, making the WAL start over once it holds
+// walRestartPages.
 func (j *Journal) walCheckpoints(kick <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for range kick {
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		var busy, pages, copied int64
-		err := j.st.DB().QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &pages, &copied)
-		if err == nil && pages >= int64(walRestartPages) {
-			err = j.st.DB().QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &pages, &copied)
-		}
+		err := j.st.Driver().WALCheckpoint(ctx, walRestartPages)
 		cancel()
 		if err != nil {
 			j.log.Warn("WAL checkpoint failed", "err", err)
@@ -366,9 +312,6 @@ func (j *Journal) walCheckpoints(kick <-chan struct{}, done chan<- struct{}) {
 
 // kickWAL counts a commit and asks for a WAL checkpoint when due.
 func (j *Journal) kickWAL(force bool) {
-	if j.walKick == nil {
-		return
-	}
 	j.walCommits++
 	if j.walCommits < walCheckpointEvery && !force {
 		return

@@ -1,8 +1,8 @@
 // Package jobs owns timon's durable work queue: River on the store's own
-// database (the store driver says how: riversqlite on the SQLite file,
-// riverpgxv5 on PostgreSQL), so
-// that a chat event or a webhook acknowledged to its platform is worked even
-// if the hub restarts, and several replicas share one queue.
+// database (store.Driver.JobClient says how: riversqlite on the SQLite file,
+// riverpgxv5 on PostgreSQL), so that a chat event or a webhook acknowledged
+// to its platform is worked even if the hub restarts, and several replicas
+// share one queue.
 //
 // River delivers at least once: a job interrupted by a crash runs again
 // after the rescue delay. Workers make their side effects idempotent.
@@ -117,12 +117,8 @@ func (q *Queue) Start(ctx context.Context) error {
 		FetchCooldown: min(q.o.PollInterval, 5*time.Millisecond),
 		MaxAttempts:   q.o.MaxAttempts,
 	}
-	backend := q.st.JobBackend()
-	if backend == nil {
-		return fmt.Errorf("starting the job queue: the %s store gives no job backend", q.st.Dialect())
-	}
 	var err error
-	if q.client, q.closeDB, err = backend(ctx, cfg); err != nil {
+	if q.client, q.closeDB, err = q.st.Driver().JobClient(ctx, cfg); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	// River ties the client's life to Start's context; the queue's life

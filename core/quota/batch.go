@@ -4,10 +4,8 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"runtime"
 	"slices"
 	"sync"
@@ -29,26 +27,6 @@ import (
 // its locks (SQLite's write lock, PostgreSQL's quota lock) and how many
 // callers one failure sends to the one-by-one retry.
 const maxBatch = 64
-
-// lockClass and the schema name's hash are the PostgreSQL advisory lock
-// every quota batch takes first (see the package documentation): one lock
-// per schema, so that deployments sharing a database do not contend. The
-// statement has no arguments, so that pgx sends it without preparing it.
-var (
-	lockClass = func() int32 {
-		h := fnv.New32a()
-		h.Write([]byte("timon-quota"))
-		return int32(h.Sum32())
-	}()
-	lockSQL = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, hashtext(COALESCE(current_schema(), '')))`, lockClass)
-)
-
-const (
-	// Several leases, by primary key: on PostgreSQL three arrays (subjects,
-	// expiries, ids), on SQLite a JSON array of [subject, expires_at, id].
-	deleteLeasesPostgresSQL = `DELETE FROM quota_leases WHERE (subject, expires_at, id) IN (SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[])))`
-	deleteLeasesSQLiteSQL   = `DELETE FROM quota_leases WHERE (subject, expires_at, id) IN (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?))`
-)
 
 type opKind uint8
 
@@ -272,14 +250,14 @@ func (q *Quota) run(batch []*op) {
 	}
 	q.batch.batches.Add(1)
 	q.batch.ops.Add(int64(len(ops)))
-	ctx, cancel := q.batchContext()
+	ctx, cancel := q.st.Driver().BatchContext(settleTimeout)
 	atCommit, err := q.commit(ctx, ops)
 	cancel()
 	if err != nil && len(ops) > 1 && !atCommit {
 		// Whatever broke the batch fails alone. (Not if the commit itself
 		// failed: the batch may be committed, and running it again could
 		// settle twice.)
-		ctx, cancel := q.batchContext()
+		ctx, cancel := q.st.Driver().BatchContext(settleTimeout)
 		for _, o := range ops {
 			_, o.err = q.commit(ctx, []*op{o})
 		}
@@ -303,16 +281,6 @@ func (q *Quota) run(batch []*op) {
 	}
 }
 
-// batchContext bounds a batch. On SQLite, where the busy timeout bounds the
-// wait for the write lock, it is not cancelable: a cancelable context costs
-// the driver a goroutine per statement, to interrupt it.
-func (q *Quota) batchContext() (context.Context, context.CancelFunc) {
-	if q.st.Dialect() == store.SQLite {
-		return context.Background(), func() {}
-	}
-	return context.WithTimeout(context.Background(), settleTimeout)
-}
-
 // errNothingToCommit rolls back a batch whose reservations were all refused.
 var errNothingToCommit = errors.New("nothing to commit")
 
@@ -334,10 +302,8 @@ func (q *Quota) commit(ctx context.Context, ops []*op) (atCommit bool, err error
 	ran := false
 	err = q.st.Tx(ctx, func(tx *store.Tx) error {
 		b := batchTx{ctx: ctx, tx: tx, q: q}
-		if q.st.Dialect() == store.Postgres {
-			if err := b.exec(lockSQL); err != nil {
-				return fmt.Errorf("taking the quota lock: %w", err)
-			}
+		if err := q.st.Driver().LockQuota(ctx, &b); err != nil {
+			return fmt.Errorf("taking the quota lock: %w", err)
 		}
 		wrote := len(finishes) > 0
 		if wrote {
@@ -373,60 +339,65 @@ func (q *Quota) commit(ctx context.Context, ops []*op) (atCommit bool, err error
 }
 
 // batchTx runs the request path's statements in a batch's transaction,
-// prepared when they can be.
+// prepared where the driver prepares them (store.Store.Hot). It is the
+// store.Execer of the driver's quota operations.
 type batchTx struct {
 	ctx   context.Context
 	tx    *store.Tx
 	q     *Quota
-	stmts map[string]*sql.Stmt // the transaction's handles of q.prepared
+	stmts map[string]*sql.Stmt // the transaction's handles of prepared statements
 }
 
-func (b *batchTx) stmt(query string) *sql.Stmt {
-	ps := b.q.prepared[query]
-	if ps == nil {
-		return nil
-	}
+// stmt returns the transaction's handle of query's prepared statement, or
+// nil and query's text in the dialect's placeholders.
+func (b *batchTx) stmt(query string) (*sql.Stmt, string, error) {
 	if s := b.stmts[query]; s != nil {
-		return s
+		return s, "", nil
+	}
+	ps, text, err := b.q.st.Hot(b.ctx, query)
+	if ps == nil || err != nil {
+		return nil, text, err
 	}
 	if b.stmts == nil {
 		b.stmts = make(map[string]*sql.Stmt, 8)
 	}
 	s := b.tx.StmtContext(b.ctx, ps)
 	b.stmts[query] = s
-	return s
+	return s, "", nil
 }
 
 func (b *batchTx) queryRow(query string, args ...any) *sql.Row {
-	if s := b.stmt(query); s != nil {
+	s, text, err := b.stmt(query)
+	switch {
+	case s != nil:
 		return s.QueryRowContext(b.ctx, args...)
+	case err != nil: // could not prepare: run it unprepared
+		return b.tx.QueryRow(b.ctx, query, args...)
 	}
-	return b.tx.QueryRowContext(b.ctx, b.q.rebind(query), args...)
+	return b.tx.QueryRowContext(b.ctx, text, args...)
+}
+
+// ExecContext runs a statement written with ? placeholders (or the
+// dialect's own).
+func (b *batchTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, text, err := b.stmt(query)
+	switch {
+	case err != nil:
+		return nil, err
+	case s != nil:
+		return s.ExecContext(ctx, args...)
+	}
+	return b.tx.ExecContext(ctx, text, args...)
 }
 
 func (b *batchTx) exec(query string, args ...any) error {
-	var err error
-	if s := b.stmt(query); s != nil {
-		_, err = s.ExecContext(b.ctx, args...)
-	} else {
-		_, err = b.tx.ExecContext(b.ctx, b.q.rebind(query), args...)
-	}
+	_, err := b.ExecContext(b.ctx, query, args...)
 	return err
 }
 
 // execN runs a statement and returns the number of rows it changed.
 func (b *batchTx) execN(query string, args ...any) (int64, error) {
-	var res sql.Result
-	var err error
-	if s := b.stmt(query); s != nil {
-		res, err = s.ExecContext(b.ctx, args...)
-	} else {
-		res, err = b.tx.ExecContext(b.ctx, b.q.rebind(query), args...)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return store.Affected(b.ExecContext(b.ctx, query, args...))
 }
 
 // reserve counts a reservation against each of its subjects; the caller
@@ -450,10 +421,10 @@ func (b *batchTx) reserve(o *op) error {
 // undo takes back what a refused reservation counted before it was
 // refused: its request and estimate where they were counted, its leases.
 func (b *batchTx) undo(r *Reservation) error {
-	var leases []lease
+	var leases []store.Lease
 	for _, s := range r.subjects {
 		if s.leased {
-			leases = append(leases, lease{s.key, r.leaseExpires, r.id})
+			leases = append(leases, store.Lease{Subject: s.key, ExpiresAt: r.leaseExpires, ID: r.id})
 		}
 		if s.counted {
 			err := b.exec(adjustSQL, s.minute, -1, -1, s.day, -r.estimate, -r.estimate, s.month, -r.estimate, -r.estimate, s.key, s.day, s.month)
@@ -475,7 +446,7 @@ func (b *batchTx) finish(ops []*op) error {
 		minute, day, month int64
 	}
 	type deltas struct{ requests, tokens int64 }
-	var leases []lease
+	var leases []store.Lease
 	adjust := make(map[windowsOf]*deltas)
 	var order []windowsOf
 	for _, o := range ops {
@@ -483,7 +454,7 @@ func (b *batchTx) finish(ops []*op) error {
 		if r.leased {
 			for _, s := range r.subjects {
 				if s.leased {
-					leases = append(leases, lease{s.key, r.leaseExpires, r.id})
+					leases = append(leases, store.Lease{Subject: s.key, ExpiresAt: r.leaseExpires, ID: r.id})
 				}
 			}
 		}
@@ -526,35 +497,14 @@ func (b *batchTx) finish(ops []*op) error {
 	return nil
 }
 
-// lease is the primary key of a lease.
-type lease struct {
-	subject string
-	expires int64
-	id      string
-}
-
 // deleteLeases deletes leases in one statement.
-func (b *batchTx) deleteLeases(leases []lease) error {
-	switch {
-	case len(leases) == 0:
+func (b *batchTx) deleteLeases(leases []store.Lease) error {
+	switch len(leases) {
+	case 0:
 		return nil
-	case len(leases) == 1:
+	case 1:
 		l := leases[0]
-		return b.exec(deleteLeaseSQL, l.subject, l.expires, l.id)
-	case b.q.st.Dialect() == store.Postgres:
-		subjects, expires, ids := make([]string, len(leases)), make([]int64, len(leases)), make([]string, len(leases))
-		for i, l := range leases {
-			subjects[i], expires[i], ids[i] = l.subject, l.expires, l.id
-		}
-		return b.exec(deleteLeasesPostgresSQL, subjects, expires, ids)
+		return b.exec(deleteLeaseSQL, l.Subject, l.ExpiresAt, l.ID)
 	}
-	list := make([][3]any, len(leases))
-	for i, l := range leases {
-		list[i] = [3]any{l.subject, l.expires, l.id}
-	}
-	js, err := json.Marshal(list)
-	if err != nil {
-		return err
-	}
-	return b.exec(deleteLeasesSQLiteSQL, string(js))
+	return b.q.st.Driver().DeleteLeases(b.ctx, b, leases)
 }

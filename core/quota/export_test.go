@@ -2,10 +2,6 @@ package quota
 
 import "time"
 
-// LockClass is the first key of the PostgreSQL advisory lock of quota
-// batches; the second is the hash of the current schema's name.
-var LockClass = lockClass
-
 // BatchStats returns the batches run so far and the ops they held.
 func (q *Quota) BatchStats() (batches, ops int64) {
 	return q.batch.batches.Load(), q.batch.ops.Load()

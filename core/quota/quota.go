@@ -124,7 +124,9 @@
 // a batch by subject would interleave reservations that must each be
 // refused alone. Cleanup never waits for a row a batch holds (SKIP LOCKED). On
 // SQLite the write lock, taken at BEGIN, serialises everything, and the
-// request path's statements are prepared once.
+// request path's statements are prepared once. These differences (the lock,
+// the deletion of several leases, the clean-up, preparing) are the store
+// driver's (store.Driver).
 //
 // # Clean-up
 //
@@ -215,13 +217,7 @@ type Quota struct {
 	opts        Options
 	now         atomic.Pointer[func() time.Time]
 	nextCleanup atomic.Int64 // Unix microseconds
-	// prepared holds the request path's statements on SQLite, where
-	// parsing them costs more than running them (pgx caches prepared
-	// statements by itself); rebound holds them with PostgreSQL's
-	// placeholders. Filled in New, read-only afterwards.
-	prepared map[string]*sql.Stmt
-	rebound  map[string]string
-	batch    batcher
+	batch       batcher
 }
 
 // New migrates the quota tables and returns a Quota. At most one Options may
@@ -252,32 +248,14 @@ func New(ctx context.Context, st *store.Store, opts ...Options) (*Quota, error) 
 	q := &Quota{st: st, opts: o}
 	q.batch.wake = make(chan struct{}, 1)
 	q.SetClock(time.Now)
-	queries := append(append(upsertSQL[:], upsertFastSQL[:]...), selectUsageSQL, countLeasesSQL, insertLeaseIfFreeSQL, adjustSQL, deleteLeaseSQL)
-	switch st.Dialect() {
-	case store.SQLite:
-		q.prepared = map[string]*sql.Stmt{}
-		for _, query := range append(queries, deleteLeasesSQLiteSQL) {
-			stmt, err := st.DB().PrepareContext(ctx, query)
-			if err != nil {
-				return nil, fmt.Errorf("preparing quota statements: %w", err)
-			}
-			q.prepared[query] = stmt
-		}
-	default:
-		q.rebound = map[string]string{}
-		for _, query := range append(queries, deleteLeasesPostgresSQL) {
-			q.rebound[query] = st.Rebind(query)
+	// Prepared now where the driver prepares them, so that a broken
+	// statement fails here.
+	for _, query := range append(append(upsertSQL[:], upsertFastSQL[:]...), selectUsageSQL, countLeasesSQL, insertLeaseIfFreeSQL, adjustSQL, deleteLeaseSQL) {
+		if _, _, err := st.Hot(ctx, query); err != nil {
+			return nil, fmt.Errorf("preparing quota statements: %w", err)
 		}
 	}
 	return q, nil
-}
-
-// rebind returns query with the dialect's placeholders.
-func (q *Quota) rebind(query string) string {
-	if s, ok := q.rebound[query]; ok {
-		return s
-	}
-	return q.st.Rebind(query)
 }
 
 // The request path's statements besides the upserts.
@@ -855,18 +833,10 @@ func (q *Quota) Usage(ctx context.Context, s Subject) (*Usage, error) {
 // anyway). Reserve calls it at most once per Options.CleanupEvery.
 func (q *Quota) Cleanup(ctx context.Context) error {
 	now := q.clock()
-	expired := `DELETE FROM quota_leases WHERE expires_at <= ?`
-	stale := `DELETE FROM quota_usage WHERE month_start < ?`
-	if q.st.Dialect() == store.Postgres {
-		// Never wait for a row a batch holds: a multi-row delete waiting on
-		// it while holding another the batch wants would deadlock with it.
-		expired = `DELETE FROM quota_leases WHERE (subject, expires_at, id) IN (SELECT subject, expires_at, id FROM quota_leases WHERE expires_at <= ? FOR UPDATE SKIP LOCKED)`
-		stale = `DELETE FROM quota_usage WHERE subject IN (SELECT subject FROM quota_usage WHERE month_start < ? FOR UPDATE SKIP LOCKED)`
-	}
-	if _, err := q.st.Exec(ctx, expired, store.Micros(now)); err != nil {
+	if _, err := q.st.Driver().SweepLeases(ctx, store.Micros(now)); err != nil {
 		return fmt.Errorf("deleting expired quota leases: %w", err)
 	}
-	if _, err := q.st.Exec(ctx, stale, windowsAt(now).month); err != nil {
+	if _, err := q.st.Driver().SweepUsage(ctx, windowsAt(now).month); err != nil {
 		return fmt.Errorf("deleting stale quota counters: %w", err)
 	}
 	return nil

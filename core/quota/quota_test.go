@@ -712,29 +712,20 @@ func TestStoreFailure(t *testing.T) {
 }
 
 // blockWriter makes the next quota batch wait until release is called: it
-// holds SQLite's write lock, or PostgreSQL's quota lock from another
-// connection.
+// holds the quota lock (store.Driver.LockQuota) in a transaction of its
+// own, which on SQLite holds the write lock.
 func blockWriter(t *testing.T, st *store.Store) (release func()) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := st.DB().Conn(ctx)
+	tx, err := st.DB().BeginTx(ctx, nil) // on SQLite BEGIN IMMEDIATE
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Dialect() == store.SQLite {
-		tx, err := conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
-		if err != nil {
-			t.Fatal(err)
-		}
-		return func() { tx.Rollback(); conn.Close() }
-	}
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, hashtext(COALESCE(current_schema(), '')))`, quota.LockClass); err != nil {
+	if err := st.Driver().LockQuota(ctx, tx); err != nil {
+		tx.Rollback()
 		t.Fatal(err)
 	}
-	return func() {
-		conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, hashtext(COALESCE(current_schema(), '')))`, quota.LockClass)
-		conn.Close()
-	}
+	return func() { tx.Rollback() }
 }
 
 // waitFor polls cond for up to 10 seconds.

@@ -19,12 +19,7 @@ type JobClient interface {
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 }
 
-// JobBackend migrates River's tables on the store's database and builds a
-// client there. close, if not nil, releases what the client used; call it
-// after the client has stopped.
-type JobBackend func(ctx context.Context, cfg *river.Config) (c JobClient, close func() error, err error)
-
-// NewJobClient is the part of a JobBackend common to every River driver:
+// NewJobClient is the part of Driver.JobClient common to every River driver:
 // migrate, then build the client.
 func NewJobClient[TTx any](ctx context.Context, drv riverdriver.Driver[TTx], cfg *river.Config) (JobClient, error) {
 	m, err := rivermigrate.New(drv, nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
 	"path"
 	"sort"
@@ -23,8 +22,7 @@ var storeMigrations embed.FS
 // NNN_description.sqlite.sql / NNN_description.postgres.sql (for one); they
 // may sit in any folder of fsys. Statements are separated by lines holding
 // only "--;" (or a single statement per file). Several processes may migrate
-// at once: on PostgreSQL an advisory lock per component serialises them, on
-// SQLite the immediate transaction does.
+// at once: Driver.LockMigrations serialises them.
 func (s *Store) Migrate(ctx context.Context, component string, fsys fs.FS) error {
 	migs, err := s.readMigrations(fsys)
 	if err != nil {
@@ -44,12 +42,8 @@ func (s *Store) Migrate(ctx context.Context, component string, fsys fs.FS) error
 	}
 	for _, m := range migs {
 		err := s.Tx(ctx, func(tx *Tx) error {
-			if s.dialect == Postgres {
-				h := fnv.New64a()
-				h.Write([]byte("timon-migrate:" + component))
-				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(h.Sum64())); err != nil {
-					return err
-				}
+			if err := s.driver.LockMigrations(ctx, tx, component); err != nil {
+				return err
 			}
 			var n int
 			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE component = ? AND version = ?`, component, m.version).Scan(&n); err != nil {

@@ -1,13 +1,14 @@
-// Package store is timon's one portable store: a *sql.DB behind a dialect,
+// Package store is timon's one portable store: a *sql.DB and its Driver,
 // with per-component embedded migrations, shared by tokens, quotas, the
-// journal and the job queue. Concrete drivers live in store/sqlite (the
-// embedded default) and store/postgres (several replicas); only cmd and tests
-// pick one. Every package keeps its own tables and migrations and runs them
-// with Migrate; the conformance suite in store/storetest runs on both drivers.
+// journal and the job queue. The drivers live in store/sqlite (the embedded
+// default) and store/postgres (several replicas); only cmd and tests pick
+// one. A Driver holds every operation whose SQL or cost differs between the
+// two, so that the packages owning tables hold no dialect; the conformance
+// suite runs the store and every driver operation on both.
 //
 // Conventions for every table: times are BIGINT Unix microseconds (UTC),
-// booleans are INTEGER 0/1, JSON is TEXT, ids are TEXT. Queries are written
-// with ? placeholders and passed through Rebind.
+// booleans are INTEGER 0/1, JSON is TEXT, ids are TEXT. Portable queries are
+// written with ? placeholders and passed through Rebind.
 package store
 
 import (
@@ -36,29 +37,21 @@ var ErrNotFound = errors.New("not found")
 // Store is the portable store. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
+	driver  Driver
 	dialect Dialect
 	// Source describes the database for people (path or host/database,
 	// never a password).
 	source string
 	close  func() error
 
-	stmts sync.Map // query → *sql.Stmt, for the hot paths
-
-	jobs JobBackend
+	stmts   sync.Map // query → *sql.Stmt, for the hot paths
+	rebound sync.Map // query → its text in the dialect's placeholders
 }
 
-// SetJobBackend records how the driver runs River on its database; drivers
-// call it once, before the store is shared.
-func (s *Store) SetJobBackend(b JobBackend) { s.jobs = b }
-
-// JobBackend returns how River runs on this store's database, nil if the
-// driver gave none.
-func (s *Store) JobBackend() JobBackend { return s.jobs }
-
-// New wraps an opened database; drivers call it. close, if not nil, runs
-// after the database is closed.
-func New(db *sql.DB, dialect Dialect, source string, close func() error) (*Store, error) {
-	s := &Store{db: db, dialect: dialect, source: source, close: close}
+// New wraps an opened database and its driver; drivers call it. close, if
+// not nil, runs after the database is closed.
+func New(db *sql.DB, drv Driver, source string, close func() error) (*Store, error) {
+	s := &Store{db: db, driver: drv, dialect: drv.Dialect(), source: source, close: close}
 	if err := s.Migrate(context.Background(), "store", storeMigrations); err != nil {
 		db.Close()
 		return nil, err
@@ -68,6 +61,9 @@ func New(db *sql.DB, dialect Dialect, source string, close func() error) (*Store
 
 // DB returns the database handle.
 func (s *Store) DB() *sql.DB { return s.db }
+
+// Driver returns the operations that differ between databases.
+func (s *Store) Driver() Driver { return s.driver }
 
 // Dialect returns the driver's SQL dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }
@@ -137,6 +133,23 @@ func (s *Store) hotRow(ctx context.Context, query string, args ...any) *sql.Row 
 		ctx = context.WithoutCancel(ctx)
 	}
 	return st.QueryRowContext(ctx, args...)
+}
+
+// Hot returns how to run query, written with ? placeholders, on the request
+// path: prepared once for the store's life where the driver says that pays
+// (Driver.PrepareHot), else its text in the dialect's placeholders. Either
+// is kept.
+func (s *Store) Hot(ctx context.Context, query string) (*sql.Stmt, string, error) {
+	if s.driver.PrepareHot() {
+		st, err := s.prepared(ctx, query)
+		return st, "", err
+	}
+	if q, ok := s.rebound.Load(query); ok {
+		return nil, q.(string), nil
+	}
+	q := s.Rebind(query)
+	s.rebound.Store(query, q)
+	return nil, q, nil
 }
 
 func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {

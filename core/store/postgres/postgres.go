@@ -9,8 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"timon.dev/timon/core/store"
 )
@@ -34,14 +32,10 @@ func Open(ctx context.Context, dsn string) (*store.Store, error) {
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	db.SetMaxIdleConns(0) // connections are pooled by pgxpool
-	st, err := store.New(db, store.Postgres, where, func() error { pool.Close(); return nil })
+	st, err := store.New(db, &driver{db: db, pool: pool}, where, func() error { pool.Close(); return nil })
 	if err != nil {
 		return nil, fmt.Errorf("opening PostgreSQL %s: %w", where, err)
 	}
-	st.SetJobBackend(func(ctx context.Context, cfg *river.Config) (store.JobClient, func() error, error) {
-		c, err := store.NewJobClient(ctx, riverpgxv5.New(pool), cfg)
-		return c, nil, err
-	})
 	return st, nil
 }
 

@@ -3,7 +3,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"timon.dev/timon/core/store"
@@ -59,26 +56,10 @@ func Open(path string) (*store.Store, error) {
 			return nil, err
 		}
 	}
-	st, err := store.New(db, store.SQLite, path, nil)
+	st, err := store.New(db, &driver{db: db, dsn: dsn, path: path}, path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening SQLite file %s: %w", path, err)
 	}
-	// The job queue gets its own single-connection pool on the same file:
-	// River runs internal operations in parallel, which SQLite answers
-	// with SQLITE_BUSY unless they share one connection.
-	st.SetJobBackend(func(ctx context.Context, cfg *river.Config) (store.JobClient, func() error, error) {
-		jdb, err := sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, nil, fmt.Errorf("opening SQLite file %s: %w", path, err)
-		}
-		jdb.SetMaxOpenConns(1)
-		c, err := store.NewJobClient(ctx, riversqlite.New(jdb), cfg)
-		if err != nil {
-			jdb.Close()
-			return nil, nil, err
-		}
-		return c, jdb.Close, nil
-	})
 	return st, nil
 }
 
