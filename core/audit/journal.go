@@ -96,6 +96,9 @@ type Journal struct {
 	walKick      chan struct{}      // asks walCheckpoints for a WAL checkpoint
 	walDone      chan struct{}
 	walCommits   int
+	// walKicks counts the checkpoints asked for, walRuns those done: tests
+	// wait for them to match.
+	walKicks, walRuns atomic.Int64
 }
 
 type pending struct {

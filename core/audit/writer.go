@@ -307,6 +307,7 @@ func (j *Journal) walCheckpoints(kick <-chan struct{}, done chan<- struct{}) {
 		if err != nil {
 			j.log.Warn("WAL checkpoint failed", "err", err)
 		}
+		j.walRuns.Add(1)
 	}
 }
 
@@ -319,6 +320,7 @@ func (j *Journal) kickWAL(force bool) {
 	j.walCommits = 0
 	select {
 	case j.walKick <- struct{}{}:
+		j.walKicks.Add(1)
 	default: // one is already pending
 	}
 }
