@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-
-	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // Message is one turn of a conversation. Role is "system", "user" or
@@ -70,28 +68,20 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*Result, error) {
 
 // plain performs one attempt of a call answered in one piece.
 func (c *Client) plain(ctx context.Context, cl *call) (*Result, error) {
-	res, err := c.post(ctx, cl.url, cl.body)
-	if err != nil {
+	var a chatAnswer
+	// A value of the wrong type reads as its zero value.
+	if err := c.postJSON(ctx, cl, &a); err != nil && !isTypeError(err) {
 		return nil, err
 	}
-	st := answerPool.Get().(*answerState)
-	defer st.put()
-	st.body, err = readBody(res.Body, res.ContentLength, st.body[:0])
-	_ = res.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("error reading response body: %w", err)
-	}
-	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
-		return nil, errNotJSON{ct}
-	}
-	a, err := decodeAnswer(&st.json, st.body, cl.model, cl.kind == callLegacy)
-	if err != nil {
-		return nil, err
-	}
-	if a.choices == 0 {
+	if len(a.Choices) == 0 {
 		return nil, ErrEmptyAnswer
 	}
-	return c.result(a.model, cl.model, a.text, a.finish, a.usage), nil
+	ch := a.Choices[0]
+	text := ch.Message.Content
+	if cl.kind == callLegacy {
+		text = ch.Text
+	}
+	return c.result(a.Model, cl.model, text, ch.FinishReason, a.Usage.tokens()), nil
 }
 
 // ChatStream asks for a chat completion streamed as server-sent events and
@@ -140,7 +130,6 @@ func (c *Client) stream(ctx context.Context, cl *call) (*Result, error) {
 		usage         Usage
 		started, done bool
 	)
-	ch := &st.chunk
 	for {
 		data, ok := st.sse.next()
 		if !ok {
@@ -151,33 +140,36 @@ func (c *Client) stream(ctx context.Context, cl *call) (*Result, error) {
 			done = true
 			break
 		}
-		if err = decodeChunk(&st.json, data, ch, model); err != nil {
+		var ch chunk
+		// A value of the wrong type reads as its zero value.
+		if err = json.Unmarshal(data, &ch); err != nil && !isTypeError(err) {
 			break
 		}
-		if ch.hasError {
-			err = &ssestream.StreamError{
-				Message: "received error while streaming: " + ch.errorText,
-				Event:   ssestream.Event{Data: bytes.Clone(data)},
-			}
+		if err = ch.chunkError(); err != nil {
 			break
 		}
 		cl.wd.touch()
 		started = true
-		if ch.model != "" {
-			model = ch.model
+		if ch.Model != "" {
+			model = ch.Model
 		}
-		if ch.usage.PromptTokens != 0 || ch.usage.CompletionTokens != 0 {
-			usage = ch.usage
+		if u := ch.Usage.tokens(); u != (Usage{}) {
+			usage = u
 		}
-		for _, d := range ch.deltas {
-			st.text = append(st.text, d...)
-			cl.emitted = true
-			if err := cl.emit(d); err != nil {
-				return nil, &emitError{err}
+		for _, choice := range ch.Choices {
+			if choice.Index != 0 {
+				continue
 			}
-		}
-		if ch.finish != "" {
-			finish = ch.finish
+			if d := choice.Delta.Content; d != "" {
+				st.text = append(st.text, d...)
+				cl.emitted = true
+				if err := cl.emit(d); err != nil {
+					return nil, &emitError{err}
+				}
+			}
+			if choice.FinishReason != "" {
+				finish = choice.FinishReason
+			}
 		}
 	}
 	if err != nil {

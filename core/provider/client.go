@@ -11,24 +11,18 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 )
 
 // Client is one configured endpoint. It is safe for concurrent use.
 type Client struct {
 	cfg Config
-	// hc carries Chat, ChatStream and FIM (see transport.go): cfg's client,
-	// or the shared one, with redirects kept on the endpoint's origin.
+	// hc carries every call (see transport.go): cfg's client, or the
+	// shared one, with redirects kept on the endpoint's origin.
 	hc *http.Client
 	// auth is the Authorization header value, nil without a key.
 	auth []string
 	// URLs of the calls.
-	chatURL, fimURL, embedURL string
-	// raw sends the model list request (Ping) through openai-go, with the
-	// same base URL, key and HTTP client.
-	raw openai.Client
+	chatURL, fimURL, embedURL, modelsURL string
 }
 
 // New checks cfg and returns a client for it. Errors name the endpoint and
@@ -46,25 +40,13 @@ func New(cfg Config) (*Client, error) {
 	if err != nil { // normalised: unreachable
 		return nil, err
 	}
-	// The openai-go client is built from these options alone, not with
-	// openai.NewClient, which would also read OPENAI_API_KEY, OPENAI_BASE_URL
-	// and friends from the environment and could send an OpenAI key to a
-	// local server.
-	opts := []option.RequestOption{
-		option.WithBaseURL(cfg.BaseURL + "/"),
-		option.WithHTTPClient(hc),
-		option.WithMaxRetries(0), // run retries, see retry.go
-	}
-	if cfg.APIKey != "" {
-		opts = append(opts, option.WithAPIKey(cfg.APIKey))
-	}
 	c := &Client{
-		cfg:      cfg,
-		hc:       guardRedirects(hc, base),
-		chatURL:  cfg.BaseURL + "/chat/completions",
-		fimURL:   cfg.BaseURL + "/completions",
-		embedURL: cfg.BaseURL + "/embeddings",
-		raw:      openai.Client{Options: opts},
+		cfg:       cfg,
+		hc:        guardRedirects(hc, base),
+		chatURL:   cfg.BaseURL + "/chat/completions",
+		fimURL:    cfg.BaseURL + "/completions",
+		embedURL:  cfg.BaseURL + "/embeddings",
+		modelsURL: cfg.BaseURL + "/models",
 	}
 	if cfg.Kind == KindMistral {
 		c.fimURL = cfg.BaseURL + "/fim/completions"
@@ -148,12 +130,16 @@ func (c *Client) ListModels(ctx context.Context) ([]string, error) {
 
 // ping performs one Ping attempt.
 func (c *Client) ping(ctx context.Context) ([]string, error) {
-	var list struct {
-		Data []struct {
-			ID string `json:"id"`
-		} `json:"data"`
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.modelsURL, nil)
+	if err != nil {
+		return nil, err
 	}
-	if err := c.raw.Get(ctx, "models", nil, &list); err != nil {
+	res, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	var list modelList
+	if err := readJSON(res, &list); err != nil {
 		return nil, err
 	}
 	ids := make([]string, 0, len(list.Data))

@@ -2,13 +2,9 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-
-	"timon.dev/timon/core/provider/internal/jsonw"
 )
 
 // EmbedRequest asks for the vectors of texts.
@@ -72,66 +68,36 @@ func (c *Client) embedBody(req *EmbedRequest) (body []byte, model string, e *Err
 	if req.Dimensions < 0 {
 		return nil, "", c.invalidRequest("dimensions is negative")
 	}
-	size := 64 + len(model)
-	for _, s := range req.Input {
-		size += 4 + len(s) + len(s)/16
+	w := textsRequest{Model: model, Input: req.Input}
+	if c.cfg.Kind == KindMistral {
+		w.OutputDimension = req.Dimensions
+	} else {
+		w.Dimensions = req.Dimensions
 	}
-	b := make([]byte, 0, size)
-	b = append(b, `{"model":`...)
-	b = jsonw.AppendString(b, model)
-	b = append(b, `,"input":[`...)
-	for i, s := range req.Input {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonw.AppendString(b, s)
-	}
-	b = append(b, ']')
-	if req.Dimensions > 0 {
-		if c.cfg.Kind == KindMistral {
-			b = append(b, `,"output_dimension":`...)
-		} else {
-			b = append(b, `,"dimensions":`...)
-		}
-		b = strconv.AppendInt(b, int64(req.Dimensions), 10)
-	}
-	return append(b, '}'), model, nil
+	return encodeJSON(&w), model, nil
 }
 
-// embedAnswer is an embeddings answer. Embeddings are not on the hot path
-// of an editor or a chat: encoding/json reads them.
+// embedAnswer is an embeddings answer.
 type embedAnswer struct {
 	Data []struct {
 		Index     int       `json:"index"`
 		Embedding []float64 `json:"embedding"`
 	} `json:"data"`
 	Model string `json:"model"`
-	Usage struct {
-		PromptTokens int `json:"prompt_tokens"`
-		TotalTokens  int `json:"total_tokens"`
-	} `json:"usage"`
+	Usage usage  `json:"usage"`
 }
 
 // errEmbedShape is the cause of an embeddings answer that does not hold
 // one vector per input.
 var errEmbedShape = errors.New("embeddings answer does not hold one vector per input")
 
-// postJSON posts cl's body and decodes the JSON answer into v: the one
-// attempt of the calls answered by a plain JSON document (embeddings,
-// moderation).
+// postJSON posts cl's body and decodes the JSON answer into v.
 func (c *Client) postJSON(ctx context.Context, cl *call, v any) error {
 	res, err := c.post(ctx, cl.url, cl.body)
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
-		return errNotJSON{ct}
-	}
-	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-		return fmt.Errorf("error parsing response json: %w", err)
-	}
-	return nil
+	return readJSON(res, v)
 }
 
 // embed performs one attempt of Embed.

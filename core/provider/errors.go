@@ -13,9 +13,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // Error is every failure of a [Client] call, except the caller's own error
@@ -103,12 +100,9 @@ func (c *Client) classify(ctx, actx context.Context, err error) *Error {
 		return e
 	}
 
-	var apiErr *openai.Error
-	if errors.As(err, &apiErr) {
-		e.StatusCode = apiErr.StatusCode
-		if apiErr.Response != nil {
-			e.RetryAfter = retryAfter(apiErr.Response.Header)
-		}
+	var statusErr *statusError
+	if errors.As(err, &statusErr) {
+		e.StatusCode, e.RetryAfter = statusErr.status, statusErr.retryAfter
 		c.classifyStatus(e)
 		return e
 	}
@@ -122,7 +116,7 @@ func (c *Client) classify(ctx, actx context.Context, err error) *Error {
 		hostErr x509.HostnameError
 		recErr  tls.RecordHeaderError
 		netErr  net.Error
-		sseErr  *ssestream.StreamError
+		sseErr  *streamError
 	)
 	switch {
 	case errors.As(err, &sseErr):

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"timon.dev/timon/core/provider/internal/jsonw"
 )
 
 // This file is the moderation classifier: a [Classifier] is an endpoint
@@ -383,44 +381,12 @@ func (k *Classifier) post(ctx context.Context, url, model string, body []byte, n
 
 // textsBody encodes {model, input: [texts]}.
 func textsBody(model string, texts []string) []byte {
-	size := 48 + len(model)
-	for _, s := range texts {
-		size += 4 + len(s) + len(s)/16
-	}
-	b := make([]byte, 0, size)
-	b = append(b, `{"model":`...)
-	b = jsonw.AppendString(b, model)
-	b = append(b, `,"input":[`...)
-	for i, s := range texts {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonw.AppendString(b, s)
-	}
-	return append(b, "]}"...)
+	return encodeJSON(&textsRequest{Model: model, Input: texts})
 }
 
 // conversationBody encodes Mistral's {model, input: [[messages]]}.
 func conversationBody(model string, msgs []Message) []byte {
-	size := 48 + len(model)
-	for _, m := range msgs {
-		size += 32 + len(m.Content) + len(m.Content)/16
-	}
-	b := make([]byte, 0, size)
-	b = append(b, `{"model":`...)
-	b = jsonw.AppendString(b, model)
-	b = append(b, `,"input":[[`...)
-	for i, m := range msgs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"role":"`...)
-		b = append(b, m.Role...)
-		b = append(b, `","content":`...)
-		b = jsonw.AppendString(b, m.Content)
-		b = append(b, '}')
-	}
-	return append(b, "]]}"...)
+	return encodeJSON(&conversationRequest{Model: model, Input: [][]wireMessage{wireMessages(msgs)}})
 }
 
 // moderationAnswer is Mistral's and OpenAI's answer alike (OpenAI adds a
@@ -431,11 +397,7 @@ type moderationAnswer struct {
 		Categories     map[string]bool    `json:"categories"`
 		CategoryScores map[string]float64 `json:"category_scores"`
 	} `json:"results"`
-	Usage struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-		TotalTokens      int `json:"total_tokens"`
-	} `json:"usage"`
+	Usage usage `json:"usage"`
 }
 
 // moderate performs one attempt of a moderation API call.

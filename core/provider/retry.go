@@ -11,11 +11,8 @@ import (
 	"time"
 )
 
-// Retry timing. openai-go's own retry loop is switched off (MaxRetries 0):
-// it waits out Retry-After inside the per-attempt timeout and cannot give up
-// early when the caller's deadline is closer than the wait. The rules below
-// are otherwise the same as its: Retry-After-Ms, then Retry-After in seconds
-// or as an HTTP date, else exponential backoff with jitter.
+// Retry timing: Retry-After-Ms, then Retry-After in seconds or as an HTTP
+// date (as openai-go reads them), else exponential backoff with jitter.
 const (
 	// maxRetryWait caps a server-directed wait: beyond it the call fails at
 	// once (Retryable) so that failover moves to the next endpoint.
@@ -33,7 +30,7 @@ const (
 	callChat     callKind = iota + 1 // chat completion, or Mistral FIM: same answer
 	callLegacy                       // OpenAI legacy completion (FIM)
 	callStream                       // streamed chat completion
-	callPing                         // model list, once, through openai-go
+	callPing                         // model list, once
 	callEmbed                        // embeddings
 	callModerate                     // moderation API (Mistral or OpenAI wire)
 	callGuard                        // guard model over the chat wire

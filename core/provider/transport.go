@@ -4,45 +4,34 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/openai/openai-go/v3"
 )
 
-// Chat, ChatStream and FIM go straight through net/http rather than
-// openai-go's request pipeline. Sending the same 4 KB-prompt chat request to
-// fakellm, body encoded beforehand and answer left undecoded (see
-// BenchmarkWireOpenAIGo and BenchmarkWireNetHTTP), the pipeline costs 58
-// more allocations, 9.7 KB more and 25 to 40µs more CPU per call (165 vs
-// 107 allocations, 31.8 vs 22.1 KB, 215 vs 178 CPU-µs in the median of six
-// interleaved runs, both ends of the connection included): option replay,
-// Request.Clone, URL re-parsing, origin-guard wrappers and eight
-// X-Stainless-* headers that the server must parse too. It does nothing
-// here that the client does not do itself (retries, timeouts and
-// Retry-After are ours; its retries are off). Ping, which is not hot, still
-// goes through openai-go.
-//
-// What the pipeline did that matters is kept: bodies are replayable
-// (GetBody), a redirect may not leave the configured origin, an answer of
-// 400 or more is an *openai.Error, a plain answer must be JSON.
+// Every call goes through net/http (see docs/design/provider.md): bodies
+// are replayable (GetBody), a redirect may not leave the configured origin,
+// an answer of 400 or more is a *statusError, a JSON answer must say so in
+// its Content-Type.
 
 var (
 	hdrJSON      = []string{"application/json"}
 	hdrUserAgent = []string{"timon"}
 )
 
-// maxErrorBody bounds what is read of an error answer.
+// maxErrorBody bounds what is read of an error answer, to leave its
+// connection to the next call.
 const maxErrorBody = 1 << 20
 
-// post sends body to url as JSON and returns the answer when its status is
-// below 400, else an *openai.Error.
+// post sends body to url as JSON; see send.
 func (c *Client) post(ctx context.Context, url string, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
@@ -54,8 +43,14 @@ func (c *Client) post(ctx context.Context, url string, body []byte) (*http.Respo
 	req.ContentLength = int64(len(body))
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	req.Header["Content-Type"] = hdrJSON
+	return c.send(req)
+}
+
+// send sends req with the endpoint's headers and returns the answer when
+// its status is below 400, else a *statusError.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
 	h := req.Header
-	h["Content-Type"] = hdrJSON
 	h["Accept"] = hdrJSON
 	h["User-Agent"] = hdrUserAgent
 	if c.auth != nil {
@@ -66,70 +61,42 @@ func (c *Client) post(ctx context.Context, url string, body []byte) (*http.Respo
 		return nil, err
 	}
 	if res.StatusCode >= 400 {
-		return nil, apiError(req, res)
+		// The body is not kept: it may echo the prompt.
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxErrorBody))
+		_ = res.Body.Close()
+		return nil, &statusError{status: res.StatusCode, retryAfter: retryAfter(res.Header)}
 	}
 	return res, nil
 }
 
-// apiError reads an error answer into an *openai.Error, as openai-go would
-// have returned, except that the status is kept whatever the body says.
-func apiError(req *http.Request, res *http.Response) error {
-	contents, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
-	_ = res.Body.Close()
-	res.Body = io.NopCloser(bytes.NewReader(contents))
-	var e openai.Error
-	var r jsonReader
-	r.reset(contents)
-	if r.peek() == '{' && r.object() {
-		for first := true; ; first = false {
-			key, ok := r.member(first)
-			if !ok {
-				break
-			}
-			if string(key) != "error" {
-				r.skip()
-				continue
-			}
-			switch r.peek() {
-			case '{':
-				start := r.pos
-				r.skip()
-				if r.err == nil {
-					_ = e.UnmarshalJSON(contents[start:r.pos])
-				}
-			case '"':
-				e.Message = string(r.str())
-			default:
-				r.skip()
-			}
-		}
-	}
-	e.StatusCode, e.Request, e.Response = res.StatusCode, req, res
-	return &e
+// statusError is the cause of an answer of status 400 or more.
+type statusError struct {
+	status int
+	// retryAfter is what the answer asked to wait, 0 when it did not say.
+	retryAfter time.Duration
 }
 
-// readBody reads all of body into buf, which it grows as needed; size is
-// the announced length, -1 if unknown.
-func readBody(body io.Reader, size int64, buf []byte) ([]byte, error) {
-	if size > 0 && size < 64<<20 && int64(cap(buf)) < size+1 {
-		buf = make([]byte, 0, size+1) // +1: room to see io.EOF
-	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
+func (e *statusError) Error() string {
+	return "upstream answered " + strconv.Itoa(e.status) + " " + http.StatusText(e.status)
 }
 
-// isJSON reports whether a Content-Type is JSON, as openai-go judged it.
+// readJSON decodes the JSON answer res into v and closes its body. What
+// follows the first JSON value is ignored.
+func readJSON(res *http.Response, v any) error {
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
+		return errNotJSON{ct}
+	}
+	err := json.NewDecoder(res.Body).Decode(v)
+	// Read to the end, normally nothing, so that the connection is reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxDrain))
+	if err != nil {
+		return fmt.Errorf("error parsing response json: %w", err)
+	}
+	return nil
+}
+
+// isJSON reports whether a Content-Type is JSON (as openai-go judged it).
 func isJSON(contentType string) bool {
 	switch contentType {
 	case "application/json", "application/json; charset=utf-8":
@@ -176,21 +143,6 @@ func effectivePort(u *url.URL) string {
 		return "443"
 	}
 	return "80"
-}
-
-// answerState is the reusable memory of a plain answer.
-type answerState struct {
-	body []byte
-	json jsonReader
-}
-
-var answerPool = sync.Pool{New: func() any { return &answerState{body: make([]byte, 0, 16<<10)} }}
-
-func (st *answerState) put() {
-	if cap(st.body) <= 1<<20 && cap(st.json.scratch) <= 1<<20 {
-		st.json.data = nil
-		answerPool.Put(st)
-	}
 }
 
 // sseReader splits a server-sent event stream into the data of its events,
@@ -296,10 +248,8 @@ func dropCR(b []byte) []byte {
 
 // streamState is the reusable memory of one stream.
 type streamState struct {
-	sse   sseReader
-	json  jsonReader
-	chunk chunk
-	text  []byte
+	sse  sseReader
+	text []byte
 }
 
 var streamPool = sync.Pool{New: func() any { return new(streamState) }}
@@ -312,16 +262,15 @@ func getStreamState(r io.Reader) *streamState {
 }
 
 func putStreamState(st *streamState) {
-	st.sse.r, st.json.data = nil, nil
-	clear(st.chunk.deltas)
-	st.chunk = chunk{deltas: st.chunk.deltas[:0]}
-	if cap(st.sse.buf) > 1<<20 || cap(st.text) > 1<<20 || cap(st.sse.data) > 1<<20 || cap(st.json.scratch) > 1<<20 {
+	st.sse.r = nil
+	if cap(st.sse.buf) > 1<<20 || cap(st.text) > 1<<20 || cap(st.sse.data) > 1<<20 {
 		return
 	}
 	streamPool.Put(st)
 }
 
-// Draining what follows [DONE]: see streamState.drain.
+// Draining what follows [DONE] (see streamState.drain) or a plain answer's
+// JSON (readJSON).
 const (
 	drainWait = 20 * time.Millisecond
 	maxDrain  = 64 << 10

@@ -17,9 +17,10 @@ import (
 	"timon.dev/timon/core/provider/fakellm"
 )
 
-// These benchmarks back the choice made in transport.go: the same chat
-// request (body encoded beforehand, answer read and discarded) sent through
-// openai-go's request pipeline and through net/http. cpu-us/op is the CPU
+// These benchmarks compare the same chat request (body encoded beforehand,
+// answer read and discarded) sent through openai-go's request pipeline and
+// through plain net/http, as the client sends it (see
+// docs/design/provider.md). cpu-us/op is the CPU
 // time of the whole process (client and fakellm) per call, steadier than
 // ns/op on a shared machine.
 

@@ -1,6 +1,6 @@
-// Package jsonw writes JSON strings fast, for the provider client's request
-// bodies and fakellm's answers: the same output as encoding/json without
-// HTML escaping.
+// Package jsonw writes JSON strings fast, for fakellm's answers, so that
+// the fake model costs little in benchmarks: the same output as
+// encoding/json without HTML escaping.
 package jsonw
 
 import "unicode/utf8"
