@@ -129,7 +129,9 @@ func TestReplicasShareQuota(t *testing.T) {
 // killed with SIGKILL. Every request that was answered has exactly one
 // journal entry, and the journal verifies.
 func TestReplicaKilledMidLoadLosesNothing(t *testing.T) {
-	a, b := startReplicas(t, "")
+	// Budgets no load of this test reaches: eight clients of a fast hub
+	// send over a thousand requests a minute.
+	a, b := startReplicas(t, "quotas:\n  user: {requests_per_minute: 1000000, tokens_per_day: 1000000000, concurrent: 64}\n")
 	tok := a.token("load")
 	var (
 		mu       sync.Mutex
