@@ -138,3 +138,50 @@ func TestRequiredLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryDependenciesExplained: every module the binary links that
+// go.mod requires directly is in the README's table of why it is there,
+// and the test-only ones stay out of the binary.
+func TestBinaryDependenciesExplained(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", "../cmd/timon").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	linked := map[string]bool{}
+	for _, m := range strings.Fields(string(out)) {
+		linked[m] = true
+	}
+	for _, testOnly := range []string{"github.com/openai/openai-go/v3", "github.com/zricethezav/gitleaks/v8"} {
+		if linked[testOnly] {
+			t.Errorf("the binary links %s, a dependency of tests only", testOnly)
+		}
+	}
+	gomod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := 0
+	for line := range strings.Lines(string(gomod)) {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.Contains(line, "// indirect") || !strings.Contains(f[0], ".") || !linked[f[0]] || f[0] == module {
+			continue
+		}
+		direct++
+		// A module is explained by its own path or by its parent's
+		// (github.com/riverqueue/river for its drivers).
+		explained := false
+		for p := f[0]; strings.Contains(p, "/") && !explained; p = p[:strings.LastIndex(p, "/")] {
+			explained = strings.Contains(string(readme), "`"+p+"`")
+		}
+		if !explained {
+			t.Errorf("the binary links %s, which go.mod requires directly, but the README's layout does not say why", f[0])
+		}
+	}
+	if direct < 10 {
+		t.Fatalf("read %d direct dependencies of the binary in go.mod: the parsing is wrong", direct)
+	}
+}
