@@ -22,8 +22,14 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# tools/gitleaks is a module of its own (the gitleaks rule generator and the
+# comparisons with gitleaks, kept out of the main go.mod): vet, lint, test
+# and bench cover it too.
+TOOLS := tools/gitleaks
+
 vet:
 	$(GO) vet ./...
+	cd $(TOOLS) && $(GO) vet ./...
 
 # staticcheck at a pinned version, fetched by the go command (from the
 # module proxy, then its cache): any finding fails the build. A finding
@@ -32,17 +38,20 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 lint:
 	$(STATICCHECK) ./...
+	cd $(TOOLS) && $(STATICCHECK) ./...
 
 # Every test, PostgreSQL ones included (they skip without a server unless
 # CI=true, where they must run).
 test: fmt-check vet lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd $(TOOLS) && $(GO) test -race -count=1 -timeout 20m ./...
 
 # Benchmarks print figures and ratios; they assert nothing. The package
 # benchmarks run the usual way; the end-to-end ones (a real timon serve) run
 # once each, as they size their own load and print percentiles.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./core/...
+	cd $(TOOLS) && $(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./...
 	$(GO) test -run '^$$' -bench . -skip BenchmarkLoad -benchtime 1x -count 1 -timeout 30m ./integration-tests
 
 # Mixed traffic with injected faults against the real binary, on loopback,

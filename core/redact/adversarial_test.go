@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"timon.dev/timon/core/redact/redacttest"
 )
 
 // Adversarial inputs: texts built to make a scanner do per-hit work that
@@ -54,16 +56,16 @@ func adversarialInputs(tb testing.TB, n int) []advInput {
 	rep("pairs:no-separator", "password=s3cr3tvalue")
 	rep("pairs:json", `{"password":"s3cr3t-v4lue"},`)
 	rep("pairs:key=value", "key=9f8e7d6c5b4a39281706f5e4d3c2b1a0 ")
-	add("value:key=longrun", func() string { return "key=" + randString(advRNG(), b64Chars[:62], n) })
-	add("value:password=longrun", func() string { return "password=" + randString(advRNG(), b64Chars[:62], n) })
-	add("digits", func() string { return randString(advRNG(), "0123456789", n) })
+	add("value:key=longrun", func() string { return "key=" + redacttest.RandString(advRNG(), redacttest.B64Chars[:62], n) })
+	add("value:password=longrun", func() string { return "password=" + redacttest.RandString(advRNG(), redacttest.B64Chars[:62], n) })
+	add("digits", func() string { return redacttest.RandString(advRNG(), "0123456789", n) })
 	rep("digit-groups", "4970 1012 3456 7890 ")
 	rep("digits-spaced", "1 ")
 	rep("phones", "+33 6 12 34 56 78 ")
-	add("hex", func() string { return randString(advRNG(), hexDigits, n) })
-	add("base64", func() string { return randString(advRNG(), b64Chars, n) })
-	add("base64-after-h1", func() string { return "h1:" + randString(advRNG(), b64Chars, n) })
-	add("word-run", func() string { return randString(advRNG(), "abcdefghijklmnopqrstuvwxyz", n) })
+	add("hex", func() string { return redacttest.RandString(advRNG(), redacttest.HexDigits, n) })
+	add("base64", func() string { return redacttest.RandString(advRNG(), redacttest.B64Chars, n) })
+	add("base64-after-h1", func() string { return "h1:" + redacttest.RandString(advRNG(), redacttest.B64Chars, n) })
+	add("word-run", func() string { return redacttest.RandString(advRNG(), "abcdefghijklmnopqrstuvwxyz", n) })
 	add("one-line", func() string { return strings.ReplaceAll(advClean(tb, n), "\n", " ") })
 	rep("short-lines", "a\n")
 	rep("newlines", "\n")
@@ -102,7 +104,7 @@ func advRNG() *rand.Rand { return rand.New(rand.NewPCG(12, 4)) }
 
 // advClean is the clean corpus cut or repeated to n bytes.
 func advClean(tb testing.TB, n int) string {
-	c := benchCorpus(tb)
+	c := redacttest.BenchCorpus(tb)
 	for len(c) < n {
 		c += c
 	}
@@ -132,7 +134,7 @@ func BenchmarkAdversarial(b *testing.B) {
 	costs := make([]cost, len(ins))
 	sizes := make([]int, len(ins))
 	var total int64
-	defer lockThread()()
+	defer redacttest.LockThread()()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for k, in := range ins {
@@ -143,16 +145,16 @@ func BenchmarkAdversarial(b *testing.B) {
 				r.Scan(text) // compile what this input needs, size the scratch memory
 			}
 			b.StartTimer()
-			t0 := threadCPU()
+			t0 := redacttest.ThreadCPU()
 			if _, _, err := r.Redact(NewVault(), text); err != nil {
 				var be *BlockedError
 				if !errors.As(err, &be) {
 					b.Fatalf("%s: %v", in.name, err)
 				}
 			}
-			t1 := threadCPU()
+			t1 := redacttest.ThreadCPU()
 			r.MaskOutput(NewVault(), text)
-			t2 := threadCPU()
+			t2 := redacttest.ThreadCPU()
 			costs[k].redact += t1 - t0
 			costs[k].mask += t2 - t1
 			total += int64(len(text))

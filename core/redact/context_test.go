@@ -7,12 +7,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"timon.dev/timon/core/redact/redacttest"
 )
 
 // largeText is ~4 MiB of the clean corpus with secrets sprinkled in.
 func largeText(t *testing.T) string {
 	t.Helper()
-	s := sprinkled(t)
+	s := redacttest.Sprinkled(t)
 	return strings.Repeat(s, (4<<20)/len(s)+1)
 }
 
@@ -95,7 +97,7 @@ func TestRedactContextBackgroundUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := sprinkled(t)
+	text := redacttest.Sprinkled(t)
 	a, fa, err := r.Redact(NewVault(), text)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"timon.dev/timon/core/redact/redacttest"
 )
 
 // TestQualityExamples: hand-written examples (testdata/quality/
@@ -42,12 +44,12 @@ func TestQualityExamples(t *testing.T) {
 		}
 		text := strings.ReplaceAll(clean.String(), `\n`, "\n")
 		fs := r.Scan(text)
-		var ss []span
+		var ss []redacttest.Span
 		for _, f := range fs {
-			ss = append(ss, span{f.Type, f.Start, f.End})
+			ss = append(ss, redacttest.Span{Type: f.Type, Start: f.Start, End: f.End})
 		}
 		for _, sp := range spans {
-			if !spanCovered(ss, sp[0], sp[1]) {
+			if !redacttest.SpanCovered(ss, sp[0], sp[1]) {
 				t.Errorf("missed %q in %q", text[sp[0]:sp[1]], text)
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"timon.dev/timon/core/redact/redacttest"
 )
 
 // Fuzz targets (go test -fuzz=FuzzX ./core/redact/). Seeded from the
@@ -19,7 +21,7 @@ func fuzzSeeds(f *testing.F) []string {
 			seeds = append(seeds, c.text)
 		}
 	}
-	samples := corpusSamples(f)
+	samples := redacttest.GitleaksSamples(f)
 	for i := 0; i < len(samples); i += 7 {
 		seeds = append(seeds, samples[i])
 	}

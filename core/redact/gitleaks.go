@@ -9,7 +9,7 @@ import (
 	"sync"
 )
 
-//go:generate go run ./internal/gengitleaks -o gitleaks_rules.go
+//go:generate go run -C ../../tools/gitleaks ./gengitleaks -o ../../core/redact/gitleaks_rules.go
 
 // glRule is one gitleaks rule as generated from gitleaks' default config.
 type glRule struct {

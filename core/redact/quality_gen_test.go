@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"timon.dev/timon/core/redact/redacttest"
 )
 
 // The labelled quality corpus (testdata/quality/corpus.json) is generated
@@ -23,18 +25,6 @@ import (
 // Templates hold macros: {{t:TYPE}} or {{t:TYPE/VARIANT}} is a labelled
 // value of TYPE, {{n:KIND}} a negative, {{w}} {{user}} {{host}} {{int}}
 // {{first}} {{last}} plain filler.
-
-type qLabel struct {
-	Type  string `json:"type"`
-	Start int    `json:"start"`
-	End   int    `json:"end"`
-}
-
-type qDoc struct {
-	Name   string   `json:"name"`
-	Text   string   `json:"text"`
-	Labels []qLabel `json:"labels"`
-}
 
 const (
 	alnum    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -57,7 +47,7 @@ var (
 
 func pick(r *rand.Rand, xs []string) string { return xs[r.IntN(len(xs))] }
 
-func rs(r *rand.Rand, alphabet string, n int) string { return randString(r, alphabet, n) }
+func rs(r *rand.Rand, alphabet string, n int) string { return redacttest.RandString(r, alphabet, n) }
 
 // mixed returns n characters of alphabet holding at least one digit and one
 // letter (real keys do; an all-letter run would be a word).
@@ -201,9 +191,9 @@ func genPrivateKey(r *rand.Rand, nl string) string {
 	var b strings.Builder
 	b.WriteString("-----BEGIN " + kind + "-----" + nl)
 	for k := 0; k < 4+r.IntN(4); k++ {
-		b.WriteString(rs(r, b64Chars, 64) + nl)
+		b.WriteString(rs(r, redacttest.B64Chars, 64) + nl)
 	}
-	b.WriteString(rs(r, b64Chars, 20) + "==" + nl)
+	b.WriteString(rs(r, redacttest.B64Chars, 20) + "==" + nl)
 	b.WriteString("-----END " + kind + "-----")
 	return b.String()
 }
@@ -384,13 +374,13 @@ func qValue(r *rand.Rand, typ, variant string) string {
 func qNegative(r *rand.Rand, kind string) string {
 	switch kind {
 	case "sha":
-		return rs(r, hexDigits, 40)
+		return rs(r, redacttest.HexDigits, 40)
 	case "sha7":
-		return rs(r, hexDigits, 7)
+		return rs(r, redacttest.HexDigits, 7)
 	case "sha256":
-		return rs(r, hexDigits, 64)
+		return rs(r, redacttest.HexDigits, 64)
 	case "uuid":
-		return rs(r, hexDigits, 8) + "-" + rs(r, hexDigits, 4) + "-4" + rs(r, hexDigits, 3) + "-a" + rs(r, hexDigits, 3) + "-" + rs(r, hexDigits, 12)
+		return rs(r, redacttest.HexDigits, 8) + "-" + rs(r, redacttest.HexDigits, 4) + "-4" + rs(r, redacttest.HexDigits, 3) + "-a" + rs(r, redacttest.HexDigits, 3) + "-" + rs(r, redacttest.HexDigits, 12)
 	case "doi":
 		return fmt.Sprintf("10.%d/%s.%d.%d", 1000+r.IntN(9000), pick(r, []string{"s41586", "j.cell", "nature", "physrevlett", "acs.jpcb"}), 2015+r.IntN(10), 100000+r.IntN(900000))
 	case "arxiv":
@@ -449,7 +439,7 @@ func qNegative(r *rand.Rand, kind string) string {
 var qMacro = regexp.MustCompile(`\{\{(t|n):([a-z_0-9/]+)\}\}|\{\{(w|user|host|int|first|last|W)\}\}`)
 
 // render expands a template into a document, recording labels.
-func render(r *rand.Rand, tpl string, d *qDoc, cache map[string]string) {
+func render(r *rand.Rand, tpl string, d *redacttest.Doc, cache map[string]string) {
 	var b strings.Builder
 	b.WriteString(d.Text)
 	last := 0
@@ -471,7 +461,7 @@ func render(r *rand.Rand, tpl string, d *qDoc, cache map[string]string) {
 				v = qValue(r, typ, variant)
 				cache[typ] = v
 			}
-			d.Labels = append(d.Labels, qLabel{Type: typ, Start: b.Len(), End: b.Len() + len(v)})
+			d.Labels = append(d.Labels, redacttest.Label{Type: typ, Start: b.Len(), End: b.Len() + len(v)})
 			b.WriteString(v)
 			continue
 		}
@@ -500,7 +490,7 @@ func render(r *rand.Rand, tpl string, d *qDoc, cache map[string]string) {
 }
 
 // generateQuality builds n documents from the genres' snippets.
-func generateQuality(n int, seed uint64) []qDoc {
+func generateQuality(n int, seed uint64) []redacttest.Doc {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b9))
 	genres := qualityGenres()
 	names := make([]string, 0, len(genres))
@@ -508,11 +498,11 @@ func generateQuality(n int, seed uint64) []qDoc {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	docs := make([]qDoc, 0, n)
+	docs := make([]redacttest.Doc, 0, n)
 	for i := 0; i < n; i++ {
 		g := names[i%len(names)]
 		snippets := genres[g]
-		d := qDoc{Name: fmt.Sprintf("%03d-%s", i, g)}
+		d := redacttest.Doc{Name: fmt.Sprintf("%03d-%s", i, g)}
 		k := 3 + r.IntN(4)
 		for j := 0; j < k; j++ {
 			render(r, snippets[r.IntN(len(snippets))], &d, map[string]string{})

@@ -30,10 +30,12 @@
 // exact plain-Go fast paths, and personal data has hand-written scanners
 // (see engine.go, template.go, personal.go). About 100 MB/s of CPU on mixed
 // code, configuration and prose without secrets — over 100 times gitleaks'
-// own detector on the same input (bench_test.go). The cost is linear in the
-// text whatever it holds: work per keyword hit is bounded or shared with
-// the neighbouring hits (linear.go, prefix.go), so a keyword repeated a
-// million times costs about what clean text does (adversarial_test.go).
+// own detector on the same input (BenchmarkVsGitleaks in tools/gitleaks, a
+// module of its own so that timon does not depend on gitleaks). The cost is
+// linear in the text whatever it holds: work per keyword hit is bounded or
+// shared with the neighbouring hits (linear.go, prefix.go), so a keyword
+// repeated a million times costs about what clean text does
+// (adversarial_test.go).
 // RedactContext stops a scan soon after its context ends.
 //
 // # Fail closed
@@ -47,8 +49,9 @@
 //
 // # What is detected
 //
-//   - Secrets: gitleaks' default rule set (generated into gitleaks_rules.go,
-//     same expressions, keywords, entropy thresholds and allowlists; the four
+//   - Secrets: gitleaks' default rule set (generated into gitleaks_rules.go
+//     by tools/gitleaks/gengitleaks, go generate ./core/redact: same
+//     expressions, keywords, entropy thresholds and allowlists; the four
 //     rules gitleaks only applies to given file paths are left out; token
 //     formats may also end a sentence), plus passwords in connection URLs,
 //     password/secret/token assignments in YAML, JSON, TOML, INI, .env, XML,
@@ -76,8 +79,8 @@
 // ORCIDs, versions, dates, IP addresses, placeholders already in the text.
 //
 // Known differences from gitleaks' detector: it also reports what gitleaks
-// finds, plus more (the superset test checks this on a corpus of 212 rule
-// ids), except values containing "example", bare 40-hex strings reported by
+// finds, plus more (the superset test in tools/gitleaks checks this on a
+// corpus of 212 rule ids), except values containing "example", bare 40-hex strings reported by
 // sourcegraph-access-token (git SHAs), and keywords spelled with the two
 // non-ASCII letters Unicode folds onto ASCII (K, ſ), which the ASCII
 // automaton does not see. It ignores "gitleaks:allow" comments: a

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"timon.dev/timon/core/redact/redacttest"
 )
 
 func TestNewErrors(t *testing.T) {
@@ -32,14 +35,14 @@ func TestInitTime(t *testing.T) {
 	// The built-in set is compiled once per process (expressions compile
 	// lazily, on first use). Report what the first New and a New with
 	// custom terms cost, in wall-clock and thread CPU time.
-	defer lockThread()()
-	start, cpu := time.Now(), threadCPU()
+	defer redacttest.LockThread()()
+	start, cpu := time.Now(), redacttest.ThreadCPU()
 	r := mustNew(t, Profile{})
 	t.Logf("first New: %v wall, %v cpu (built-in rule set: %d rules, automaton %d states)",
-		time.Since(start), threadCPU()-cpu, len(r.rs.rules), r.rs.ac.nstates)
-	start, cpu = time.Now(), threadCPU()
+		time.Since(start), redacttest.ThreadCPU()-cpu, len(r.rs.rules), r.rs.ac.nstates)
+	start, cpu = time.Now(), redacttest.ThreadCPU()
 	mustNew(t, Profile{Terms: []string{"ProjectX"}, Patterns: []Pattern{{"t", `PRJ-\d+`}}})
-	t.Logf("New with terms and patterns: %v wall, %v cpu", time.Since(start), threadCPU()-cpu)
+	t.Logf("New with terms and patterns: %v wall, %v cpu", time.Since(start), redacttest.ThreadCPU()-cpu)
 }
 
 func TestScanSortedNonOverlapping(t *testing.T) {
@@ -307,8 +310,8 @@ func TestFailClosed(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	r := mustNew(t, Profile{Terms: []string{"ProjectX"}})
 	v := NewVault()
-	c := benchCorpus(t)
-	samples := corpusSamples(t)
+	c := redacttest.BenchCorpus(t)
+	samples := redacttest.GitleaksSamples(t)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -334,13 +337,15 @@ func TestConcurrentUse(t *testing.T) {
 func TestCleanCorpusHasNoFindings(t *testing.T) {
 	r := mustNew(t, Profile{})
 	for seed := uint64(10); seed < 14; seed++ {
-		c := cleanCorpus(t, 200<<10, seed)
+		c := redacttest.CleanCorpus(t, 200<<10, seed)
 		for _, f := range r.Scan(c) {
 			lo := maxInt(0, f.Start-60)
 			t.Errorf("seed %d: false positive %s %q after %q", seed, f.Type, c[f.Start:f.End], c[lo:f.Start])
 		}
 	}
 }
+
+var update = flag.Bool("update", false, "rewrite the golden files")
 
 // Golden test: testdata/golden/*.input through Redact, compared with
 // *.golden (go test -run TestGolden -update rewrites them).

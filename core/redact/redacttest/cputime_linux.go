@@ -1,26 +1,20 @@
 //go:build linux
 
-package redact
+package redacttest
 
 import (
-	"runtime"
 	"syscall"
 	"time"
 )
 
-// threadCPU returns the CPU time consumed by the calling OS thread (the
+// ThreadCPU returns the CPU time consumed by the calling OS thread (the
 // caller holds runtime.LockOSThread): unlike wall-clock time it does not
 // grow when other processes compete for the cores.
-func threadCPU() time.Duration {
+func ThreadCPU() time.Duration {
 	var ru syscall.Rusage
 	const rusageThread = 1 // RUSAGE_THREAD
 	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func lockThread() func() {
-	runtime.LockOSThread()
-	return runtime.UnlockOSThread
 }

@@ -1,32 +1,88 @@
-package redact
+package gitleaks
 
 import (
+	"bytes"
 	"flag"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"regexp/syntax"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"unicode"
 
+	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/report"
+
+	"timon.dev/timon/core/redact"
+	"timon.dev/timon/core/redact/redacttest"
 )
 
 // The superset test: on a corpus of realistic fake secrets for most of
 // gitleaks' rules, every secret gitleaks' own detector finds must be
-// covered by a Scan finding.
+// covered by a redact Scan finding.
 //
-// testdata/gitleaks_corpus.txt is generated (go test -run
+// core/redact/testdata/gitleaks_corpus.txt is generated (go test -run
 // TestGitleaksSuperset -update): for every rule, strings are generated from
 // the rule's own expression and kept when gitleaks' detector reports that
 // rule on them. Samples are separated by lines holding "###".
 
-var update = flag.Bool("update", false, "rewrite generated testdata")
+var update = flag.Bool("update", false, "rewrite the gitleaks corpus")
 
-const corpusFile = "testdata/gitleaks_corpus.txt"
-const sampleSep = "\n###\n"
+var (
+	glOnce     sync.Once
+	glDetector *detect.Detector
+	glErr      error
+)
+
+func gitleaksDetector(tb testing.TB) *detect.Detector {
+	tb.Helper()
+	glOnce.Do(func() { glDetector, glErr = detect.NewDetectorDefaultConfig() })
+	if glErr != nil {
+		tb.Fatal(glErr)
+	}
+	return glDetector
+}
+
+// TestGeneratedRules: core/redact/gitleaks_rules.go is what the generator
+// gives for the gitleaks version of go.mod (else: go generate ./core/redact).
+func TestGeneratedRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/zricethezav/gitleaks/v8").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	want, err := Generate(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const file = "../../core/redact/gitleaks_rules.go"
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s is not what the generator gives: run go generate ./core/redact", file)
+	}
+}
+
+// templateHead is how gitleaks' standard semi-generic rules begin; the
+// group after it is the rule's keywords.
+const templateHead = `(?i)[\w.-]{0,50}?(?:`
+
+// firstCapture returns the first capture group of re, if any.
+func firstCapture(re *syntax.Regexp) *syntax.Regexp {
+	if re.Op == syntax.OpCapture {
+		return re
+	}
+	for _, sub := range re.Sub {
+		if c := firstCapture(sub); c != nil {
+			return c
+		}
+	}
+	return nil
+}
 
 // genString writes a random string matching re (assertions ignored;
 // gitleaks' detector validates the result).
@@ -45,7 +101,7 @@ func genString(re *syntax.Regexp, rng *rand.Rand, b *strings.Builder) {
 	case syntax.OpCharClass:
 		b.WriteRune(pickRune(re.Rune, rng))
 	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
-		b.WriteByte(b64Chars[rng.IntN(62)])
+		b.WriteByte(redacttest.B64Chars[rng.IntN(62)])
 	case syntax.OpCapture:
 		genString(re.Sub[0], rng, b)
 	case syntax.OpConcat:
@@ -71,7 +127,7 @@ func genString(re *syntax.Regexp, rng *rand.Rand, b *strings.Builder) {
 			}
 			// identifier prefixes and separators: keep them short
 			if re.Min == 0 {
-				hi = minInt(hi, 2)
+				hi = min(hi, 2)
 			}
 		}
 		n := lo + rng.IntN(hi-lo+1)
@@ -132,6 +188,10 @@ var identifiers = []string{"service", "deploy", "prod", "ci", "backup", "app"}
 // generateCorpus builds samples for every rule gitleaks confirms.
 func generateCorpus(t *testing.T) []string {
 	d := gitleaksDetector(t)
+	rules, _, err := Rules(d.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(42, 7))
 	var out []string
 	gen := func(re *syntax.Regexp) string {
@@ -139,14 +199,14 @@ func generateCorpus(t *testing.T) []string {
 		genString(re, rng, &b)
 		return b.String()
 	}
-	for _, g := range gitleaksRules {
-		tree, err := syntax.Parse(g.Regex, syntax.Perl)
+	for _, g := range rules {
+		tree, err := syntax.Parse(g.Regex.String(), syntax.Perl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		secretNode := firstCapture(tree)
 		var kwNode *syntax.Regexp
-		if strings.HasPrefix(g.Regex, templateHead) && tree.Op == syntax.OpConcat && len(tree.Sub) > 1 {
+		if strings.HasPrefix(g.Regex.String(), templateHead) && tree.Op == syntax.OpConcat && len(tree.Sub) > 1 {
 			kwNode = tree.Sub[1]
 		}
 		kept := 0
@@ -167,12 +227,12 @@ func generateCorpus(t *testing.T) []string {
 					s = "export CONFIG_VALUE=" + s
 				}
 			}
-			if strings.Contains(s, "\n\n") || strings.Contains(s, "###") || containsFold(s, "example") || seen[s] {
+			if strings.Contains(s, "\n\n") || strings.Contains(s, "###") || strings.Contains(strings.ToLower(s), "example") || seen[s] {
 				continue
 			}
 			found := false
 			for _, f := range d.DetectString(s) {
-				if f.RuleID == g.ID {
+				if f.RuleID == g.RuleID {
 					found = true
 				}
 			}
@@ -186,13 +246,15 @@ func generateCorpus(t *testing.T) []string {
 	return out
 }
 
-func corpusSamples(tb testing.TB) []string {
-	tb.Helper()
-	b, err := os.ReadFile(corpusFile)
-	if err != nil {
-		tb.Fatalf("reading %s (regenerate with -update): %v", corpusFile, err)
+// lines returns the byte range of the lines gitleaks reports f on (it
+// reports lines and the secret, not byte offsets); offs are the offsets of
+// the text's line starts.
+func lines(text string, offs []int, f report.Finding) (lo, hi int) {
+	lo, hi = offs[min(f.StartLine, len(offs)-1)], len(text)
+	if f.EndLine+1 < len(offs) {
+		hi = offs[f.EndLine+1]
 	}
-	return strings.Split(strings.TrimRight(string(b), "\n"), sampleSep)
+	return lo, hi
 }
 
 // lineOffsets returns the offset of each line start.
@@ -207,7 +269,7 @@ func lineOffsets(s string) []int {
 }
 
 // covered reports whether [s, e) is inside the union of findings.
-func covered(fs []Finding, s, e int) bool {
+func covered(fs []redact.Finding, s, e int) bool {
 	for _, f := range fs {
 		if f.Start <= s && e <= f.End {
 			return true
@@ -217,18 +279,14 @@ func covered(fs []Finding, s, e int) bool {
 }
 
 // uncoveredGitleaks returns gitleaks' findings on text that Scan misses.
-func uncoveredGitleaks(text string, gl []report.Finding, ours []Finding) []report.Finding {
+func uncoveredGitleaks(text string, gl []report.Finding, ours []redact.Finding) []report.Finding {
 	offs := lineOffsets(text)
 	var missed []report.Finding
 	for _, f := range gl {
 		if f.Secret == "" {
 			continue
 		}
-		lo := offs[minInt(f.StartLine, len(offs)-1)]
-		hi := len(text)
-		if f.EndLine+1 < len(offs) {
-			hi = offs[f.EndLine+1]
-		}
+		lo, hi := lines(text, offs, f)
 		ok := false
 		for off := lo; off < hi; {
 			i := strings.Index(text[off:hi], f.Secret)
@@ -251,15 +309,12 @@ func uncoveredGitleaks(text string, gl []report.Finding, ours []Finding) []repor
 func TestGitleaksSuperset(t *testing.T) {
 	if *update {
 		samples := generateCorpus(t)
-		if err := os.MkdirAll(filepath.Dir(corpusFile), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(corpusFile, []byte(strings.Join(samples, sampleSep)+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(redacttest.GitleaksCorpusFile, []byte(strings.Join(samples, redacttest.SampleSep)+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	samples := corpusSamples(t)
-	corpus := strings.Join(samples, sampleSep)
+	samples := redacttest.GitleaksSamples(t)
+	corpus := strings.Join(samples, redacttest.SampleSep)
 	d := gitleaksDetector(t)
 	gl := d.DetectString(corpus)
 	ids := map[string]bool{}
@@ -269,7 +324,7 @@ func TestGitleaksSuperset(t *testing.T) {
 	if len(ids) < 50 {
 		t.Fatalf("corpus exercises only %d gitleaks rules, want >= 50", len(ids))
 	}
-	r, err := New(Profile{})
+	r, err := redact.New(redact.Profile{})
 	if err != nil {
 		t.Fatal(err)
 	}
