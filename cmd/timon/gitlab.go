@@ -17,7 +17,7 @@ import (
 // off (nil, and the route answers 404) unless the GitLab URL, the bot's
 // token and a webhook secret are set.
 func gitlabFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, error) {
-	cfg := &h.cfg.GitLab
+	cfg := gitlabSettings(h.cfg)
 	if !cfg.Enabled() {
 		return nil, nil
 	}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -51,7 +50,13 @@ func (c *Config) Integrations() []Integration {
 		{Name: "admin", State: StateOn, Path: "server.admin_group",
 			Why: fmt.Sprintf("/admin, for tokens of the group %q (server.admin_group)", c.Server.AdminGroup)},
 	}, out...)
-	return append(out, c.slackIntegration(), c.mattermostIntegration(), c.gitlabIntegration())
+	out = append(out, c.slackIntegration(), c.mattermostIntegration())
+	for _, s := range c.sections {
+		if i, ok := s.Settings.(Integrated); ok {
+			out = append(out, i.Integration())
+		}
+	}
+	return out
 }
 
 // Integration returns the integration of that name.
@@ -64,14 +69,6 @@ func (c *Config) Integration(name string) (Integration, bool) {
 	return Integration{}, false
 }
 
-// place names where a secret is read from: its file, else its variable.
-func place(section, name, env, file string) string {
-	if file != "" {
-		return fmt.Sprintf("the file %s (%s.%s_file)", file, section, name)
-	}
-	return fmt.Sprintf("%s (or %s.%s_file)", env, section, name)
-}
-
 func (c *Config) lspIntegration() Integration {
 	s := &c.LSP
 	switch {
@@ -80,7 +77,7 @@ func (c *Config) lspIntegration() Integration {
 			Why: "timon lsp in local mode (the engine in-process, its own journal); lsp.hub_url switches it to remote mode"}
 	case s.Token == "":
 		return Integration{Name: "lsp", State: StateHalf, Path: "lsp",
-			Why: "remote mode (lsp.hub_url) needs a personal token: set " + place("lsp", "token", s.TokenEnv, s.TokenFile) + "; create one with timon token create on the hub"}
+			Why: "remote mode (lsp.hub_url) needs a personal token: set " + Place("lsp", "token", s.TokenEnv, s.TokenFile) + "; create one with timon token create on the hub"}
 	}
 	return Integration{Name: "lsp", State: StateOn, Path: "lsp",
 		Why: "timon lsp in remote mode, hub " + s.HubURL}
@@ -89,9 +86,9 @@ func (c *Config) lspIntegration() Integration {
 func (c *Config) slackIntegration() Integration {
 	s := &c.Chat.Slack
 	const at = "chat.slack"
-	bot := place(at, "bot_token", s.BotTokenEnv, s.BotTokenFile)
-	app := place(at, "app_token", s.AppTokenEnv, s.AppTokenFile)
-	sig := place(at, "signing_secret", s.SigningSecretEnv, s.SigningSecretFile)
+	bot := Place(at, "bot_token", s.BotTokenEnv, s.BotTokenFile)
+	app := Place(at, "app_token", s.AppTokenEnv, s.AppTokenFile)
+	sig := Place(at, "signing_secret", s.SigningSecretEnv, s.SigningSecretFile)
 	i := Integration{Name: "slack", Path: at}
 	switch {
 	case s.BotToken == "" && (s.AppToken != "" || s.SigningSecret != ""):
@@ -120,9 +117,9 @@ func (c *Config) slackIntegration() Integration {
 func (c *Config) mattermostIntegration() Integration {
 	m := &c.Chat.Mattermost
 	const at = "chat.mattermost"
-	url := place(at, "url", m.URLEnv, m.URLFile)
-	bot := place(at, "bot_token", m.BotTokenEnv, m.BotTokenFile)
-	cmd := place(at, "command_token", m.CommandTokenEnv, m.CommandTokenFile)
+	url := Place(at, "url", m.URLEnv, m.URLFile)
+	bot := Place(at, "bot_token", m.BotTokenEnv, m.BotTokenFile)
+	cmd := Place(at, "command_token", m.CommandTokenEnv, m.CommandTokenFile)
 	i := Integration{Name: "mattermost", Path: at}
 	switch {
 	case m.URL == "" && m.BotToken == "" && m.CommandToken == "":
@@ -135,33 +132,6 @@ func (c *Config) mattermostIntegration() Integration {
 		i.State, i.Why = StateOn, "WebSocket to "+m.URL+"; the slash command (POST /mattermost/command) is off (set "+cmd+" to switch it on)"
 	default:
 		i.State, i.Why = StateOn, "WebSocket to "+m.URL+", and the slash command POST /mattermost/command"
-	}
-	return i
-}
-
-func (c *Config) gitlabIntegration() Integration {
-	g := &c.GitLab
-	url := place("gitlab", "url", g.URLEnv, g.URLFile)
-	tok := place("gitlab", "token", g.TokenEnv, g.TokenFile)
-	sec := place("gitlab.webhook", "secret", g.Webhook.SecretEnv, g.Webhook.SecretFile)
-	i := Integration{Name: "gitlab", Path: "gitlab"}
-	var missing []string
-	if g.URL == "" {
-		missing = append(missing, "the GitLab URL, "+url)
-	}
-	if g.Token == "" {
-		missing = append(missing, "the bot's token, "+tok)
-	}
-	if len(g.Secrets()) == 0 {
-		missing = append(missing, "a webhook secret, "+sec+" (or one per group or project)")
-	}
-	switch {
-	case len(missing) == 0:
-		i.State, i.Why = StateOn, "merge-request review: POST /webhooks/gitlab, GitLab at "+g.URL
-	case len(missing) == 3:
-		i.State, i.Why = StateOff, "set "+strings.Join(missing, "; ")+" to switch it on"
-	default:
-		i.State, i.Why = StateHalf, "missing "+strings.Join(missing, "; ")
 	}
 	return i
 }
