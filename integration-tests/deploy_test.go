@@ -39,6 +39,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"timon.dev/timon/bots/mattermost"
+	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store/storetest"
@@ -1246,7 +1248,7 @@ func TestDeployCurlExamples(t *testing.T) {
 
 // deployConfigSources is the configuration code: core/config, and the
 // settings the front ends declare for their sections.
-var deployConfigSources = []string{"../core/config/*.go", "../webhooks/review/config.go"}
+var deployConfigSources = []string{"../core/config/*.go", "../bots/slack/config.go", "../bots/mattermost/config.go", "../webhooks/review/config.go"}
 
 // deployConfigEnvNames are the environment variables the configuration
 // code reads by name (deployConfigSources, non-test files), except
@@ -1380,15 +1382,17 @@ func TestDeployComposeEnvironment(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	g := &review.Config{}
-	cfg, err := config.Load(deployComposeTY, config.Section{At: "gitlab", Settings: g})
-	if err != nil {
+	s, m, g := &slack.Config{}, &mattermost.Config{}, &review.Config{}
+	sections := func() []config.Section {
+		return []config.Section{{At: "chat.slack", Settings: s}, {At: "chat.mattermost", Settings: m}, {At: "gitlab", Settings: g}}
+	}
+	if _, err := config.Load(deployComposeTY, sections()...); err != nil {
 		t.Fatalf("compose timon.yaml with .env.example filled in: %v", err)
 	}
-	if s := cfg.Chat.Slack; !s.Enabled() || !s.SocketEnabled() || !s.HTTPEnabled() || s.BotToken != dotenv["TIMON_SLACK_BOT_TOKEN"] {
+	if !s.Enabled() || !s.SocketEnabled() || !s.HTTPEnabled() || s.BotToken != dotenv["TIMON_SLACK_BOT_TOKEN"] {
 		t.Error("Slack is not on with its secrets from .env")
 	}
-	if m := cfg.Chat.Mattermost; !m.Enabled() || !m.CommandEnabled() || m.URL != dotenv["TIMON_MATTERMOST_URL"] {
+	if !m.Enabled() || !m.CommandEnabled() || m.URL != dotenv["TIMON_MATTERMOST_URL"] {
 		t.Error("Mattermost is not on with its secrets from .env")
 	}
 	if !g.Enabled() || g.Token != dotenv["TIMON_GITLAB_TOKEN"] {
@@ -1400,8 +1404,8 @@ func TestDeployComposeEnvironment(t *testing.T) {
 			t.Setenv(k, "")
 		}
 	}
-	g = &review.Config{}
-	if cfg, err := config.Load(deployComposeTY, config.Section{At: "gitlab", Settings: g}); err != nil || cfg.Chat.Slack.Enabled() || cfg.Chat.Mattermost.Enabled() || g.Enabled() {
+	s, m, g = &slack.Config{}, &mattermost.Config{}, &review.Config{}
+	if _, err := config.Load(deployComposeTY, sections()...); err != nil || s.Enabled() || m.Enabled() || g.Enabled() {
 		t.Errorf(".env.example as shipped: %v; want every integration off", err)
 	}
 

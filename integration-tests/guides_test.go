@@ -31,6 +31,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"timon.dev/timon/bots/mattermost"
+	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/webhooks/review"
 )
@@ -388,6 +390,12 @@ func guideSettingTags(t reflect.Type, into map[string]bool, seen map[reflect.Typ
 // and the sections the front ends declare (cmd/timon's frontEndSections)
 // in place of the parts core keeps as written.
 type guideFile struct {
+	Chat struct {
+		Slack      slack.Config      `yaml:"slack"`
+		Mattermost mattermost.Config `yaml:"mattermost"`
+
+		config.Chat `yaml:",inline"`
+	} `yaml:"chat"`
 	GitLab review.Config `yaml:"gitlab"`
 
 	config.Config `yaml:",inline"`
@@ -396,7 +404,11 @@ type guideFile struct {
 // guideSections are the front ends' sections of guideFile, for
 // config.Parse.
 func guideSections() []config.Section {
-	return []config.Section{{At: "gitlab", Settings: &review.Config{}}}
+	return []config.Section{
+		{At: "chat.slack", Settings: &slack.Config{}},
+		{At: "chat.mattermost", Settings: &mattermost.Config{}},
+		{At: "gitlab", Settings: &review.Config{}},
+	}
 }
 
 // guideResolve reports whether a dotted setting path exists in t.
@@ -638,7 +650,7 @@ func TestGuidesSettingsExist(t *testing.T) {
 
 	example := guideRead(t, "../timon.example.yaml")
 	var configSrc strings.Builder
-	for _, dir := range []string{"../core/config", "../cmd/timon", "../webhooks/review"} {
+	for _, dir := range []string{"../core/config", "../cmd/timon", "../bots/slack", "../bots/mattermost", "../webhooks/review"} {
 		for _, s := range guideSources(t, dir) {
 			configSrc.WriteString(s)
 		}
@@ -767,7 +779,7 @@ func TestGuidesSettingsExist(t *testing.T) {
 
 	// Each platform's secrets, as the configuration reads them by default,
 	// are all in its guide.
-	for guide, src := range map[string]string{guideSlack: "../core/config/chat.go", guideMattermost: "../core/config/chat.go", guideGitLab: "../webhooks/review/config.go"} {
+	for guide, src := range map[string]string{guideSlack: "../bots/slack/config.go", guideMattermost: "../bots/mattermost/config.go", guideGitLab: "../webhooks/review/config.go"} {
 		platform := map[string]string{guideSlack: "SLACK", guideMattermost: "MATTERMOST", guideGitLab: "GITLAB"}[guide]
 		doc := guideRead(t, guide)
 		vars := regexp.MustCompile(`"(TIMON_`+platform+`_[A-Z_]+)"`).FindAllStringSubmatch(guideRead(t, src), -1)

@@ -67,7 +67,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: r.jobs, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.cfg}); err != nil {
 		t.Fatal(err)
 	}
-	r.bot, err = mattermost.New(mattermost.Options{URL: r.mm.URL(), BotToken: r.mm.BotToken(), CommandToken: o.commandToken,
+	r.bot, err = mattermost.New(mattermost.Options{Config: mattermost.Config{URL: r.mm.URL(), BotToken: r.mm.BotToken(), CommandToken: o.commandToken},
 		Router: r.router, UpdateInterval: o.interval, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

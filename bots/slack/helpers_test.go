@@ -71,7 +71,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Slack{Mode: "http", BotToken: "xoxb-test-token", AppToken: "xapp-1-test", SigningSecret: secret, APIURL: r.slack.APIURL()}
+	cfg := slack.Config{Mode: "http", BotToken: "xoxb-test-token", AppToken: "xapp-1-test", SigningSecret: secret, APIURL: r.slack.APIURL()}
 	if o.mode != "" {
 		cfg.Mode = o.mode
 	}

@@ -2,10 +2,11 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Chat configures the Mattermost and Slack bots (bots/chat and its
@@ -22,8 +23,10 @@ type Chat struct {
 	// limits chat.update per workspace.
 	UpdateInterval Duration `yaml:"update_interval"`
 
-	Slack      Slack      `yaml:"slack"`
-	Mattermost Mattermost `yaml:"mattermost"`
+	// Slack and Mattermost are the bots' sections (bots/slack.Config,
+	// bots/mattermost.Config), kept as written: see Section.
+	Slack      yaml.Node `yaml:"slack"`
+	Mattermost yaml.Node `yaml:"mattermost"`
 
 	// Groups gives the principal of a chat user groups from where they
 	// ask: the team (workspace) and the channel. Groups decide policy rules
@@ -84,78 +87,6 @@ type ChannelPolicy struct {
 
 // Commands of the chat bots, in the order help lists them.
 var ChatCommands = []string{"ask", "rewrite", "translate", "summarize", "explain", "review", "usage", "privacy", "help"}
-
-// Slack configures the Slack bot. It is on when the bot token is set;
-// Socket Mode needs the app-level token, the HTTP endpoints (POST
-// /slack/events, /slack/commands) the signing secret.
-type Slack struct {
-	// Mode is socket (default: no public URL needed) or http (Events API
-	// and slash commands posted to timon serve).
-	Mode string `yaml:"mode"`
-
-	SigningSecretEnv  string `yaml:"signing_secret_env"` // default TIMON_SLACK_SIGNING_SECRET
-	SigningSecretFile string `yaml:"signing_secret_file"`
-	BotTokenEnv       string `yaml:"bot_token_env"` // default TIMON_SLACK_BOT_TOKEN
-	BotTokenFile      string `yaml:"bot_token_file"`
-	AppTokenEnv       string `yaml:"app_token_env"` // default TIMON_SLACK_APP_TOKEN
-	AppTokenFile      string `yaml:"app_token_file"`
-
-	// APIURL is Slack's Web API base; zero means https://slack.com/api/.
-	// Tests point it at a fake.
-	APIURL string `yaml:"api_url"`
-	// UpdatesPerMinute is the budget of message edits (chat.update) per
-	// workspace; zero means 50, Slack's Tier 3. Streamed answers skip
-	// intermediate edits when it runs low.
-	UpdatesPerMinute int `yaml:"updates_per_minute"`
-	// LinkAllowlist lists the hosts the model's answers may link to
-	// (subdomains included); other links are shown as text. slack.com is
-	// always allowed.
-	LinkAllowlist []string `yaml:"link_allowlist"`
-
-	// Resolved from the variables or files above ("" when not set).
-	SigningSecret string `yaml:"-"`
-	BotToken      string `yaml:"-"`
-	AppToken      string `yaml:"-"`
-}
-
-// Enabled reports whether the Slack bot is on (its bot token is set).
-func (s *Slack) Enabled() bool { return s.BotToken != "" }
-
-// HTTPEnabled reports whether the HTTP entry points accept requests.
-func (s *Slack) HTTPEnabled() bool { return s.Enabled() && s.SigningSecret != "" }
-
-// SocketEnabled reports whether the Socket Mode loop runs.
-func (s *Slack) SocketEnabled() bool {
-	return s.Enabled() && s.Mode == "socket" && s.AppToken != ""
-}
-
-// Mattermost configures the Mattermost bot. It is on when the server URL
-// and the bot token are set; the slash command endpoint (POST
-// /mattermost/command) needs the command token.
-type Mattermost struct {
-	URLEnv           string `yaml:"url_env"` // default TIMON_MATTERMOST_URL
-	URLFile          string `yaml:"url_file"`
-	BotTokenEnv      string `yaml:"bot_token_env"` // default TIMON_MATTERMOST_BOT_TOKEN
-	BotTokenFile     string `yaml:"bot_token_file"`
-	CommandTokenEnv  string `yaml:"command_token_env"` // default TIMON_MATTERMOST_COMMAND_TOKEN
-	CommandTokenFile string `yaml:"command_token_file"`
-	// LinkAllowlist lists the hosts the model's answers may link to or
-	// show images from (subdomains included); other links and images are
-	// shown as text. The Mattermost server's host is always allowed.
-	LinkAllowlist []string `yaml:"link_allowlist"`
-
-	// Resolved from the variables or files above ("" when not set).
-	URL          string `yaml:"-"`
-	BotToken     string `yaml:"-"`
-	CommandToken string `yaml:"-"`
-}
-
-// Enabled reports whether the Mattermost bot is on.
-func (m *Mattermost) Enabled() bool { return m.URL != "" && m.BotToken != "" }
-
-// CommandEnabled reports whether the slash command endpoint accepts
-// requests.
-func (m *Mattermost) CommandEnabled() bool { return m.Enabled() && m.CommandToken != "" }
 
 // Channel describes a channel for policy lookup.
 type Channel struct {
@@ -316,32 +247,6 @@ func (c *Config) chatDefaults() {
 	if ch.DefaultLocale == "" {
 		ch.DefaultLocale = "en"
 	}
-	s := &ch.Slack
-	if s.Mode == "" {
-		s.Mode = "socket"
-	}
-	if s.SigningSecretEnv == "" && s.SigningSecretFile == "" {
-		s.SigningSecretEnv = "TIMON_SLACK_SIGNING_SECRET"
-	}
-	if s.BotTokenEnv == "" && s.BotTokenFile == "" {
-		s.BotTokenEnv = "TIMON_SLACK_BOT_TOKEN"
-	}
-	if s.AppTokenEnv == "" && s.AppTokenFile == "" {
-		s.AppTokenEnv = "TIMON_SLACK_APP_TOKEN"
-	}
-	if s.APIURL == "" {
-		s.APIURL = "https://slack.com/api/"
-	}
-	m := &ch.Mattermost
-	if m.URLEnv == "" && m.URLFile == "" {
-		m.URLEnv = "TIMON_MATTERMOST_URL"
-	}
-	if m.BotTokenEnv == "" && m.BotTokenFile == "" {
-		m.BotTokenEnv = "TIMON_MATTERMOST_BOT_TOKEN"
-	}
-	if m.CommandTokenEnv == "" && m.CommandTokenFile == "" {
-		m.CommandTokenEnv = "TIMON_MATTERMOST_COMMAND_TOKEN"
-	}
 }
 
 func (l *loader) validateChat(c *Config) {
@@ -353,56 +258,6 @@ func (l *loader) validateChat(c *Config) {
 	}
 	if ch.UpdateInterval < 0 || (ch.UpdateInterval > 0 && time.Duration(ch.UpdateInterval) < 200*time.Millisecond) {
 		l.add("chat.update_interval", "expected at least 200ms (each edit of a reply is a call to the platform)")
-	}
-
-	s := &ch.Slack
-	switch s.Mode {
-	case "socket", "http":
-	default:
-		l.add("chat.slack.mode", "expected socket or http, got %q", s.Mode)
-	}
-	resolve := func(at, env, file string, dst *string) {
-		v, err := optionalSecret(env, file)
-		if err != nil {
-			l.add(at, "%v", err)
-		}
-		*dst = v
-	}
-	resolve("chat.slack", s.SigningSecretEnv, s.SigningSecretFile, &s.SigningSecret)
-	resolve("chat.slack", s.BotTokenEnv, s.BotTokenFile, &s.BotToken)
-	resolve("chat.slack", s.AppTokenEnv, s.AppTokenFile, &s.AppToken)
-	if u, err := url.Parse(s.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		l.add("chat.slack.api_url", "expected an http(s) URL such as https://slack.com/api/, got %q", s.APIURL)
-	} else if !strings.HasSuffix(s.APIURL, "/") {
-		s.APIURL += "/"
-	}
-	if s.UpdatesPerMinute < 0 {
-		l.add("chat.slack.updates_per_minute", "expected a positive number of edits per minute")
-	}
-	if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") {
-		l.add("chat.slack", "the Slack app-level token (Socket Mode) must start with xapp-")
-	}
-
-	for _, a := range []struct {
-		at    string
-		hosts []string
-	}{{"chat.slack.link_allowlist", s.LinkAllowlist}, {"chat.mattermost.link_allowlist", ch.Mattermost.LinkAllowlist}} {
-		for i, h := range a.hosts {
-			if h == "" || strings.ContainsAny(h, "/:@ ") {
-				l.add(fmt.Sprintf("%s[%d]", a.at, i), "expected a host name such as docs.example.org, got %q", h)
-			}
-		}
-	}
-
-	m := &ch.Mattermost
-	resolve("chat.mattermost", m.URLEnv, m.URLFile, &m.URL)
-	resolve("chat.mattermost", m.BotTokenEnv, m.BotTokenFile, &m.BotToken)
-	resolve("chat.mattermost", m.CommandTokenEnv, m.CommandTokenFile, &m.CommandToken)
-	if m.URL != "" {
-		if u, err := url.Parse(m.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			l.add("chat.mattermost", "the Mattermost URL must be an http(s) URL such as https://chat.example.org, got %q", m.URL)
-		}
-		m.URL = strings.TrimRight(m.URL, "/")
 	}
 
 	var models []string

@@ -50,7 +50,6 @@ func (c *Config) Integrations() []Integration {
 		{Name: "admin", State: StateOn, Path: "server.admin_group",
 			Why: fmt.Sprintf("/admin, for tokens of the group %q (server.admin_group)", c.Server.AdminGroup)},
 	}, out...)
-	out = append(out, c.slackIntegration(), c.mattermostIntegration())
 	for _, s := range c.sections {
 		if i, ok := s.Settings.(Integrated); ok {
 			out = append(out, i.Integration())
@@ -81,59 +80,6 @@ func (c *Config) lspIntegration() Integration {
 	}
 	return Integration{Name: "lsp", State: StateOn, Path: "lsp",
 		Why: "timon lsp in remote mode, hub " + s.HubURL}
-}
-
-func (c *Config) slackIntegration() Integration {
-	s := &c.Chat.Slack
-	const at = "chat.slack"
-	bot := Place(at, "bot_token", s.BotTokenEnv, s.BotTokenFile)
-	app := Place(at, "app_token", s.AppTokenEnv, s.AppTokenFile)
-	sig := Place(at, "signing_secret", s.SigningSecretEnv, s.SigningSecretFile)
-	i := Integration{Name: "slack", Path: at}
-	switch {
-	case s.BotToken == "" && (s.AppToken != "" || s.SigningSecret != ""):
-		i.State, i.Why = StateHalf, "an app-level token or a signing secret is set but no bot token: set "+bot
-	case s.BotToken == "":
-		i.State, i.Why = StateOff, "set the bot token, "+bot+", to switch it on, with the app-level token "+app+
-			" for Socket Mode, or the signing secret "+sig+" with chat.slack.mode: http"
-	case s.Mode == "socket" && s.AppToken == "":
-		i.State, i.Why = StateHalf, "Socket Mode (chat.slack.mode: socket, the default) needs the app-level token: set "+app+
-			", or set chat.slack.mode: http"
-		if s.SigningSecret != "" {
-			i.Why += " (the signing secret is set)"
-		}
-	case s.Mode == "http" && s.SigningSecret == "":
-		i.State, i.Why = StateHalf, "HTTP mode (chat.slack.mode: http) needs the signing secret, or POST /slack/events and /slack/commands answer 404: set "+sig
-	case s.Mode == "socket" && s.SigningSecret == "":
-		i.State, i.Why = StateOn, "Socket Mode; POST /slack/events and /slack/commands are off (set "+sig+" to switch them on)"
-	case s.Mode == "socket":
-		i.State, i.Why = StateOn, "Socket Mode, and POST /slack/events and /slack/commands"
-	default:
-		i.State, i.Why = StateOn, "HTTP mode: POST /slack/events and /slack/commands"
-	}
-	return i
-}
-
-func (c *Config) mattermostIntegration() Integration {
-	m := &c.Chat.Mattermost
-	const at = "chat.mattermost"
-	url := Place(at, "url", m.URLEnv, m.URLFile)
-	bot := Place(at, "bot_token", m.BotTokenEnv, m.BotTokenFile)
-	cmd := Place(at, "command_token", m.CommandTokenEnv, m.CommandTokenFile)
-	i := Integration{Name: "mattermost", Path: at}
-	switch {
-	case m.URL == "" && m.BotToken == "" && m.CommandToken == "":
-		i.State, i.Why = StateOff, "set the server URL, "+url+", and the bot token, "+bot+", to switch it on"
-	case m.URL == "":
-		i.State, i.Why = StateHalf, "a token is set but no server URL: set "+url
-	case m.BotToken == "":
-		i.State, i.Why = StateHalf, "a server URL is set but no bot token: set "+bot
-	case m.CommandToken == "":
-		i.State, i.Why = StateOn, "WebSocket to "+m.URL+"; the slash command (POST /mattermost/command) is off (set "+cmd+" to switch it on)"
-	default:
-		i.State, i.Why = StateOn, "WebSocket to "+m.URL+", and the slash command POST /mattermost/command"
-	}
-	return i
 }
 
 // validateIntegrations reports the half-configured integrations: at the

@@ -186,3 +186,13 @@ func (c *Config) Section(path string) Settings {
 	}
 	return nil
 }
+
+// Hosts reports each entry of a link allowlist at path that is not a
+// host name.
+func (c *Check) Hosts(path string, hosts []string) {
+	for i, h := range hosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			c.Add(fmt.Sprintf("%s[%d]", path, i), "expected a host name such as docs.example.org, got %q", h)
+		}
+	}
+}

@@ -423,11 +423,7 @@ func (g *Config) Check(c *config.Check) {
 			s.Settings.check(c, at)
 		}
 	}
-	for i, h := range g.LinkAllowlist {
-		if h == "" || strings.ContainsAny(h, "/:@ ") {
-			c.Add(fmt.Sprintf("link_allowlist[%d]", i), "expected a host name such as docs.example.org, got %q", h)
-		}
-	}
+	c.Hosts("link_allowlist", g.LinkAllowlist)
 	if g.ChunkTokens < 500 {
 		c.Add("chunk_tokens", "expected at least 500 tokens")
 	}
