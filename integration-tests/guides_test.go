@@ -31,6 +31,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/core/config"
@@ -394,7 +395,7 @@ type guideFile struct {
 		Slack      slack.Config      `yaml:"slack"`
 		Mattermost mattermost.Config `yaml:"mattermost"`
 
-		config.Chat `yaml:",inline"`
+		chat.Config `yaml:",inline"`
 	} `yaml:"chat"`
 	GitLab review.Config `yaml:"gitlab"`
 
@@ -405,6 +406,7 @@ type guideFile struct {
 // config.Parse.
 func guideSections() []config.Section {
 	return []config.Section{
+		{At: "chat", Settings: &chat.Config{}},
 		{At: "chat.slack", Settings: &slack.Config{}},
 		{At: "chat.mattermost", Settings: &mattermost.Config{}},
 		{At: "gitlab", Settings: &review.Config{}},
@@ -608,7 +610,7 @@ func TestGuidesSlackManifest(t *testing.T) {
 }
 
 // guideCommandHint is the slash command's hint: the bot's commands.
-func guideCommandHint() string { return strings.Join(config.ChatCommands, " | ") }
+func guideCommandHint() string { return strings.Join(chat.Commands, " | ") }
 
 // TestGuidesMattermostCommand checks the slash command the Mattermost
 // guide sets up against the handler: POST to the mounted route, the
@@ -650,9 +652,12 @@ func TestGuidesSettingsExist(t *testing.T) {
 
 	example := guideRead(t, "../timon.example.yaml")
 	var configSrc strings.Builder
-	for _, dir := range []string{"../core/config", "../cmd/timon", "../bots/slack", "../bots/mattermost", "../webhooks/review"} {
-		for _, s := range guideSources(t, dir) {
-			configSrc.WriteString(s)
+	for _, glob := range append([]string{"../cmd/timon/*.go"}, deployConfigSources...) {
+		files, _ := filepath.Glob(glob)
+		for _, f := range files {
+			if !strings.HasSuffix(f, "_test.go") {
+				configSrc.WriteString(guideRead(t, f))
+			}
 		}
 	}
 	known := func(v string) bool {

@@ -16,7 +16,6 @@ import (
 	"timon.dev/timon/bots/mattermost/mattermosttest"
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/provider/fakellm"
 )
 
@@ -348,7 +347,7 @@ func TestRunStopsOnARefusedToken(t *testing.T) {
 // with a link to the question.
 func TestPrivateAnswersToMentions(t *testing.T) {
 	private := false
-	cfg := config.Chat{Channels: []config.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}}}
+	cfg := chat.Config{Channels: []chat.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}}}
 
 	t.Run("ephemeral", func(t *testing.T) {
 		r := newRig(t, rigOptions{cfg: cfg})

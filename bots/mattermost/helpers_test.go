@@ -12,7 +12,6 @@ import (
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/mattermost/mattermosttest"
 	"timon.dev/timon/core/assistant/assistanttest"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store"
@@ -44,7 +43,7 @@ type rig struct {
 }
 
 type rigOptions struct {
-	cfg          config.Chat
+	cfg          chat.Config
 	commandToken string
 	interval     time.Duration
 	noRun        bool // do not start the WebSocket loop

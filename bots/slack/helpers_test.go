@@ -15,7 +15,6 @@ import (
 	"timon.dev/timon/bots/slack/slackfake"
 	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/audit"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store"
@@ -40,7 +39,7 @@ type rigOptions struct {
 	noSecret  bool
 	updates   int
 	interval  time.Duration
-	chat      config.Chat
+	chat      chat.Config
 	now       func() time.Time
 	mode      string
 	skipStart bool

@@ -21,7 +21,7 @@ import (
 // loop with the app-level token. Mattermost: POST /mattermost/command (404
 // without the command token) and the WebSocket loop.
 func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, error) {
-	c := h.cfg.Chat
+	c := sectionOf[chat.Config](h.cfg, "chat")
 	sl := sectionOf[slack.Config](h.cfg, "chat.slack")
 	mm := sectionOf[mattermost.Config](h.cfg, "chat.mattermost")
 	if !sl.Enabled() && !mm.Enabled() {
@@ -38,7 +38,7 @@ func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, err
 		return nil, err
 	}
 	router, err := chat.New(chat.Options{
-		Assistant: h.engine, Jobs: h.jobs, JobKey: jobKey, Store: h.store, Config: c, Logger: log,
+		Assistant: h.engine, Jobs: h.jobs, JobKey: jobKey, Store: h.store, Config: *c, Logger: log,
 		Quota: h.quota, Subjects: quotaSubjects(h.cfg.Quotas),
 	})
 	if err != nil {

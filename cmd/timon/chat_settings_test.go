@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/core/config"
@@ -35,7 +36,7 @@ func TestChatIsOffWithoutSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, s, m := cfg.Chat, sectionOf[slack.Config](cfg, "chat.slack"), sectionOf[mattermost.Config](cfg, "chat.mattermost")
+	c, s, m := sectionOf[chat.Config](cfg, "chat"), sectionOf[slack.Config](cfg, "chat.slack"), sectionOf[mattermost.Config](cfg, "chat.mattermost")
 	if s.Enabled() || s.HTTPEnabled() || s.SocketEnabled() || m.Enabled() || m.CommandEnabled() {
 		t.Fatalf("chat on without secrets: %+v %+v", s, m)
 	}

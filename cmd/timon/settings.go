@@ -1,6 +1,7 @@
 package main
 
 import (
+	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/core/config"
@@ -12,6 +13,7 @@ import (
 // order is that of the integrations they switch on.
 func frontEndSections() []config.Section {
 	return []config.Section{
+		{At: "chat", Settings: &chat.Config{}},
 		{At: "chat.slack", Settings: &slack.Config{}},
 		{At: "chat.mattermost", Settings: &mattermost.Config{}},
 		{At: "gitlab", Settings: &review.Config{}},

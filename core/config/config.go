@@ -47,7 +47,10 @@ type Config struct {
 	Limits    Limits        `yaml:"limits"`
 	Jobs      Jobs          `yaml:"jobs"`
 	LSP       LSP           `yaml:"lsp"`
-	Chat      Chat          `yaml:"chat"`
+	// Chat is the chat bots' section (bots/chat.Config, with
+	// bots/slack.Config and bots/mattermost.Config under it), kept as
+	// written: see Section.
+	Chat yaml.Node `yaml:"chat"`
 	// GitLab is GitLab review's section (webhooks/review.Config), kept
 	// as written: see Section.
 	GitLab yaml.Node `yaml:"gitlab"`
@@ -495,7 +498,6 @@ func (c *Config) defaults() {
 	}
 	c.jobsDefaults()
 	c.lspDefaults()
-	c.chatDefaults()
 	c.moderationDefaults()
 }
 
@@ -651,7 +653,6 @@ func (l *loader) validate(c *Config) {
 	}
 	l.validateJobs(c)
 	l.validateLSP(c)
-	l.validateChat(c)
 	l.checkSections(c)
 	l.validateIntegrations(c)
 	l.validateModeration(c)

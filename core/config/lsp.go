@@ -144,7 +144,7 @@ func (l *loader) validateLSP(c *Config) {
 // is complete. Other sections are checked for their YAML shape only. An
 // empty path gives the defaults. The hub URL, when not "", overrides the
 // file's.
-func LoadLSP(path, hubURL string) (*Config, error) {
+func LoadLSP(path, hubURL string, sections ...Section) (*Config, error) {
 	var data []byte
 	name := "(no configuration file)"
 	if path != "" {
@@ -154,7 +154,7 @@ func LoadLSP(path, hubURL string) (*Config, error) {
 		}
 		name = path
 	}
-	l := &loader{file: name}
+	l := &loader{file: name, sections: sections}
 	cfg, ok := l.decode(data)
 	if !ok {
 		return nil, l.err()

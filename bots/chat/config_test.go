@@ -1,10 +1,11 @@
-package config_test
+package chat_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
+	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core/config"
 )
 
@@ -14,30 +15,30 @@ providers:
 policy: {routes: {default: [mistral-small-latest]}, rules: [{name: all, effect: allow}]}
 `
 
-func clearChatEnv(t *testing.T) {
-	for _, v := range []string{"TIMON_SLACK_SIGNING_SECRET", "TIMON_SLACK_BOT_TOKEN", "TIMON_SLACK_APP_TOKEN",
-		"TIMON_MATTERMOST_URL", "TIMON_MATTERMOST_BOT_TOKEN", "TIMON_MATTERMOST_COMMAND_TOKEN"} {
-		t.Setenv(v, "")
-	}
+// parse reads a configuration with the chat section.
+func parse(name, src string) (*chat.Config, error) {
+	c := &chat.Config{}
+	_, err := config.Parse(name, []byte(src), config.Section{At: "chat", Settings: c})
+	return c, err
 }
 
 func TestChannelPolicyAndGroups(t *testing.T) {
 	f, tr := false, true
-	c := config.Chat{
-		Policy: config.ChannelPolicy{Models: []string{"mistral-small-latest"}},
-		Channels: []config.ChannelPolicy{
+	c := chat.Config{
+		Policy: chat.ChannelPolicy{Models: []string{"mistral-small-latest"}},
+		Channels: []chat.ChannelPolicy{
 			{Match: []string{"slack:T1/#random"}, Off: true},
 			{Platform: "slack", Match: []string{"type:private"}, Public: &f, Commands: []string{"ask"}},
 			{Match: []string{"type:private"}, Public: &tr},
 		},
-		Groups: config.ChatGroups{Teams: map[string][]string{"T1": {"physics", "staff"}}, Channels: map[string][]string{"slack:T1/#lab": {"lab", "staff"}, "C9": {"interns"}, "mattermost:C8": {"mm"}}},
+		Groups: chat.Groups{Teams: map[string][]string{"T1": {"physics", "staff"}}, Channels: map[string][]string{"slack:T1/#lab": {"lab", "staff"}, "C9": {"interns"}, "mattermost:C8": {"mm"}}},
 	}
-	if p := c.PolicyFor(config.Channel{Platform: "slack", Team: "T1", ID: "C1", Name: "Random", Type: "public"}); !p.Off {
+	if p := c.PolicyFor(chat.Channel{Platform: "slack", Team: "T1", ID: "C1", Name: "Random", Type: "public"}); !p.Off {
 		t.Error("#random is not off")
 	}
 	// The same name in another workspace, or on Mattermost, is another
 	// channel.
-	for _, ch := range []config.Channel{
+	for _, ch := range []chat.Channel{
 		{Platform: "slack", Team: "T2", ID: "C1", Name: "random", Type: "public"},
 		{Platform: "mattermost", Team: "T1", ID: "C1", Name: "random", Type: "public"},
 		{Platform: "slack", ID: "C1", Name: "random", Type: "public"},
@@ -46,19 +47,19 @@ func TestChannelPolicyAndGroups(t *testing.T) {
 			t.Errorf("%+v is off", ch)
 		}
 	}
-	p := c.PolicyFor(config.Channel{Platform: "slack", ID: "G1", Name: "secret", Type: "private"})
+	p := c.PolicyFor(chat.Channel{Platform: "slack", ID: "G1", Name: "secret", Type: "private"})
 	if p.Public || strings.Join(p.Commands, ",") != "ask,help" || p.Models[0] != "mistral-small-latest" {
 		t.Errorf("slack private %+v", p)
 	}
-	if p := c.PolicyFor(config.Channel{Platform: "mattermost", ID: "x", Type: "private"}); !p.Public || len(p.Commands) != len(config.ChatCommands) {
+	if p := c.PolicyFor(chat.Channel{Platform: "mattermost", ID: "x", Type: "private"}); !p.Public || len(p.Commands) != len(chat.Commands) {
 		t.Errorf("mattermost private %+v", p)
 	}
-	if g := c.GroupsFor("T1", config.Channel{Platform: "slack", Team: "T1", ID: "C2", Name: "lab"}); strings.Join(g, ",") != "lab,physics,staff" {
+	if g := c.GroupsFor("T1", chat.Channel{Platform: "slack", Team: "T1", ID: "C2", Name: "lab"}); strings.Join(g, ",") != "lab,physics,staff" {
 		t.Errorf("groups %v", g)
 	}
 	// A channel named lab in another team, or on the other platform, gets
 	// no group from the name.
-	for _, ch := range []config.Channel{
+	for _, ch := range []chat.Channel{
 		{Platform: "slack", Team: "T2", ID: "C3", Name: "lab"},
 		{Platform: "mattermost", Team: "q1w2e3", ID: "C3", Name: "lab"},
 		{Platform: "mattermost", ID: "C3", Name: "lab"},
@@ -67,26 +68,25 @@ func TestChannelPolicyAndGroups(t *testing.T) {
 			t.Errorf("%+v: groups %v", ch, g)
 		}
 	}
-	if g := c.GroupsFor("", config.Channel{Platform: "mattermost", ID: "C8"}); strings.Join(g, ",") != "mm" {
+	if g := c.GroupsFor("", chat.Channel{Platform: "mattermost", ID: "C8"}); strings.Join(g, ",") != "mm" {
 		t.Errorf("mattermost:C8 groups %v", g)
 	}
-	if g := c.GroupsFor("", config.Channel{Platform: "slack", ID: "C8"}); len(g) != 0 {
+	if g := c.GroupsFor("", chat.Channel{Platform: "slack", ID: "C8"}); len(g) != 0 {
 		t.Errorf("mattermost:C8 granted on slack: %v", g)
 	}
-	if g := c.GroupsFor("T2", config.Channel{ID: "C9"}); strings.Join(g, ",") != "interns" {
+	if g := c.GroupsFor("T2", chat.Channel{ID: "C9"}); strings.Join(g, ",") != "interns" {
 		t.Errorf("groups %v", g)
 	}
 }
 
 func TestChatChannelNamesNeedPlatformAndTeam(t *testing.T) {
-	clearChatEnv(t)
-	_, err := config.Parse("timon.yaml", []byte(chatBase+`
+	_, err := parse("timon.yaml", chatBase+`
 chat:
   groups:
     channels: {"#lab-private": [lab], "slack:#x": [x], "mattermost:/#y": [y], "teams:T1/#z": [z], "T1/#w": [w]}
   channels:
     - {match: ["#random"], off: true}
-`))
+`)
 	var ce *config.Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v", err)
@@ -104,20 +104,20 @@ chat:
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
 	}
-	cfg, err := config.Parse("timon.yaml", []byte(chatBase+`
+	c, err := parse("timon.yaml", chatBase+`
 chat:
   groups:
     channels: {"slack:T0123ABCD/#lab-private": [lab], "mattermost:q1w2e3/#lab-private": [lab], C0456EFGH: [interns]}
   channels:
     - {match: ["slack:T0123ABCD/#random", "mattermost:C1", "type:dm"], off: true}
-`))
+`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := cfg.Chat.GroupsFor("q1w2e3", config.Channel{Platform: "mattermost", Team: "q1w2e3", ID: "x", Name: "Lab-Private"}); len(g) != 1 {
+	if g := c.GroupsFor("q1w2e3", chat.Channel{Platform: "mattermost", Team: "q1w2e3", ID: "x", Name: "Lab-Private"}); len(g) != 1 {
 		t.Errorf("groups %v", g)
 	}
-	if g := cfg.Chat.GroupsFor("other", config.Channel{Platform: "mattermost", Team: "other", ID: "x", Name: "lab-private"}); len(g) != 0 {
+	if g := c.GroupsFor("other", chat.Channel{Platform: "mattermost", Team: "other", ID: "x", Name: "lab-private"}); len(g) != 0 {
 		t.Errorf("a foreign team's #lab-private got %v", g)
 	}
 }

@@ -1,19 +1,22 @@
-package config
+package chat
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"timon.dev/timon/core/config"
 )
 
-// Chat configures the Mattermost and Slack bots (bots/chat and its
-// adapters). Each platform, and each of its entry points, is switched on by
-// its secret: a platform whose secrets are not set is off, and an HTTP entry
-// point whose secret is missing answers 404.
-type Chat struct {
+// Config is the chat section of timon.yaml (a config.Section): what the
+// Mattermost and Slack bots may do, where, and the groups users get from
+// where they ask. Each platform, and each of its entry points, is
+// switched on by its secrets in its own section (chat.slack,
+// chat.mattermost). Each field says what its zero value means; Check
+// gives it that meaning.
+type Config struct {
 	// DefaultLocale is the language of replies when the platform does not
 	// tell the user's (en or fr); zero means en.
 	DefaultLocale string `yaml:"default_locale"`
@@ -21,17 +24,15 @@ type Chat struct {
 	// reply; zero means each platform's default (Slack 1.5s, Mattermost
 	// 1.5s). Every Mattermost edit is a row in its database, and Slack
 	// limits chat.update per workspace.
-	UpdateInterval Duration `yaml:"update_interval"`
+	UpdateInterval config.Duration `yaml:"update_interval"`
 
-	// Slack and Mattermost are the bots' sections (bots/slack.Config,
-	// bots/mattermost.Config), kept as written: see Section.
-	Slack      yaml.Node `yaml:"slack"`
-	Mattermost yaml.Node `yaml:"mattermost"`
+	// The sections slack and mattermost are the adapters' own
+	// (bots/slack.Config, bots/mattermost.Config).
 
 	// Groups gives the principal of a chat user groups from where they
 	// ask: the team (workspace) and the channel. Groups decide policy rules
 	// and shared quotas like a token's groups.
-	Groups ChatGroups `yaml:"groups"`
+	Groups Groups `yaml:"groups"`
 
 	// Policy applies in every channel, unless an entry of Channels says
 	// otherwise.
@@ -41,8 +42,8 @@ type Chat struct {
 	Channels []ChannelPolicy `yaml:"channels"`
 }
 
-// ChatGroups maps where a user asks from to groups.
-type ChatGroups struct {
+// Groups maps where a user asks from to groups.
+type Groups struct {
 	// Teams maps a team or workspace id (Slack T…, Mattermost team id) to
 	// groups.
 	Teams map[string][]string `yaml:"teams"`
@@ -63,7 +64,7 @@ type ChannelPolicy struct {
 	// Match lists the channels the entry applies to: channel ids
 	// (optionally slack:ID, mattermost:ID), channel names scoped by
 	// platform and team (slack:T0123ABCD/#name, mattermost:<team
-	// id>/#name; a bare #name is refused, see ChatGroups.Channels), or
+	// id>/#name; a bare #name is refused, see Groups.Channels), or
 	// type:public, type:private, type:dm. Only meaningful (and required)
 	// in Channels.
 	Match []string `yaml:"match"`
@@ -86,7 +87,7 @@ type ChannelPolicy struct {
 }
 
 // Commands of the chat bots, in the order help lists them.
-var ChatCommands = []string{"ask", "rewrite", "translate", "summarize", "explain", "review", "usage", "privacy", "help"}
+var Commands = []string{"ask", "rewrite", "translate", "summarize", "explain", "review", "usage", "privacy", "help"}
 
 // Channel describes a channel for policy lookup.
 type Channel struct {
@@ -109,7 +110,7 @@ type Resolved struct {
 
 // PolicyFor resolves the policy of a channel: Policy, refined by the first
 // entry of Channels that matches it.
-func (c *Chat) PolicyFor(ch Channel) Resolved {
+func (c *Config) PolicyFor(ch Channel) Resolved {
 	r := Resolved{Off: c.Policy.Off, Commands: c.Policy.Commands, Models: c.Policy.Models, Public: true}
 	if c.Policy.Public != nil {
 		r.Public = *c.Policy.Public
@@ -131,7 +132,7 @@ func (c *Chat) PolicyFor(ch Channel) Resolved {
 		break
 	}
 	if len(r.Commands) == 0 {
-		r.Commands = ChatCommands
+		r.Commands = Commands
 	}
 	if !slices.Contains(r.Commands, "help") {
 		r.Commands = append(slices.Clip(r.Commands), "help")
@@ -230,7 +231,7 @@ func parseChannelRef(s string) (channelRef, error) {
 
 // GroupsFor returns the groups a user gets from where they ask, sorted
 // and without repeats.
-func (c *Chat) GroupsFor(teamID string, ch Channel) []string {
+func (c *Config) GroupsFor(teamID string, ch Channel) []string {
 	var out []string
 	out = append(out, c.Groups.Teams[teamID]...)
 	for key, gs := range c.Groups.Channels {
@@ -242,70 +243,69 @@ func (c *Chat) GroupsFor(teamID string, ch Channel) []string {
 	return slices.Compact(out)
 }
 
-func (c *Config) chatDefaults() {
-	ch := &c.Chat
+// Check gives the zero values their meaning and reports what is wrong
+// (config.Settings).
+func (ch *Config) Check(c *config.Check) {
 	if ch.DefaultLocale == "" {
 		ch.DefaultLocale = "en"
 	}
-}
-
-func (l *loader) validateChat(c *Config) {
-	ch := &c.Chat
 	switch ch.DefaultLocale {
 	case "en", "fr":
 	default:
-		l.add("chat.default_locale", "expected en or fr, got %q", ch.DefaultLocale)
+		c.Add("default_locale", "expected en or fr, got %q", ch.DefaultLocale)
 	}
 	if ch.UpdateInterval < 0 || (ch.UpdateInterval > 0 && time.Duration(ch.UpdateInterval) < 200*time.Millisecond) {
-		l.add("chat.update_interval", "expected at least 200ms (each edit of a reply is a call to the platform)")
+		c.Add("update_interval", "expected at least 200ms (each edit of a reply is a call to the platform)")
 	}
 
 	var models []string
-	for _, p := range c.Providers {
-		models = append(models, p.Models...)
-	}
-	l.validateChannelPolicy("chat.policy", &ch.Policy, false, models)
-	for i := range ch.Channels {
-		l.validateChannelPolicy(fmt.Sprintf("chat.channels[%d]", i), &ch.Channels[i], true, models)
-	}
-	for _, team := range sortedKeys(ch.Groups.Teams) {
-		if strings.TrimSpace(team) == "" {
-			l.add("chat.groups.teams", "a team id must not be empty")
+	if c.Config != nil {
+		for _, p := range c.Config.Providers {
+			models = append(models, p.Models...)
 		}
 	}
-	for _, key := range sortedKeys(ch.Groups.Channels) {
+	ch.Policy.check(c, "policy", false, models)
+	for i := range ch.Channels {
+		ch.Channels[i].check(c, fmt.Sprintf("channels[%d]", i), true, models)
+	}
+	for _, team := range slices.Sorted(maps.Keys(ch.Groups.Teams)) {
+		if strings.TrimSpace(team) == "" {
+			c.Add("groups.teams", "a team id must not be empty")
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(ch.Groups.Channels)) {
 		if _, err := parseChannelRef(key); err != nil {
-			l.add("chat.groups.channels", "%q: %v", key, err)
+			c.Add("groups.channels", "%q: %v", key, err)
 		}
 	}
 }
 
-func (l *loader) validateChannelPolicy(at string, p *ChannelPolicy, entry bool, served []string) {
+func (p *ChannelPolicy) check(c *config.Check, at string, entry bool, served []string) {
 	if entry {
 		if len(p.Match) == 0 {
-			l.add(at+".match", "list the channels this entry applies to: ids, slack:TEAM/#name or mattermost:TEAM/#name, or type:public, type:private, type:dm")
+			c.Add(at+".match", "list the channels this entry applies to: ids, slack:TEAM/#name or mattermost:TEAM/#name, or type:public, type:private, type:dm")
 		}
 		switch p.Platform {
 		case "", "slack", "mattermost":
 		default:
-			l.add(at+".platform", "expected slack or mattermost, got %q", p.Platform)
+			c.Add(at+".platform", "expected slack or mattermost, got %q", p.Platform)
 		}
 	} else if len(p.Match) > 0 || p.Platform != "" {
-		l.add(at, "match and platform belong in chat.channels entries, not in chat.policy")
+		c.Add(at, "match and platform belong in chat.channels entries, not in chat.policy")
 	}
 	for i, m := range p.Match {
 		if _, err := parseChannelRef(m); err != nil {
-			l.add(fmt.Sprintf("%s.match[%d]", at, i), "%v", err)
+			c.Add(fmt.Sprintf("%s.match[%d]", at, i), "%v", err)
 		}
 	}
 	for i, cmd := range p.Commands {
-		if !slices.Contains(ChatCommands, cmd) {
-			l.add(fmt.Sprintf("%s.commands[%d]", at, i), "unknown command %q (expected one of %s)", cmd, strings.Join(ChatCommands, ", "))
+		if !slices.Contains(Commands, cmd) {
+			c.Add(fmt.Sprintf("%s.commands[%d]", at, i), "unknown command %q (expected one of %s)", cmd, strings.Join(Commands, ", "))
 		}
 	}
 	for i, m := range p.Models {
 		if !slices.Contains(served, m) {
-			l.add(fmt.Sprintf("%s.models[%d]", at, i), "model %q is served by no provider", m)
+			c.Add(fmt.Sprintf("%s.models[%d]", at, i), "model %q is served by no provider", m)
 		}
 	}
 }
