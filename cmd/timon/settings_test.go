@@ -126,3 +126,27 @@ func TestSectionFileSettingsAreExpanded(t *testing.T) {
 		t.Fatalf("bad paths: %v", err)
 	}
 }
+
+// TestSectionProblemsAtTheirPath: a problem of a section as a whole (a
+// secret it reads) is reported at the section's path and line, one of a
+// setting in a section at the setting's, like core's own.
+func TestSectionProblemsAtTheirPath(t *testing.T) {
+	clearChatEnv(t)
+	t.Setenv("TIMON_SLACK_BOT_TOKEN", "xoxb-1")
+	t.Setenv("TIMON_SLACK_APP_TOKEN", "not-an-app-token")
+	t.Setenv("TIMON_MATTERMOST_URL", "ftp://chat.example.org")
+	t.Setenv("TIMON_MATTERMOST_BOT_TOKEN", "mm-token")
+	got := problems(t, minimal+`chat:
+  slack: {updates_per_minute: -1}
+  mattermost:
+    link_allowlist: [docs.example.org]
+`)
+	want := []string{
+		"c.yaml:5: chat.slack.updates_per_minute: expected a positive number of edits per minute",
+		"c.yaml:5: chat.slack: the Slack app-level token (Socket Mode) must start with xapp-",
+		`c.yaml:7: chat.mattermost: the Mattermost URL must be an http(s) URL such as https://chat.example.org, got "ftp://chat.example.org"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

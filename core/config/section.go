@@ -171,7 +171,11 @@ func (l *loader) checkSections(c *Config) {
 		ch := &Check{Config: c}
 		s.Settings.Check(ch)
 		for _, p := range ch.problems {
-			l.add(join(s.At, p.path), "%s", p.msg)
+			at := s.At
+			if p.path != "" {
+				at = join(s.At, p.path)
+			}
+			l.add(at, "%s", p.msg)
 		}
 	}
 }
