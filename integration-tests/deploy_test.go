@@ -39,9 +39,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"timon.dev/timon/bots/mattermost"
+	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store/storetest"
+	"timon.dev/timon/webhooks/review"
 )
 
 const (
@@ -1243,13 +1246,21 @@ func TestDeployCurlExamples(t *testing.T) {
 	}
 }
 
+// deployConfigSources is the configuration code: core/config, and the
+// settings the front ends declare for their sections.
+var deployConfigSources = []string{"../core/config/*.go", "../bots/slack/config.go", "../bots/mattermost/config.go", "../webhooks/review/config.go"}
+
 // deployConfigEnvNames are the environment variables the configuration
-// code reads by name (core/config, non-test files), except TIMON_TOKEN:
-// the editor's personal token, read by timon lsp on the user's machine,
-// never by the hub.
+// code reads by name (deployConfigSources, non-test files), except
+// TIMON_TOKEN: the editor's personal token, read by timon lsp on the
+// user's machine, never by the hub.
 func deployConfigEnvNames(t *testing.T) []string {
 	t.Helper()
-	files, _ := filepath.Glob("../core/config/*.go")
+	var files []string
+	for _, g := range deployConfigSources {
+		fs, _ := filepath.Glob(g)
+		files = append(files, fs...)
+	}
 	seen := map[string]bool{}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -1267,7 +1278,7 @@ func deployConfigEnvNames(t *testing.T) []string {
 	}
 	slices.Sort(out)
 	if len(out) < 10 {
-		t.Fatalf("only %d TIMON_ variables found in core/config: %v", len(out), out)
+		t.Fatalf("only %d TIMON_ variables found in the configuration code: %v", len(out), out)
 	}
 	return out
 }
@@ -1371,17 +1382,20 @@ func TestDeployComposeEnvironment(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	cfg, err := config.Load(deployComposeTY)
-	if err != nil {
+	s, m, g := &slack.Config{}, &mattermost.Config{}, &review.Config{}
+	sections := func() []config.Section {
+		return []config.Section{{At: "chat.slack", Settings: s}, {At: "chat.mattermost", Settings: m}, {At: "gitlab", Settings: g}}
+	}
+	if _, err := config.Load(deployComposeTY, sections()...); err != nil {
 		t.Fatalf("compose timon.yaml with .env.example filled in: %v", err)
 	}
-	if s := cfg.Chat.Slack; !s.Enabled() || !s.SocketEnabled() || !s.HTTPEnabled() || s.BotToken != dotenv["TIMON_SLACK_BOT_TOKEN"] {
+	if !s.Enabled() || !s.SocketEnabled() || !s.HTTPEnabled() || s.BotToken != dotenv["TIMON_SLACK_BOT_TOKEN"] {
 		t.Error("Slack is not on with its secrets from .env")
 	}
-	if m := cfg.Chat.Mattermost; !m.Enabled() || !m.CommandEnabled() || m.URL != dotenv["TIMON_MATTERMOST_URL"] {
+	if !m.Enabled() || !m.CommandEnabled() || m.URL != dotenv["TIMON_MATTERMOST_URL"] {
 		t.Error("Mattermost is not on with its secrets from .env")
 	}
-	if g := cfg.GitLab; !g.Enabled() || g.Token != dotenv["TIMON_GITLAB_TOKEN"] {
+	if !g.Enabled() || g.Token != dotenv["TIMON_GITLAB_TOKEN"] {
 		t.Error("GitLab reviews are not on with their secrets from .env")
 	}
 	// Commented out, as shipped: the integrations stay off.
@@ -1390,7 +1404,8 @@ func TestDeployComposeEnvironment(t *testing.T) {
 			t.Setenv(k, "")
 		}
 	}
-	if cfg, err := config.Load(deployComposeTY); err != nil || cfg.Chat.Slack.Enabled() || cfg.Chat.Mattermost.Enabled() || cfg.GitLab.Enabled() {
+	s, m, g = &slack.Config{}, &mattermost.Config{}, &review.Config{}
+	if _, err := config.Load(deployComposeTY, sections()...); err != nil || s.Enabled() || m.Enabled() || g.Enabled() {
 		t.Errorf(".env.example as shipped: %v; want every integration off", err)
 	}
 

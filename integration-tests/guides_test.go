@@ -31,7 +31,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"timon.dev/timon/bots/chat"
+	"timon.dev/timon/bots/mattermost"
+	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/core/config"
+	"timon.dev/timon/webhooks/review"
 )
 
 const (
@@ -383,6 +387,32 @@ func guideSettingTags(t reflect.Type, into map[string]bool, seen map[reflect.Typ
 	}
 }
 
+// guideFile is the whole file as timon serve reads it: core's settings,
+// and the sections the front ends declare (cmd/timon's frontEndSections)
+// in place of the parts core keeps as written.
+type guideFile struct {
+	Chat struct {
+		Slack      slack.Config      `yaml:"slack"`
+		Mattermost mattermost.Config `yaml:"mattermost"`
+
+		chat.Config `yaml:",inline"`
+	} `yaml:"chat"`
+	GitLab review.Config `yaml:"gitlab"`
+
+	config.Config `yaml:",inline"`
+}
+
+// guideSections are the front ends' sections of guideFile, for
+// config.Parse.
+func guideSections() []config.Section {
+	return []config.Section{
+		{At: "chat", Settings: &chat.Config{}},
+		{At: "chat.slack", Settings: &slack.Config{}},
+		{At: "chat.mattermost", Settings: &mattermost.Config{}},
+		{At: "gitlab", Settings: &review.Config{}},
+	}
+}
+
 // guideResolve reports whether a dotted setting path exists in t.
 func guideResolve(t reflect.Type, path []string) bool {
 	for len(path) > 0 {
@@ -580,7 +610,7 @@ func TestGuidesSlackManifest(t *testing.T) {
 }
 
 // guideCommandHint is the slash command's hint: the bot's commands.
-func guideCommandHint() string { return strings.Join(config.ChatCommands, " | ") }
+func guideCommandHint() string { return strings.Join(chat.Commands, " | ") }
 
 // TestGuidesMattermostCommand checks the slash command the Mattermost
 // guide sets up against the handler: POST to the mounted route, the
@@ -606,12 +636,13 @@ func TestGuidesMattermostCommand(t *testing.T) {
 // guides name against the configuration and the code, and runs every
 // configuration example through the configuration's validation.
 func TestGuidesSettingsExist(t *testing.T) {
-	cfgType := reflect.TypeFor[config.Config]()
+	cfgType := reflect.TypeFor[guideFile]()
 	tags := map[string]bool{}
 	guideSettingTags(cfgType, tags, map[reflect.Type]bool{})
 	top := map[string]bool{}
-	for i := range cfgType.NumField() {
-		if n, _, _ := strings.Cut(cfgType.Field(i).Tag.Get("yaml"), ","); n != "" && n != "-" {
+	coreType := reflect.TypeFor[config.Config]()
+	for i := range coreType.NumField() {
+		if n, _, _ := strings.Cut(coreType.Field(i).Tag.Get("yaml"), ","); n != "" && n != "-" {
 			top[n] = true
 		}
 	}
@@ -621,9 +652,12 @@ func TestGuidesSettingsExist(t *testing.T) {
 
 	example := guideRead(t, "../timon.example.yaml")
 	var configSrc strings.Builder
-	for _, dir := range []string{"../core/config", "../cmd/timon"} {
-		for _, s := range guideSources(t, dir) {
-			configSrc.WriteString(s)
+	for _, glob := range append([]string{"../cmd/timon/*.go"}, deployConfigSources...) {
+		files, _ := filepath.Glob(glob)
+		for _, f := range files {
+			if !strings.HasSuffix(f, "_test.go") {
+				configSrc.WriteString(guideRead(t, f))
+			}
 		}
 	}
 	known := func(v string) bool {
@@ -703,12 +737,12 @@ func TestGuidesSettingsExist(t *testing.T) {
 				continue
 			}
 			if strings.HasPrefix(b.body, "# .timon.yaml") {
-				var s config.GitLabSettings
+				var s review.Settings
 				dec := yaml.NewDecoder(strings.NewReader(b.body))
 				dec.KnownFields(true)
 				if err := dec.Decode(&s); err != nil {
 					t.Errorf("%s: YAML block %d (.timon.yaml): %v", p, i, err)
-				} else if probs := config.ValidateGitLabSettings(&s); len(probs) > 0 {
+				} else if probs := s.Validate(); len(probs) > 0 {
 					t.Errorf("%s: YAML block %d (.timon.yaml): %v", p, i, probs)
 				}
 				continue
@@ -734,7 +768,7 @@ func TestGuidesSettingsExist(t *testing.T) {
 			}
 			t.Run(filepath.Base(p)+"-block", func(t *testing.T) {
 				guideEnv(t, guideEnvVar.FindAllString(b.body, -1))
-				if _, err := config.Parse(p, merged); err != nil {
+				if _, err := config.Parse(p, merged, guideSections()...); err != nil {
 					t.Errorf("%s: YAML block %d over timon.example.yaml does not check:\n%v\n---\n%s", p, i, err, b.body)
 				}
 			})
@@ -750,7 +784,7 @@ func TestGuidesSettingsExist(t *testing.T) {
 
 	// Each platform's secrets, as the configuration reads them by default,
 	// are all in its guide.
-	for guide, src := range map[string]string{guideSlack: "../core/config/chat.go", guideMattermost: "../core/config/chat.go", guideGitLab: "../core/config/gitlab.go"} {
+	for guide, src := range map[string]string{guideSlack: "../bots/slack/config.go", guideMattermost: "../bots/mattermost/config.go", guideGitLab: "../webhooks/review/config.go"} {
 		platform := map[string]string{guideSlack: "SLACK", guideMattermost: "MATTERMOST", guideGitLab: "GITLAB"}[guide]
 		doc := guideRead(t, guide)
 		vars := regexp.MustCompile(`"(TIMON_`+platform+`_[A-Z_]+)"`).FindAllStringSubmatch(guideRead(t, src), -1)
@@ -795,12 +829,12 @@ func TestGuidesGitLabWebhook(t *testing.T) {
 	}
 	prose, _ := guideMarkdown(doc)
 	spans := guideSpans(prose)
-	for _, e := range config.GitLabEvents {
+	for _, e := range review.Events {
 		if !slices.Contains(spans, e) {
 			t.Errorf("docs/gitlab.md does not name the event %s", e)
 		}
 	}
-	for _, p := range config.GitLabProfiles {
+	for _, p := range review.Profiles {
 		if !strings.Contains(doc, "`"+p+"`") {
 			t.Errorf("docs/gitlab.md does not name the profile %s", p)
 		}

@@ -40,7 +40,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/store"
@@ -203,7 +202,7 @@ type Options struct {
 	JobKey []byte
 	// Store keeps the record of what was posted (required).
 	Store  *store.Store
-	Config config.Chat
+	Config Config
 	Logger *slog.Logger
 	// Quota and Subjects answer the usage command; without them it says
 	// that usage is not available.
@@ -324,10 +323,10 @@ func (r *Router) principal(ev *Event) core.Principal {
 	}
 }
 
-func channelOf(ev *Event) config.Channel {
+func channelOf(ev *Event) Channel {
 	t := ev.ChannelType
 	if t == "" {
 		t = ChannelPublic
 	}
-	return config.Channel{Platform: string(ev.Platform), Team: ev.TeamID, ID: ev.ChannelID, Name: strings.TrimPrefix(ev.ChannelName, "#"), Type: t}
+	return Channel{Platform: string(ev.Platform), Team: ev.TeamID, ID: ev.ChannelID, Name: strings.TrimPrefix(ev.ChannelName, "#"), Type: t}
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/sanitize"
 )
@@ -65,7 +64,7 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 	switch cmd.name {
 	case cmdHelp:
 		text := cat.T("help")
-		if len(pol.Commands) < len(config.ChatCommands) {
+		if len(pol.Commands) < len(Commands) {
 			text += "\n" + cat.T("help_here", "list", strings.Join(pol.Commands, ", "))
 		}
 		return r.replier(p, ev, rec, !public).final(ctx, text, cat.T("footer_auto"), "")

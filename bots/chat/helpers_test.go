@@ -14,7 +14,6 @@ import (
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/audit"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/policy"
 	"timon.dev/timon/core/provider/fakellm"
@@ -34,7 +33,7 @@ type rig struct {
 }
 
 type rigOptions struct {
-	cfg    config.Chat
+	cfg    chat.Config
 	limits quota.Limits
 	store  *store.Store
 	max    int

@@ -14,7 +14,6 @@ import (
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/quota"
@@ -25,7 +24,7 @@ import (
 var requestID = regexp.MustCompile(`journal request (req_[0-9a-f]+)`)
 
 func TestMentionIsAnsweredInPlaceWithTransparency(t *testing.T) {
-	r := newRig(t, rigOptions{cfg: config.Chat{Groups: config.ChatGroups{
+	r := newRig(t, rigOptions{cfg: chat.Config{Groups: chat.Groups{
 		Teams: map[string][]string{"T123ABC456": {"lab-members"}}, Channels: map[string][]string{"slack:T123ABC456/#lab": {"physics"}}}}})
 	ev := mention("ask what is a river?")
 	if err := r.router.Handle(ctxT(t), ev); err != nil {
@@ -60,9 +59,9 @@ func TestMentionIsAnsweredInPlaceWithTransparency(t *testing.T) {
 // one, in another workspace or on the other platform, gets no group, and
 // a channel policy by name does not follow the name there either.
 func TestChannelNameGrantsStayInTheirTeam(t *testing.T) {
-	r := newRig(t, rigOptions{cfg: config.Chat{
-		Groups:   config.ChatGroups{Channels: map[string][]string{"slack:T123ABC456/#lab": {"physics"}}},
-		Channels: []config.ChannelPolicy{{Match: []string{"slack:T123ABC456/#lab"}, Models: []string{"codestral-latest"}}},
+	r := newRig(t, rigOptions{cfg: chat.Config{
+		Groups:   chat.Groups{Channels: map[string][]string{"slack:T123ABC456/#lab": {"physics"}}},
+		Channels: []chat.ChannelPolicy{{Match: []string{"slack:T123ABC456/#lab"}, Models: []string{"codestral-latest"}}},
 	}})
 	ctx := ctxT(t)
 	home := mention("ask at home")
@@ -254,7 +253,7 @@ func TestStreamingSplitsAndThrottles(t *testing.T) {
 
 func TestGovernanceOutcomesInPlainWords(t *testing.T) {
 	t.Run("denied", func(t *testing.T) {
-		r := newRig(t, rigOptions{cfg: config.Chat{Groups: config.ChatGroups{Channels: map[string][]string{"C123ABC456": {"interns"}}}}})
+		r := newRig(t, rigOptions{cfg: chat.Config{Groups: chat.Groups{Channels: map[string][]string{"C123ABC456": {"interns"}}}}})
 		ev := mention("review --- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b")
 		if err := r.router.Handle(ctxT(t), ev); err != nil {
 			t.Fatal(err)
@@ -307,7 +306,7 @@ func TestRepliesInTheUsersLanguage(t *testing.T) {
 		t.Fatalf("reply %q", p.text)
 	}
 	// The default locale applies when the platform gives none.
-	r2 := newRig(t, rigOptions{cfg: config.Chat{DefaultLocale: "fr"}})
+	r2 := newRig(t, rigOptions{cfg: chat.Config{DefaultLocale: "fr"}})
 	ev2 := mention("aide")
 	if err := r2.router.Handle(ctxT(t), ev2); err != nil {
 		t.Fatal(err)
@@ -319,9 +318,9 @@ func TestRepliesInTheUsersLanguage(t *testing.T) {
 
 func TestChannelPolicy(t *testing.T) {
 	f := false
-	cfg := config.Chat{
-		Policy: config.ChannelPolicy{Models: []string{"mistral-small-latest", "codestral-latest"}},
-		Channels: []config.ChannelPolicy{
+	cfg := chat.Config{
+		Policy: chat.ChannelPolicy{Models: []string{"mistral-small-latest", "codestral-latest"}},
+		Channels: []chat.ChannelPolicy{
 			{Match: []string{"slack:T123ABC456/#quiet"}, Off: true},
 			{Match: []string{"C-restricted"}, Commands: []string{"ask"}, Models: []string{"codestral-latest"}},
 			{Platform: "slack", Match: []string{"type:private"}, Public: &f},

@@ -16,7 +16,6 @@ import (
 	"timon.dev/timon/bots/mattermost/mattermosttest"
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/provider/fakellm"
 )
 
@@ -306,12 +305,12 @@ func TestAThreadTheRequesterCannotReadIsNeverPulledIn(t *testing.T) {
 func TestNewChecksItsOptions(t *testing.T) {
 	r := newRig(t, rigOptions{noRun: true})
 	for name, o := range map[string]mattermost.Options{
-		"no router":    {URL: r.mm.URL(), BotToken: "s3cret-token"},
-		"no token":     {URL: r.mm.URL(), Router: r.router},
-		"no scheme":    {URL: "chat.example.org", BotToken: "s3cret-token", Router: r.router},
-		"other scheme": {URL: "ftp://chat.example.org", BotToken: "s3cret-token", Router: r.router},
-		"no host":      {URL: "https://", BotToken: "s3cret-token", Router: r.router},
-		"not a URL":    {URL: "https://chat example.org\x00", BotToken: "s3cret-token", Router: r.router},
+		"no router":    {Config: mattermost.Config{URL: r.mm.URL(), BotToken: "s3cret-token"}},
+		"no token":     {Config: mattermost.Config{URL: r.mm.URL()}, Router: r.router},
+		"no scheme":    {Config: mattermost.Config{URL: "chat.example.org", BotToken: "s3cret-token"}, Router: r.router},
+		"other scheme": {Config: mattermost.Config{URL: "ftp://chat.example.org", BotToken: "s3cret-token"}, Router: r.router},
+		"no host":      {Config: mattermost.Config{URL: "https://", BotToken: "s3cret-token"}, Router: r.router},
+		"not a URL":    {Config: mattermost.Config{URL: "https://chat example.org\x00", BotToken: "s3cret-token"}, Router: r.router},
 	} {
 		_, err := mattermost.New(o)
 		if err == nil {
@@ -324,7 +323,7 @@ func TestNewChecksItsOptions(t *testing.T) {
 
 func TestRunStopsOnARefusedToken(t *testing.T) {
 	r := newRig(t, rigOptions{noRun: true})
-	bot, err := mattermost.New(mattermost.Options{URL: r.mm.URL(), BotToken: "revoked", Router: r.router})
+	bot, err := mattermost.New(mattermost.Options{Config: mattermost.Config{URL: r.mm.URL(), BotToken: "revoked"}, Router: r.router})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +347,7 @@ func TestRunStopsOnARefusedToken(t *testing.T) {
 // with a link to the question.
 func TestPrivateAnswersToMentions(t *testing.T) {
 	private := false
-	cfg := config.Chat{Channels: []config.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}}}
+	cfg := chat.Config{Channels: []chat.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}}}
 
 	t.Run("ephemeral", func(t *testing.T) {
 		r := newRig(t, rigOptions{cfg: cfg})

@@ -38,7 +38,7 @@ const (
 func (b *Bot) Handler() http.Handler { return http.HandlerFunc(b.serveCommand) }
 
 func (b *Bot) serveCommand(w http.ResponseWriter, r *http.Request) {
-	if b.o.CommandToken == "" {
+	if b.o.Config.CommandToken == "" {
 		http.NotFound(w, r)
 		return
 	}
@@ -98,7 +98,7 @@ func tokenFromHeader(h string) (string, bool) {
 // does not leak either).
 func (b *Bot) commandToken(got string) bool {
 	g := sha256.Sum256([]byte(got))
-	w := sha256.Sum256([]byte(b.o.CommandToken))
+	w := sha256.Sum256([]byte(b.o.Config.CommandToken))
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 

@@ -13,9 +13,9 @@ import (
 
 	"github.com/mattermost/mattermost/server/public/model"
 
+	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/mattermost/mattermosttest"
 	"timon.dev/timon/core/audit"
-	"timon.dev/timon/core/config"
 )
 
 const fixtures = "testdata/fixtures"
@@ -180,8 +180,8 @@ func TestSlashCommandEndpointIsOffWithoutAToken(t *testing.T) {
 // response URL.
 func TestPrivateSlashRepliesGoThroughTheResponseURL(t *testing.T) {
 	private := false
-	r := newRig(t, rigOptions{commandToken: fixtureTok, noRun: true, cfg: config.Chat{
-		Channels: []config.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}},
+	r := newRig(t, rigOptions{commandToken: fixtureTok, noRun: true, cfg: chat.Config{
+		Channels: []chat.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}},
 	}})
 	srv := httptest.NewServer(r.bot.Handler())
 	defer srv.Close()

@@ -12,7 +12,6 @@ import (
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/mattermost/mattermosttest"
 	"timon.dev/timon/core/assistant/assistanttest"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store"
@@ -44,7 +43,7 @@ type rig struct {
 }
 
 type rigOptions struct {
-	cfg          config.Chat
+	cfg          chat.Config
 	commandToken string
 	interval     time.Duration
 	noRun        bool // do not start the WebSocket loop
@@ -67,7 +66,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: r.jobs, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.cfg}); err != nil {
 		t.Fatal(err)
 	}
-	r.bot, err = mattermost.New(mattermost.Options{URL: r.mm.URL(), BotToken: r.mm.BotToken(), CommandToken: o.commandToken,
+	r.bot, err = mattermost.New(mattermost.Options{Config: mattermost.Config{URL: r.mm.URL(), BotToken: r.mm.BotToken(), CommandToken: o.commandToken},
 		Router: r.router, UpdateInterval: o.interval, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -62,14 +62,9 @@ const (
 
 // Options configures a Bot.
 type Options struct {
-	// URL is the Mattermost server, e.g. https://chat.example.org
-	// (required).
-	URL string
-	// BotToken is the bot account's access token (required).
-	BotToken string
-	// CommandToken is the slash command's token; empty leaves the slash
-	// command endpoint answering 404.
-	CommandToken string
+	// Config holds the server's URL and the bot's token (both required),
+	// the slash command's token and the link allowlist.
+	Config Config
 	// Router answers the events (required). New registers the bot on it.
 	Router *chat.Router
 	// Logger; nil discards.
@@ -87,9 +82,6 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait before reconnecting the
 	// WebSocket, doubled after each failure; zero means 500 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
-	// LinkAllowlist lists the hosts answers may link to or show images
-	// from, besides the server's own (subdomains included).
-	LinkAllowlist []string
 }
 
 // Bot is the Mattermost adapter. It implements chat.Platform; Run listens
@@ -125,12 +117,12 @@ func New(o Options) (*Bot, error) {
 	if o.Router == nil {
 		return nil, errors.New("mattermost: a chat router is required")
 	}
-	if o.BotToken == "" {
+	if o.Config.BotToken == "" {
 		return nil, errors.New("mattermost: the bot access token is required")
 	}
-	base, err := url.Parse(o.URL)
+	base, err := url.Parse(o.Config.URL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("mattermost: the server URL must be an http(s) URL such as https://chat.example.org, got %q", o.URL)
+		return nil, fmt.Errorf("mattermost: the server URL must be an http(s) URL such as https://chat.example.org, got %q", o.Config.URL)
 	}
 	base.RawQuery, base.Fragment = "", ""
 	if o.Logger == nil {
@@ -154,7 +146,7 @@ func New(o Options) (*Bot, error) {
 	}
 	api := model.NewAPIv4Client(base.String())
 	api.HTTPClient = hc
-	api.SetToken(o.BotToken)
+	api.SetToken(o.Config.BotToken)
 	b := &Bot{
 		o: o, log: o.Logger.With("component", "mattermost"), api: api, base: base, http: hc,
 		users: newCache[*model.User](), channels: newCache[*model.Channel](), member: newCache[bool](),
@@ -177,7 +169,7 @@ func (b *Bot) UpdateInterval() time.Duration { return b.o.UpdateInterval }
 // the configured hosts only; every @mention defused, since a group cannot
 // be told from a person (chat.Renderer).
 func (b *Bot) OutputPolicy() *sanitize.Policy {
-	return &sanitize.Policy{Flavor: sanitize.Mattermost, Host: b.base.Hostname(), Allow: b.o.LinkAllowlist}
+	return &sanitize.Policy{Flavor: sanitize.Mattermost, Host: b.base.Hostname(), Allow: b.o.Config.LinkAllowlist}
 }
 
 // Editable reports whether a reply can be edited: ephemeral messages

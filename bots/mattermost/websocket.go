@@ -116,7 +116,7 @@ func (b *Bot) start(ctx context.Context) (*model.User, error) {
 // whether it delivered anything (the connection worked).
 func (b *Bot) listen(ctx context.Context, me *model.User, st *stream) (received bool, err error) {
 	conn, resp, err := b.dialer().DialContext(ctx, b.wsURL(st), http.Header{
-		model.HeaderAuth: {model.HeaderBearer + " " + b.o.BotToken},
+		model.HeaderAuth: {model.HeaderBearer + " " + b.o.Config.BotToken},
 	})
 	if err != nil {
 		if resp != nil {

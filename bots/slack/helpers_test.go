@@ -15,7 +15,6 @@ import (
 	"timon.dev/timon/bots/slack/slackfake"
 	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/audit"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store"
@@ -40,7 +39,7 @@ type rigOptions struct {
 	noSecret  bool
 	updates   int
 	interval  time.Duration
-	chat      config.Chat
+	chat      chat.Config
 	now       func() time.Time
 	mode      string
 	skipStart bool
@@ -71,7 +70,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Slack{Mode: "http", BotToken: "xoxb-test-token", AppToken: "xapp-1-test", SigningSecret: secret, APIURL: r.slack.APIURL()}
+	cfg := slack.Config{Mode: "http", BotToken: "xoxb-test-token", AppToken: "xapp-1-test", SigningSecret: secret, APIURL: r.slack.APIURL()}
 	if o.mode != "" {
 		cfg.Mode = o.mode
 	}

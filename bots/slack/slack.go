@@ -26,7 +26,6 @@ import (
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/sanitize"
 )
 
@@ -55,7 +54,7 @@ type Options struct {
 	Router *chat.Router
 	// Config holds the tokens and the API URL; the signing secret switches
 	// the HTTP endpoints on, the app token Socket Mode.
-	Config config.Slack
+	Config Config
 	Logger *slog.Logger
 	// HTTPClient calls Slack; zero means a client with a 30s timeout.
 	HTTPClient *http.Client

@@ -12,9 +12,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/bots/slack/slackfake"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/provider/fakellm"
 )
 
@@ -308,7 +308,7 @@ func TestUpdatesKeepToTheRateTier(t *testing.T) {
 
 func TestChannelPolicyPrivateAnswersAreEphemeral(t *testing.T) {
 	f := false
-	r := newRig(t, rigOptions{chat: config.Chat{Channels: []config.ChannelPolicy{{Match: []string{"slack:" + slackfake.Team + "/#lab"}, Public: &f}}}})
+	r := newRig(t, rigOptions{chat: chat.Config{Channels: []chat.ChannelPolicy{{Match: []string{"slack:" + slackfake.Team + "/#lab"}, Public: &f}}}})
 	r.deliver(t, "/slack/events", "application/json", fixture(t, "events_api_app_mention.json"), 0)
 	r.settle(t)
 	msgs := r.slack.BotMessages()

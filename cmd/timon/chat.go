@@ -21,8 +21,10 @@ import (
 // loop with the app-level token. Mattermost: POST /mattermost/command (404
 // without the command token) and the WebSocket loop.
 func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, error) {
-	c := h.cfg.Chat
-	if !c.Slack.Enabled() && !c.Mattermost.Enabled() {
+	c := sectionOf[chat.Config](h.cfg, "chat")
+	sl := sectionOf[slack.Config](h.cfg, "chat.slack")
+	mm := sectionOf[mattermost.Config](h.cfg, "chat.mattermost")
+	if !sl.Enabled() && !mm.Enabled() {
 		return nil, nil
 	}
 	// Queued events are sealed under a key derived from the journal
@@ -36,7 +38,7 @@ func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, err
 		return nil, err
 	}
 	router, err := chat.New(chat.Options{
-		Assistant: h.engine, Jobs: h.jobs, JobKey: jobKey, Store: h.store, Config: c, Logger: log,
+		Assistant: h.engine, Jobs: h.jobs, JobKey: jobKey, Store: h.store, Config: *c, Logger: log,
 		Quota: h.quota, Subjects: quotaSubjects(h.cfg.Quotas),
 	})
 	if err != nil {
@@ -44,34 +46,31 @@ func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, err
 	}
 	fe := &frontend{}
 	var runs []func(context.Context) error
-	if c.Slack.Enabled() {
-		sa, err := slack.New(slack.Options{Router: router, Config: c.Slack, Logger: log, UpdatesPerMinute: c.Slack.UpdatesPerMinute})
+	if sl.Enabled() {
+		sa, err := slack.New(slack.Options{Router: router, Config: *sl, Logger: log, UpdatesPerMinute: sl.UpdatesPerMinute})
 		if err != nil {
 			return nil, err
 		}
 		fe.Mounts = append(fe.Mounts,
 			server.Mount{Method: http.MethodPost, Path: "/slack/events", Handler: sa.EventsHandler()},
 			server.Mount{Method: http.MethodPost, Path: "/slack/commands", Handler: sa.CommandsHandler()})
-		socket := c.Slack.SocketEnabled()
+		socket := sl.SocketEnabled()
 		if socket {
 			runs = append(runs, sa.Run)
 		}
 		// Half-configured modes (socket without the app token, http
 		// without the signing secret) never get here: the configuration
 		// refuses them.
-		log.Info("Slack bot on", "mode", c.Slack.Mode, "socket_mode", socket, "http_endpoints", c.Slack.HTTPEnabled())
+		log.Info("Slack bot on", "mode", sl.Mode, "socket_mode", socket, "http_endpoints", sl.HTTPEnabled())
 	}
-	if c.Mattermost.Enabled() {
-		mm, err := mattermost.New(mattermost.Options{
-			URL: c.Mattermost.URL, BotToken: c.Mattermost.BotToken, CommandToken: c.Mattermost.CommandToken,
-			Router: router, Logger: log, LinkAllowlist: c.Mattermost.LinkAllowlist,
-		})
+	if mm.Enabled() {
+		bot, err := mattermost.New(mattermost.Options{Config: *mm, Router: router, Logger: log})
 		if err != nil {
 			return nil, err
 		}
-		fe.Mounts = append(fe.Mounts, server.Mount{Method: http.MethodPost, Path: "/mattermost/command", Handler: mm.Handler()})
-		runs = append(runs, mm.Run)
-		log.Info("Mattermost bot on", "url", c.Mattermost.URL, "slash_command", c.Mattermost.CommandEnabled())
+		fe.Mounts = append(fe.Mounts, server.Mount{Method: http.MethodPost, Path: "/mattermost/command", Handler: bot.Handler()})
+		runs = append(runs, bot.Run)
+		log.Info("Mattermost bot on", "url", mm.URL, "slash_command", mm.CommandEnabled())
 	}
 	if len(runs) > 0 {
 		fe.Run = func(ctx context.Context) error {

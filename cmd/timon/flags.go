@@ -101,16 +101,17 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 // loadConfigBy reads the file at path with load, or the embedded example
-// with parse when no path is given.
-func loadConfigBy(path string, parse func(name string, data []byte) (*config.Config, error), load func(path string) (*config.Config, error)) (*config.Config, error) {
+// with parse when no path is given, with the front ends' sections
+// (frontEndSections).
+func loadConfigBy(path string, parse func(name string, data []byte, sections ...config.Section) (*config.Config, error), load func(path string, sections ...config.Section) (*config.Config, error)) (*config.Config, error) {
 	if path == "" {
-		cfg, err := parse("timon.example.yaml (embedded)", timon.ExampleConfig)
+		cfg, err := parse("timon.example.yaml (embedded)", timon.ExampleConfig, frontEndSections()...)
 		if err != nil {
 			return nil, fmt.Errorf("the embedded configuration is invalid:\n%w", err)
 		}
 		return cfg, nil
 	}
-	cfg, err := load(path)
+	cfg, err := load(path, frontEndSections()...)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {

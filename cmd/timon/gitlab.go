@@ -9,6 +9,7 @@ import (
 
 	"timon.dev/timon/core/redact"
 	"timon.dev/timon/webhooks/gitlab"
+	"timon.dev/timon/webhooks/review"
 	"timon.dev/timon/webhooks/server"
 )
 
@@ -17,7 +18,7 @@ import (
 // off (nil, and the route answers 404) unless the GitLab URL, the bot's
 // token and a webhook secret are set.
 func gitlabFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, error) {
-	cfg := &h.cfg.GitLab
+	cfg := sectionOf[review.Config](h.cfg, "gitlab")
 	if !cfg.Enabled() {
 		return nil, nil
 	}

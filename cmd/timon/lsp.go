@@ -44,7 +44,7 @@ func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 	}
 	if remoteMode {
-		if cfg, err = config.LoadLSP(*path, *hub); err != nil {
+		if cfg, err = config.LoadLSP(*path, *hub, frontEndSections()...); err != nil {
 			return fmt.Errorf("invalid configuration for timon lsp (remote mode):\n%w", err)
 		}
 		c, err := remote.New(cfg.LSP.HubURL, cfg.LSP.Token, nil)

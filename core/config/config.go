@@ -47,13 +47,21 @@ type Config struct {
 	Limits    Limits        `yaml:"limits"`
 	Jobs      Jobs          `yaml:"jobs"`
 	LSP       LSP           `yaml:"lsp"`
-	Chat      Chat          `yaml:"chat"`
-	GitLab    GitLab        `yaml:"gitlab"`
+	// Chat is the chat bots' section (bots/chat.Config, with
+	// bots/slack.Config and bots/mattermost.Config under it), kept as
+	// written: see Section.
+	Chat yaml.Node `yaml:"chat"`
+	// GitLab is GitLab review's section (webhooks/review.Config), kept
+	// as written: see Section.
+	GitLab yaml.Node `yaml:"gitlab"`
 	// Moderation configures the classifiers of policy rules' moderation.
 	Moderation Moderation `yaml:"moderation"`
 
 	// Path is the file the configuration came from ("" when embedded).
 	Path string `yaml:"-"`
+
+	// sections are the front ends' sections the file was read with.
+	sections []Section
 }
 
 // Server configures timon serve.
@@ -271,19 +279,20 @@ func (e *Error) Error() string {
 }
 
 // Load reads, overrides from the environment, validates and resolves the
-// configuration at path. The error, if any, is an *Error listing every
+// configuration at path, with the sections of the front ends that will
+// run (see Section). The error, if any, is an *Error listing every
 // problem with its line.
-func Load(path string) (*Config, error) {
+func Load(path string, sections ...Section) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration: %w", err)
 	}
-	return Parse(path, data)
+	return Parse(path, data, sections...)
 }
 
 // Parse is Load on data already read; name is used in messages.
-func Parse(name string, data []byte) (*Config, error) {
-	l := &loader{file: name}
+func Parse(name string, data []byte, sections ...Section) (*Config, error) {
+	l := &loader{file: name, sections: sections}
 	cfg := l.parse(data)
 	if len(l.problems) > 0 {
 		e := l.err()
@@ -316,6 +325,8 @@ type loader struct {
 	// relative data_dir is taken from ("" for the per-user one).
 	lspLocal bool
 	dir      string
+	// sections are the front ends' sections (see Section).
+	sections []Section
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
@@ -344,13 +355,17 @@ func (l *loader) decode(data []byte) (*Config, bool) {
 		l.yamlErr(err)
 		return nil, false
 	}
-	cfg := &Config{}
+	cfg := &Config{sections: l.sections}
 	if len(doc.Content) == 0 {
 		return cfg, true
 	}
 	l.root = doc.Content[0]
 	l.checkShape(l.root, reflect.TypeFor[Config](), "")
-	if err := l.root.Decode(cfg); err != nil {
+	err := l.root.Decode(cfg)
+	if err == nil {
+		err = l.decodeSections()
+	}
+	if err != nil {
 		// The shape check lets through nothing the decoder refuses; if
 		// it did, say what the decoder says.
 		l.yamlErr(err)
@@ -483,8 +498,6 @@ func (c *Config) defaults() {
 	}
 	c.jobsDefaults()
 	c.lspDefaults()
-	c.chatDefaults()
-	c.gitlabDefaults()
 	c.moderationDefaults()
 }
 
@@ -640,8 +653,7 @@ func (l *loader) validate(c *Config) {
 	}
 	l.validateJobs(c)
 	l.validateLSP(c)
-	l.validateChat(c)
-	l.validateGitLab(c)
+	l.checkSections(c)
 	l.validateIntegrations(c)
 	l.validateModeration(c)
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -51,7 +50,12 @@ func (c *Config) Integrations() []Integration {
 		{Name: "admin", State: StateOn, Path: "server.admin_group",
 			Why: fmt.Sprintf("/admin, for tokens of the group %q (server.admin_group)", c.Server.AdminGroup)},
 	}, out...)
-	return append(out, c.slackIntegration(), c.mattermostIntegration(), c.gitlabIntegration())
+	for _, s := range c.sections {
+		if i, ok := s.Settings.(Integrated); ok {
+			out = append(out, i.Integration())
+		}
+	}
+	return out
 }
 
 // Integration returns the integration of that name.
@@ -64,14 +68,6 @@ func (c *Config) Integration(name string) (Integration, bool) {
 	return Integration{}, false
 }
 
-// place names where a secret is read from: its file, else its variable.
-func place(section, name, env, file string) string {
-	if file != "" {
-		return fmt.Sprintf("the file %s (%s.%s_file)", file, section, name)
-	}
-	return fmt.Sprintf("%s (or %s.%s_file)", env, section, name)
-}
-
 func (c *Config) lspIntegration() Integration {
 	s := &c.LSP
 	switch {
@@ -80,90 +76,10 @@ func (c *Config) lspIntegration() Integration {
 			Why: "timon lsp in local mode (the engine in-process, its own journal); lsp.hub_url switches it to remote mode"}
 	case s.Token == "":
 		return Integration{Name: "lsp", State: StateHalf, Path: "lsp",
-			Why: "remote mode (lsp.hub_url) needs a personal token: set " + place("lsp", "token", s.TokenEnv, s.TokenFile) + "; create one with timon token create on the hub"}
+			Why: "remote mode (lsp.hub_url) needs a personal token: set " + Place("lsp", "token", s.TokenEnv, s.TokenFile) + "; create one with timon token create on the hub"}
 	}
 	return Integration{Name: "lsp", State: StateOn, Path: "lsp",
 		Why: "timon lsp in remote mode, hub " + s.HubURL}
-}
-
-func (c *Config) slackIntegration() Integration {
-	s := &c.Chat.Slack
-	const at = "chat.slack"
-	bot := place(at, "bot_token", s.BotTokenEnv, s.BotTokenFile)
-	app := place(at, "app_token", s.AppTokenEnv, s.AppTokenFile)
-	sig := place(at, "signing_secret", s.SigningSecretEnv, s.SigningSecretFile)
-	i := Integration{Name: "slack", Path: at}
-	switch {
-	case s.BotToken == "" && (s.AppToken != "" || s.SigningSecret != ""):
-		i.State, i.Why = StateHalf, "an app-level token or a signing secret is set but no bot token: set "+bot
-	case s.BotToken == "":
-		i.State, i.Why = StateOff, "set the bot token, "+bot+", to switch it on, with the app-level token "+app+
-			" for Socket Mode, or the signing secret "+sig+" with chat.slack.mode: http"
-	case s.Mode == "socket" && s.AppToken == "":
-		i.State, i.Why = StateHalf, "Socket Mode (chat.slack.mode: socket, the default) needs the app-level token: set "+app+
-			", or set chat.slack.mode: http"
-		if s.SigningSecret != "" {
-			i.Why += " (the signing secret is set)"
-		}
-	case s.Mode == "http" && s.SigningSecret == "":
-		i.State, i.Why = StateHalf, "HTTP mode (chat.slack.mode: http) needs the signing secret, or POST /slack/events and /slack/commands answer 404: set "+sig
-	case s.Mode == "socket" && s.SigningSecret == "":
-		i.State, i.Why = StateOn, "Socket Mode; POST /slack/events and /slack/commands are off (set "+sig+" to switch them on)"
-	case s.Mode == "socket":
-		i.State, i.Why = StateOn, "Socket Mode, and POST /slack/events and /slack/commands"
-	default:
-		i.State, i.Why = StateOn, "HTTP mode: POST /slack/events and /slack/commands"
-	}
-	return i
-}
-
-func (c *Config) mattermostIntegration() Integration {
-	m := &c.Chat.Mattermost
-	const at = "chat.mattermost"
-	url := place(at, "url", m.URLEnv, m.URLFile)
-	bot := place(at, "bot_token", m.BotTokenEnv, m.BotTokenFile)
-	cmd := place(at, "command_token", m.CommandTokenEnv, m.CommandTokenFile)
-	i := Integration{Name: "mattermost", Path: at}
-	switch {
-	case m.URL == "" && m.BotToken == "" && m.CommandToken == "":
-		i.State, i.Why = StateOff, "set the server URL, "+url+", and the bot token, "+bot+", to switch it on"
-	case m.URL == "":
-		i.State, i.Why = StateHalf, "a token is set but no server URL: set "+url
-	case m.BotToken == "":
-		i.State, i.Why = StateHalf, "a server URL is set but no bot token: set "+bot
-	case m.CommandToken == "":
-		i.State, i.Why = StateOn, "WebSocket to "+m.URL+"; the slash command (POST /mattermost/command) is off (set "+cmd+" to switch it on)"
-	default:
-		i.State, i.Why = StateOn, "WebSocket to "+m.URL+", and the slash command POST /mattermost/command"
-	}
-	return i
-}
-
-func (c *Config) gitlabIntegration() Integration {
-	g := &c.GitLab
-	url := place("gitlab", "url", g.URLEnv, g.URLFile)
-	tok := place("gitlab", "token", g.TokenEnv, g.TokenFile)
-	sec := place("gitlab.webhook", "secret", g.Webhook.SecretEnv, g.Webhook.SecretFile)
-	i := Integration{Name: "gitlab", Path: "gitlab"}
-	var missing []string
-	if g.URL == "" {
-		missing = append(missing, "the GitLab URL, "+url)
-	}
-	if g.Token == "" {
-		missing = append(missing, "the bot's token, "+tok)
-	}
-	if len(g.Secrets()) == 0 {
-		missing = append(missing, "a webhook secret, "+sec+" (or one per group or project)")
-	}
-	switch {
-	case len(missing) == 0:
-		i.State, i.Why = StateOn, "merge-request review: POST /webhooks/gitlab, GitLab at "+g.URL
-	case len(missing) == 3:
-		i.State, i.Why = StateOff, "set "+strings.Join(missing, "; ")+" to switch it on"
-	default:
-		i.State, i.Why = StateHalf, "missing "+strings.Join(missing, "; ")
-	}
-	return i
 }
 
 // validateIntegrations reports the half-configured integrations: at the

@@ -144,7 +144,7 @@ func (l *loader) validateLSP(c *Config) {
 // is complete. Other sections are checked for their YAML shape only. An
 // empty path gives the defaults. The hub URL, when not "", overrides the
 // file's.
-func LoadLSP(path, hubURL string) (*Config, error) {
+func LoadLSP(path, hubURL string, sections ...Section) (*Config, error) {
 	var data []byte
 	name := "(no configuration file)"
 	if path != "" {
@@ -154,7 +154,7 @@ func LoadLSP(path, hubURL string) (*Config, error) {
 		}
 		name = path
 	}
-	l := &loader{file: name}
+	l := &loader{file: name, sections: sections}
 	cfg, ok := l.decode(data)
 	if !ok {
 		return nil, l.err()
@@ -181,22 +181,22 @@ func LoadLSP(path, hubURL string) (*Config, error) {
 // in the user's project: a data_dir the file does not set is the per-user
 // one (UserDataDir), a relative one is taken from the file's directory,
 // never from the working directory. TIMON_DATA_DIR still overrides both.
-func LoadLocalLSP(path string) (*Config, error) {
+func LoadLocalLSP(path string, sections ...Section) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration: %w", err)
 	}
-	return parseLocalLSP(path, data, filepath.Dir(path))
+	return parseLocalLSP(path, data, filepath.Dir(path), sections)
 }
 
 // ParseLocalLSP is LoadLocalLSP on a configuration that is not a file
 // (the embedded example): its data directory is the per-user one.
-func ParseLocalLSP(name string, data []byte) (*Config, error) {
-	return parseLocalLSP(name, data, "")
+func ParseLocalLSP(name string, data []byte, sections ...Section) (*Config, error) {
+	return parseLocalLSP(name, data, "", sections)
 }
 
-func parseLocalLSP(name string, data []byte, dir string) (*Config, error) {
-	l := &loader{file: name, lspLocal: true, dir: dir}
+func parseLocalLSP(name string, data []byte, dir string, sections []Section) (*Config, error) {
+	l := &loader{file: name, lspLocal: true, dir: dir, sections: sections}
 	cfg := l.parse(data)
 	if len(l.problems) > 0 {
 		return nil, l.err()

@@ -61,6 +61,9 @@ func (l *loader) expandPaths(c *Config) {
 		}
 	}
 	l.expandFiles(reflect.ValueOf(c).Elem(), "")
+	for _, s := range l.sections {
+		l.expandFiles(reflect.ValueOf(s.Settings), s.At)
+	}
 }
 
 func (l *loader) expandFiles(v reflect.Value, path string) {
@@ -86,6 +89,9 @@ func (l *loader) expandFiles(v reflect.Value, path string) {
 		}
 	case reflect.Struct:
 		t := v.Type()
+		if t == nodeType {
+			return // kept as written
+		}
 		for i := range t.NumField() {
 			f := t.Field(i)
 			if !f.IsExported() {

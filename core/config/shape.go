@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -40,6 +41,15 @@ func (l *loader) checkShape(n *yaml.Node, t reflect.Type, path string) {
 	if isNull(n) {
 		return
 	}
+	if t == nodeType {
+		// A part kept as written, unless a section claims it.
+		s, ok := l.section(path)
+		if !ok {
+			l.checkRaw(n, path)
+			return
+		}
+		t = reflect.TypeOf(s.Settings)
+	}
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -65,11 +75,12 @@ func (l *loader) checkShape(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fields := yamlFields(t)
+		l.childSections(fields, path)
 		l.eachPair(n, path, func(key, val *yaml.Node) bool {
 			f, ok := fields[key.Value]
 			if !ok {
 				at := join(path, key.Value)
-				l.problemAt(key.Line, at, "unknown setting %q%s", key.Value, suggest(key.Value, fields, path))
+				l.problemAt(key.Line, at, "unknown setting %q%s", key.Value, l.suggest(key.Value, fields, path))
 				return false
 			}
 			l.checkShape(val, f, join(path, key.Value))
@@ -259,7 +270,7 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 // near miss in the same section, else a section of that name elsewhere
 // (slack: written at the top instead of under chat:), else the section's
 // settings.
-func suggest(name string, fields map[string]reflect.Type, path string) string {
+func (l *loader) suggest(name string, fields map[string]reflect.Type, path string) string {
 	known := slices.Sorted(func(yield func(string) bool) {
 		for k := range fields {
 			if !yield(k) {
@@ -281,7 +292,7 @@ func suggest(name string, fields map[string]reflect.Type, path string) string {
 			return fmt.Sprintf(" (did you mean %s?)", k)
 		}
 	}
-	if where := elsewhere(name); where != "" && where != join(path, name) {
+	if where := l.elsewhere(name); where != "" && where != join(path, name) {
 		return fmt.Sprintf(" here (it belongs at %s)", where)
 	}
 	if len(known) > 12 {
@@ -296,10 +307,26 @@ func suggest(name string, fields map[string]reflect.Type, path string) string {
 
 // elsewhere finds the shortest path of a setting called name anywhere in
 // the configuration, "" when there is none.
-func elsewhere(name string) string {
+func (l *loader) elsewhere(name string) string {
 	var found string
 	var walk func(t reflect.Type, path string, depth int)
 	walk = func(t reflect.Type, path string, depth int) {
+		if t == nodeType {
+			s, ok := l.section(path)
+			if !ok {
+				fields := map[string]reflect.Type{}
+				l.childSections(fields, path)
+				for _, k := range slices.Sorted(maps.Keys(fields)) {
+					f, p := fields[k], join(path, k)
+					if k == name && (found == "" || strings.Count(p, ".") < strings.Count(found, ".")) {
+						found = p
+					}
+					walk(f, p, depth+1)
+				}
+				return
+			}
+			t = reflect.TypeOf(s.Settings)
+		}
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
 			switch t.Kind() {
 			case reflect.Map:
@@ -313,6 +340,7 @@ func elsewhere(name string) string {
 			return
 		}
 		fields := yamlFields(t)
+		l.childSections(fields, path)
 		for _, k := range slices.Sorted(func(yield func(string) bool) {
 			for k := range fields {
 				if !yield(k) {

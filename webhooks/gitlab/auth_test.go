@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/webhooks/gitlab"
 	"timon.dev/timon/webhooks/gitlab/gitlabtest"
+	"timon.dev/timon/webhooks/review"
 )
 
 func TestSecretsPerProjectAndGroup(t *testing.T) {
-	r := newRig(t, rigOptions{configure: func(c *config.GitLab) {
-		c.Groups = []config.GitLabScope{{Path: "research", Secret: "group-secret"}}
-		c.Projects = []config.GitLabScope{{Path: "research/other", Secret: "other-secret"}}
+	r := newRig(t, rigOptions{configure: func(c *review.Config) {
+		c.Groups = []review.Scope{{Path: "research", Secret: "group-secret"}}
+		c.Projects = []review.Scope{{Path: "research/other", Secret: "other-secret"}}
 	}})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	body := r.gl.MergeRequestHook(projectID, iid, gitlabtest.HookOptions{Action: "open"})
@@ -34,7 +34,7 @@ func TestSecretsPerProjectAndGroup(t *testing.T) {
 
 func TestStandardWebhooksSignature(t *testing.T) {
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("a signing key of 32 bytes, yes!!"))
-	r := newRig(t, rigOptions{configure: func(c *config.GitLab) { c.SigningSecret = secret }})
+	r := newRig(t, rigOptions{configure: func(c *review.Config) { c.SigningSecret = secret }})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	body := r.gl.MergeRequestHook(projectID, iid, gitlabtest.HookOptions{Action: "open"})
 	signed := func(id string, ts time.Time, sig string) http.Header {
@@ -68,8 +68,8 @@ func TestStandardWebhooksSignature(t *testing.T) {
 // claim; the project its id designates must be in the secret's scope.
 func TestASecretDrivesOnlyItsOwnScope(t *testing.T) {
 	const vaultID, vaultPath = 43, "vault/x"
-	r := newRig(t, rigOptions{configure: func(c *config.GitLab) {
-		c.Groups = []config.GitLabScope{{Path: "vault", Secret: "vault-secret"}}
+	r := newRig(t, rigOptions{configure: func(c *review.Config) {
+		c.Groups = []review.Scope{{Path: "vault", Secret: "vault-secret"}}
 	}})
 	r.gl.AddProject(vaultID, vaultPath, map[string]string{"v.go": "package v\n"})
 	r.gl.SetMember(vaultID, alice.ID, gitlabtest.Developer)

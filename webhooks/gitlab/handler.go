@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/store"
 	"timon.dev/timon/webhooks/review"
 )
@@ -198,7 +197,7 @@ const projectLookupTimeout = 5 * time.Second
 // authenticate checks a delivery against a project's secrets: the token
 // must be the project's webhook secret and, when the project has a
 // signing secret, the delivery must carry a valid signature.
-func (s *Service) authenticate(h http.Header, body []byte, token string, p config.GitLabProject) error {
+func (s *Service) authenticate(h http.Header, body []byte, token string, p review.Project) error {
 	if !tokenMatches(token, p.Secret) {
 		return errors.New("bad token")
 	}

@@ -25,6 +25,7 @@ import (
 	"timon.dev/timon/core/store/storetest"
 	"timon.dev/timon/webhooks/gitlab"
 	"timon.dev/timon/webhooks/gitlab/gitlabtest"
+	"timon.dev/timon/webhooks/review"
 )
 
 const (
@@ -51,11 +52,11 @@ type rig struct {
 	llm   *fakellm.Server
 	gl    *gitlabtest.Server
 	hook  *httptest.Server
-	cfg   *config.GitLab
+	cfg   *review.Config
 }
 
 type rigOptions struct {
-	configure    func(*config.GitLab)
+	configure    func(*review.Config)
 	blockSecrets bool
 	postgres     bool // the store (and River) on PostgreSQL instead of SQLite
 }
@@ -82,7 +83,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	r.gl.SetMember(projectID, guest.ID, gitlabtest.Reporter)
 
 	engine := newEngine(t, r.store, r.llm.URL(), o.blockSecrets)
-	r.cfg = &config.GitLab{
+	r.cfg = &review.Config{
 		URL: r.gl.URL(), Token: apiToken, WebhookSecret: webhookSecret, PrincipalGroups: []string{"gitlab"},
 		ChunkTokens: 6000, MaxChunks: 8, AnswerTokens: 2048, DiffWait: config.Duration(5 * time.Second),
 		LinkAllowlist: []string{"docs.example.org"},

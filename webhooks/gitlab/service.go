@@ -12,7 +12,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/redact"
 	"timon.dev/timon/core/store"
@@ -32,7 +31,7 @@ const deliveryWindow = 72 * time.Hour
 
 // Options wires the GitLab front end.
 type Options struct {
-	Config    *config.GitLab
+	Config    *review.Config
 	Store     *store.Store
 	Queue     *jobs.Queue
 	Assistant core.Assistant
@@ -53,7 +52,7 @@ type Options struct {
 // Service is the GitLab front end: the webhook handler, the API client and
 // the review job's worker.
 type Service struct {
-	cfg      *config.GitLab
+	cfg      *review.Config
 	st       *store.Store
 	q        *jobs.Queue
 	client   *Client

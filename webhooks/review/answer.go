@@ -6,13 +6,12 @@ import (
 	"strings"
 
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/config"
 )
 
 // answer produces the reply to /timon describe or /timon explain: one
 // model call over the merge request's header and as much of its diff as
 // one chunk holds.
-func (r *Reviewer) answer(ctx context.Context, j Job, mr *MergeRequest, refs DiffRefs, settings config.GitLabSettings) (*Result, error) {
+func (r *Reviewer) answer(ctx context.Context, j Job, mr *MergeRequest, refs DiffRefs, settings Settings) (*Result, error) {
 	res := &Result{Kind: j.Kind, Head: refs.HeadSHA, Refs: refs}
 	files, err := r.files(ctx, j, mr, refs.HeadSHA, settings, res)
 	if err != nil {

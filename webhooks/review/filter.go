@@ -3,8 +3,6 @@ package review
 import (
 	"path"
 	"strings"
-
-	"timon.dev/timon/core/config"
 )
 
 // Reasons a file is not reviewed.
@@ -45,7 +43,7 @@ var generatedSuffixes = []string{
 
 // skipReason says why a file should not be reviewed, "" when it should.
 // The settings' Include, AlsoInclude and Exclude are path globs.
-func skipReason(f *FileDiff, s config.GitLabSettings) string {
+func skipReason(f *FileDiff, s Settings) string {
 	p := f.NewPath
 	if p == "" {
 		p = f.OldPath

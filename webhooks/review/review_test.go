@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/redact"
 )
 
@@ -33,7 +32,7 @@ func TestSkipReasons(t *testing.T) {
 		{FileDiff{NewPath: "a/b/c/test_data.json", Diff: "x"}, nil, []string{"*.json"}, SkipExcluded},
 	}
 	for _, c := range cases {
-		if got := skipReason(&c.f, config.GitLabSettings{Include: c.include, Exclude: c.exclude}); got != c.want {
+		if got := skipReason(&c.f, Settings{Include: c.include, Exclude: c.exclude}); got != c.want {
 			t.Errorf("%s: got %q, want %q", c.f.NewPath, got, c.want)
 		}
 	}
@@ -228,4 +227,4 @@ func TestLeakedInstructions(t *testing.T) {
 	}
 }
 
-func defaultSettings() config.GitLabSettings { return config.GitLabSettings{} }
+func defaultSettings() Settings { return Settings{} }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/redact"
 	"timon.dev/timon/core/store"
 )
@@ -84,7 +83,7 @@ type Options struct {
 	API       API
 	Assistant core.Assistant
 	Store     *store.Store
-	Config    *config.GitLab
+	Config    *Config
 	// Redactor finds the secrets to flag in diffs and to mask in answers;
 	// only its secret findings are used.
 	Redactor *redact.Redactor
@@ -105,7 +104,7 @@ type Reviewer struct {
 	api   API
 	ai    core.Assistant
 	state *state
-	cfg   *config.GitLab
+	cfg   *Config
 	red   *redact.Redactor
 	san   *Sanitizer
 	log   *slog.Logger
@@ -370,7 +369,7 @@ func (r *Reviewer) principal(j Job) core.Principal {
 
 // files fetches and parses the merge request's diffs, flags secrets in
 // every file whose diff is there, and sorts out what is not reviewed.
-func (r *Reviewer) files(ctx context.Context, j Job, mr *MergeRequest, head string, settings config.GitLabSettings, res *Result) ([]*File, error) {
+func (r *Reviewer) files(ctx context.Context, j Job, mr *MergeRequest, head string, settings Settings, res *Result) ([]*File, error) {
 	diffs, err := r.api.Diffs(ctx, j.ProjectID, j.IID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the diffs of !%d: %w", j.IID, err)
@@ -470,7 +469,7 @@ func (r *Reviewer) flagSecrets(f *File, res *Result) {
 }
 
 // review produces a review: files, chunks, model answers, placed comments.
-func (r *Reviewer) review(ctx context.Context, j Job, mr *MergeRequest, refs DiffRefs, settings config.GitLabSettings) (*Result, error) {
+func (r *Reviewer) review(ctx context.Context, j Job, mr *MergeRequest, refs DiffRefs, settings Settings) (*Result, error) {
 	head := refs.HeadSHA
 	res := &Result{Kind: j.Kind, Head: head, Refs: refs}
 	files, err := r.files(ctx, j, mr, head, settings, res)
@@ -559,7 +558,7 @@ type chunkOutcome struct {
 // reviewChunk returns the outcome of one chunk: the stored one, else the
 // model's, stored before it is used. An error means the run must stop and
 // be tried again later. untrusted lists the merge request's pieces in input.
-func (r *Reviewer) reviewChunk(ctx context.Context, j Job, head, input string, untrusted []string, settings config.GitLabSettings) (*chunkOutcome, error) {
+func (r *Reviewer) reviewChunk(ctx context.Context, j Job, head, input string, untrusted []string, settings Settings) (*chunkOutcome, error) {
 	// Everything that decides the answer, but the canary (random per call).
 	id := r.state.seal.chunkID(j.Kind, r.cfg.Model, strconv.Itoa(r.cfg.AnswerTokens), reviewInstruction(settings, ""), input)
 	out := &chunkOutcome{}
@@ -626,7 +625,7 @@ var errInvalidAnswer = errors.New("the model's answer is not valid")
 
 // askReview asks the model for a review of one chunk, with one retry when
 // the answer does not validate; it returns the engine's notices too.
-func (r *Reviewer) askReview(ctx context.Context, j Job, input string, untrusted []string, settings config.GitLabSettings) (*Answer, []string, core.Usage, int, error) {
+func (r *Reviewer) askReview(ctx context.Context, j Job, input string, untrusted []string, settings Settings) (*Answer, []string, core.Usage, int, error) {
 	canary := newCanary()
 	instr := reviewInstruction(settings, canary)
 	var usage core.Usage
@@ -703,7 +702,7 @@ var profileFocus = map[string]string{
 }
 
 // reviewInstruction is the trusted part of a review request.
-func reviewInstruction(s config.GitLabSettings, canary string) string {
+func reviewInstruction(s Settings, canary string) string {
 	profile := s.Profile
 	if profile == "" {
 		profile = "default"
@@ -736,7 +735,7 @@ var severityRank = map[string]int{"critical": 0, "major": 1, "minor": 2, "info":
 // place turns findings into comments on positions computed from the
 // parsed hunks; what cannot be placed, or is over the inline cap, goes to
 // the summary.
-func (r *Reviewer) place(j Job, res *Result, byPath map[string]*File, findings []placed, settings config.GitLabSettings) {
+func (r *Reviewer) place(j Job, res *Result, byPath map[string]*File, findings []placed, settings Settings) {
 	minConf := settings.Confidence()
 	inlineUpTo := 2 // minor
 	switch settings.Profile {

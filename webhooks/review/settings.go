@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-
-	"timon.dev/timon/core/config"
 )
 
 // RepoConfigPath is the file a project may keep on its default branches to
@@ -25,28 +23,28 @@ const maxRepoConfig = 64 << 10
 // parseRepoConfig reads a .timon.yaml: the keys of gitlab.review in
 // timon.yaml (events, profile, include, exclude, instructions, language,
 // max_inline_comments, summary_only, min_confidence, review_drafts).
-func parseRepoConfig(data []byte) (config.GitLabSettings, error) {
-	var s config.GitLabSettings
+func parseRepoConfig(data []byte) (Settings, error) {
+	var s Settings
 	if len(data) > maxRepoConfig {
 		return s, fmt.Errorf("%s is over %d KiB", RepoConfigPath, maxRepoConfig>>10)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
-		return config.GitLabSettings{}, fmt.Errorf("%s: %s", RepoConfigPath, strings.TrimPrefix(err.Error(), "yaml: "))
+		return Settings{}, fmt.Errorf("%s: %s", RepoConfigPath, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	if probs := config.ValidateGitLabSettings(&s); len(probs) > 0 {
-		return config.GitLabSettings{}, fmt.Errorf("%s: %s", RepoConfigPath, strings.Join(probs, "; "))
+	if probs := s.Validate(); len(probs) > 0 {
+		return Settings{}, fmt.Errorf("%s: %s", RepoConfigPath, strings.Join(probs, "; "))
 	}
 	return s, nil
 }
 
 // settingsFor resolves a project's settings: timon.yaml's, narrowed by the
 // .timon.yaml of the target branch. A repository may narrow what the
-// institution set, never widen it (config.GitLabSettings.NarrowedBy).
+// institution set, never widen it (Settings.NarrowedBy).
 // problem is a note for the summary when the file is invalid (its
 // settings are then ignored) or asked for more than it may.
-func (r *Reviewer) settingsFor(ctx context.Context, project int64, projectPath, targetBranch string) (s config.GitLabSettings, problem string, err error) {
+func (r *Reviewer) settingsFor(ctx context.Context, project int64, projectPath, targetBranch string) (s Settings, problem string, err error) {
 	base := r.cfg.ProjectFor(projectPath).Settings
 	if targetBranch == "" {
 		return base, "", nil

@@ -1,4 +1,4 @@
-package config
+package review
 
 import (
 	"fmt"
@@ -7,30 +7,34 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"timon.dev/timon/core/config"
 )
 
-// GitLab configures merge-request review through GitLab webhooks
-// (webhooks/gitlab, webhooks/review). It is on when the API URL, the bot's
-// token and at least one webhook secret are set; the route POST
-// /webhooks/gitlab answers 404 otherwise.
-type GitLab struct {
+// Config is the gitlab section of timon.yaml (a config.Section):
+// merge-request review through GitLab webhooks (webhooks/gitlab,
+// webhooks/review). Each field says what its zero value means; Check
+// gives it that meaning. It is on when the API URL, the bot's token and
+// at least one webhook secret are set; the route POST /webhooks/gitlab
+// answers 404 otherwise.
+type Config struct {
 	URLEnv    string `yaml:"url_env"` // default TIMON_GITLAB_URL
 	URLFile   string `yaml:"url_file"`
 	TokenEnv  string `yaml:"token_env"` // default TIMON_GITLAB_TOKEN
 	TokenFile string `yaml:"token_file"`
 
-	Webhook GitLabWebhook `yaml:"webhook"`
+	Webhook Webhook `yaml:"webhook"`
 
 	// Review holds the settings of every project; an entry of Groups,
 	// then of Projects, refines them, then the project's .timon.yaml on
 	// the merge request's target branch.
-	Review GitLabSettings `yaml:"review"`
+	Review Settings `yaml:"review"`
 
 	// Groups and Projects give a group (and its subgroups) or a project
 	// their own webhook secret and settings. The most specific entry
 	// applies: the project's, else the group with the longest path.
-	Groups   []GitLabScope `yaml:"groups"`
-	Projects []GitLabScope `yaml:"projects"`
+	Groups   []Scope `yaml:"groups"`
+	Projects []Scope `yaml:"projects"`
 
 	// LinkAllowlist lists the hosts the model's review may link to or
 	// show images from (a host also allows its subdomains); every other
@@ -51,7 +55,7 @@ type GitLab struct {
 	AnswerTokens int `yaml:"answer_tokens"`
 	// DiffWait is how long a review waits for GitLab to compute the diff
 	// of a push before trying later; zero means 30s.
-	DiffWait Duration `yaml:"diff_wait"`
+	DiffWait config.Duration `yaml:"diff_wait"`
 
 	// Resolved from the variables or files above ("" when not set).
 	URL           string `yaml:"-"`
@@ -60,8 +64,8 @@ type GitLab struct {
 	SigningSecret string `yaml:"-"`
 }
 
-// GitLabWebhook holds the webhook's default secrets.
-type GitLabWebhook struct {
+// Webhook holds the webhook's default secrets.
+type Webhook struct {
 	// SecretEnv / SecretFile hold the secret GitLab sends in
 	// X-Gitlab-Token (default TIMON_GITLAB_WEBHOOK_SECRET). Setting it
 	// switches the webhook on.
@@ -74,8 +78,8 @@ type GitLabWebhook struct {
 	SigningSecretFile string `yaml:"signing_secret_file"`
 }
 
-// GitLabScope is a group or a project with its own secret and settings.
-type GitLabScope struct {
+// Scope is a group or a project with its own secret and settings.
+type Scope struct {
 	// Path is the group's full path (research/physics) or the project's
 	// path with namespace (research/physics/solver).
 	Path string `yaml:"path"`
@@ -86,15 +90,15 @@ type GitLabScope struct {
 	SigningSecretEnv  string `yaml:"signing_secret_env"`
 	SigningSecretFile string `yaml:"signing_secret_file"`
 
-	GitLabSettings `yaml:",inline"`
+	Settings `yaml:",inline"`
 
 	Secret        string `yaml:"-"`
 	SigningSecret string `yaml:"-"`
 }
 
-// GitLabSettings are the review settings of a project. Unset fields keep
+// Settings are the review settings of a project. Unset fields keep
 // the enclosing scope's value.
-type GitLabSettings struct {
+type Settings struct {
 	// Events lists what triggers work: open, reopen, ready (draft to
 	// ready), push (new commits), and the commands review, describe,
 	// explain. Zero means all.
@@ -131,13 +135,13 @@ type GitLabSettings struct {
 }
 
 // GitLab review events.
-var GitLabEvents = []string{"open", "reopen", "ready", "push", "review", "describe", "explain"}
+var Events = []string{"open", "reopen", "ready", "push", "review", "describe", "explain"}
 
 // GitLab review profiles.
-var GitLabProfiles = []string{"default", "security", "thorough", "light"}
+var Profiles = []string{"default", "security", "thorough", "light"}
 
 // Enabled reports whether the webhook is on.
-func (g *GitLab) Enabled() bool {
+func (g *Config) Enabled() bool {
 	if g.URL == "" || g.Token == "" {
 		return false
 	}
@@ -153,7 +157,7 @@ func (g *GitLab) Enabled() bool {
 }
 
 // Merge returns s refined by o: o's set fields win, excludes add up.
-func (s GitLabSettings) Merge(o GitLabSettings) GitLabSettings {
+func (s Settings) Merge(o Settings) Settings {
 	if len(o.Events) > 0 {
 		s.Events = o.Events
 	}
@@ -201,7 +205,7 @@ var profileBreadth = map[string]int{"light": 0, "security": 1, "default": 2, "":
 // and instructions are taken (instructions are added to the
 // institution's). refused lists, for people, what the file asked beyond
 // the institution's settings and did not get.
-func (s GitLabSettings) NarrowedBy(o GitLabSettings) (out GitLabSettings, refused []string) {
+func (s Settings) NarrowedBy(o Settings) (out Settings, refused []string) {
 	out = s
 	if len(o.Events) > 0 {
 		var both []string
@@ -281,12 +285,12 @@ func (s GitLabSettings) NarrowedBy(o GitLabSettings) (out GitLabSettings, refuse
 }
 
 // EventEnabled reports whether the settings enable event e.
-func (s GitLabSettings) EventEnabled(e string) bool {
+func (s Settings) EventEnabled(e string) bool {
 	return len(s.Events) == 0 || slices.Contains(s.Events, e)
 }
 
 // Inline is the number of inline discussions a review may open.
-func (s GitLabSettings) Inline() int {
+func (s Settings) Inline() int {
 	if s.SummaryOnly != nil && *s.SummaryOnly {
 		return 0
 	}
@@ -297,16 +301,16 @@ func (s GitLabSettings) Inline() int {
 }
 
 // Confidence is the least confidence of a finding that is posted.
-func (s GitLabSettings) Confidence() float64 {
+func (s Settings) Confidence() float64 {
 	if s.MinConfidence <= 0 {
 		return 0.5
 	}
 	return s.MinConfidence
 }
 
-// GitLabProject is the resolved configuration of one project.
-type GitLabProject struct {
-	Settings GitLabSettings
+// Project is the resolved configuration of one project.
+type Project struct {
+	Settings Settings
 	// Secret and SigningSecret authenticate the project's deliveries.
 	Secret, SigningSecret string
 }
@@ -314,17 +318,17 @@ type GitLabProject struct {
 // ProjectFor resolves the settings and secrets of a project from its path
 // with namespace: Review, refined by the longest matching group, then by
 // the project's own entry.
-func (g *GitLab) ProjectFor(projectPath string) GitLabProject {
-	p := GitLabProject{Settings: g.Review, Secret: g.WebhookSecret, SigningSecret: g.SigningSecret}
-	var best *GitLabScope
+func (g *Config) ProjectFor(projectPath string) Project {
+	p := Project{Settings: g.Review, Secret: g.WebhookSecret, SigningSecret: g.SigningSecret}
+	var best *Scope
 	for i := range g.Groups {
 		gr := &g.Groups[i]
 		if strings.HasPrefix(projectPath, gr.Path+"/") && (best == nil || len(gr.Path) > len(best.Path)) {
 			best = gr
 		}
 	}
-	apply := func(s *GitLabScope) {
-		p.Settings = p.Settings.Merge(s.GitLabSettings)
+	apply := func(s *Scope) {
+		p.Settings = p.Settings.Merge(s.Settings)
 		if s.Secret != "" {
 			p.Secret = s.Secret
 		}
@@ -346,7 +350,7 @@ func (g *GitLab) ProjectFor(projectPath string) GitLabProject {
 
 // Secrets lists every configured webhook secret, for a delivery whose
 // project cannot be read.
-func (g *GitLab) Secrets() []string {
+func (g *Config) Secrets() []string {
 	var out []string
 	if g.WebhookSecret != "" {
 		out = append(out, g.WebhookSecret)
@@ -359,8 +363,10 @@ func (g *GitLab) Secrets() []string {
 	return out
 }
 
-func (c *Config) gitlabDefaults() {
-	g := &c.GitLab
+// Check gives the zero values their meaning (the defaults above),
+// resolves the secrets and reports what is wrong, for config.Section
+// gitlab.
+func (g *Config) Check(c *config.Check) {
 	if g.URLEnv == "" && g.URLFile == "" {
 		g.URLEnv = "TIMON_GITLAB_URL"
 	}
@@ -383,99 +389,105 @@ func (c *Config) gitlabDefaults() {
 		g.AnswerTokens = 2048
 	}
 	if g.DiffWait == 0 {
-		g.DiffWait = Duration(30 * time.Second)
+		g.DiffWait = config.Duration(30 * time.Second)
 	}
-}
 
-func (l *loader) validateGitLab(c *Config) {
-	g := &c.GitLab
-	resolve := func(at, env, file string, dst *string) {
-		v, err := optionalSecret(env, file)
-		if err != nil {
-			l.add(at, "%v", err)
-		}
-		*dst = v
-	}
-	resolve("gitlab", g.URLEnv, g.URLFile, &g.URL)
-	resolve("gitlab", g.TokenEnv, g.TokenFile, &g.Token)
-	resolve("gitlab.webhook", g.Webhook.SecretEnv, g.Webhook.SecretFile, &g.WebhookSecret)
-	resolve("gitlab.webhook", g.Webhook.SigningSecretEnv, g.Webhook.SigningSecretFile, &g.SigningSecret)
+	g.URL = c.Secret("", g.URLEnv, g.URLFile)
+	g.Token = c.Secret("", g.TokenEnv, g.TokenFile)
+	g.WebhookSecret = c.Secret("webhook", g.Webhook.SecretEnv, g.Webhook.SecretFile)
+	g.SigningSecret = c.Secret("webhook", g.Webhook.SigningSecretEnv, g.Webhook.SigningSecretFile)
 	if g.URL != "" {
 		if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			l.add("gitlab", "the GitLab URL must be an http(s) URL such as https://gitlab.example.org, got %q", g.URL)
+			c.Add("", "the GitLab URL must be an http(s) URL such as https://gitlab.example.org, got %q", g.URL)
 		}
 		g.URL = strings.TrimRight(g.URL, "/")
 	}
-	l.validateGitLabSettings("gitlab.review", &g.Review)
+	g.Review.check(c, "review")
 	for _, list := range []struct {
 		name   string
-		scopes []GitLabScope
-	}{{"gitlab.groups", g.Groups}, {"gitlab.projects", g.Projects}} {
+		scopes []Scope
+	}{{"groups", g.Groups}, {"projects", g.Projects}} {
 		seen := map[string]bool{}
 		for i := range list.scopes {
 			s := &list.scopes[i]
 			at := fmt.Sprintf("%s[%d]", list.name, i)
 			s.Path = strings.Trim(strings.TrimSpace(s.Path), "/")
 			if s.Path == "" {
-				l.add(at+".path", "a path is needed (group/subgroup or group/project)")
+				c.Add(at+".path", "a path is needed (group/subgroup or group/project)")
 			} else if seen[s.Path] {
-				l.add(at+".path", "path %q is listed twice", s.Path)
+				c.Add(at+".path", "path %q is listed twice", s.Path)
 			}
 			seen[s.Path] = true
-			resolve(at, s.SecretEnv, s.SecretFile, &s.Secret)
-			resolve(at, s.SigningSecretEnv, s.SigningSecretFile, &s.SigningSecret)
-			l.validateGitLabSettings(at, &s.GitLabSettings)
+			s.Secret = c.Secret(at, s.SecretEnv, s.SecretFile)
+			s.SigningSecret = c.Secret(at, s.SigningSecretEnv, s.SigningSecretFile)
+			s.Settings.check(c, at)
 		}
 	}
-	for i, h := range g.LinkAllowlist {
-		if h == "" || strings.ContainsAny(h, "/:@ ") {
-			l.add(fmt.Sprintf("gitlab.link_allowlist[%d]", i), "expected a host name such as docs.example.org, got %q", h)
-		}
-	}
+	c.Hosts("link_allowlist", g.LinkAllowlist)
 	if g.ChunkTokens < 500 {
-		l.add("gitlab.chunk_tokens", "expected at least 500 tokens")
+		c.Add("chunk_tokens", "expected at least 500 tokens")
 	}
 	if g.MaxChunks < 1 {
-		l.add("gitlab.max_chunks", "expected at least 1")
+		c.Add("max_chunks", "expected at least 1")
 	}
 	if g.AnswerTokens < 256 {
-		l.add("gitlab.answer_tokens", "expected at least 256 tokens")
-	} else if c.Limits.MaxTokensCeiling > 0 && g.AnswerTokens > c.Limits.MaxTokensCeiling {
-		l.add("gitlab.answer_tokens", "%d is over limits.max_tokens_ceiling (%d)", g.AnswerTokens, c.Limits.MaxTokensCeiling)
+		c.Add("answer_tokens", "expected at least 256 tokens")
+	} else if c.Config != nil && c.Config.Limits.MaxTokensCeiling > 0 && g.AnswerTokens > c.Config.Limits.MaxTokensCeiling {
+		c.Add("answer_tokens", "%d is over limits.max_tokens_ceiling (%d)", g.AnswerTokens, c.Config.Limits.MaxTokensCeiling)
 	}
 	if g.DiffWait < 0 {
-		l.add("gitlab.diff_wait", "expected a positive duration")
+		c.Add("diff_wait", "expected a positive duration")
 	}
 	// A secret without the URL or the token is half-configured: see
-	// validateIntegrations.
+	// Integration.
 }
 
-// ValidateGitLabSettings checks settings read from elsewhere (a project's
-// .timon.yaml); it returns the problems found, one a line.
-func ValidateGitLabSettings(s *GitLabSettings) []string {
-	l := &loader{}
-	l.validateGitLabSettings("", s)
-	out := make([]string, len(l.problems))
-	for i, p := range l.problems {
-		out[i] = strings.TrimPrefix(p.Path+": "+p.Msg, ": ")
+// Integration says whether merge-request review is on, off or only
+// half-configured, and why (config.Integrated).
+func (g *Config) Integration() config.Integration {
+	url := config.Place("gitlab", "url", g.URLEnv, g.URLFile)
+	tok := config.Place("gitlab", "token", g.TokenEnv, g.TokenFile)
+	sec := config.Place("gitlab.webhook", "secret", g.Webhook.SecretEnv, g.Webhook.SecretFile)
+	i := config.Integration{Name: "gitlab", Path: "gitlab"}
+	var missing []string
+	if g.URL == "" {
+		missing = append(missing, "the GitLab URL, "+url)
 	}
-	return out
+	if g.Token == "" {
+		missing = append(missing, "the bot's token, "+tok)
+	}
+	if len(g.Secrets()) == 0 {
+		missing = append(missing, "a webhook secret, "+sec+" (or one per group or project)")
+	}
+	switch {
+	case len(missing) == 0:
+		i.State, i.Why = config.StateOn, "merge-request review: POST /webhooks/gitlab, GitLab at "+g.URL
+	case len(missing) == 3:
+		i.State, i.Why = config.StateOff, "set "+strings.Join(missing, "; ")+" to switch it on"
+	default:
+		i.State, i.Why = config.StateHalf, "missing "+strings.Join(missing, "; ")
+	}
+	return i
 }
 
-func (l *loader) validateGitLabSettings(at string, s *GitLabSettings) {
-	join := func(field string) string {
-		if at == "" {
-			return field
-		}
-		return at + "." + field
-	}
+// Validate checks settings read from elsewhere (a project's .timon.yaml);
+// it returns the problems found, one a line.
+func (s *Settings) Validate() []string {
+	c := &config.Check{}
+	s.check(c, "")
+	return c.Problems()
+}
+
+// check reports the problems of settings written at the path at.
+func (s *Settings) check(c *config.Check, at string) {
+	join := func(field string) string { return config.JoinPath(at, field) }
 	for i, e := range s.Events {
-		if !slices.Contains(GitLabEvents, e) {
-			l.add(fmt.Sprintf("%s[%d]", join("events"), i), "unknown event %q (expected one of %s)", e, strings.Join(GitLabEvents, ", "))
+		if !slices.Contains(Events, e) {
+			c.Add(fmt.Sprintf("%s[%d]", join("events"), i), "unknown event %q (expected one of %s)", e, strings.Join(Events, ", "))
 		}
 	}
-	if s.Profile != "" && !slices.Contains(GitLabProfiles, s.Profile) {
-		l.add(join("profile"), "unknown profile %q (expected one of %s)", s.Profile, strings.Join(GitLabProfiles, ", "))
+	if s.Profile != "" && !slices.Contains(Profiles, s.Profile) {
+		c.Add(join("profile"), "unknown profile %q (expected one of %s)", s.Profile, strings.Join(Profiles, ", "))
 	}
 	for _, list := range []struct {
 		name  string
@@ -483,20 +495,20 @@ func (l *loader) validateGitLabSettings(at string, s *GitLabSettings) {
 	}{{"include", s.Include}, {"exclude", s.Exclude}} {
 		for i, g := range list.globs {
 			if _, err := path.Match(strings.ReplaceAll(g, "**", "*"), ""); err != nil || strings.TrimSpace(g) == "" {
-				l.add(fmt.Sprintf("%s[%d]", join(list.name), i), "expected a path glob such as docs/** or *.min.js, got %q", g)
+				c.Add(fmt.Sprintf("%s[%d]", join(list.name), i), "expected a path glob such as docs/** or *.min.js, got %q", g)
 			}
 		}
 	}
 	if s.MaxInlineComments < 0 || s.MaxInlineComments > 50 {
-		l.add(join("max_inline_comments"), "expected 1 to 50 (summary_only: true posts none)")
+		c.Add(join("max_inline_comments"), "expected 1 to 50 (summary_only: true posts none)")
 	}
 	if s.MinConfidence < 0 || s.MinConfidence > 1 {
-		l.add(join("min_confidence"), "expected a number between 0 and 1")
+		c.Add(join("min_confidence"), "expected a number between 0 and 1")
 	}
 	if len(s.Instructions) > 4000 {
-		l.add(join("instructions"), "expected at most 4000 characters")
+		c.Add(join("instructions"), "expected at most 4000 characters")
 	}
 	if len(s.Language) > 40 || strings.ContainsAny(s.Language, "\n<>") {
-		l.add(join("language"), "expected a language name such as English or French")
+		c.Add(join("language"), "expected a language name such as English or French")
 	}
 }

@@ -1,4 +1,4 @@
-package config_test
+package review_test
 
 import (
 	"errors"
@@ -7,7 +7,15 @@ import (
 
 	timon "timon.dev/timon"
 	"timon.dev/timon/core/config"
+	"timon.dev/timon/webhooks/review"
 )
+
+// parse reads a configuration with the gitlab section.
+func parse(name string, data []byte) (*review.Config, error) {
+	g := &review.Config{}
+	_, err := config.Parse(name, data, config.Section{At: "gitlab", Settings: g})
+	return g, err
+}
 
 const gitlabBase = `
 providers:
@@ -20,21 +28,20 @@ func TestGitLabIsOnOnlyWithItsSecrets(t *testing.T) {
 	for _, v := range []string{"TIMON_GITLAB_URL", "TIMON_GITLAB_TOKEN", "TIMON_GITLAB_WEBHOOK_SECRET"} {
 		t.Setenv(v, "")
 	}
-	cfg, err := config.Parse("timon.example.yaml", timon.ExampleConfig)
+	g, err := parse("timon.example.yaml", timon.ExampleConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GitLab.Enabled() {
+	if g.Enabled() {
 		t.Fatal("GitLab on without its secrets")
 	}
 	t.Setenv("TIMON_GITLAB_URL", "https://gitlab.example.org/")
 	t.Setenv("TIMON_GITLAB_TOKEN", "glpat-bot")
 	t.Setenv("TIMON_GITLAB_WEBHOOK_SECRET", "hook")
-	cfg, err = config.Parse("timon.example.yaml", timon.ExampleConfig)
+	g, err = parse("timon.example.yaml", timon.ExampleConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &cfg.GitLab
 	if !g.Enabled() || g.URL != "https://gitlab.example.org" || g.Token != "glpat-bot" || g.WebhookSecret != "hook" {
 		t.Fatalf("resolved %+v", g)
 	}
@@ -44,7 +51,7 @@ func TestGitLabIsOnOnlyWithItsSecrets(t *testing.T) {
 
 	// A secret without the API's URL or token is a mistake, said plainly.
 	t.Setenv("TIMON_GITLAB_TOKEN", "")
-	_, err = config.Parse("timon.example.yaml", timon.ExampleConfig)
+	_, err = parse("timon.example.yaml", timon.ExampleConfig)
 	if err == nil || !strings.Contains(err.Error(), "TIMON_GITLAB_TOKEN") {
 		t.Fatalf("got %v", err)
 	}
@@ -56,7 +63,7 @@ func TestGitLabScopes(t *testing.T) {
 	t.Setenv("TIMON_GITLAB_URL", "https://gitlab.example.org")
 	t.Setenv("TIMON_GITLAB_TOKEN", "glpat-bot")
 	t.Setenv("TIMON_GITLAB_WEBHOOK_SECRET", "")
-	cfg, err := config.Parse("x", []byte(gitlabBase+`
+	g, err := parse("x", []byte(gitlabBase+`
 gitlab:
   review: {profile: default, exclude: ["*.lock"], max_inline_comments: 5}
   groups:
@@ -68,7 +75,6 @@ gitlab:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &cfg.GitLab
 	p := g.ProjectFor("research/physics/solver")
 	if p.Secret != "p" || p.Settings.Profile != "thorough" || p.Settings.Inline() != 0 || p.Settings.Language != "" {
 		t.Fatalf("solver: %+v", p)
@@ -86,7 +92,7 @@ gitlab:
 }
 
 func TestGitLabProblemsHaveLines(t *testing.T) {
-	_, err := config.Parse("timon.yaml", []byte(gitlabBase+`
+	_, err := parse("timon.yaml", []byte(gitlabBase+`
 gitlab:
   review:
     events: [open, merged]
@@ -125,11 +131,11 @@ gitlab:
 // what the institution configured, never widen it.
 func TestRepositorySettingsOnlyNarrow(t *testing.T) {
 	no, yes := false, true
-	base := config.GitLabSettings{
+	base := review.Settings{
 		Events: []string{"open", "push", "review"}, Profile: "security", Include: []string{"src/**"}, Exclude: []string{"data/**"},
 		MaxInlineComments: 5, MinConfidence: 0.7, ReviewDrafts: &no, Instructions: "Institution.",
 	}
-	wide := config.GitLabSettings{
+	wide := review.Settings{
 		Events: []string{"open", "reopen", "describe"}, Profile: "thorough", Include: []string{"**", "data/**"}, Exclude: []string{"gen/**"},
 		MaxInlineComments: 50, MinConfidence: 0.1, ReviewDrafts: &yes, Instructions: "Repository.", SummaryOnly: &no,
 	}
@@ -148,7 +154,7 @@ func TestRepositorySettingsOnlyNarrow(t *testing.T) {
 		}
 	}
 
-	narrow := config.GitLabSettings{Events: []string{"push"}, Profile: "light", Include: []string{"src/core/**"}, MaxInlineComments: 2,
+	narrow := review.Settings{Events: []string{"push"}, Profile: "light", Include: []string{"src/core/**"}, MaxInlineComments: 2,
 		MinConfidence: 0.9, SummaryOnly: &yes}
 	got, refused = base.NarrowedBy(narrow)
 	if len(refused) != 0 || strings.Join(got.Events, ",") != "push" || got.Profile != "light" || got.Inline() != 0 || got.Confidence() != 0.9 ||
@@ -157,7 +163,7 @@ func TestRepositorySettingsOnlyNarrow(t *testing.T) {
 	}
 	// Nothing set by the institution: the repository's choices, within
 	// the defaults' own bounds.
-	got, _ = config.GitLabSettings{}.NarrowedBy(config.GitLabSettings{Include: []string{"lib/**"}, Profile: "thorough", MaxInlineComments: 20})
+	got, _ = review.Settings{}.NarrowedBy(review.Settings{Include: []string{"lib/**"}, Profile: "thorough", MaxInlineComments: 20})
 	if strings.Join(got.Include, ",") != "lib/**" || got.AlsoInclude != nil || got.Profile != "" || got.Inline() != 10 {
 		t.Fatalf("defaults: %+v", got)
 	}
