@@ -575,7 +575,7 @@ func readHashKey(cfg *config.Config) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := audit.ParseContentKey(data)
+	key, err := config.DecodeKey(string(data))
 	if err != nil {
 		return nil, fmt.Errorf("reading the journal hash key %s: expected 32 bytes in hex or base64", cfg.Journal.HashKeyFile)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -102,22 +101,6 @@ func ParsePublicKey(data []byte) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("parsing public key: %d bytes, want 32", len(raw))
 	}
 	return ed25519.PublicKey(raw), nil
-}
-
-// ParseContentKey reads a content key: base64 or hex of 32 bytes.
-func ParseContentKey(data []byte) ([]byte, error) {
-	s := string(bytes.TrimSpace(data))
-	if k, err := hex.DecodeString(s); err == nil && len(k) == 32 {
-		return k, nil
-	}
-	k, err := decodeRaw(data)
-	if err != nil {
-		return nil, fmt.Errorf("parsing content key: %w", err)
-	}
-	if len(k) != 32 {
-		return nil, fmt.Errorf("parsing content key: %d bytes, want 32", len(k))
-	}
-	return k, nil
 }
 
 func decodeRaw(data []byte) ([]byte, error) {

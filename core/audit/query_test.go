@@ -291,15 +291,6 @@ func TestKeys(t *testing.T) {
 	if _, err := ParsePublicKey(privPEM); err == nil {
 		t.Error("a private key PEM accepted as public key")
 	}
-	if k, err := ParseContentKey([]byte(strings.Repeat("ab", 32))); err != nil || len(k) != 32 {
-		t.Fatalf("hex content key: %v", err)
-	}
-	if k, err := ParseContentKey([]byte(b64(testContentKey))); err != nil || !bytes.Equal(k, testContentKey) {
-		t.Fatalf("base64 content key: %v", err)
-	}
-	if _, err := ParseContentKey([]byte("abcd")); err == nil {
-		t.Error("short content key accepted")
-	}
 	// A checkpoint verifies with the exported public key.
 	c := signCheckpoint(priv, 7, strings.Repeat("0", 64), time.Now())
 	if !c.VerifySignature(pub) || c.VerifySignature(testPub()) {

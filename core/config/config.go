@@ -631,7 +631,7 @@ func (l *loader) validate(c *Config) {
 	if err != nil {
 		l.add("journal", "%v", err)
 	} else if key != "" {
-		k, err := decodeKey(strings.TrimSpace(key))
+		k, err := DecodeKey(key)
 		if err != nil {
 			l.add("journal", "content key: %v", err)
 		}
@@ -642,7 +642,7 @@ func (l *loader) validate(c *Config) {
 			l.add("journal", "give the hash key either as hash_key_env or as hash_key_file, not both")
 		} else if v, err := secret(c.Journal.HashKeyEnv, ""); err != nil {
 			l.add("journal.hash_key_env", "%v", err)
-		} else if k, err := decodeKey(strings.TrimSpace(v)); err != nil {
+		} else if k, err := DecodeKey(v); err != nil {
 			l.add("journal.hash_key_env", "hash key: %v", err)
 		} else {
 			c.Journal.HashKey = k

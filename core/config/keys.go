@@ -4,10 +4,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"strings"
 )
 
-// decodeKey reads a 32-byte key written in hex or base64.
-func decodeKey(s string) ([]byte, error) {
+// DecodeKey reads a 32-byte key written in hex or base64 (standard or URL,
+// padded or not), as the journal's content and hash keys are, from the
+// environment or from a file; surrounding white space is ignored.
+func DecodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
 	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
 		return b, nil
 	}

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,5 +42,26 @@ func TestJournalKeys(t *testing.T) {
 	}
 	if _, err := config.Parse("x", []byte(base+"journal:\n  hash_key_env: TEST_HASH_KEY\n  hash_key_file: /k\n")); err == nil {
 		t.Fatal("hash_key_env and hash_key_file together were accepted")
+	}
+}
+
+// TestDecodeKey: the one reader of the journal's 32-byte keys, from the
+// environment or a file.
+func TestDecodeKey(t *testing.T) {
+	want := bytes.Repeat([]byte{0xab}, 32)
+	for _, s := range []string{
+		strings.Repeat("ab", 32),
+		strings.Repeat("ab", 32) + "\n",
+		base64.StdEncoding.EncodeToString(want),
+		base64.RawURLEncoding.EncodeToString(want),
+	} {
+		if k, err := config.DecodeKey(s); err != nil || !bytes.Equal(k, want) {
+			t.Errorf("DecodeKey(%q) = %x, %v", s, k, err)
+		}
+	}
+	for _, s := range []string{"", "abcd", base64.StdEncoding.EncodeToString([]byte("short")), strings.Repeat("ab", 33)} {
+		if _, err := config.DecodeKey(s); err == nil {
+			t.Errorf("DecodeKey(%q) accepted", s)
+		}
 	}
 }
