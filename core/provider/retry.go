@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
+
+	"timon.dev/timon/core/retryafter"
 )
 
 // Retry timing: Retry-After-Ms, then Retry-After in seconds or as an HTTP
@@ -227,28 +228,8 @@ func backoff(attempt int) time.Duration {
 	return d - rand.N(d/4)
 }
 
-// retryAfter reads Retry-After-Ms, then Retry-After (seconds or HTTP date);
-// 0 when absent or unreadable.
+// retryAfter is the wait h asks for; 0 when none is readable.
 func retryAfter(h http.Header) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(min(ms, 1e9) * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 {
-			return time.Duration(min(s, 1e6) * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
+	d, _ := retryafter.Parse(h)
+	return d
 }

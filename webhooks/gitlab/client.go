@@ -14,6 +14,7 @@ import (
 
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
 
+	"timon.dev/timon/core/retryafter"
 	"timon.dev/timon/webhooks/review"
 )
 
@@ -93,7 +94,7 @@ func NewClient(baseURL, token string, o ClientOptions) (*Client, error) {
 // else doubles from min with jitter.
 func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+		if d, ok := retryafter.Parse(resp.Header); ok {
 			return minDur(max, d)
 		}
 		if v := resp.Header.Get("RateLimit-Reset"); v != "" {
@@ -105,19 +106,6 @@ func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Dura
 	d := min << min64(int64(attempt), 10)
 	d += time.Duration(rand.Int64N(int64(min) + 1))
 	return minDur(max, d)
-}
-
-func retryAfter(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
-	}
-	return 0, false
 }
 
 func minDur(a, b time.Duration) time.Duration {
