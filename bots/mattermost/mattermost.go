@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/mattermost/mattermost/server/public/model"
 
 	"timon.dev/timon/bots/chat"
@@ -97,9 +98,11 @@ type Bot struct {
 	meMu sync.Mutex
 	me   *model.User
 
-	users    *cache[*model.User]
-	channels *cache[*model.Channel]
-	member   *cache[bool] // channel id → the bot is a member
+	// Profiles and channel types change rarely, and each event would
+	// otherwise cost a call: they are kept for cacheTTL.
+	users    *expirable.LRU[string, *model.User]
+	channels *expirable.LRU[string, *model.Channel]
+	member   *expirable.LRU[string, bool] // channel id → the bot is a member
 
 	connected   atomic.Bool
 	noEphemeral atomic.Bool // the server refused an ephemeral post (403)
@@ -149,8 +152,10 @@ func New(o Options) (*Bot, error) {
 	api.SetToken(o.Config.BotToken)
 	b := &Bot{
 		o: o, log: o.Logger.With("component", "mattermost"), api: api, base: base, http: hc,
-		users: newCache[*model.User](), channels: newCache[*model.Channel](), member: newCache[bool](),
-		sem: make(chan struct{}, dispatchers),
+		users:    expirable.NewLRU[string, *model.User](cacheSize, nil, cacheTTL),
+		channels: expirable.NewLRU[string, *model.Channel](cacheSize, nil, cacheTTL),
+		member:   expirable.NewLRU[string, bool](cacheSize, nil, cacheTTL),
+		sem:      make(chan struct{}, dispatchers),
 	}
 	o.Router.Register(b)
 	return b, nil
@@ -188,7 +193,7 @@ func (b *Bot) canPost(ctx context.Context, ev *chat.Event) bool {
 	if ev.Trigger != chat.TriggerSlash {
 		return true
 	}
-	if in, ok := b.member.get(ev.ChannelID); ok {
+	if in, ok := b.member.Get(ev.ChannelID); ok {
 		return in
 	}
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
@@ -201,10 +206,10 @@ func (b *Bot) canPost(ctx context.Context, ev *chat.Event) bool {
 	_, resp, err := b.api.GetChannelMember(ctx, ev.ChannelID, me.Id, "")
 	switch s := statusOf(resp); {
 	case err == nil:
-		b.member.put(ev.ChannelID, true)
+		b.member.Add(ev.ChannelID, true)
 		return true
 	case s == http.StatusNotFound || s == http.StatusForbidden:
-		b.member.put(ev.ChannelID, false)
+		b.member.Add(ev.ChannelID, false)
 		return false
 	default:
 		b.log.Warn("checking whether the bot may post in a channel failed", "channel", ev.ChannelID, "err", err)
@@ -236,27 +241,27 @@ func (b *Bot) self(ctx context.Context) (*model.User, error) {
 
 // user returns a user, from the cache or the server.
 func (b *Bot) user(ctx context.Context, id string) (*model.User, error) {
-	if u, ok := b.users.get(id); ok {
+	if u, ok := b.users.Get(id); ok {
 		return u, nil
 	}
 	u, _, err := b.api.GetUser(ctx, id, "")
 	if err != nil {
 		return nil, fmt.Errorf("reading Mattermost user %s: %w", id, err)
 	}
-	b.users.put(id, u)
+	b.users.Add(id, u)
 	return u, nil
 }
 
 // channel returns a channel, from the cache or the server.
 func (b *Bot) channel(ctx context.Context, id string) (*model.Channel, error) {
-	if c, ok := b.channels.get(id); ok {
+	if c, ok := b.channels.Get(id); ok {
 		return c, nil
 	}
 	c, _, err := b.api.GetChannel(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading Mattermost channel %s: %w", id, err)
 	}
-	b.channels.put(id, c)
+	b.channels.Add(id, c)
 	return c, nil
 }
 
@@ -295,41 +300,8 @@ func channelType(t model.ChannelType) string {
 	}
 }
 
-// cache keeps users and channels for a few minutes: profiles and channel
-// types change rarely, and each event would otherwise cost a call.
-type cache[V any] struct {
-	mu sync.Mutex
-	m  map[string]cached[V]
-}
-
-type cached[V any] struct {
-	v  V
-	at time.Time
-}
-
+// The lookups' cache: entries live cacheTTL, cacheSize of each at most.
 const (
 	cacheTTL  = 5 * time.Minute
 	cacheSize = 10000
 )
-
-func newCache[V any]() *cache[V] { return &cache[V]{m: map[string]cached[V]{}} }
-
-func (c *cache[V]) get(k string) (V, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	if !ok || time.Since(e.at) > cacheTTL {
-		var zero V
-		return zero, false
-	}
-	return e.v, true
-}
-
-func (c *cache[V]) put(k string, v V) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= cacheSize {
-		clear(c.m)
-	}
-	c.m[k] = cached[V]{v: v, at: time.Now()}
-}

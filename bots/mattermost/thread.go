@@ -86,7 +86,7 @@ func (b *Bot) names(ctx context.Context, self string, posts []*model.Post) map[s
 			continue
 		}
 		names[p.UserId] = p.UserId
-		if u, ok := b.users.get(p.UserId); ok {
+		if u, ok := b.users.Get(p.UserId); ok {
 			names[p.UserId] = u.Username
 		} else {
 			missing = append(missing, p.UserId)
@@ -101,7 +101,7 @@ func (b *Bot) names(ctx context.Context, self string, posts []*model.Post) map[s
 		return names
 	}
 	for _, u := range users {
-		b.users.put(u.Id, u)
+		b.users.Add(u.Id, u)
 		names[u.Id] = u.Username
 	}
 	return names

@@ -191,11 +191,8 @@ func (a *Adapter) authorName(ctx context.Context, m slack.Message) string {
 // isMember reports whether user is in channel, reading the member list
 // (cached for a minute).
 func (a *Adapter) isMember(ctx context.Context, channel, user string) (bool, error) {
-	a.mu.Lock()
-	c, ok := a.members[channel]
-	a.mu.Unlock()
-	if ok && a.now().Sub(c.at) < membersTTL {
-		return c.v[user], nil
+	if set, ok := a.members.Get(channel); ok {
+		return set[user], nil
 	}
 	set := map[string]bool{}
 	params := &slack.GetUsersInConversationParameters{ChannelID: channel, Limit: 1000}
@@ -218,19 +215,14 @@ func (a *Adapter) isMember(ctx context.Context, channel, user string) (bool, err
 		}
 		params.Cursor = next
 	}
-	a.mu.Lock()
-	a.members[channel] = cached[map[string]bool]{v: set, at: a.now()}
-	a.mu.Unlock()
+	a.members.Add(channel, set)
 	return set[user], nil
 }
 
 // user reads users.info (with the locale), cached.
 func (a *Adapter) user(ctx context.Context, id string) (*slack.User, error) {
-	a.mu.Lock()
-	c, ok := a.users[id]
-	a.mu.Unlock()
-	if ok && a.now().Sub(c.at) < cacheTTL {
-		return c.v, nil
+	if u, ok := a.users.Get(id); ok {
+		return u, nil
 	}
 	var u *slack.User
 	err := call(ctx, func() error {
@@ -241,19 +233,14 @@ func (a *Adapter) user(ctx context.Context, id string) (*slack.User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading Slack user %s: %w", id, err)
 	}
-	a.mu.Lock()
-	a.users[id] = cached[*slack.User]{v: u, at: a.now()}
-	a.mu.Unlock()
+	a.users.Add(id, u)
 	return u, nil
 }
 
 // channel reads conversations.info, cached.
 func (a *Adapter) channel(ctx context.Context, id string) (channelInfo, error) {
-	a.mu.Lock()
-	c, ok := a.channels[id]
-	a.mu.Unlock()
-	if ok && a.now().Sub(c.at) < cacheTTL {
-		return c.v, nil
+	if ci, ok := a.channels.Get(id); ok {
+		return ci, nil
 	}
 	var ch *slack.Channel
 	err := call(ctx, func() error {
@@ -271,8 +258,6 @@ func (a *Adapter) channel(ctx context.Context, id string) (channelInfo, error) {
 	case ch.IsPrivate || ch.IsMpIM || ch.IsGroup:
 		ci.typ = chat.ChannelPrivate
 	}
-	a.mu.Lock()
-	a.channels[id] = cached[channelInfo]{v: ci, at: a.now()}
-	a.mu.Unlock()
+	a.channels.Add(id, ci)
 	return ci, nil
 }

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
 
@@ -46,6 +47,8 @@ const (
 	cacheTTL = 10 * time.Minute
 	// membersTTL is how long a channel's member list is reused.
 	membersTTL = time.Minute
+	// cacheSize bounds each of the lookups' caches.
+	cacheSize = 10000
 )
 
 // Options configures an Adapter.
@@ -81,14 +84,9 @@ type Adapter struct {
 	botUser  string // the bot's user id (auth.test)
 	botID    string // the bot's bot id
 	limiters map[string]*rate.Limiter
-	users    map[string]cached[*slack.User]
-	channels map[string]cached[channelInfo]
-	members  map[string]cached[map[string]bool]
-}
-
-type cached[T any] struct {
-	v  T
-	at time.Time
+	users    *expirable.LRU[string, *slack.User]
+	channels *expirable.LRU[string, channelInfo]
+	members  *expirable.LRU[string, map[string]bool]
 }
 
 type channelInfo struct {
@@ -140,8 +138,10 @@ func New(o Options) (*Adapter, error) {
 	a := &Adapter{
 		o: o, api: slack.New(o.Config.BotToken, opts...), log: o.Logger.With("component", "slack"),
 		http: o.HTTPClient, now: o.Now, secret: []byte(o.Config.SigningSecret),
-		limiters: map[string]*rate.Limiter{}, users: map[string]cached[*slack.User]{},
-		channels: map[string]cached[channelInfo]{}, members: map[string]cached[map[string]bool]{},
+		limiters: map[string]*rate.Limiter{},
+		users:    expirable.NewLRU[string, *slack.User](cacheSize, nil, cacheTTL),
+		channels: expirable.NewLRU[string, channelInfo](cacheSize, nil, cacheTTL),
+		members:  expirable.NewLRU[string, map[string]bool](cacheSize, nil, membersTTL),
 	}
 	o.Router.Register(a)
 	return a, nil
