@@ -55,15 +55,9 @@ func (e *Engine) Embed(ctx context.Context, er *core.EmbedRequest) (resp *core.E
 	}
 
 	// 2. Policy.
-	dec := e.policy.Decide(req)
-	entry.Rule, entry.Classification, entry.ContentLevel = dec.Rule, string(dec.Classification), dec.Content
-	if !dec.Allow {
-		return nil, &core.Error{Kind: core.KindDenied, Rule: dec.Rule, Message: dec.Reason}
-	}
-	entry.Decision = "allow"
-	red := e.redactors[dec.Profile]
-	if red == nil {
-		return nil, core.Errorf(core.KindInternal, "redaction profile %q is not available", dec.Profile)
+	dec, red, err := e.decide(req, entry)
+	if err != nil {
+		return nil, err
 	}
 
 	// 3. Quota, before redaction, from the unredacted size.

@@ -241,16 +241,9 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 	}
 
 	// 2. Policy.
-	dec := e.policy.Decide(req)
-	entry.Rule, entry.Classification, entry.ContentLevel = dec.Rule, string(dec.Classification), dec.Content
-	if !dec.Allow {
-		return nil, &core.Error{Kind: core.KindDenied, Rule: dec.Rule, Message: dec.Reason}
-	}
-	entry.Decision = "allow"
-
-	red := e.redactors[dec.Profile]
-	if red == nil {
-		return nil, core.Errorf(core.KindInternal, "redaction profile %q is not available", dec.Profile)
+	dec, red, err := e.decide(req, entry)
+	if err != nil {
+		return nil, err
 	}
 
 	// 3. Quota, before any costly work: the estimate is from the
@@ -398,6 +391,22 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		Rule:         dec.Rule,
 		Notices:      mod.notices,
 	}, nil
+}
+
+// decide applies the policy to req, journals its decision in entry, and
+// returns it with the redactor of its profile.
+func (e *Engine) decide(req *core.Request, entry *audit.Entry) (policy.Decision, *redact.Redactor, error) {
+	dec := e.policy.Decide(req)
+	entry.Rule, entry.Classification, entry.ContentLevel = dec.Rule, string(dec.Classification), dec.Content
+	if !dec.Allow {
+		return dec, nil, &core.Error{Kind: core.KindDenied, Rule: dec.Rule, Message: dec.Reason}
+	}
+	entry.Decision = "allow"
+	red := e.redactors[dec.Profile]
+	if red == nil {
+		return dec, nil, core.Errorf(core.KindInternal, "redaction profile %q is not available", dec.Profile)
+	}
+	return dec, red, nil
 }
 
 // finish writes the journal entry and shapes the final error.
