@@ -183,18 +183,13 @@ func (s *Server) createPostHandler(w http.ResponseWriter, r *http.Request, user 
 	if aerr == nil {
 		out = created.Clone()
 	}
-	hold := s.hold
 	s.mu.Unlock()
 	if aerr != nil {
 		writeJSON(w, aerr.StatusCode, aerr)
 		return
 	}
-	if hold != nil {
-		select {
-		case <-hold:
-		case <-r.Context().Done():
-			return
-		}
+	if !s.hold.Wait(r.Context()) {
+		return
 	}
 	writeJSON(w, http.StatusCreated, out)
 }

@@ -48,6 +48,8 @@ import (
 	"time"
 
 	"github.com/mattermost/mattermost/server/public/model"
+
+	"timon.dev/timon/bots/chat/chattest"
 )
 
 // MaxPostRunes is the longest message the server accepts in a post
@@ -132,7 +134,7 @@ type Server struct {
 	conns    []Conn
 	sessions map[string]*session
 	refuse   bool
-	hold     chan struct{} // posts are answered once it is closed
+	hold     chattest.Gate // posts are answered once it is open
 }
 
 // New starts a server with one team (TeamID) and a bot account "timon"
@@ -308,23 +310,7 @@ func (s *Server) Posts(channelID string) []*model.Post {
 // (and broadcast them) but hold their responses until release is called
 // or the client goes away: a client killed in that window has had its
 // post accepted without learning its id.
-func (s *Server) HoldPosts() (release func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := make(chan struct{})
-	s.hold = h
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			if s.hold == h {
-				s.hold = nil
-			}
-			s.mu.Unlock()
-			close(h)
-		})
-	}
-}
+func (s *Server) HoldPosts() (release func()) { return s.hold.Shut() }
 
 // Replies returns copies of the replies in the thread of rootID by
 // userID ("" for anyone), oldest first.

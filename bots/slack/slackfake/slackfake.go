@@ -26,6 +26,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack/slacktest"
+
+	"timon.dev/timon/bots/chat/chattest"
 )
 
 // Identity of the fake workspace and its bot.
@@ -98,7 +100,7 @@ type Server struct {
 	sockets   []*websocket.Conn
 	acks      []json.RawMessage
 	changed   chan struct{}
-	hold      chan struct{} // chat.postMessage answers once it is closed
+	hold      chattest.Gate // chat.postMessage answers once it is open
 }
 
 // New starts a fake Slack with a bot user.
@@ -162,23 +164,7 @@ func (s *Server) AddMessage(channel, threadTS, user, text string) string {
 // HoldPosts makes chat.postMessage store the message but hold its answer
 // until release is called or the client goes away: a client killed in
 // that window has had its message accepted without learning its ts.
-func (s *Server) HoldPosts() (release func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := make(chan struct{})
-	s.hold = h
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			if s.hold == h {
-				s.hold = nil
-			}
-			s.mu.Unlock()
-			close(h)
-		})
-	}
-}
+func (s *Server) HoldPosts() (release func()) { return s.hold.Shut() }
 
 // FailNext makes the next calls of method answer these HTTP statuses (429
 // comes with Retry-After: 1).
@@ -300,15 +286,8 @@ func (s *Server) api(f apiFunc) http.HandlerFunc {
 		}
 		out, errCode := f(v)
 		if method == "chat.postMessage" && errCode == "" {
-			s.mu.Lock()
-			hold := s.hold
-			s.mu.Unlock()
-			if hold != nil {
-				select {
-				case <-hold:
-				case <-r.Context().Done():
-					return
-				}
+			if !s.hold.Wait(r.Context()) {
+				return
 			}
 		}
 		if errCode != "" {
