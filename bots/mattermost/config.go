@@ -46,19 +46,10 @@ func (m *Config) CommandEnabled() bool { return m.Enabled() && m.CommandToken !=
 // Check gives the zero values their meaning, resolves the secrets and
 // reports what is wrong (config.Settings).
 func (m *Config) Check(c *config.Check) {
-	if m.URLEnv == "" && m.URLFile == "" {
-		m.URLEnv = "TIMON_MATTERMOST_URL"
-	}
-	if m.BotTokenEnv == "" && m.BotTokenFile == "" {
-		m.BotTokenEnv = "TIMON_MATTERMOST_BOT_TOKEN"
-	}
-	if m.CommandTokenEnv == "" && m.CommandTokenFile == "" {
-		m.CommandTokenEnv = "TIMON_MATTERMOST_COMMAND_TOKEN"
-	}
 	c.Hosts("link_allowlist", m.LinkAllowlist)
-	m.URL = c.Secret("", m.URLEnv, m.URLFile)
-	m.BotToken = c.Secret("", m.BotTokenEnv, m.BotTokenFile)
-	m.CommandToken = c.Secret("", m.CommandTokenEnv, m.CommandTokenFile)
+	m.URL = c.SecretOr("", "TIMON_MATTERMOST_URL", &m.URLEnv, m.URLFile)
+	m.BotToken = c.SecretOr("", "TIMON_MATTERMOST_BOT_TOKEN", &m.BotTokenEnv, m.BotTokenFile)
+	m.CommandToken = c.SecretOr("", "TIMON_MATTERMOST_COMMAND_TOKEN", &m.CommandTokenEnv, m.CommandTokenFile)
 	if m.URL != "" {
 		if u, err := url.Parse(m.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			c.Add("", "the Mattermost URL must be an http(s) URL such as https://chat.example.org, got %q", m.URL)

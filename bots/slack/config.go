@@ -62,15 +62,6 @@ func (s *Config) Check(c *config.Check) {
 	if s.Mode == "" {
 		s.Mode = "socket"
 	}
-	if s.SigningSecretEnv == "" && s.SigningSecretFile == "" {
-		s.SigningSecretEnv = "TIMON_SLACK_SIGNING_SECRET"
-	}
-	if s.BotTokenEnv == "" && s.BotTokenFile == "" {
-		s.BotTokenEnv = "TIMON_SLACK_BOT_TOKEN"
-	}
-	if s.AppTokenEnv == "" && s.AppTokenFile == "" {
-		s.AppTokenEnv = "TIMON_SLACK_APP_TOKEN"
-	}
 	if s.APIURL == "" {
 		s.APIURL = "https://slack.com/api/"
 	}
@@ -80,9 +71,9 @@ func (s *Config) Check(c *config.Check) {
 	default:
 		c.Add("mode", "expected socket or http, got %q", s.Mode)
 	}
-	s.SigningSecret = c.Secret("", s.SigningSecretEnv, s.SigningSecretFile)
-	s.BotToken = c.Secret("", s.BotTokenEnv, s.BotTokenFile)
-	s.AppToken = c.Secret("", s.AppTokenEnv, s.AppTokenFile)
+	s.SigningSecret = c.SecretOr("", "TIMON_SLACK_SIGNING_SECRET", &s.SigningSecretEnv, s.SigningSecretFile)
+	s.BotToken = c.SecretOr("", "TIMON_SLACK_BOT_TOKEN", &s.BotTokenEnv, s.BotTokenFile)
+	s.AppToken = c.SecretOr("", "TIMON_SLACK_APP_TOKEN", &s.AppTokenEnv, s.AppTokenFile)
 	if u, err := url.Parse(s.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		c.Add("api_url", "expected an http(s) URL such as https://slack.com/api/, got %q", s.APIURL)
 	} else if !strings.HasSuffix(s.APIURL, "/") {

@@ -67,6 +67,15 @@ func (c *Check) Secret(path, env, file string) string {
 	return v
 }
 
+// SecretOr is Secret, reading the variable defaultEnv when neither *env
+// nor file is given (and setting *env to it, as the settings then say).
+func (c *Check) SecretOr(path, defaultEnv string, env *string, file string) string {
+	if *env == "" && file == "" {
+		*env = defaultEnv
+	}
+	return c.Secret(path, *env, file)
+}
+
 // Problems lists the problems found, one a line ("path: message").
 func (c *Check) Problems() []string {
 	out := make([]string, len(c.problems))

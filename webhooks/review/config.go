@@ -367,15 +367,6 @@ func (g *Config) Secrets() []string {
 // resolves the secrets and reports what is wrong, for config.Section
 // gitlab.
 func (g *Config) Check(c *config.Check) {
-	if g.URLEnv == "" && g.URLFile == "" {
-		g.URLEnv = "TIMON_GITLAB_URL"
-	}
-	if g.TokenEnv == "" && g.TokenFile == "" {
-		g.TokenEnv = "TIMON_GITLAB_TOKEN"
-	}
-	if g.Webhook.SecretEnv == "" && g.Webhook.SecretFile == "" {
-		g.Webhook.SecretEnv = "TIMON_GITLAB_WEBHOOK_SECRET"
-	}
 	if len(g.PrincipalGroups) == 0 {
 		g.PrincipalGroups = []string{"gitlab"}
 	}
@@ -392,9 +383,9 @@ func (g *Config) Check(c *config.Check) {
 		g.DiffWait = config.Duration(30 * time.Second)
 	}
 
-	g.URL = c.Secret("", g.URLEnv, g.URLFile)
-	g.Token = c.Secret("", g.TokenEnv, g.TokenFile)
-	g.WebhookSecret = c.Secret("webhook", g.Webhook.SecretEnv, g.Webhook.SecretFile)
+	g.URL = c.SecretOr("", "TIMON_GITLAB_URL", &g.URLEnv, g.URLFile)
+	g.Token = c.SecretOr("", "TIMON_GITLAB_TOKEN", &g.TokenEnv, g.TokenFile)
+	g.WebhookSecret = c.SecretOr("webhook", "TIMON_GITLAB_WEBHOOK_SECRET", &g.Webhook.SecretEnv, g.Webhook.SecretFile)
 	g.SigningSecret = c.Secret("webhook", g.Webhook.SigningSecretEnv, g.Webhook.SigningSecretFile)
 	if g.URL != "" {
 		if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
