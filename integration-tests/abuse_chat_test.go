@@ -278,7 +278,8 @@ func waitJobsDone(h *hub) error {
 			var b bytes.Buffer
 			b.ReadFrom(resp.Body)
 			resp.Body.Close()
-			pending := false
+			// A failing scrape (the queue unreadable) proves nothing.
+			pending := resp.StatusCode != http.StatusOK
 			for _, line := range strings.Split(b.String(), "\n") {
 				if strings.HasPrefix(line, "timon_jobs_pending") && !strings.HasSuffix(line, " 0") {
 					pending = true

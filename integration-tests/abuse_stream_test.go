@@ -24,6 +24,7 @@ import (
 // streamed tokens (outcome canceled) and the quota counts them, with the
 // concurrency slot given back.
 func TestAbuseStreamCutIsCharged(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	// Slow enough that the client leaves long before the end.
 	fake.Handle(func(fakellm.Request) fakellm.Reply {

@@ -55,7 +55,7 @@ func TestChatAnswersSurviveKill9(t *testing.T) {
 	}
 	t.Logf("killed with %d of %d events answered", before, n)
 
-	launchHub(t, fake, h.cfg, h.data)
+	h2 := launchHub(t, fake, h.cfg, h.data)
 	deadline := time.Now().Add(60 * time.Second)
 	for answered() < n {
 		if time.Now().After(deadline) {
@@ -66,7 +66,11 @@ func TestChatAnswersSurviveKill9(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(time.Second) // anything still running would post now
+	// No job left, the killed hub's included (rescued, then done): nothing
+	// more can post.
+	if err := waitJobsDone(h2); err != nil {
+		t.Fatal(err)
+	}
 	for i, ts := range roots {
 		if r := p.slack.Replies("C123ABC456", ts); len(r) != 1 {
 			t.Errorf("event %d got %d replies, want 1", i, len(r))

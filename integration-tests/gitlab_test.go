@@ -34,8 +34,8 @@ type gitlabHub struct {
 }
 
 // startGitLabHub starts the fake GitLab (with one project), points the
-// hub's GitLab settings at it through the environment, and starts the hub
-// with extra configuration sections.
+// hub's GitLab settings at it through the hub's environment, and starts
+// the hub with extra configuration sections.
 func startGitLabHub(t testing.TB, fake *fakellm.Server, extra string) *gitlabHub {
 	t.Helper()
 	return startGitLabHubWith(t, fake, hubConfigWith(fake.URL(), extra))
@@ -45,13 +45,15 @@ func startGitLabHub(t testing.TB, fake *fakellm.Server, extra string) *gitlabHub
 func startGitLabHubWith(t testing.TB, fake *fakellm.Server, config string) *gitlabHub {
 	t.Helper()
 	gl := newFakeGitLab(t)
-	t.Setenv("TIMON_GITLAB_URL", gl.URL())
-	t.Setenv("TIMON_GITLAB_TOKEN", glToken)
-	t.Setenv("TIMON_GITLAB_WEBHOOK_SECRET", glSecret)
-	h := startHubWith(t, fake, config)
+	h := startHubEnv(t, fake, config, glEnv(gl)...)
 	g := &gitlabHub{hub: h, gl: gl}
 	g.waitReady(t)
 	return g
+}
+
+// glEnv points a hub at the fake GitLab.
+func glEnv(gl *gitlabtest.Server) []string {
+	return []string{"TIMON_GITLAB_URL=" + gl.URL(), "TIMON_GITLAB_TOKEN=" + glToken, "TIMON_GITLAB_WEBHOOK_SECRET=" + glSecret}
 }
 
 func newFakeGitLab(t testing.TB) *gitlabtest.Server {
@@ -131,6 +133,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 func TestGitLabWebhookEndToEnd(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	fake.Handle(gitlabtest.Reviewer(gitlabtest.DefaultRules))
 	g := startGitLabHub(t, fake, "")
@@ -142,11 +145,12 @@ func TestGitLabWebhookEndToEnd(t *testing.T) {
 	})
 	body := g.gl.MergeRequestHook(glProject, iid, gitlabtest.HookOptions{Action: "open"})
 
-	// A bad token: 401, and nothing happens.
+	// A bad token: 401, and nothing happens. The hub refuses it before
+	// queuing anything; that it caused no work shows once the good
+	// delivery below is done: one model call, one review.
 	if code := g.deliver(t, gitlabtest.Headers(gitlab.EventMergeRequest, "wrong", "k0", ""), body); code != http.StatusUnauthorized {
 		t.Fatalf("bad token: %d", code)
 	}
-	time.Sleep(300 * time.Millisecond)
 	if fake.Count() != 0 || g.gl.Count(http.MethodGet, fmt.Sprintf("/merge_requests/%d", iid)) != 0 {
 		t.Fatal("a delivery with a bad token caused work")
 	}
@@ -160,7 +164,11 @@ func TestGitLabWebhookEndToEnd(t *testing.T) {
 		t.Fatalf("status codes %v", codes)
 	}
 	waitFor(t, 30*time.Second, "the summary note", func() bool { return summaries(g.gl, iid) == 1 })
-	time.Sleep(300 * time.Millisecond)
+	// Every delivery was queued (or found a duplicate) before it was
+	// answered: once no job is left, nothing more can post.
+	if err := waitJobsDone(g.hub); err != nil {
+		t.Fatal(err)
+	}
 	if summaries(g.gl, iid) != 1 || fake.Count() != 1 {
 		t.Fatalf("%d summaries, %d model calls", summaries(g.gl, iid), fake.Count())
 	}
@@ -201,6 +209,7 @@ func TestGitLabReviewsSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts the hub")
 	}
+	t.Parallel()
 	fake := newFake(t)
 	rules := gitlabtest.Reviewer(gitlabtest.DefaultRules)
 	fake.Handle(func(q fakellm.Request) fakellm.Reply {
@@ -254,7 +263,11 @@ func TestGitLabReviewsSurviveKill9(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(time.Second) // anything still running would post now
+	// No job left, the killed hub's included (rescued, then done): nothing
+	// more can post.
+	if err := waitJobsDone(g2.hub); err != nil {
+		t.Fatal(err)
+	}
 	for _, iid := range iids {
 		if s := summaries(g.gl, iid); s != 1 {
 			t.Errorf("!%d: %d summary notes", iid, s)
@@ -270,11 +283,9 @@ func TestGitLabReviewsSurviveKill9(t *testing.T) {
 }
 
 func TestGitLabOffAnswers404(t *testing.T) {
-	for _, v := range []string{"TIMON_GITLAB_URL", "TIMON_GITLAB_TOKEN", "TIMON_GITLAB_WEBHOOK_SECRET"} {
-		t.Setenv(v, "")
-	}
+	t.Parallel()
 	fake := newFake(t)
-	h := startHub(t, fake, fake.URL())
+	h := startHubEnv(t, fake, fmt.Sprintf(hubConfig, fake.URL()), "TIMON_GITLAB_URL=", "TIMON_GITLAB_TOKEN=", "TIMON_GITLAB_WEBHOOK_SECRET=")
 	resp, err := http.Post(h.url+"/webhooks/gitlab", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)

@@ -89,6 +89,7 @@ type hub struct {
 	cmd    *exec.Cmd
 	logs   *syncBuffer
 	fake   *fakellm.Server
+	env    []string // on top of the test process's environment
 	waited chan struct{}
 }
 
@@ -128,11 +129,27 @@ func startHub(t testing.TB, fake *fakellm.Server, providerURL string) *hub {
 // startHubWith starts the binary with the given configuration.
 func startHubWith(t testing.TB, fake *fakellm.Server, config string) *hub {
 	t.Helper()
+	return startHubEnv(t, fake, config)
+}
+
+// configEnv maps a configuration file to the variables (NAME=value) it
+// is run with, on top of the test process's environment: its secrets and
+// DSNs, given to the hub's process rather than set with t.Setenv, so that
+// the tests using them can run in parallel. Every hub started on the
+// configuration (a replica, a restart) and every CLI run on it gets them.
+var configEnv sync.Map
+
+// startHubEnv starts the binary with the given configuration and
+// environment variables (NAME=value).
+func startHubEnv(t testing.TB, fake *fakellm.Server, config string, env ...string) *hub {
+	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "timon.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	configEnv.Store(cfgPath, env)
+	t.Cleanup(func() { configEnv.Delete(cfgPath) })
 	return launchHub(t, fake, cfgPath, filepath.Join(dir, "data"))
 }
 
@@ -142,10 +159,13 @@ func startHubWith(t testing.TB, fake *fakellm.Server, config string) *hub {
 func launchHub(t testing.TB, fake *fakellm.Server, cfgPath, dataDir string) *hub {
 	t.Helper()
 	h := &hub{t: t, cfg: cfgPath, data: dataDir, logs: &syncBuffer{}, fake: fake, waited: make(chan struct{})}
+	if env, ok := configEnv.Load(cfgPath); ok {
+		h.env = env.([]string)
+	}
 	addr := freeAddr(t)
 	h.url = "http://" + addr
 	h.cmd = exec.Command(binary, "serve", "--config", cfgPath, "--addr", addr)
-	h.cmd.Env = append(os.Environ(), "TIMON_DATA_DIR="+h.data, "TIMON_PROVIDER_URL=")
+	h.cmd.Env = append(append(os.Environ(), "TIMON_DATA_DIR="+h.data, "TIMON_PROVIDER_URL="), h.env...)
 	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -195,7 +215,7 @@ func (h *hub) timon(args ...string) (stdout, stderr string, code int) {
 	}
 	full := append(append(append([]string{}, args[:n]...), "--config", h.cfg), args[n:]...)
 	cmd := exec.Command(binary, full...)
-	cmd.Env = append(os.Environ(), "TIMON_DATA_DIR="+h.data, "TIMON_PROVIDER_URL=")
+	cmd.Env = append(append(os.Environ(), "TIMON_DATA_DIR="+h.data, "TIMON_PROVIDER_URL="), h.env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

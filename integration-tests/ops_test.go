@@ -47,6 +47,7 @@ func scrape(t *testing.T, h *hub) map[string]float64 {
 // provider latency, tokens and quota refusals appear on /metrics, and no
 // user name or content does.
 func TestMetricsCountWhatHappened(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	h := startHubWith(t, fake, hubConfigWith(fake.URL(), "quotas:\n  users: {tight: {requests_per_minute: 1}}\n"))
 	tok := h.token("ada-the-user")
@@ -142,6 +143,7 @@ func hubConfigWith(providerURL, extra string) string {
 // streamed, OpenAI-compatible, refused, failing provider) with debug logs,
 // then scans everything the hub printed.
 func TestLogsNeverCarryContentOrSecrets(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	h := startHub(t, fake, fake.URL())
 	tok := h.token("grace", "staff")

@@ -34,6 +34,7 @@ func readyz(t *testing.T, h *hub) (int, map[string]string) {
 // and what is there; a request fails naming it; the recovery is logged
 // once.
 func TestReadyNamesTheModelThatIsNotServed(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	fake.SetModels("codestral-latest")
 	fake.ServeListedOnly(true)
@@ -79,6 +80,7 @@ func TestReadyNamesTheModelThatIsNotServed(t *testing.T) {
 // TestReadyWithoutModelList: a server that does not list its models cannot
 // be checked; /readyz says so and stays ready.
 func TestReadyWithoutModelList(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	fake.HideModels(true)
 	h := startHub(t, fake, fake.URL())

@@ -25,14 +25,16 @@ import (
 // deployment behind a load balancer does.
 func startReplicas(t *testing.T, extra string) (a, b *hub) {
 	t.Helper()
-	t.Setenv("TIMON_TEST_PG_DSN", storetest.PostgresDSN(t))
 	return startReplicasWith(t, newFake(t), extra)
 }
 
-func startReplicasWith(t *testing.T, fake *fakellm.Server, extra string) (a, b *hub) {
+// startReplicasWith is startReplicas with a fake model and environment
+// variables (NAME=value) of the test's own.
+func startReplicasWith(t *testing.T, fake *fakellm.Server, extra string, env ...string) (a, b *hub) {
 	t.Helper()
+	env = append(env, "TIMON_TEST_PG_DSN="+storetest.PostgresDSN(t))
 	cfg := hubConfigWith(fake.URL(), "store:\n  driver: postgres\n  dsn_env: TIMON_TEST_PG_DSN\n"+extra)
-	a = startHubWith(t, fake, cfg)
+	a = startHubEnv(t, fake, cfg, env...)
 	bData := t.TempDir()
 	// The signing key and the key of the journal's content hashes.
 	for _, name := range []string{"audit-signing.key", "audit-hash.key"} {
@@ -91,6 +93,7 @@ func journalIDs(t *testing.T, h *hub) map[string]int {
 // TestReplicasShareQuota: a user's quota is one budget across replicas,
 // not one per replica.
 func TestReplicasShareQuota(t *testing.T) {
+	t.Parallel()
 	a, b := startReplicas(t, "quotas:\n  user: {requests_per_minute: 1000}\n  users: {capped: {requests_per_minute: 10}}\n")
 	tok := a.token("capped")
 	var ok, refused atomic.Int32
@@ -129,6 +132,7 @@ func TestReplicasShareQuota(t *testing.T) {
 // killed with SIGKILL. Every request that was answered has exactly one
 // journal entry, and the journal verifies.
 func TestReplicaKilledMidLoadLosesNothing(t *testing.T) {
+	t.Parallel()
 	// Budgets no load of this test reaches: eight clients of a fast hub
 	// send over a thousand requests a minute.
 	a, b := startReplicas(t, "quotas:\n  user: {requests_per_minute: 1000000, tokens_per_day: 1000000000, concurrent: 64}\n")
@@ -137,7 +141,9 @@ func TestReplicaKilledMidLoadLosesNothing(t *testing.T) {
 		mu       sync.Mutex
 		answered []string
 		failedB  atomic.Int32
+		okB      atomic.Int32
 	)
+	nAnswered := func() int { mu.Lock(); defer mu.Unlock(); return len(answered) }
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -164,18 +170,24 @@ func TestReplicaKilledMidLoadLosesNothing(t *testing.T) {
 					t.Errorf("replica a: %d %v", status, err)
 					continue
 				}
+				if url == b.url {
+					okB.Add(1)
+				}
 				mu.Lock()
 				answered = append(answered, id)
 				mu.Unlock()
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Killed while both replicas answer; the load goes on until the
+	// clients have found b gone and a has answered more.
+	waitFor(t, 30*time.Second, "both replicas to answer", func() bool { return okB.Load() >= 5 && nAnswered()-int(okB.Load()) >= 5 })
 	if err := b.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-b.waited
-	time.Sleep(700 * time.Millisecond)
+	atKill := nAnswered()
+	waitFor(t, 30*time.Second, "the load to go on without b", func() bool { return failedB.Load() > 0 && nAnswered() >= atKill+10 })
 	close(stop)
 	wg.Wait()
 
@@ -198,8 +210,7 @@ func TestReplicaKilledMidLoadLosesNothing(t *testing.T) {
 // replica, and both replicas' Mattermost WebSockets receive the same post;
 // each is answered exactly once.
 func TestReplicasAnswerEachChatEventOnce(t *testing.T) {
-	p := newChatPlatforms(t)
-	t.Setenv("TIMON_TEST_PG_DSN", storetest.PostgresDSN(t))
+	p := newChatPlatforms(t) // t.Setenv: not in parallel
 	fake := newFake(t)
 	a, b := startReplicasWith(t, fake, p.chatSection())
 	ctx := ctxT(t)
@@ -219,7 +230,17 @@ func TestReplicasAnswerEachChatEventOnce(t *testing.T) {
 	if err := p.mm.Wait(ctx, func() bool { return p.mm.Connected(p.mm.Bot().Id) }); err != nil {
 		t.Fatal("the Mattermost bots did not connect")
 	}
-	time.Sleep(300 * time.Millisecond) // both replicas' sockets
+	if err := p.mm.Wait(ctx, func() bool {
+		sessions := map[string]bool{}
+		for _, c := range p.mm.Connections() {
+			if c.UserID == p.mm.Bot().Id {
+				sessions[c.Assigned] = true
+			}
+		}
+		return len(sessions) >= 2
+	}); err != nil {
+		t.Fatalf("both replicas' Mattermost bots did not connect: %+v", p.mm.Connections())
+	}
 	post, err := p.mm.Post(p.alan.Id, p.town.Id, "", "@"+p.mm.Bot().Username+" ask which replica answers?")
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +258,16 @@ func TestReplicasAnswerEachChatEventOnce(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("no Mattermost answer: %+v", p.mm.Replies(post.Id, ""))
 	}
-	time.Sleep(time.Second) // room for a duplicate to show
+	// Room for a duplicate to show: the Slack retries were queued (or
+	// found a duplicate) before they were answered; the replica that did
+	// not answer the post says when it found it queued; then, once no job
+	// is left, nothing more can post.
+	waitFor(t, 30*time.Second, "the other replica to find the post queued", func() bool {
+		return strings.Contains(a.logs.String()+b.logs.String(), "Mattermost post already queued")
+	})
+	if err := waitJobsDone(a); err != nil {
+		t.Fatal(err)
+	}
 	if r := p.slack.Replies("C123ABC456", root); len(r) != 1 {
 		t.Errorf("Slack got %d replies from two replicas, want 1", len(r))
 	}
@@ -253,14 +283,11 @@ func TestReplicasAnswerEachChatEventOnce(t *testing.T) {
 // request event twice (as two deliveries, to two replicas); each merge
 // request gets exactly one review.
 func TestReplicasReviewEachMergeRequestOnce(t *testing.T) {
-	t.Setenv("TIMON_TEST_PG_DSN", storetest.PostgresDSN(t))
+	t.Parallel()
 	fake := newFake(t)
 	fake.Handle(gitlabtest.Reviewer(gitlabtest.DefaultRules))
 	gl := newFakeGitLab(t)
-	t.Setenv("TIMON_GITLAB_URL", gl.URL())
-	t.Setenv("TIMON_GITLAB_TOKEN", glToken)
-	t.Setenv("TIMON_GITLAB_WEBHOOK_SECRET", glSecret)
-	a, b := startReplicasWith(t, fake, "")
+	a, b := startReplicasWith(t, fake, "", glEnv(gl)...)
 	ga, gb := &gitlabHub{hub: a, gl: gl}, &gitlabHub{hub: b, gl: gl}
 	ga.waitReady(t)
 	gb.waitReady(t)
@@ -293,7 +320,11 @@ func TestReplicasReviewEachMergeRequestOnce(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(time.Second) // room for a duplicate to show
+	// Every delivery was queued (or found a duplicate) before it was
+	// answered: once no job is left, nothing more can post.
+	if err := waitJobsDone(a); err != nil {
+		t.Fatal(err)
+	}
 	for _, iid := range iids {
 		if n := summaries(gl, iid); n != 1 {
 			t.Errorf("merge request !%d has %d summaries, want 1", iid, n)

@@ -143,11 +143,12 @@ func TestADroppedConnectionResumesAndMissedPostsAreAnsweredOnce(t *testing.T) {
 	r.wait(t, "the first answer", func() bool { return answered(r.mm.Replies(one.Id, r.botID)) })
 
 	r.mm.Refuse(true)
+	tries := r.mm.CountHits("GET /api/v4/websocket")
 	r.mm.Drop()
 	r.wait(t, "the bot to notice", func() bool { return !r.bot.Connected() })
 	two := r.post(t, r.alan.Id, townID, "", "@timon ask two")
 	three := r.post(t, r.grace.Id, townID, "", "@timon ask three")
-	time.Sleep(100 * time.Millisecond) // a few refused reconnections
+	r.wait(t, "a few refused reconnections", func() bool { return r.mm.CountHits("GET /api/v4/websocket") >= tries+2 })
 	r.mm.Refuse(false)
 	r.wait(t, "the missed posts' answers", func() bool {
 		return answered(r.mm.Replies(two.Id, r.botID)) && answered(r.mm.Replies(three.Id, r.botID))

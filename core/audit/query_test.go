@@ -173,13 +173,17 @@ func TestTail(t *testing.T) {
 		var follow syncBuffer
 		done := make(chan error)
 		go func() { done <- Tail(fctx, st, Filter{Integration: "gitlab", Limit: 1}, true, &follow, FormatJSONL) }()
-		time.Sleep(50 * time.Millisecond)
+		// It follows from what it printed first: append after that.
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(follow.String(), "\n") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		for i := 31; i <= 36; i++ {
 			if err := j.Append(ctx, sample(i), nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		deadline := time.Now().Add(5 * time.Second)
+		deadline = time.Now().Add(5 * time.Second)
 		for strings.Count(follow.String(), "\n") < 3 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}

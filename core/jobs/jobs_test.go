@@ -23,12 +23,16 @@ func (echoArgs) Kind() string { return "test_echo" }
 
 type echoWorker struct {
 	river.WorkerDefaults[echoArgs]
-	mu    sync.Mutex
-	seen  map[string]int
-	block chan struct{} // when set, Work waits on it (or on ctx)
+	mu      sync.Mutex
+	seen    map[string]int
+	block   chan struct{} // when set, Work waits on it (or on ctx)
+	started chan struct{} // when set, Work sends on it first
 }
 
 func (w *echoWorker) Work(ctx context.Context, j *river.Job[echoArgs]) error {
+	if w.started != nil {
+		w.started <- struct{}{}
+	}
 	if w.block != nil {
 		select {
 		case <-w.block:
@@ -109,22 +113,16 @@ func TestJobsSurviveARestart(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		// The first process takes the job but stops before finishing it.
-		first := &echoWorker{seen: map[string]int{}, block: make(chan struct{})}
+		first := &echoWorker{seen: map[string]int{}, block: make(chan struct{}), started: make(chan struct{}, 1)}
 		q1 := start(t, st, first)
 		if _, err := q1.Insert(ctx, echoArgs{Key: "k"}, nil); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			s, err := q1.Stats(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Pending == 1 {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
+		select {
+		case <-first.started:
+		case <-ctx.Done():
+			t.Fatal("the first process never took the job")
 		}
-		time.Sleep(200 * time.Millisecond) // let the worker pick it up
 		sctx, scancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		q1.Stop(sctx)
 		scancel()

@@ -583,6 +583,7 @@ func TestConcurrencyCapExact(t *testing.T) {
 					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 					}
 					served.Add(1)
+					// The request's work: holding the slot makes requests overlap.
 					time.Sleep(time.Millisecond)
 					live.Add(-1) // before Settle frees the slot
 					if err := r.Settle(ctx, 1); err != nil {
@@ -1110,6 +1111,7 @@ func TestConcurrentSettleAsync(t *testing.T) {
 					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 					}
 					served.Add(1)
+					// The request's work: holding the slot makes requests overlap.
 					time.Sleep(time.Millisecond)
 					live.Add(-1) // before the settlement frees the slot
 					actual := rand.IntN(11)

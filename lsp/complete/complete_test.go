@@ -100,7 +100,7 @@ func TestKeystrokeBurstReachesTheModelOnce(t *testing.T) {
 			defer wg.Done()
 			_, results[i] = c.Complete(ctx, complete.Request{URI: "u", Language: "go", Text: text, Offset: len(text), Version: int32(i + 1)})
 		}(i, text)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // the typing speed under test, under the 150 ms debounce
 	}
 	wg.Wait()
 	if n := fake.Count(); n != 1 {

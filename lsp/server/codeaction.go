@@ -150,7 +150,8 @@ func (s *Server) ExecuteCommand(ctx context.Context, p *protocol.ExecuteCommandP
 func (s *Server) runCommand(ctx context.Context, spec actions.Spec, args Args) {
 	what := strings.TrimPrefix(spec.Title, "timon: ")
 	edit, resp, err := s.perform(ctx, spec, args)
-	s.log.Info("action done", "action", string(spec.ID), "edit", edit != nil, "error", string(core.ErrorKind(err)))
+	// Logged once the result (an edit, a message, or nothing) is delivered.
+	defer s.log.Info("action done", "action", string(spec.ID), "edit", edit != nil, "error", string(core.ErrorKind(err)))
 	if err == nil {
 		s.showNotices(ctx, what, resp.Notices)
 	}

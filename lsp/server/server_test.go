@@ -3,12 +3,13 @@ package server_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,23 @@ type session struct {
 	local *lsptest.Local
 	root  string
 	done  chan error
+	// actionsDone counts the server's "action done" log lines, written
+	// once an action's result (an edit, a message, or nothing) is
+	// delivered.
+	actionsDone *atomic.Int32
+}
+
+// actionLog is a slog.Handler counting the "action done" lines.
+type actionLog struct{ n *atomic.Int32 }
+
+func (h actionLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h actionLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h actionLog) WithGroup(string) slog.Handler            { return h }
+func (h actionLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "action done" {
+		h.n.Add(1)
+	}
+	return nil
 }
 
 type setup struct {
@@ -55,12 +73,13 @@ func start(t *testing.T, s setup) *session {
 		s.debounce = 20 * time.Millisecond
 	}
 	srvConn, cliConn := net.Pipe()
+	actionsDone := &atomic.Int32{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- server.Serve(ctx, srvConn, server.Options{
 			Assistant: local.Engine, Principal: s.principal, Debounce: s.debounce, MaxDebounce: 2 * s.debounce,
-			Ignore: s.ignore, Version: "test",
+			Ignore: s.ignore, Version: "test", Logger: slog.New(actionLog{actionsDone}),
 		})
 	}()
 	t.Cleanup(func() {
@@ -72,7 +91,7 @@ func start(t *testing.T, s setup) *session {
 			t.Error("the server did not stop")
 		}
 	})
-	ss := &session{c: lsptest.New(t, cliConn), fake: fake, local: local, root: t.TempDir(), done: done}
+	ss := &session{c: lsptest.New(t, cliConn), fake: fake, local: local, root: t.TempDir(), done: done, actionsDone: actionsDone}
 	if _, err := ss.c.Initialize(ctxT(t), s.caps, string(uri.File(ss.root))); err != nil {
 		t.Fatal(err)
 	}
@@ -676,9 +695,10 @@ func TestErrorsReachTheUserWithTheReason(t *testing.T) {
 		if err != nil || m.Type != protocol.MessageTypeError || !strings.Contains(m.Message, "[request ") {
 			t.Fatalf("%+v %v", m, err)
 		}
-		// Shown once a minute for completions, not at every pause.
+		// Shown once a minute for completions, not at every pause. A
+		// message is sent before the completion's answer, which the client
+		// reads after it: once Call returns, it would be there.
 		s.c.Call(ctx, "textDocument/completion", completionParams(u, s.c.Pos(u, len(addGo)), 1), &list)
-		time.Sleep(50 * time.Millisecond)
 		if n := len(s.c.Messages()); n != 1 {
 			t.Fatalf("%d messages", n)
 		}
@@ -739,7 +759,18 @@ func TestProgressCancelStopsTheAction(t *testing.T) {
 	if err := s.c.WaitFor(ctx, "progress end", func() bool { ev := s.c.ProgressEvents(); return ev[len(ev)-1].Kind == "end" }); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The action has delivered its result (an error message if any) once
+	// it logs "action done"; an answer to a request sent after that comes
+	// after the message on the wire.
+	for s.actionsDone.Load() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the canceled action never ended")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := s.c.Call(ctx, "textDocument/codeAction", map[string]any{"textDocument": map[string]any{"uri": u}, "range": s.c.Range(u, 0, len(addGo)), "context": map[string]any{"diagnostics": []any{}}}, nil); err != nil {
+		t.Fatal(err)
+	}
 	if len(s.c.Messages()) != 0 {
 		t.Fatalf("a canceled action shows no error: %+v", s.c.Messages())
 	}

@@ -178,9 +178,26 @@ func TestBadTokenIsRefusedAndNothingQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
 	if st.Pending != 0 || len(r.modelCalls()) != 0 || len(r.gl.Notes(projectID, iid)) != 0 {
 		t.Fatalf("a refused delivery caused work: %d pending, %d model calls, %d notes", st.Pending, len(r.modelCalls()), len(r.gl.Notes(projectID, iid)))
+	}
+	// A good delivery for another merge request, after them, is reviewed:
+	// once it is, whatever the refused ones had started would have shown.
+	marker := r.openMR(map[string]string{"marker.go": "package main\n\nfunc marker() { panic(0) }\n"}, gitlabtest.MROptions{})
+	if code, resp := r.mrEvent(marker, gitlabtest.HookOptions{Action: "open"}); code != http.StatusAccepted {
+		t.Fatalf("marker delivery: %d %s", code, resp)
+	}
+	r.wait()
+	if r.summary(marker) == "" {
+		t.Fatal("the marker merge request was not reviewed")
+	}
+	for _, q := range r.modelCalls() {
+		if !strings.Contains(q.LastUser(), "marker.go") {
+			t.Fatalf("a refused delivery caused a model call:\n%s", q.LastUser())
+		}
+	}
+	if n := len(r.gl.Notes(projectID, iid)); n != 0 {
+		t.Fatalf("a refused delivery caused work: %d notes", n)
 	}
 }
 
@@ -587,7 +604,11 @@ func TestANewerPushSupersedesTheRunningReview(t *testing.T) {
 	if code, body := r.mrEvent(iid, gitlabtest.HookOptions{Action: "update", OldRev: first}); code != http.StatusAccepted {
 		t.Fatalf("push: %d %s", code, body)
 	}
-	time.Sleep(200 * time.Millisecond) // the newer job waits for the merge request
+	// The newer job was queued before the push was acknowledged: it waits
+	// for the merge request behind the running review.
+	if st, err := r.queue.Stats(context.Background(), gitlab.JobKind); err != nil || st.Pending != 2 {
+		t.Fatalf("%+v %v: want the running review and the newer job pending", st, err)
+	}
 	close(release)
 	r.wait()
 	sum := r.summary(iid)
