@@ -14,7 +14,7 @@ import (
 	"github.com/mattermost/mattermost/server/public/model"
 
 	"timon.dev/timon/bots/mattermost/mattermosttest"
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store/storetest"
 )
@@ -22,7 +22,7 @@ import (
 // deliverSlack posts a signed Events API callback to the hub.
 func deliverSlack(t *testing.T, h *hub, body []byte) {
 	t.Helper()
-	resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
+	resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestAbuseChatChannelNameGrantsStayInTheirTeam(t *testing.T) {
 	home := p.mm.AddChannel(&model.Channel{Name: "lab-private", DisplayName: "Lab", Type: model.ChannelTypePrivate}, p.alan.Id, p.mm.Bot().Id)
 	foreign := p.mm.AddChannel(&model.Channel{Name: "lab-private", DisplayName: "Lab", Type: model.ChannelTypePrivate, TeamId: foreignTeam}, p.alan.Id, p.mm.Bot().Id)
 	section := p.chatSection() + fmt.Sprintf("  groups:\n    channels: {%q: [interns], %q: [interns]}\n",
-		"mattermost:"+mattermosttest.TeamID+"/#lab-private", "slack:"+slackfake.Team+"/#lab")
+		"mattermost:"+mattermosttest.TeamID+"/#lab-private", "slack:"+slacktest.Team+"/#lab")
 	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+section)
 	ctx := ctxT(t)
 	if err := p.mm.Wait(ctx, func() bool { return p.mm.Connected(p.mm.Bot().Id) }); err != nil {
@@ -82,11 +82,11 @@ func TestAbuseChatChannelNameGrantsStayInTheirTeam(t *testing.T) {
 
 	// Slack: the same event from another workspace, in a channel of the
 	// same name.
-	p.slack.AddChannel("C999OTHER", "lab", "public", p.ada, slackfake.BotUserID)
-	for _, c := range []struct{ id, channel, team string }{{"EvHome", "C123ABC456", slackfake.Team}, {"EvAbroad", "C999OTHER", "T999FOREIGN"}} {
-		root := p.slack.AddMessage(c.channel, "", p.ada, "<@"+slackfake.BotUserID+"> review +y := 2")
-		body := slackfake.AppMention(c.id, c.channel, p.ada, "review +y := 2", root, "")
-		deliverSlack(t, h, bytes.ReplaceAll(body, []byte(slackfake.Team), []byte(c.team)))
+	p.slack.AddChannel("C999OTHER", "lab", "public", p.ada, slacktest.BotUserID)
+	for _, c := range []struct{ id, channel, team string }{{"EvHome", "C123ABC456", slacktest.Team}, {"EvAbroad", "C999OTHER", "T999FOREIGN"}} {
+		root := p.slack.AddMessage(c.channel, "", p.ada, "<@"+slacktest.BotUserID+"> review +y := 2")
+		body := slacktest.AppMention(c.id, c.channel, p.ada, "review +y := 2", root, "")
+		deliverSlack(t, h, bytes.ReplaceAll(body, []byte(slacktest.Team), []byte(c.team)))
 		var text string
 		if err := p.slack.Wait(ctx, func() bool {
 			r := p.slack.Replies(c.channel, root)
@@ -98,7 +98,7 @@ func TestAbuseChatChannelNameGrantsStayInTheirTeam(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("%s: no Slack answer: %+v", c.id, p.slack.BotMessages())
 		}
-		if denied := strings.Contains(text, "interns-no-review"); denied != (c.team == slackfake.Team) {
+		if denied := strings.Contains(text, "interns-no-review"); denied != (c.team == slacktest.Team) {
 			t.Fatalf("%s (team %s): denied=%v: %q", c.id, c.team, denied, text)
 		}
 	}
@@ -137,8 +137,8 @@ func TestAbuseChatAnswerPostedOnceAcrossKill9(t *testing.T) {
 
 	// Slack.
 	release := p.slack.HoldPosts()
-	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> ask once only")
-	deliverSlack(t, h, slackfake.AppMention("EvKillPost", "C123ABC456", p.ada, "ask once only", root, ""))
+	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> ask once only")
+	deliverSlack(t, h, slacktest.AppMention("EvKillPost", "C123ABC456", p.ada, "ask once only", root, ""))
 	if err := p.slack.Wait(ctx, func() bool { return len(p.slack.Replies("C123ABC456", root)) > 0 }); err != nil {
 		t.Fatal("the hub posted nothing")
 	}
@@ -200,8 +200,8 @@ var atRestText = "ask " + atRestMarker + ": my IBAN is " + atRestIBAN + " and my
 func askBothPlatforms(t *testing.T, h *hub, p *chatPlatforms) {
 	t.Helper()
 	ctx := ctxT(t)
-	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> "+atRestText)
-	deliverSlack(t, h, slackfake.AppMention("EvAtRest", "C123ABC456", p.ada, atRestText, root, ""))
+	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> "+atRestText)
+	deliverSlack(t, h, slacktest.AppMention("EvAtRest", "C123ABC456", p.ada, atRestText, root, ""))
 	if err := p.mm.Wait(ctx, func() bool { return p.mm.Connected(p.mm.Bot().Id) }); err != nil {
 		t.Fatal("the Mattermost bot did not connect")
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/sanitize"
 	"timon.dev/timon/webhooks/gitlab/gitlabtest"
@@ -93,9 +93,9 @@ func TestHostileAnswersAreDefusedInChat(t *testing.T) {
 
 	// Slack.
 	question := "ask write a note to " + abuseEmail
-	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> "+question)
-	body := slackfake.AppMention("EvAbuse1", "C123ABC456", p.ada, question, root, "")
-	resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
+	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> "+question)
+	body := slacktest.AppMention("EvAbuse1", "C123ABC456", p.ada, question, root, "")
+	resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

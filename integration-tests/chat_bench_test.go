@@ -12,7 +12,7 @@ import (
 
 	"github.com/mattermost/mattermost/server/public/model"
 
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 )
 
 // BenchmarkChatFirstReply measures, through the real binary, the time from
@@ -33,10 +33,10 @@ func BenchmarkChatFirstReply(b *testing.B) {
 	var seq atomic.Int64
 	slackOne := func() time.Duration {
 		id := seq.Add(1)
-		root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> ask hi")
-		body := slackfake.AppMention(fmt.Sprintf("EvBench%d", id), "C123ABC456", p.ada, "ask hi", root, "")
+		root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> ask hi")
+		body := slacktest.AppMention(fmt.Sprintf("EvBench%d", id), "C123ABC456", p.ada, "ask hi", root, "")
 		start := time.Now()
-		resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
+		resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
 		if err != nil || resp.StatusCode != 200 {
 			b.Fatalf("delivery: %v %v", err, resp)
 		}
@@ -125,7 +125,7 @@ func BenchmarkChatConcurrentMentions(b *testing.B) {
 		p.mm.AddMember(p.town.Id, u.Id)
 		mmUsers = append(mmUsers, u)
 	}
-	p.slack.AddChannel("C123ABC456", "lab", "public", append(slackUsers, p.ada, slackfake.BotUserID)...)
+	p.slack.AddChannel("C123ABC456", "lab", "public", append(slackUsers, p.ada, slacktest.BotUserID)...)
 	h := startHubWith(b, fake, fmt.Sprintf(benchConfig, fake.URL())+p.chatSection())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -137,15 +137,15 @@ func BenchmarkChatConcurrentMentions(b *testing.B) {
 	// Slack.
 	roots := make([]string, n)
 	for i := range n {
-		roots[i] = p.slack.AddMessage("C123ABC456", "", slackUsers[i], fmt.Sprintf("<@%s> ask number %d", slackfake.BotUserID, i))
+		roots[i] = p.slack.AddMessage("C123ABC456", "", slackUsers[i], fmt.Sprintf("<@%s> ask number %d", slacktest.BotUserID, i))
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range n {
-		body := slackfake.AppMention(fmt.Sprintf("EvC%d", i), "C123ABC456", slackUsers[i], fmt.Sprintf("ask number %d", i), roots[i], "")
+		body := slacktest.AppMention(fmt.Sprintf("EvC%d", i), "C123ABC456", slackUsers[i], fmt.Sprintf("ask number %d", i), roots[i], "")
 		for retry := range 2 {
 			wg.Go(func() {
-				resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, retry)
+				resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, retry)
 				if err != nil || resp.StatusCode != 200 {
 					b.Errorf("delivery: %v %v", err, resp)
 					return

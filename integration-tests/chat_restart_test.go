@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core/provider/fakellm"
 )
 
@@ -26,9 +26,9 @@ func TestChatAnswersSurviveKill9(t *testing.T) {
 	roots := make([]string, n)
 	for i := range roots {
 		text := fmt.Sprint("ask question number ", i)
-		roots[i] = p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> "+text)
-		body := slackfake.AppMention(fmt.Sprint("EvKill", i), "C123ABC456", p.ada, text, roots[i], "")
-		resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
+		roots[i] = p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> "+text)
+		body := slacktest.AppMention(fmt.Sprint("EvKill", i), "C123ABC456", p.ada, text, roots[i], "")
+		resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

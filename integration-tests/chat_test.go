@@ -11,7 +11,7 @@ import (
 	"github.com/mattermost/mattermost/server/public/model"
 
 	"timon.dev/timon/bots/mattermost/mattermosttest"
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 )
 
 const (
@@ -21,7 +21,7 @@ const (
 
 // chatPlatforms are the fake Slack and Mattermost a chat hub talks to.
 type chatPlatforms struct {
-	slack *slackfake.Server
+	slack *slacktest.Server
 	mm    *mattermosttest.Server
 	ada   string // Slack user in #lab
 	alan  *model.User
@@ -32,11 +32,11 @@ type chatPlatforms struct {
 // that switch the bots on (read by the hub the test starts next).
 func newChatPlatforms(t testing.TB) *chatPlatforms {
 	t.Helper()
-	p := &chatPlatforms{slack: slackfake.New(), mm: mattermosttest.New(), ada: "U061F7AUR"}
+	p := &chatPlatforms{slack: slacktest.New(), mm: mattermosttest.New(), ada: "U061F7AUR"}
 	t.Cleanup(p.slack.Close)
 	t.Cleanup(p.mm.Close)
 	p.slack.AddUser(p.ada, "ada", "ada@lab-univ.fr", "en-US")
-	p.slack.AddChannel("C123ABC456", "lab", "public", p.ada, slackfake.BotUserID)
+	p.slack.AddChannel("C123ABC456", "lab", "public", p.ada, slacktest.BotUserID)
 	p.alan = p.mm.AddUser(&model.User{Username: "alan", Email: "alan@example.org", Locale: "fr"})
 	p.town = p.mm.AddChannel(&model.Channel{Name: "town-square", DisplayName: "Town Square"}, p.alan.Id, p.mm.Bot().Id)
 	t.Setenv("TIMON_SLACK_BOT_TOKEN", "xoxb-it-token")
@@ -65,10 +65,10 @@ func TestChatBotsAnswerMentionsInThread(t *testing.T) {
 
 	// Slack (HTTP Events API): a signed mention, delivered twice as Slack
 	// retries, is answered once in its thread.
-	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> ask is it everything a river should be?")
-	body := slackfake.AppMention("EvIT1", "C123ABC456", p.ada, "ask is it everything a river should be?", root, "")
+	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> ask is it everything a river should be?")
+	body := slacktest.AppMention("EvIT1", "C123ABC456", p.ada, "ask is it everything a river should be?", root, "")
 	for retry := range 2 {
-		resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, retry)
+		resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, retry)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func TestChatBotsAnswerMentionsInThread(t *testing.T) {
 	}
 
 	// A bad signature is refused.
-	resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, "wrong", 0)
+	resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, "wrong", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,9 +144,9 @@ func TestChatEntryPointsWithoutSecretsAnswer404(t *testing.T) {
 	}
 	fake := newFake(t)
 	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL()))
-	body := slackfake.AppMention("EvX", "C1", "U1", "hello", "1.000001", "")
+	body := slacktest.AppMention("EvX", "C1", "U1", "hello", "1.000001", "")
 	for _, path := range []string{"/slack/events", "/slack/commands", "/mattermost/command"} {
-		resp, err := slackfake.Deliver(http.DefaultClient, h.url+path, "application/json", body, "anything", 0)
+		resp, err := slacktest.Deliver(http.DefaultClient, h.url+path, "application/json", body, "anything", 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -274,15 +274,15 @@ func guideSlackNeeds(t *testing.T) (methods []string, scopes map[string]string, 
 	// The fake Slack serves the methods the bot uses: each must be one the
 	// code calls, so that a method called through another path (not
 	// a.api) is not missed.
-	fake := guideRead(t, "../bots/slack/slackfake/slackfake.go")
+	fake := guideRead(t, "../bots/slack/slacktest/slacktest.go")
 	for _, m := range regexp.MustCompile(`Handle\("/([a-zA-Z]+\.[a-zA-Z.]+)"`).FindAllStringSubmatch(fake, -1) {
 		if _, app := guideSlackAppMethods[m[1]]; app {
 			continue
 		}
 		if _, known := guideSlackScopes[m[1]]; !known {
-			t.Errorf("slackfake serves %s, which guideSlackScopes does not know", m[1])
+			t.Errorf("the fake Slack (bots/slack/slacktest) serves %s, which guideSlackScopes does not know", m[1])
 		} else if !slices.Contains(methods, m[1]) {
-			t.Errorf("slackfake serves %s but no a.api call of bots/slack was found for it", m[1])
+			t.Errorf("the fake Slack (bots/slack/slacktest) serves %s but no a.api call of bots/slack was found for it", m[1])
 		}
 	}
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store/storetest"
 	"timon.dev/timon/webhooks/gitlab"
@@ -164,9 +164,9 @@ func loadRun(b *testing.B, driver string, dur time.Duration) {
 			var hookKey string
 			switch kind {
 			case "slack":
-				ts := chat.slack.AddMessage("C123ABC456", "", chat.ada, "<@"+slackfake.BotUserID+"> ask "+prompt)
+				ts := chat.slack.AddMessage("C123ABC456", "", chat.ada, "<@"+slacktest.BotUserID+"> ask "+prompt)
 				hookKey = fmt.Sprint("EvLoad", seq)
-				hook = slackfake.AppMention(hookKey, "C123ABC456", chat.ada, "ask "+prompt, ts, "")
+				hook = slacktest.AppMention(hookKey, "C123ABC456", chat.ada, "ask "+prompt, ts, "")
 				slackEvents = append(slackEvents, ts)
 			case "gitlab":
 				iid := mrs[len(gitlabDeliveries)]
@@ -345,7 +345,7 @@ func deliverHook(client *http.Client, url, kind, key string, body []byte) loadRe
 	var resp *http.Response
 	var err error
 	if kind == "slack" {
-		resp, err = slackfake.Deliver(client, url+"/slack/events", "application/json", body, slackSecret, 0)
+		resp, err = slacktest.Deliver(client, url+"/slack/events", "application/json", body, slackSecret, 0)
 	} else {
 		req, _ := http.NewRequest(http.MethodPost, url+"/webhooks/gitlab", bytes.NewReader(body))
 		req.Header = gitlabtest.Headers(gitlab.EventMergeRequest, glSecret, key, key)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/mattermost/mattermost/server/public/model"
 
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core/provider/fakellm"
 )
 
@@ -44,15 +44,15 @@ var slackEvents atomic.Int64
 
 // askSlack has ada mention the bot in #lab with text, in the thread of
 // root ("" for a new one), and returns the bot's final reply there.
-func askSlack(t *testing.T, p *chatPlatforms, h *hub, root, text string) slackfake.Message {
+func askSlack(t *testing.T, p *chatPlatforms, h *hub, root, text string) slacktest.Message {
 	t.Helper()
-	ts := p.slack.AddMessage(labChannel, root, p.ada, "<@"+slackfake.BotUserID+"> "+text)
+	ts := p.slack.AddMessage(labChannel, root, p.ada, "<@"+slacktest.BotUserID+"> "+text)
 	thread := root
 	if thread == "" {
 		thread = ts
 	}
-	body := slackfake.AppMention(fmt.Sprintf("EvMod%d", slackEvents.Add(1)), labChannel, p.ada, text, ts, root)
-	resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
+	body := slacktest.AppMention(fmt.Sprintf("EvMod%d", slackEvents.Add(1)), labChannel, p.ada, text, ts, root)
+	resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func askSlack(t *testing.T, p *chatPlatforms, h *hub, root, text string) slackfa
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("Slack delivery: status %d", resp.StatusCode)
 	}
-	var final slackfake.Message
+	var final slacktest.Message
 	if err := p.slack.Wait(ctxT(t), func() bool {
 		r := p.slack.Replies(labChannel, thread)
 		if len(r) == 1 && strings.Contains(r[0].Text, "journal request") {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/store/storetest"
 	"timon.dev/timon/webhooks/gitlab"
@@ -215,10 +215,10 @@ func TestReplicasAnswerEachChatEventOnce(t *testing.T) {
 	a, b := startReplicasWith(t, fake, p.chatSection())
 	ctx := ctxT(t)
 
-	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slackfake.BotUserID+"> ask which replica answers?")
-	body := slackfake.AppMention("EvReplica", "C123ABC456", p.ada, "ask which replica answers?", root, "")
+	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> ask which replica answers?")
+	body := slacktest.AppMention("EvReplica", "C123ABC456", p.ada, "ask which replica answers?", root, "")
 	for retry, h := range []*hub{a, b, a} {
-		resp, err := slackfake.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, retry)
+		resp, err := slacktest.Deliver(http.DefaultClient, h.url+"/slack/events", "application/json", body, slackSecret, retry)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,9 +35,9 @@ const (
 // "working on it"; the router then posts the answer. Without a configured
 // command token every request gets 404; a wrong token gets 401 and nothing
 // is done.
-func (b *Bot) Handler() http.Handler { return http.HandlerFunc(b.serveCommand) }
+func (b *Adapter) Handler() http.Handler { return http.HandlerFunc(b.serveCommand) }
 
-func (b *Bot) serveCommand(w http.ResponseWriter, r *http.Request) {
+func (b *Adapter) serveCommand(w http.ResponseWriter, r *http.Request) {
 	if b.o.Config.CommandToken == "" {
 		http.NotFound(w, r)
 		return
@@ -96,7 +96,7 @@ func tokenFromHeader(h string) (string, bool) {
 
 // commandToken compares in constant time (of the token's hash: its length
 // does not leak either).
-func (b *Bot) commandToken(got string) bool {
+func (b *Adapter) commandToken(got string) bool {
 	g := sha256.Sum256([]byte(got))
 	w := sha256.Sum256([]byte(b.o.Config.CommandToken))
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
@@ -107,7 +107,7 @@ func (b *Bot) commandToken(got string) bool {
 // channel's type come from the server (cached); if it does not answer in
 // time the command still goes, the channel counted private, or direct for
 // a direct message channel's name.
-func (b *Bot) commandEvent(ctx context.Context, f url.Values) *chat.Event {
+func (b *Adapter) commandEvent(ctx context.Context, f url.Values) *chat.Event {
 	ev := &chat.Event{
 		Platform:    core.IntegrationMattermost,
 		UserID:      f.Get("user_id"),

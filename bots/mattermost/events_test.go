@@ -130,7 +130,7 @@ func TestHelloFromTheRecordedEvent(t *testing.T) {
 	if err != nil || ev.EventType() != model.WebsocketEventHello {
 		t.Fatalf("%v %v", ev, err)
 	}
-	b := &Bot{log: discard()}
+	b := &Adapter{log: discard()}
 	st := stream{connID: "", next: 7}
 	b.hello(ev, &st)
 	if st.connID != "" || st.next != 1 {
@@ -150,7 +150,7 @@ func TestWebSocketURL(t *testing.T) {
 		{"http://10.0.0.1:8065/mm/", "ws://10.0.0.1:8065/mm/api/v4/websocket?connection_id=abc&sequence_number=12"},
 	} {
 		u, _ := url.Parse(c.base)
-		b := &Bot{base: u}
+		b := &Adapter{base: u}
 		if got := b.wsURL(&stream{connID: "abc", next: 12}); got != c.want {
 			t.Errorf("wsURL(%s) = %s, want %s", c.base, got, c.want)
 		}

@@ -21,7 +21,7 @@ const (
 // replies.
 const maxFindPages = 10
 
-var _ chat.Finder = (*Bot)(nil)
+var _ chat.Finder = (*Adapter)(nil)
 
 // marked adds to p the props that mark it as part r.Part of the reply to
 // r.Key.
@@ -36,7 +36,7 @@ func marked(p *model.Post, r chat.Reply) *model.Post {
 // Find looks for the bot's replies to an event, by their props: in ev's
 // thread, or, for a reply in the conversation, among the channel's posts
 // after the triggering one.
-func (b *Bot) Find(ctx context.Context, ev *chat.Event, key string) (map[int]string, error) {
+func (b *Adapter) Find(ctx context.Context, ev *chat.Event, key string) (map[int]string, error) {
 	if !b.canPost(ctx, ev) {
 		return nil, nil // private replies cannot be read back
 	}

@@ -35,7 +35,7 @@ type rig struct {
 	store  *store.Store
 	jobs   *jobs.Queue
 	router *chat.Router
-	bot    *mattermost.Bot
+	bot    *mattermost.Adapter
 	botID  string
 
 	alan, grace *model.User

@@ -61,7 +61,7 @@ const (
 	dispatchers = 16
 )
 
-// Options configures a Bot.
+// Options configures an Adapter.
 type Options struct {
 	// Config holds the server's URL and the bot's token (both required),
 	// the slash command's token and the link allowlist.
@@ -85,10 +85,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
-// Bot is the Mattermost adapter. It implements chat.Platform; Run listens
+// Adapter is the Mattermost adapter. It implements chat.Platform; Run listens
 // for events, Handler serves the slash command. It is safe for concurrent
 // use.
-type Bot struct {
+type Adapter struct {
 	o    Options
 	log  *slog.Logger
 	api  *model.Client4
@@ -111,12 +111,12 @@ type Bot struct {
 }
 
 var (
-	_ chat.Platform = (*Bot)(nil)
-	_ chat.Editable = (*Bot)(nil)
+	_ chat.Platform = (*Adapter)(nil)
+	_ chat.Editable = (*Adapter)(nil)
 )
 
 // New checks the options, builds the bot and registers it on the router.
-func New(o Options) (*Bot, error) {
+func New(o Options) (*Adapter, error) {
 	if o.Router == nil {
 		return nil, errors.New("mattermost: a chat router is required")
 	}
@@ -150,7 +150,7 @@ func New(o Options) (*Bot, error) {
 	api := model.NewAPIv4Client(base.String())
 	api.HTTPClient = hc
 	api.SetToken(o.Config.BotToken)
-	b := &Bot{
+	b := &Adapter{
 		o: o, log: o.Logger.With("component", "mattermost"), api: api, base: base, http: hc,
 		users:    expirable.NewLRU[string, *model.User](cacheSize, nil, cacheTTL),
 		channels: expirable.NewLRU[string, *model.Channel](cacheSize, nil, cacheTTL),
@@ -162,25 +162,25 @@ func New(o Options) (*Bot, error) {
 }
 
 // Name is the integration of the bot's requests.
-func (b *Bot) Name() core.Integration { return core.IntegrationMattermost }
+func (b *Adapter) Name() core.Integration { return core.IntegrationMattermost }
 
 // MaxRunes is the most a post may hold.
-func (b *Bot) MaxRunes() int { return b.o.MaxRunes }
+func (b *Adapter) MaxRunes() int { return b.o.MaxRunes }
 
 // UpdateInterval is the least time between two edits of a streamed reply.
-func (b *Bot) UpdateInterval() time.Duration { return b.o.UpdateInterval }
+func (b *Adapter) UpdateInterval() time.Duration { return b.o.UpdateInterval }
 
 // OutputPolicy: Markdown; links and images to the server's own host and
 // the configured hosts only; every @mention defused, since a group cannot
 // be told from a person (chat.Renderer).
-func (b *Bot) OutputPolicy() *sanitize.Policy {
+func (b *Adapter) OutputPolicy() *sanitize.Policy {
 	return &sanitize.Policy{Flavor: sanitize.Mattermost, Host: b.base.Hostname(), Allow: b.o.Config.LinkAllowlist}
 }
 
 // Editable reports whether a reply can be edited: ephemeral messages
 // cannot, nor the replies to a slash command run in a channel the bot is
 // not in (they go to the requester alone, see Post).
-func (b *Bot) Editable(ev *chat.Event, r chat.Reply) bool {
+func (b *Adapter) Editable(ev *chat.Event, r chat.Reply) bool {
 	return !r.Ephemeral && b.canPost(context.Background(), ev)
 }
 
@@ -189,7 +189,7 @@ func (b *Bot) Editable(ev *chat.Event, r chat.Reply) bool {
 // be run anywhere, so the bot asks the server whether it is a member
 // (cached; on failure it answers no, and the reply goes to the requester
 // alone).
-func (b *Bot) canPost(ctx context.Context, ev *chat.Event) bool {
+func (b *Adapter) canPost(ctx context.Context, ev *chat.Event) bool {
 	if ev.Trigger != chat.TriggerSlash {
 		return true
 	}
@@ -219,10 +219,10 @@ func (b *Bot) canPost(ctx context.Context, ev *chat.Event) bool {
 
 // Connected reports whether the WebSocket is connected (a hello or an
 // event was received on the current connection).
-func (b *Bot) Connected() bool { return b.connected.Load() }
+func (b *Adapter) Connected() bool { return b.connected.Load() }
 
 // self returns the bot's own user, asking the server the first time.
-func (b *Bot) self(ctx context.Context) (*model.User, error) {
+func (b *Adapter) self(ctx context.Context) (*model.User, error) {
 	b.meMu.Lock()
 	defer b.meMu.Unlock()
 	if b.me != nil {
@@ -240,7 +240,7 @@ func (b *Bot) self(ctx context.Context) (*model.User, error) {
 }
 
 // user returns a user, from the cache or the server.
-func (b *Bot) user(ctx context.Context, id string) (*model.User, error) {
+func (b *Adapter) user(ctx context.Context, id string) (*model.User, error) {
 	if u, ok := b.users.Get(id); ok {
 		return u, nil
 	}
@@ -253,7 +253,7 @@ func (b *Bot) user(ctx context.Context, id string) (*model.User, error) {
 }
 
 // channel returns a channel, from the cache or the server.
-func (b *Bot) channel(ctx context.Context, id string) (*model.Channel, error) {
+func (b *Adapter) channel(ctx context.Context, id string) (*model.Channel, error) {
 	if c, ok := b.channels.Get(id); ok {
 		return c, nil
 	}
@@ -268,7 +268,7 @@ func (b *Bot) channel(ctx context.Context, id string) (*model.Channel, error) {
 // withUser completes ev with what the server says of its user: name,
 // e-mail (when the server shows it) and locale. Without them the request
 // still goes, as the user id alone.
-func (b *Bot) withUser(ctx context.Context, ev *chat.Event) {
+func (b *Adapter) withUser(ctx context.Context, ev *chat.Event) {
 	u, err := b.user(ctx, ev.UserID)
 	if err != nil {
 		b.log.Warn("reading the requester's profile failed; answering without e-mail and locale", "event", ev.ID, "err", err)

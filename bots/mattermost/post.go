@@ -24,7 +24,7 @@ import (
 // link to where the question was asked. The reply to a slash command run
 // in a channel the bot is not in is private too: the bot cannot post there.
 // Private replies cannot be edited: their id is "".
-func (b *Bot) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (string, error) {
+func (b *Adapter) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (string, error) {
 	if r.Ephemeral || !b.canPost(ctx, ev) {
 		return "", b.private(ctx, ev, r.Text)
 	}
@@ -36,7 +36,7 @@ func (b *Bot) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (string, e
 }
 
 // private shows text to ev's requester alone.
-func (b *Bot) private(ctx context.Context, ev *chat.Event, text string) error {
+func (b *Adapter) private(ctx context.Context, ev *chat.Event, text string) error {
 	if ev.Trigger == chat.TriggerSlash && b.ownURL(ev.ResponseURL) {
 		refused, err := b.respond(ctx, ev.ResponseURL, text)
 		if err == nil {
@@ -81,7 +81,7 @@ func (b *Bot) private(ctx context.Context, ev *chat.Event, text string) error {
 
 // origin is a language-neutral first line for a reply sent by direct
 // message: a link to the question (or to its channel).
-func (b *Bot) origin(ev *chat.Event) string {
+func (b *Adapter) origin(ev *chat.Event) string {
 	switch {
 	case ev.MessageID != "":
 		return "↪ " + b.base.JoinPath("_redirect", "pl", ev.MessageID).String() + "\n\n"
@@ -92,7 +92,7 @@ func (b *Bot) origin(ev *chat.Event) string {
 }
 
 // Update replaces the message of a reply the bot posted.
-func (b *Bot) Update(ctx context.Context, ev *chat.Event, id, text string) error {
+func (b *Adapter) Update(ctx context.Context, ev *chat.Event, id, text string) error {
 	if _, _, err := b.api.PatchPost(ctx, id, &model.PostPatch{Message: &text}); err != nil {
 		return fmt.Errorf("editing Mattermost post %s: %w", id, err)
 	}
@@ -101,14 +101,14 @@ func (b *Bot) Update(ctx context.Context, ev *chat.Event, id, text string) error
 
 // ownURL reports whether u is on the configured server (same scheme and
 // host): the bot sends nothing to other hosts.
-func (b *Bot) ownURL(u string) bool {
+func (b *Adapter) ownURL(u string) bool {
 	p, err := url.Parse(u)
 	return err == nil && p.Scheme == b.base.Scheme && p.Host == b.base.Host && p.User == nil
 }
 
 // respond posts an ephemeral message to a slash command's response URL.
 // refused is true when the server answered and said no (nothing shown).
-func (b *Bot) respond(ctx context.Context, responseURL, text string) (refused bool, err error) {
+func (b *Adapter) respond(ctx context.Context, responseURL, text string) (refused bool, err error) {
 	body, err := json.Marshal(&model.CommandResponse{ResponseType: model.CommandResponseTypeEphemeral, Text: text})
 	if err != nil {
 		return true, fmt.Errorf("encoding a slash command response: %w", err)

@@ -20,7 +20,7 @@ import (
 // cannot read. Posts of another channel, deleted posts and system messages
 // are left out. The bot's own posts have role assistant; the others role
 // user, prefixed with their author's username.
-func (b *Bot) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, error) {
+func (b *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, error) {
 	if ev.ThreadID == "" {
 		return nil, nil
 	}
@@ -78,7 +78,7 @@ func (b *Bot) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, error
 // names maps the authors of posts (but the bot) to their usernames, from
 // the cache or in one call; an author the server does not name keeps
 // their id.
-func (b *Bot) names(ctx context.Context, self string, posts []*model.Post) map[string]string {
+func (b *Adapter) names(ctx context.Context, self string, posts []*model.Post) map[string]string {
 	names := map[string]string{}
 	var missing []string
 	for _, p := range posts {

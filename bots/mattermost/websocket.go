@@ -54,7 +54,7 @@ var errUnauthorized = errors.New("the Mattermost server refused the bot token (4
 // call it once. It returns nil when ctx ends (after the posts received are
 // queued), and an error only when the server refuses the bot token at
 // start.
-func (b *Bot) Run(ctx context.Context) error {
+func (b *Adapter) Run(ctx context.Context) error {
 	defer b.inflight.Wait()
 	me, err := b.start(ctx)
 	if err != nil || me == nil {
@@ -89,7 +89,7 @@ func (b *Bot) Run(ctx context.Context) error {
 }
 
 // start learns who the bot is, waiting for the server to answer.
-func (b *Bot) start(ctx context.Context) (*model.User, error) {
+func (b *Adapter) start(ctx context.Context) (*model.User, error) {
 	backoff := b.o.MinBackoff
 	for {
 		me, err := b.self(ctx)
@@ -114,7 +114,7 @@ func (b *Bot) start(ctx context.Context) (*model.User, error) {
 
 // listen runs one WebSocket connection until it fails; received tells
 // whether it delivered anything (the connection worked).
-func (b *Bot) listen(ctx context.Context, me *model.User, st *stream) (received bool, err error) {
+func (b *Adapter) listen(ctx context.Context, me *model.User, st *stream) (received bool, err error) {
 	conn, resp, err := b.dialer().DialContext(ctx, b.wsURL(st), http.Header{
 		model.HeaderAuth: {model.HeaderBearer + " " + b.o.Config.BotToken},
 	})
@@ -194,7 +194,7 @@ func (b *Bot) listen(ctx context.Context, me *model.User, st *stream) (received 
 // one the bot asked to resume means the server could not resume (it
 // restarted, or the bot was away too long): what was posted meanwhile is
 // not sent.
-func (b *Bot) hello(ev *model.WebSocketEvent, st *stream) {
+func (b *Adapter) hello(ev *model.WebSocketEvent, st *stream) {
 	id, _ := ev.GetData()["connection_id"].(string)
 	if st.connID != "" && id != st.connID {
 		b.log.Warn("Mattermost could not resume the WebSocket connection; posts sent while it was down are not answered")
@@ -204,7 +204,7 @@ func (b *Bot) hello(ev *model.WebSocketEvent, st *stream) {
 }
 
 // wsURL is the WebSocket URL, with the connection to resume.
-func (b *Bot) wsURL(st *stream) string {
+func (b *Adapter) wsURL(st *stream) string {
 	u := *b.base
 	if u.Scheme == "https" {
 		u.Scheme = "wss"
@@ -218,7 +218,7 @@ func (b *Bot) wsURL(st *stream) string {
 }
 
 // dialer uses the HTTP client's TLS settings, proxy and dialer.
-func (b *Bot) dialer() *websocket.Dialer {
+func (b *Adapter) dialer() *websocket.Dialer {
 	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: handshakeTimeout}
 	if t, ok := b.http.Transport.(*http.Transport); ok {
 		if t.TLSClientConfig != nil {
@@ -233,7 +233,7 @@ func (b *Bot) dialer() *websocket.Dialer {
 // dispatch queues the answer to a posted event, if the bot has one to
 // give, without holding up the reading of the next events (at most
 // dispatchers at once).
-func (b *Bot) dispatch(ctx context.Context, me *model.User, ev *model.WebSocketEvent) {
+func (b *Adapter) dispatch(ctx context.Context, me *model.User, ev *model.WebSocketEvent) {
 	cev, err := fromPosted(me, ev)
 	if err != nil {
 		b.log.Warn("ignoring a malformed posted event", "err", err)
@@ -260,7 +260,7 @@ func (b *Bot) dispatch(ctx context.Context, me *model.User, ev *model.WebSocketE
 
 // enqueue completes ev with its user's profile and queues it durably,
 // retrying a failing store a few times.
-func (b *Bot) enqueue(ctx context.Context, ev *chat.Event) {
+func (b *Adapter) enqueue(ctx context.Context, ev *chat.Event) {
 	ctx, cancel := context.WithTimeout(ctx, queueTimeout)
 	defer cancel()
 	b.withUser(ctx, ev)

@@ -54,7 +54,7 @@ func TestListenFollowsSequenceNumbers(t *testing.T) {
 	}))
 	defer srv.Close()
 	base, _ := url.Parse(srv.URL)
-	b := &Bot{o: Options{Config: Config{BotToken: "tok"}}, log: discard(), base: base, http: srv.Client(), sem: make(chan struct{}, 1)}
+	b := &Adapter{o: Options{Config: Config{BotToken: "tok"}}, log: discard(), base: base, http: srv.Client(), sem: make(chan struct{}, 1)}
 	var st stream
 	received, err := b.listen(context.Background(), &model.User{Id: "me"}, &st)
 	var gap *gapError

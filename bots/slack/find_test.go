@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"timon.dev/timon/bots/chat"
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core"
 )
 
@@ -16,7 +16,7 @@ import (
 func TestFindReadsRepliesBackByMetadata(t *testing.T) {
 	r := newRig(t, rigOptions{skipStart: true})
 	ctx := context.Background()
-	root := r.slack.AddMessage("C123ABC456", "", "U061F7AUR", "<@"+slackfake.BotUserID+"> hello")
+	root := r.slack.AddMessage("C123ABC456", "", "U061F7AUR", "<@"+slacktest.BotUserID+"> hello")
 	ev := &chat.Event{Platform: core.IntegrationSlack, ID: "EvFind", UserID: "U061F7AUR", ChannelID: "C123ABC456",
 		ThreadID: root, MessageID: root, Trigger: chat.TriggerMention}
 	other := *ev

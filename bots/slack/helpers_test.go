@@ -12,7 +12,7 @@ import (
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/slack"
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/jobs"
@@ -26,7 +26,7 @@ const secret = "8f742231b10e8888abcd99yyyzzz85a5" // Slack's documented example 
 // job queue, against the fake Slack and fakellm, with the HTTP endpoints on
 // an httptest server.
 type rig struct {
-	slack   *slackfake.Server
+	slack   *slacktest.Server
 	fake    *fakellm.Server
 	adapter *slack.Adapter
 	queue   *jobs.Queue
@@ -48,16 +48,16 @@ type rigOptions struct {
 func newRig(t *testing.T, o rigOptions) *rig {
 	t.Helper()
 	ctx := context.Background()
-	r := &rig{slack: slackfake.New(), fake: fakellm.New()}
+	r := &rig{slack: slacktest.New(), fake: fakellm.New()}
 	t.Cleanup(r.fake.Close)
 	t.Cleanup(r.slack.Close)
 	r.slack.AddUser("U061F7AUR", "ada", "ada@lab-univ.fr", "fr-FR")
 	r.slack.AddUser("U2147483697", "bob", "bob@lab-univ.fr", "en-US")
 	r.slack.AddUser("U222", "carla", "carla@lab-univ.fr", "en-GB")
-	r.slack.AddChannel("C123ABC456", "lab", "public", "U061F7AUR", "U2147483697", slackfake.BotUserID)
-	r.slack.AddChannel("C111", "random", "public", "U222", slackfake.BotUserID)
-	r.slack.AddChannel("D024BE91L", "", "im", "U2147483697", slackfake.BotUserID)
-	r.slack.AddChannel("G8PSS9T3V", "foobar", "private", "U2CERLKJA", slackfake.BotUserID)
+	r.slack.AddChannel("C123ABC456", "lab", "public", "U061F7AUR", "U2147483697", slacktest.BotUserID)
+	r.slack.AddChannel("C111", "random", "public", "U222", slacktest.BotUserID)
+	r.slack.AddChannel("D024BE91L", "", "im", "U2147483697", slacktest.BotUserID)
+	r.slack.AddChannel("G8PSS9T3V", "foobar", "private", "U2CERLKJA", slacktest.BotUserID)
 
 	eng := assistanttest.New(t, assistanttest.Options{ProviderURL: r.fake.URL(), ProviderName: "local"})
 	st := eng.Store
@@ -105,7 +105,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 // deliver posts a signed request to the hub's endpoint.
 func (r *rig) deliver(t *testing.T, path, contentType string, body []byte, retry int) int {
 	t.Helper()
-	resp, err := slackfake.Deliver(r.http.Client(), r.http.URL+path, contentType, body, secret, retry)
+	resp, err := slacktest.Deliver(r.http.Client(), r.http.URL+path, contentType, body, secret, retry)
 	if err != nil {
 		t.Fatal(err)
 	}

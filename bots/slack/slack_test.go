@@ -14,7 +14,7 @@ import (
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/slack"
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 	"timon.dev/timon/core/provider/fakellm"
 )
 
@@ -50,7 +50,7 @@ func TestSigningExample(t *testing.T) {
 	// URL (Slack's hooks.slack.com, which the test's HTTP client sends to
 	// the fake).
 	r := newRig(t, rigOptions{now: func() time.Time { return at.Add(time.Second) }})
-	resp, err := slackfake.DeliverAt(r.http.Client(), r.http.URL+"/slack/commands", form, body, secret, 0, at)
+	resp, err := slacktest.DeliverAt(r.http.Client(), r.http.URL+"/slack/commands", form, body, secret, 0, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestSigningExample(t *testing.T) {
 func TestBadSignatureIsRefusedAndNothingProcessed(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	body := fixture(t, "events_api_app_mention.json")
-	resp, err := slackfake.Deliver(r.http.Client(), r.http.URL+"/slack/events", "application/json", body, "not-the-secret", 0)
+	resp, err := slacktest.Deliver(r.http.Client(), r.http.URL+"/slack/events", "application/json", body, "not-the-secret", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestBadSignatureIsRefusedAndNothingProcessed(t *testing.T) {
 		t.Fatalf("unsigned: status %d, want 401", resp.StatusCode)
 	}
 	// Replayed: Slack's signature, but from ten minutes ago.
-	resp, err = slackfake.DeliverAt(r.http.Client(), r.http.URL+"/slack/events", "application/json", body, secret, 0, time.Now().Add(-10*time.Minute))
+	resp, err = slacktest.DeliverAt(r.http.Client(), r.http.URL+"/slack/events", "application/json", body, secret, 0, time.Now().Add(-10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestEndpointsWithoutSecretAnswer404(t *testing.T) {
 
 func TestURLVerification(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	resp, err := slackfake.Deliver(r.http.Client(), r.http.URL+"/slack/events", "application/json", fixture(t, "events_api_url_verification.json"), secret, 0)
+	resp, err := slacktest.Deliver(r.http.Client(), r.http.URL+"/slack/events", "application/json", fixture(t, "events_api_url_verification.json"), secret, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,10 +182,10 @@ func TestDirectMessage(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	// The bot's own messages in the DM are not commands.
-	own := slackfake.DirectMessage("EvOwn", "D024BE91L", slackfake.BotUserID, "echo", "1355517524.000001")
+	own := slacktest.DirectMessage("EvOwn", "D024BE91L", slacktest.BotUserID, "echo", "1355517524.000001")
 	var v map[string]any
 	json.Unmarshal(own, &v)
-	v["event"].(map[string]any)["bot_id"] = slackfake.BotID
+	v["event"].(map[string]any)["bot_id"] = slacktest.BotID
 	own, _ = json.Marshal(v)
 	r.deliver(t, "/slack/events", "application/json", own, 0)
 	r.settle(t)
@@ -198,7 +198,7 @@ func TestDirectMessage(t *testing.T) {
 
 func TestSlashCommandAnswersThroughResponseURL(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	v := url.Values{"team_id": {slackfake.Team}, "channel_id": {"C123ABC456"}, "channel_name": {"lab"}, "user_id": {"U2147483697"},
+	v := url.Values{"team_id": {slacktest.Team}, "channel_id": {"C123ABC456"}, "channel_name": {"lab"}, "user_id": {"U2147483697"},
 		"user_name": {"bob"}, "command": {"/timon"}, "text": {"ask what is 2 &amp; 2?"}, "response_url": {r.slack.ResponseURL()}, "trigger_id": {"13345224609.738474920.8088930838d88f008e0"}}
 	if code := r.deliver(t, "/slack/commands", form, []byte(v.Encode()), 0); code != 200 {
 		t.Fatalf("status %d", code)
@@ -217,8 +217,8 @@ func TestThreadContextOnlyForMembers(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	root := r.slack.AddMessage("C123ABC456", "", "U2147483697", "The ORION sample failed at 40 K")
 	r.slack.AddMessage("C123ABC456", root, "U2147483697", "And again at 38 K")
-	mention := r.slack.AddMessage("C123ABC456", root, "U061F7AUR", "<@"+slackfake.BotUserID+"> summarize")
-	r.deliver(t, "/slack/events", "application/json", slackfake.AppMention("Ev1", "C123ABC456", "U061F7AUR", "summarize", mention, root), 0)
+	mention := r.slack.AddMessage("C123ABC456", root, "U061F7AUR", "<@"+slacktest.BotUserID+"> summarize")
+	r.deliver(t, "/slack/events", "application/json", slacktest.AppMention("Ev1", "C123ABC456", "U061F7AUR", "summarize", mention, root), 0)
 	r.settle(t)
 	reqs := r.fake.Requests()
 	if len(reqs) != 1 {
@@ -234,7 +234,7 @@ func TestThreadContextOnlyForMembers(t *testing.T) {
 
 	// carla is not in #lab: she may not have its thread summarized.
 	r.slack.AddUser("U999", "eve", "eve@example.org", "en-US")
-	r.deliver(t, "/slack/events", "application/json", slackfake.AppMention("Ev2", "C123ABC456", "U999", "summarize", r.slack.AddMessage("C123ABC456", root, "U999", "hi"), root), 0)
+	r.deliver(t, "/slack/events", "application/json", slacktest.AppMention("Ev2", "C123ABC456", "U999", "summarize", r.slack.AddMessage("C123ABC456", root, "U999", "hi"), root), 0)
 	r.settle(t)
 	if r.fake.Count() != 1 {
 		t.Fatal("a thread was sent for a user who is not in its channel")
@@ -319,7 +319,7 @@ func TestUpdatesKeepToTheRateTier(t *testing.T) {
 
 func TestChannelPolicyPrivateAnswersAreEphemeral(t *testing.T) {
 	f := false
-	r := newRig(t, rigOptions{chat: chat.Config{Channels: []chat.ChannelPolicy{{Match: []string{"slack:" + slackfake.Team + "/#lab"}, Public: &f}}}})
+	r := newRig(t, rigOptions{chat: chat.Config{Channels: []chat.ChannelPolicy{{Match: []string{"slack:" + slacktest.Team + "/#lab"}, Public: &f}}}})
 	r.deliver(t, "/slack/events", "application/json", fixture(t, "events_api_app_mention.json"), 0)
 	r.settle(t)
 	msgs := r.slack.BotMessages()

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"timon.dev/timon/bots/slack/slackfake"
+	"timon.dev/timon/bots/slack/slacktest"
 )
 
 func TestSocketMode(t *testing.T) {
@@ -73,9 +73,9 @@ func TestSocketMode(t *testing.T) {
 	if err := r.slack.WaitSocket(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	ts := r.slack.AddMessage("C111", "", "U222", "<@"+slackfake.BotUserID+"> ask still there?")
-	if err := r.slack.Send(slackfake.Envelope("after-reconnect", "events_api",
-		slackfake.AppMention("EvAfter", "C111", "U222", "ask still there?", ts, ""), 0)); err != nil {
+	ts := r.slack.AddMessage("C111", "", "U222", "<@"+slacktest.BotUserID+"> ask still there?")
+	if err := r.slack.Send(slacktest.Envelope("after-reconnect", "events_api",
+		slacktest.AppMention("EvAfter", "C111", "U222", "ask still there?", ts, ""), 0)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.slack.WaitAck(ctx, "after-reconnect"); err != nil {

@@ -1,4 +1,4 @@
-// Package chattest holds what the chat platforms' fakes (slackfake,
+// Package chattest holds what the chat platforms' fakes (slacktest,
 // mattermosttest) share.
 package chattest
 

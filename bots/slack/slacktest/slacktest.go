@@ -1,4 +1,4 @@
-// Package slackfake is a fake Slack for tests: slack-go's slacktest server
+// Package slacktest is a fake Slack for tests: slack-go's slacktest server
 // with the Web API methods the timon bot uses that slacktest lacks or keeps
 // too simple (chat.postMessage with unique timestamps, chat.update,
 // chat.postEphemeral, conversations.replies and conversations.history
@@ -9,7 +9,7 @@
 // records acknowledgements, and helpers that deliver signed Events API
 // requests as Slack does. It speaks Slack's real wire formats; it is used by
 // the tests of bots/slack and by the end-to-end tests.
-package slackfake
+package slacktest
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
-	"github.com/slack-go/slack/slacktest"
+	slackgo "github.com/slack-go/slack/slacktest"
 
 	"timon.dev/timon/bots/chat/chattest"
 )
@@ -86,7 +86,7 @@ type channel struct {
 
 // Server is a running fake Slack.
 type Server struct {
-	*slacktest.Server
+	*slackgo.Server
 
 	mu        sync.Mutex
 	seq       int
@@ -107,7 +107,7 @@ type Server struct {
 func New() *Server {
 	s := &Server{users: map[string]user{}, channels: map[string]*channel{}, fail: map[string][]int{},
 		base: time.Now().Unix(), changed: make(chan struct{})}
-	s.Server = slacktest.NewTestServer(func(c slacktest.Customize) {
+	s.Server = slackgo.NewTestServer(func(c slackgo.Customize) {
 		c.Handle("/auth.test", s.api(s.authTest))
 		c.Handle("/chat.postMessage", s.api(s.postMessage))
 		c.Handle("/chat.update", s.api(s.update))
