@@ -102,9 +102,12 @@ clean:
 # it unless timon.path names another), and SHA256SUMS over all of them. The
 # same commit gives the same bytes on any machine: -trimpath, no build id,
 # no cgo; the only stamps are VERSION and the commit (dist/ is ignored by
-# git, so building it does not mark the tree modified).
+# git, so building it does not mark the tree modified). The .vsix files
+# are too, with the same Node.js: vsce dates their entries at the commit
+# (SOURCE_DATE_EPOCH).
 DIST         ?= dist
 DIST_LDFLAGS := $(LDFLAGS) -buildid=
+DIST_EPOCH   := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 DIST_OSARCH  := linux-amd64 linux-arm64 darwin-amd64 darwin-arm64 windows-amd64 windows-arm64
 DIST_VSCODE  := linux-x64 linux-arm64 darwin-x64 darwin-arm64 win32-x64 win32-arm64
 dist_exe      = $(if $(filter windows-% win32-%,$1),.exe)
@@ -138,7 +141,7 @@ $(DIST)/timon-$(VERSION)-%.vsix: $$(call dist_bin,$$*) $(VSCODE)/node_modules/.p
 	cp LICENSE $(VSCODE)/LICENSE
 	rm -rf $(VSCODE)/bin && mkdir -p $(VSCODE)/bin
 	install -m 755 $< $(VSCODE)/bin/timon$(call dist_exe,$*)
-	cd $(VSCODE) && npm run --silent package -- $(abspath $@) --target $*; \
+	cd $(VSCODE) && SOURCE_DATE_EPOCH=$(DIST_EPOCH) npm run --silent package -- $(abspath $@) --target $*; \
 		status=$$?; rm -rf bin; exit $$status
 
 FORCE:
