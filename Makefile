@@ -104,3 +104,53 @@ editors-test: vsix editors-deps
 
 clean:
 	rm -rf bin $(VSCODE)/dist $(VSCODE)/LICENSE
+
+# Release files in dist/: static binaries for Linux, macOS and Windows on
+# amd64 and arm64 (dist/timon-VERSION-OS-ARCH, .exe on Windows), a .vsix per
+# VS Code platform with the matching binary in its bin/ (the extension runs
+# it unless timon.path names another), and SHA256SUMS over all of them. The
+# same commit gives the same bytes on any machine: -trimpath, no build id,
+# no cgo; the only stamps are VERSION and the commit (dist/ is ignored by
+# git, so building it does not mark the tree modified). The .vsix files
+# are too, with the same Node.js: vsce dates their entries at the commit
+# (SOURCE_DATE_EPOCH).
+DIST         ?= dist
+DIST_LDFLAGS := $(LDFLAGS) -buildid=
+DIST_EPOCH   := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DIST_OSARCH  := linux-amd64 linux-arm64 darwin-amd64 darwin-arm64 windows-amd64 windows-arm64
+DIST_VSCODE  := linux-x64 linux-arm64 darwin-x64 darwin-arm64 win32-x64 win32-arm64
+dist_exe      = $(if $(filter windows-% win32-%,$1),.exe)
+# dist_bin VSCODE-TARGET: the binary a .vsix for that target bundles.
+dist_bin      = $(DIST)/timon-$(VERSION)-$(subst win32,windows,$(subst x64,amd64,$1))$(call dist_exe,$1)
+DIST_BINS    := $(foreach p,$(DIST_OSARCH),$(DIST)/timon-$(VERSION)-$(p)$(call dist_exe,$(p)))
+DIST_VSIXES  := $(foreach p,$(DIST_VSCODE),$(DIST)/timon-$(VERSION)-$(p).vsix)
+
+.PHONY: dist dist-sums FORCE
+
+dist: $(DIST_BINS) $(DIST_VSIXES)
+	@$(MAKE) --no-print-directory dist-sums
+
+# SHA256SUMS of this VERSION's files in $(DIST), sorted by name; check a
+# download with sha256sum --ignore-missing -c SHA256SUMS.
+dist-sums:
+	cd $(DIST) && sha256sum timon-$(VERSION)-* | LC_ALL=C sort -k 2 > SHA256SUMS
+
+# Always relinked (the go command's cache makes that cheap): a file named
+# after VERSION must hold this tree's code.
+$(DIST)/timon-$(VERSION)-%: FORCE
+	@mkdir -p $(DIST)
+	CGO_ENABLED=0 GOOS=$(word 1,$(subst -, ,$*)) GOARCH=$(word 2,$(subst -, ,$(basename $*))) \
+		$(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" -o $@ ./cmd/timon
+
+# vsce package --target with the binary as bin/timon (bin/timon.exe), kept
+# in the package by .vscodeignore and executable.
+.SECONDEXPANSION:
+$(DIST)/timon-$(VERSION)-%.vsix: $$(call dist_bin,$$*) $(VSCODE)/node_modules/.package-lock.json \
+		$(VSCODE)/tsconfig.json $(VSCODE)/README.md $(VSCODE)/.vscodeignore $(wildcard $(VSCODE)/src/*.ts) LICENSE
+	cp LICENSE $(VSCODE)/LICENSE
+	rm -rf $(VSCODE)/bin && mkdir -p $(VSCODE)/bin
+	install -m 755 $< $(VSCODE)/bin/timon$(call dist_exe,$*)
+	cd $(VSCODE) && SOURCE_DATE_EPOCH=$(DIST_EPOCH) npm run --silent package -- $(abspath $@) --target $*; \
+		status=$$?; rm -rf bin; exit $$status
+
+FORCE:

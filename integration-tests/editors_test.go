@@ -1,9 +1,10 @@
 package integrationtests
 
 // Real editors against the real binary: Neovim (headless), Emacs (batch,
-// eglot) and VS Code (code-server with the project's .vsix, in Debian's
-// chromium driven by playwright-core) each start `timon lsp` in local mode,
-// with fakellm as the model, get a completion in a Go file and apply a
+// eglot) and VS Code (code-server with the linux-x64 .vsix of make dist,
+// which bundles the binary, in Debian's chromium driven by
+// playwright-core) each start `timon lsp` in local mode, with fakellm as
+// the model, get a completion in a Go file and apply a
 // LaTeX rewrite to a paragraph of a .tex file, as a user would. The editor
 // saves the files and the test compares them byte for byte with what they
 // must be. The drivers live in testdata/editors.
@@ -370,7 +371,9 @@ func TestEditorVSCode(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(driver), "node_modules", "playwright-core", "package.json")); err != nil {
 		requiredMissing(t, "playwright-core is not installed: run make editors-deps")
 	}
-	vsix := editorVSIX(t)
+	// The linux-x64 package of make dist, with its own binary: no
+	// timon.path, so the extension runs the one it carries.
+	vsix := distVSIX(t, node)
 
 	p := newEditorProject(t, editorGoType)
 	root := filepath.Dir(p.dir)
@@ -383,7 +386,6 @@ func TestEditorVSCode(t *testing.T) {
 	// timon's settings are machine settings: in code-server (a remote
 	// window, as over SSH) they live in the remote's settings, Machine/.
 	machine, _ := json.MarshalIndent(map[string]any{
-		"timon.path":   binary,
 		"timon.config": p.cfg,
 		"timon.env":    map[string]string{"TIMON_DATA_DIR": p.data},
 	}, "", "  ")
@@ -468,8 +470,8 @@ func TestEditorVSCode(t *testing.T) {
 			editorKeep(t, artifacts)
 		}
 	})
-	out := editorRun(t, 4*time.Minute, cmd, filepath.Join(userData, "Machine", "settings.json"),
-		filepath.Join(userData, "logs", "*", "exthost*", "timon.timon", "*.log"))
+	extensionLog := filepath.Join(userData, "logs", "*", "exthost*", "timon.timon", "*.log")
+	out := editorRun(t, 4*time.Minute, cmd, filepath.Join(userData, "Machine", "settings.json"), extensionLog)
 	if t.Failed() {
 		t.Logf("code-server:\n%s", serverLog.String())
 	}
@@ -486,27 +488,21 @@ func TestEditorVSCode(t *testing.T) {
 		t.Errorf("the ghost text was %q, want the suggested body", result.Ghost)
 	}
 	p.check(t, editorGoDone)
-}
-
-// editorVSIX returns the extension built by make vsix, refusing one older
-// than the extension's sources.
-func editorVSIX(t *testing.T) string {
-	t.Helper()
-	matches, _ := filepath.Glob("../bin/timon-*.vsix")
-	if len(matches) == 0 {
-		requiredMissing(t, "no bin/timon-*.vsix: run make vsix")
-	}
-	sort.Slice(matches, func(i, j int) bool { return editorMtime(matches[i]).After(editorMtime(matches[j])) })
-	vsix, _ := filepath.Abs(matches[0])
-	built := editorMtime(vsix)
-	src, _ := filepath.Glob("../lsp/editors/vscode/src/*.ts")
-	src = append(src, "../lsp/editors/vscode/package.json", "../lsp/editors/vscode/package-lock.json")
-	for _, s := range src {
-		if editorMtime(s).After(built) {
-			requiredMissing(t, "%s is older than %s: run make vsix", vsix, s)
+	// The server that answered is the binary inside the installed package.
+	bundled := filepath.Join(extensions, "timon.timon-*", "bin", "timon")
+	logs, _ := filepath.Glob(extensionLog)
+	started := ""
+	for _, l := range logs {
+		for _, line := range strings.Split(editorRead(t, l), "\n") {
+			if _, cmdline, ok := strings.Cut(line, "starting "); ok {
+				started = cmdline
+			}
 		}
 	}
-	return vsix
+	command, _, _ := strings.Cut(started, " lsp")
+	if ok, _ := filepath.Match(bundled, command); !ok {
+		t.Errorf("the extension started %q, want the bundled %s", started, bundled)
+	}
 }
 
 // editorKeep copies the screenshots of a failed run out of the test's
@@ -526,14 +522,6 @@ func editorKeep(t *testing.T, dir string) {
 		}
 	}
 	t.Logf("screenshots of the failed run: %s", keep)
-}
-
-func editorMtime(path string) time.Time {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return time.Time{}
-	}
-	return fi.ModTime()
 }
 
 func editorWrite(t *testing.T, path, content string) {

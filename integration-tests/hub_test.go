@@ -29,7 +29,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "timon")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/timon")
+	// Built as make build and make dist build it (static, -trimpath): the
+	// tests run the binary that ships, and make dist's rules in
+	// dist_test.go reuse its compiled packages.
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, "../cmd/timon")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building timon:", err)

@@ -3,9 +3,12 @@
 // sees comes from the server: inline completions (ghost text), completion
 // items, code actions (explain, document, fix, refactor; LaTeX reformulate,
 // grammar, shorten, translate), progress and error messages. This file only
-// builds the command line from the settings, keeps the personal token in
-// VS Code's secret storage, and restarts the server when they change.
+// builds the command line from the settings (the binary: timon.path, else
+// the one a platform-specific package bundles in bin/, else timon on PATH),
+// keeps the personal token in VS Code's secret storage, and restarts the
+// server when they change.
 
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -52,9 +55,13 @@ export async function deactivate(): Promise<void> {
   await stop();
 }
 
-// serverCommand builds the `timon lsp` command line from the settings.
-export function serverCommand(cfg: vscode.WorkspaceConfiguration): { command: string; args: string[] } {
-  const command = expand(cfg.get<string>('path', 'timon').trim() || 'timon');
+// serverCommand builds the `timon lsp` command line from the settings;
+// extensionPath is where the extension is installed.
+export function serverCommand(
+  cfg: vscode.WorkspaceConfiguration,
+  extensionPath: string,
+): { command: string; args: string[] } {
+  const command = expand(cfg.get<string>('path', '').trim()) || bundledBinary(extensionPath) || 'timon';
   const args = ['lsp'];
   const config = expand(cfg.get<string>('config', '').trim());
   if (config !== '') {
@@ -69,7 +76,7 @@ export function serverCommand(cfg: vscode.WorkspaceConfiguration): { command: st
 
 async function start(context: vscode.ExtensionContext): Promise<void> {
   const cfg = vscode.workspace.getConfiguration(section);
-  const { command, args } = serverCommand(cfg);
+  const { command, args } = serverCommand(cfg, context.extensionPath);
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(cfg.get<Record<string, string>>('env', {}))) {
     env[k] = expand(String(v));
@@ -148,6 +155,13 @@ async function setToken(context: vscode.ExtensionContext): Promise<void> {
   await context.secrets.store(tokenKey, token.trim());
   void vscode.window.showInformationMessage('timon: personal token saved.');
   await restart(context);
+}
+
+// bundledBinary is the binary a platform-specific package (make dist) ships
+// in bin/, or '' in the generic package, which has none.
+function bundledBinary(extensionPath: string): string {
+  const bin = path.join(extensionPath, 'bin', process.platform === 'win32' ? 'timon.exe' : 'timon');
+  return fs.existsSync(bin) ? bin : '';
 }
 
 // expand replaces a leading ~ and ${userHome} with the home directory.
