@@ -144,12 +144,12 @@ type Finder interface {
 type Platform interface {
 	// Name is the platform's integration (core.IntegrationSlack…).
 	Name() core.Integration
-	// Thread returns the messages of ev's thread as context, oldest first,
-	// without ev.MessageID and what follows it, and only if ev.UserID may
-	// read them: otherwise an error wrapping ErrForbidden. The bot's own
-	// messages have role assistant, others role user with their content
-	// starting with the author's name ("Ada: …").
-	Thread(ctx context.Context, ev *Event) ([]core.Message, error)
+	// Thread returns the posts of ev's thread, oldest first, without
+	// ev.MessageID and what follows it, and only if ev.UserID may read
+	// them: otherwise an error wrapping ErrForbidden. The platform leaves
+	// out what is not a post (joins, system messages, deleted posts); the
+	// router shapes the rest into the request's context.
+	Thread(ctx context.Context, ev *Event) ([]ThreadPost, error)
 	// Post posts a reply for ev (in ev's thread, or in the conversation,
 	// or through ev.ResponseURL) and returns its id, "" when the reply
 	// cannot be edited.
@@ -161,6 +161,15 @@ type Platform interface {
 	// UpdateInterval is the least time between two edits of a streamed
 	// reply.
 	UpdateInterval() time.Duration
+}
+
+// ThreadPost is a post of a thread, as its platform gives it.
+type ThreadPost struct {
+	// Author is the name of who wrote it, as the platform shows it.
+	Author string
+	// Bot reports that this bot wrote it.
+	Bot  bool
+	Text string
 }
 
 // Editable is implemented by platforms on which some replies cannot be

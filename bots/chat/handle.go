@@ -271,19 +271,24 @@ func channelLabel(ev *Event) string {
 	return string(ev.Platform) + ":" + ev.ChannelID
 }
 
-// cleanThread drops the bot's placeholders and, when the adapter could not
-// leave it out, the triggering message; it keeps the latest messages within
-// maxThreadBytes.
-func (r *Router) cleanThread(ev *Event, msgs []core.Message) []core.Message {
+// cleanThread shapes a thread's posts into messages: the bot's own with
+// role assistant, others' with role user and their author's name ("Ada:
+// …"). It drops empty posts, the bot's placeholders and, when the adapter
+// could not leave it out, the triggering message; it keeps the latest
+// messages within maxThreadBytes.
+func (r *Router) cleanThread(ev *Event, posts []ThreadPost) []core.Message {
 	var out []core.Message
-	for _, m := range msgs {
-		if m.Role == "assistant" && r.isPlaceholder(m.Content) {
-			continue
+	for _, p := range posts {
+		text := strings.TrimSpace(p.Text)
+		switch {
+		case text == "":
+		case p.Bot && !r.isPlaceholder(text):
+			out = append(out, core.Message{Role: "assistant", Content: text})
+		case !p.Bot && p.Author != "":
+			out = append(out, core.Message{Role: "user", Content: p.Author + ": " + text})
+		case !p.Bot:
+			out = append(out, core.Message{Role: "user", Content: text})
 		}
-		if m.Role != "user" && m.Role != "assistant" {
-			m.Role = "user"
-		}
-		out = append(out, m)
 	}
 	if ev.MessageID == "" && len(out) > 0 {
 		if last := out[len(out)-1]; last.Role == "user" && strings.HasSuffix(strings.TrimSpace(last.Content), strings.TrimSpace(ev.Text)) {

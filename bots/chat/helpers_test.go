@@ -90,7 +90,7 @@ type recorder struct {
 	posts    []*post
 	byID     map[string]*post
 	updates  int
-	thread   []core.Message
+	thread   []chat.ThreadPost
 	threadEr error
 	failNext map[string]error // "post" or "update" → error returned once
 }
@@ -118,7 +118,7 @@ func (p *recorder) Name() core.Integration        { return p.name }
 func (p *recorder) MaxRunes() int                 { return p.max }
 func (p *recorder) UpdateInterval() time.Duration { return p.every }
 
-func (p *recorder) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, error) {
+func (p *recorder) Thread(ctx context.Context, ev *chat.Event) ([]chat.ThreadPost, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.thread), p.threadEr
@@ -165,7 +165,7 @@ func (p *recorder) fail(op string, err error) {
 	p.failNext[op] = err
 }
 
-func (p *recorder) setThread(msgs []core.Message, err error) {
+func (p *recorder) setThread(msgs []chat.ThreadPost, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.thread, p.threadEr = msgs, err

@@ -10,7 +10,6 @@ import (
 	"github.com/mattermost/mattermost/server/public/model"
 
 	"timon.dev/timon/bots/chat"
-	"timon.dev/timon/core"
 )
 
 // Thread returns ev's thread as context, oldest first, without the
@@ -20,7 +19,7 @@ import (
 // cannot read. Posts of another channel, deleted posts and system messages
 // are left out. The bot's own posts have role assistant; the others role
 // user, prefixed with their author's username.
-func (b *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, error) {
+func (b *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]chat.ThreadPost, error) {
 	if ev.ThreadID == "" {
 		return nil, nil
 	}
@@ -64,15 +63,11 @@ func (b *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, e
 		return p.ChannelId != ev.ChannelID || p.DeleteAt != 0 || p.IsSystemMessage() || p.Message == ""
 	})
 	names := b.names(ctx, me.Id, posts)
-	msgs := make([]core.Message, 0, len(posts))
-	for _, p := range posts {
-		if p.UserId == me.Id {
-			msgs = append(msgs, core.Message{Role: "assistant", Content: p.Message})
-			continue
-		}
-		msgs = append(msgs, core.Message{Role: "user", Content: names[p.UserId] + ": " + p.Message})
+	out := make([]chat.ThreadPost, len(posts))
+	for i, p := range posts {
+		out[i] = chat.ThreadPost{Author: names[p.UserId], Bot: p.UserId == me.Id, Text: p.Message}
 	}
-	return msgs, nil
+	return out, nil
 }
 
 // names maps the authors of posts (but the bot) to their usernames, from

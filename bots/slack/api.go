@@ -11,7 +11,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"timon.dev/timon/bots/chat"
-	"timon.dev/timon/core"
 )
 
 // maxRateRetries bounds the retries of one call refused with 429.
@@ -96,7 +95,7 @@ func (a *Adapter) Update(ctx context.Context, ev *chat.Event, id, text string) e
 // checking that the requester is a member of the channel
 // (conversations.members): the bot never pulls in what the requester
 // cannot read. The triggering message and what follows it are left out.
-func (a *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, error) {
+func (a *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]chat.ThreadPost, error) {
 	if ev.ThreadID == "" || ev.ThreadID == ev.MessageID {
 		return nil, nil // no thread, or the mention is its root: nothing before it
 	}
@@ -134,7 +133,7 @@ func (a *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, e
 		params.Cursor = next
 	}
 	slices.SortStableFunc(msgs, func(x, y slack.Message) int { return compareTS(x.Timestamp, y.Timestamp) })
-	var out []core.Message
+	var out []chat.ThreadPost
 	for _, m := range msgs {
 		if ev.MessageID != "" && compareTS(m.Timestamp, ev.MessageID) >= 0 {
 			break
@@ -142,15 +141,11 @@ func (a *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]core.Message, e
 		if m.SubType != "" && m.SubType != "bot_message" && m.SubType != "thread_broadcast" {
 			continue // joins, edits, deletions…
 		}
-		text := strings.TrimSpace(unescape.Replace(m.Text))
-		if text == "" {
-			continue
+		post := chat.ThreadPost{Bot: m.User == botUser || (botID != "" && m.BotID == botID), Text: unescape.Replace(m.Text)}
+		if !post.Bot && strings.TrimSpace(post.Text) != "" {
+			post.Author = a.authorName(ctx, m)
 		}
-		if m.User == botUser || (botID != "" && m.BotID == botID) {
-			out = append(out, core.Message{Role: "assistant", Content: text})
-			continue
-		}
-		out = append(out, core.Message{Role: "user", Content: a.authorName(ctx, m) + ": " + text})
+		out = append(out, post)
 	}
 	return out, nil
 }
