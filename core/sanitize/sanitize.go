@@ -492,3 +492,18 @@ func invisible(r rune) bool {
 	}
 	return false
 }
+
+// StripFence returns the body of a Markdown code fence that wraps the whole
+// of s (chat-tuned models add one around code they were asked for), with
+// its last line break; s itself when no fence wraps it.
+func StripFence(s string) string {
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "```") || !strings.HasSuffix(t, "```") || len(t) < 6 {
+		return s
+	}
+	t = strings.TrimSuffix(t, "```")
+	if i := strings.IndexByte(t, '\n'); i >= 0 {
+		return t[i+1:]
+	}
+	return s
+}

@@ -132,3 +132,18 @@ func FuzzMarkdown(f *testing.F) {
 		}
 	})
 }
+
+func TestStripFence(t *testing.T) {
+	for in, want := range map[string]string{
+		"```go\nx := 1\n```":      "x := 1\n",
+		"  ```\na\nb\n```\n\n":    "a\nb\n",
+		"x := 1":                  "x := 1",
+		"```go x := 1```":         "```go x := 1```", // no body line: left as is
+		"see ```a``` and ```b```": "see ```a``` and ```b```",
+		"``````":                  "``````",
+	} {
+		if got := StripFence(in); got != want {
+			t.Errorf("StripFence(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/latex"
+	"timon.dev/timon/core/sanitize"
 )
 
 // ID names an action; it is also the suffix of its command (timon.ID).
@@ -229,7 +230,7 @@ type Edit struct {
 func Edits(s Spec, text string, start, end int, answer string) []Edit {
 	old := text[start:end]
 	if !s.LaTeX {
-		answer = stripFences(answer)
+		answer = sanitize.StripFence(answer)
 		// Keep the target's own leading and trailing line breaks and
 		// indentation: models drop them.
 		lead := old[:len(old)-len(strings.TrimLeft(old, " \t\r\n"))]
@@ -245,17 +246,4 @@ func Edits(s Spec, text string, start, end int, answer string) []Edit {
 		out = append(out, Edit{Start: start + e.Start, End: start + e.End, NewText: e.NewText})
 	}
 	return out
-}
-
-// stripFences removes a Markdown code fence wrapped around the answer.
-func stripFences(s string) string {
-	t := strings.TrimSpace(s)
-	if !strings.HasPrefix(t, "```") || !strings.HasSuffix(t, "```") || len(t) < 6 {
-		return s
-	}
-	t = strings.TrimSuffix(t, "```")
-	if i := strings.IndexByte(t, '\n'); i >= 0 {
-		return t[i+1:]
-	}
-	return s
 }

@@ -3,6 +3,8 @@ package complete
 import (
 	"strings"
 	"unicode/utf8"
+
+	"timon.dev/timon/core/sanitize"
 )
 
 // MinLength is the shortest suggestion offered (non-blank characters).
@@ -25,7 +27,9 @@ type Around struct {
 func Clean(s string, a Around) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	a.After = strings.ReplaceAll(a.After, "\r\n", "\n")
-	s = stripFences(s)
+	if body := sanitize.StripFence(s); body != s {
+		s = strings.TrimRight(body, "\n")
+	}
 	// An answer that starts by repeating the line before the cursor.
 	if lp := a.LinePrefix; strings.TrimSpace(lp) != "" && strings.HasPrefix(s, lp) {
 		s = s[len(lp):]
@@ -37,20 +41,6 @@ func Clean(s string, a Around) string {
 	s = trimEnd(s, a.After)
 	if utf8.RuneCountInString(strings.TrimSpace(s)) < MinLength {
 		return ""
-	}
-	return s
-}
-
-// stripFences removes a Markdown code fence wrapped around the whole
-// answer, which chat-tuned models sometimes add.
-func stripFences(s string) string {
-	t := strings.TrimSpace(s)
-	if !strings.HasPrefix(t, "```") || !strings.HasSuffix(t, "```") || len(t) < 6 {
-		return s
-	}
-	t = strings.TrimSuffix(t, "```")
-	if i := strings.IndexByte(t, '\n'); i >= 0 {
-		return strings.TrimRight(t[i+1:], "\n")
 	}
 	return s
 }
