@@ -1,12 +1,13 @@
 // Package assistant is the governed engine: the in-process implementation of
 // core.Assistant that every request goes through, in this order:
 //
-//	validate → policy decision → quota reservation → redaction
-//	→ input moderation → provider → quota settlement → output moderation
-//	→ output checks → placeholder restore → journal entry
+//	validate → policy decision → quota reservation → untrusted material
+//	→ redaction → input moderation → provider → quota settlement
+//	→ output moderation → output checks → placeholder restore → journal entry
 //
 // Moderation runs only for the requests of policy rules with a moderation
-// block (see moderation.go).
+// block (see moderation.go); a streamed answer's output moderation runs as
+// it arrives, before its checks and restore.
 //
 // The quota reservation (the request's concurrency slot) comes before
 // redaction, with an estimate from the unredacted size, so that the work a
