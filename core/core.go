@@ -230,6 +230,15 @@ func (r *Request) validateUntrusted() error {
 	if len(r.Untrusted) > MaxUntrusted {
 		return Errorf(KindInvalid, "untrusted lists %d pieces of material, more than the %d allowed", len(r.Untrusted), MaxUntrusted)
 	}
+	total := 0
+	for _, u := range r.Untrusted {
+		total += len(u)
+	}
+	if total > MaxInputBytes {
+		// Each piece is redacted and classified on its own: listing the
+		// same text many times must not multiply that work.
+		return Errorf(KindInvalid, "untrusted lists %d bytes of material, more than the %d allowed", total, MaxInputBytes)
+	}
 	for i, u := range r.Untrusted {
 		if strings.TrimSpace(u) == "" {
 			return Errorf(KindInvalid, "untrusted[%d] is empty", i)

@@ -198,3 +198,20 @@ func TestModerationStreamChecksShortLinesTogether(t *testing.T) {
 		t.Fatalf("%d classifications of a %d-byte answer of short lines: checked line by line", len(mods), len(answer))
 	}
 }
+
+// TestUntrustedCannotMultiplyTheWork: listing the same material many times
+// (each piece is redacted and classified on its own) is refused before
+// any of that work.
+func TestUntrustedCannotMultiplyTheWork(t *testing.T) {
+	r := newModRig(t, &policy.Moderation{Untrusted: map[string]policy.ModerationAction{"*": act("warn")}}, nil)
+	big := strings.Repeat("bob: the same long message again. ", 40000) // about 1.3 MB
+	req := thread(big)
+	for range 4 {
+		req.Untrusted = append(req.Untrusted, big)
+	}
+	_, err := r.Engine.Do(context.Background(), req)
+	wantKind(t, err, core.KindInvalid, "untrusted lists")
+	if _, mods := r.requests(); len(mods) != 0 {
+		t.Fatalf("%d classifications of a refused request", len(mods))
+	}
+}

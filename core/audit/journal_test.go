@@ -363,12 +363,7 @@ func TestWALStaysSmall(t *testing.T) {
 		// 100 commits, the test waits for those asked for to have run: what
 		// it checks is that they run and start the WAL over, not how fast.
 		if i%100 == 99 {
-			for deadline := time.Now().Add(20 * time.Second); j.walRuns.Load() < j.walKicks.Load(); {
-				if time.Now().After(deadline) {
-					t.Fatalf("the WAL checkpoints asked for did not run in 20 s (%d commits)", i+1)
-				}
-				time.Sleep(time.Millisecond)
-			}
+			waitFor(t, "the WAL checkpoints asked for", 20*time.Second, func() bool { return j.walRuns.Load() >= j.walKicks.Load() })
 		}
 	}
 	j.Close()

@@ -174,19 +174,13 @@ func TestTail(t *testing.T) {
 		done := make(chan error)
 		go func() { done <- Tail(fctx, st, Filter{Integration: "gitlab", Limit: 1}, true, &follow, FormatJSONL) }()
 		// It follows from what it printed first: append after that.
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(follow.String(), "\n") && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitFor(t, "tail -f to print its backlog", 5*time.Second, func() bool { return strings.Contains(follow.String(), "\n") })
 		for i := 31; i <= 36; i++ {
 			if err := j.Append(ctx, sample(i), nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		deadline = time.Now().Add(5 * time.Second)
-		for strings.Count(follow.String(), "\n") < 3 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitFor(t, "tail -f to print the new entries", 5*time.Second, func() bool { return strings.Count(follow.String(), "\n") >= 3 })
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatalf("tail ended with %v", err)
