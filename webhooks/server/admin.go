@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/store"
@@ -29,19 +27,22 @@ import (
 // since and until take what the CLI's --since and --until do: a date, an
 // RFC 3339 time, or a duration ago (7d, 24h, 90m). The answers echo the
 // window applied, null for no bound.
-func (s *Server) adminRoutes(g *gin.RouterGroup) {
-	g.GET("/audit", s.adminAudit)
-	g.GET("/audit/:request_id", s.adminAuditRequest)
-	g.GET("/usage", s.adminUsage)
+//
+// Each route goes through mw (authentication, the admin group).
+func (s *Server) adminRoutes(mw ...func(http.Handler) http.Handler) {
+	s.handle("GET /admin/audit", http.HandlerFunc(s.adminAudit), mw...)
+	s.handle("GET /admin/audit/{request_id}", http.HandlerFunc(s.adminAuditRequest), mw...)
+	s.handle("GET /admin/usage", http.HandlerFunc(s.adminUsage), mw...)
 }
 
 // usageWindow is /admin/usage's window when since is not given.
 const usageWindow = 30 * 24 * time.Hour
 
-func adminFilter(c *gin.Context) (audit.Filter, error) {
+func adminFilter(r *http.Request) (audit.Filter, error) {
+	q := r.URL.Query()
 	f := audit.Filter{
-		UserID: c.Query("user"), Integration: c.Query("integration"), Group: c.Query("group"),
-		Outcome: c.Query("outcome"), RequestID: c.Query("request_id"),
+		UserID: q.Get("user"), Integration: q.Get("integration"), Group: q.Get("group"),
+		Outcome: q.Get("outcome"), RequestID: q.Get("request_id"),
 	}
 	var err error
 	now := time.Now()
@@ -49,16 +50,16 @@ func adminFilter(c *gin.Context) (audit.Filter, error) {
 		name string
 		dst  *time.Time
 	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if *p.dst, err = audit.ParseWhen(c.Query(p.name), now); err != nil {
+		if *p.dst, err = audit.ParseWhen(q.Get(p.name), now); err != nil {
 			return f, core.Errorf(core.KindInvalid, "%s: %v", p.name, err)
 		}
 	}
-	if v := c.Query("after"); v != "" {
+	if v := q.Get("after"); v != "" {
 		if f.AfterSeq, err = strconv.ParseInt(v, 10, 64); err != nil || f.AfterSeq < 0 {
 			return f, core.Errorf(core.KindInvalid, "after: expected a sequence number")
 		}
 	}
-	if v := c.Query("limit"); v != "" {
+	if v := q.Get("limit"); v != "" {
 		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > 1000 {
 			return f, core.Errorf(core.KindInvalid, "limit: expected 1 to 1000")
 		}
@@ -66,44 +67,44 @@ func adminFilter(c *gin.Context) (audit.Filter, error) {
 	return f, nil
 }
 
-func (s *Server) adminAudit(c *gin.Context) {
-	f, err := adminFilter(c)
+func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) {
+	f, err := adminFilter(r)
 	if err != nil {
-		writeError(c, err)
+		writeError(w, r, err)
 		return
 	}
 	if f.Limit == 0 {
 		f.Limit = 100
 	}
-	entries, err := audit.List(c.Request.Context(), s.o.Store, f)
+	entries, err := audit.List(r.Context(), s.o.Store, f)
 	if err != nil {
 		s.log.Error("listing the journal", "err", err)
-		writeError(c, core.Errorf(core.KindInternal, "the journal could not be read"))
+		writeError(w, r, core.Errorf(core.KindInternal, "the journal could not be read"))
 		return
 	}
-	body := gin.H{"since": bound(f.Since), "until": bound(f.Until), "entries": entries}
+	body := map[string]any{"since": bound(f.Since), "until": bound(f.Until), "entries": entries}
 	if len(entries) == f.Limit {
 		body["next"] = entries[len(entries)-1].Seq
 	}
-	c.JSON(http.StatusOK, body)
+	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) adminUsage(c *gin.Context) {
-	f, err := adminFilter(c)
+func (s *Server) adminUsage(w http.ResponseWriter, r *http.Request) {
+	f, err := adminFilter(r)
 	if err != nil {
-		writeError(c, err)
+		writeError(w, r, err)
 		return
 	}
 	if f.Since.IsZero() {
 		f.Since = time.Now().Add(-usageWindow)
 	}
-	stats, err := audit.StatsFor(c.Request.Context(), s.o.Store, f)
+	stats, err := audit.StatsFor(r.Context(), s.o.Store, f)
 	if err != nil {
 		s.log.Error("journal statistics", "err", err)
-		writeError(c, core.Errorf(core.KindInternal, "the journal could not be read"))
+		writeError(w, r, core.Errorf(core.KindInternal, "the journal could not be read"))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"since": bound(f.Since), "until": bound(f.Until), "stats": stats})
+	writeJSON(w, http.StatusOK, map[string]any{"since": bound(f.Since), "until": bound(f.Until), "stats": stats})
 }
 
 // bound is a window's bound as the answers echo it: RFC 3339 in UTC, or
@@ -119,22 +120,22 @@ func bound(t time.Time) any {
 // timon audit show does. The reading is journaled before anything is
 // answered, by the administrator the token names; an unknown request id is
 // 404 and leaves no entry.
-func (s *Server) adminAuditRequest(c *gin.Context) {
+func (s *Server) adminAuditRequest(w http.ResponseWriter, r *http.Request) {
 	if s.o.Journal == nil {
-		writeError(c, core.Errorf(core.KindInternal, "this hub has no journal to read"))
+		writeError(w, r, core.Errorf(core.KindInternal, "this hub has no journal to read"))
 		return
 	}
-	id := c.Param("request_id")
-	p := principal(c)
-	r, err := s.o.Journal.Read(c.Request.Context(), id, audit.Reader{UserID: p.UserID, Groups: p.Groups})
+	id := r.PathValue("request_id")
+	p := principal(r)
+	read, err := s.o.Journal.Read(r.Context(), id, audit.Reader{UserID: p.UserID, Groups: p.Groups})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(c, core.Errorf(core.KindNotFound, "no journal entry for request %s", id))
+		writeError(w, r, core.Errorf(core.KindNotFound, "no journal entry for request %s", id))
 		return
 	case err != nil:
 		s.log.Error("reading a request's journal entries", "err", err)
-		writeError(c, core.Errorf(core.KindInternal, "the journal could not be read, or the reading could not be journaled"))
+		writeError(w, r, core.Errorf(core.KindInternal, "the journal could not be read, or the reading could not be journaled"))
 		return
 	}
-	c.JSON(http.StatusOK, r)
+	writeJSON(w, http.StatusOK, read)
 }

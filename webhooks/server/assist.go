@@ -9,37 +9,35 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/gin-gonic/gin"
-
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/remote"
 )
 
-func (s *Server) assist(c *gin.Context) {
+func (s *Server) assist(w http.ResponseWriter, r *http.Request) {
 	var body remote.AssistRequest
-	if err := decodeBody(c.Request.Body, &body); err != nil {
-		writeError(c, err)
+	if err := decodeBody(r.Body, &body); err != nil {
+		writeError(w, r, err)
 		return
 	}
-	req := body.Request(principal(c))
+	req := body.Request(principal(r))
 	if !body.Stream {
-		resp, err := s.o.Assistant.Do(c.Request.Context(), req)
+		resp, err := s.o.Assistant.Do(r.Context(), req)
 		if err != nil {
-			writeError(c, err)
+			writeError(w, r, err)
 			return
 		}
-		c.JSON(http.StatusOK, resp)
+		writeJSON(w, http.StatusOK, resp)
 		return
 	}
 	// Errors found before the first byte of the answer still get their
 	// HTTP status; later ones arrive as an error event.
-	sse := newSSE(c)
-	resp, err := s.o.Assistant.Stream(c.Request.Context(), req, func(d string) error {
+	sse := newSSE(w, r)
+	resp, err := s.o.Assistant.Stream(r.Context(), req, func(d string) error {
 		return sse.event(remote.EventDelta, remote.Delta{Text: d})
 	})
 	if err != nil {
 		if !sse.started {
-			writeError(c, err)
+			writeError(w, r, err)
 			return
 		}
 		sse.event(remote.EventError, bodyOf(core.AsError(err, "internal error")))
@@ -50,22 +48,23 @@ func (s *Server) assist(c *gin.Context) {
 
 // sse writes server-sent events, starting the response on the first one.
 type sse struct {
-	c       *gin.Context
+	w       http.ResponseWriter
+	r       *http.Request
 	started bool
 }
 
-func newSSE(c *gin.Context) *sse { return &sse{c: c} }
+func newSSE(w http.ResponseWriter, r *http.Request) *sse { return &sse{w: w, r: r} }
 
 func (s *sse) start() {
 	if s.started {
 		return
 	}
 	s.started = true
-	h := s.c.Writer.Header()
+	h := s.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	s.c.Status(http.StatusOK)
+	s.w.WriteHeader(http.StatusOK)
 }
 
 func (s *sse) event(name string, v any) error {
@@ -74,27 +73,30 @@ func (s *sse) event(name string, v any) error {
 		return err
 	}
 	s.start()
-	w := s.c.Writer
 	if name != "" {
-		w.WriteString("event: " + name + "\n")
+		io.WriteString(s.w, "event: "+name+"\n")
 	}
-	w.WriteString("data: ")
-	w.Write(data)
-	if _, err := w.WriteString("\n\n"); err != nil {
+	io.WriteString(s.w, "data: ")
+	s.w.Write(data)
+	if _, err := io.WriteString(s.w, "\n\n"); err != nil {
 		return err
 	}
-	w.Flush()
-	return s.c.Request.Context().Err()
+	s.flush()
+	return s.r.Context().Err()
 }
 
 func (s *sse) raw(line string) error {
 	s.start()
-	if _, err := s.c.Writer.WriteString(line); err != nil {
+	if _, err := io.WriteString(s.w, line); err != nil {
 		return err
 	}
-	s.c.Writer.Flush()
-	return s.c.Request.Context().Err()
+	s.flush()
+	return s.r.Context().Err()
 }
+
+// flush sends the events written so far; a writer that cannot flush
+// sends them when the handler returns.
+func (s *sse) flush() { _ = http.NewResponseController(s.w).Flush() }
 
 // decodeBody decodes a native route's JSON body into v: one JSON value,
 // no field that v does not have, and errors that name the JSON field and

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"timon.dev/timon/core"
 )
 
@@ -114,11 +112,11 @@ type ocResponse struct {
 }
 
 // chatRequest turns an OpenAI chat request into a core request.
-func chatRequest(c *gin.Context, body *chatCompletionRequest) (*core.Request, error) {
+func chatRequest(r *http.Request, body *chatCompletionRequest) (*core.Request, error) {
 	if err := checkChoices("n", body.N); err != nil {
 		return nil, err
 	}
-	req := &core.Request{Principal: principal(c), Task: core.TaskChat, Temperature: body.Temperature, TopP: body.TopP,
+	req := &core.Request{Principal: principal(r), Task: core.TaskChat, Temperature: body.Temperature, TopP: body.TopP,
 		Stop: body.Stop, MaxTokens: body.MaxTokens, Model: requestedModel(body.Model)}
 	if body.MaxCompletionTokens > 0 {
 		req.MaxTokens = body.MaxCompletionTokens
@@ -166,26 +164,26 @@ func (s *Server) assistError(model string, err error) error {
 	return err
 }
 
-func (s *Server) chatCompletions(c *gin.Context) {
+func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	var body chatCompletionRequest
-	if err := decodeOpenAI(c, chatParams, &body); err != nil {
-		openAIError(c, err)
+	if err := decodeOpenAI(r, chatParams, &body); err != nil {
+		openAIError(w, r, err)
 		return
 	}
-	req, err := chatRequest(c, &body)
+	req, err := chatRequest(r, &body)
 	if err != nil {
-		openAIError(c, err)
+		openAIError(w, r, err)
 		return
 	}
 	created := time.Now().Unix()
 	if !body.Stream {
-		resp, err := s.o.Assistant.Do(c.Request.Context(), req)
+		resp, err := s.o.Assistant.Do(r.Context(), req)
 		if err != nil {
-			openAIError(c, s.assistError(req.Model, err))
+			openAIError(w, r, s.assistError(req.Model, err))
 			return
 		}
 		finish := finishReason(resp.FinishReason)
-		c.JSON(http.StatusOK, ocResponse{
+		writeJSON(w, http.StatusOK, ocResponse{
 			ID: resp.RequestID, Object: "chat.completion", Created: created, Model: resp.Model,
 			Choices: []ocChoice{{Message: &ocMessage{Role: "assistant", Content: resp.Text}, FinishReason: &finish}},
 			Usage:   usage(resp.Usage), Notices: resp.Notices,
@@ -195,7 +193,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	// Every chunk carries the same id, created and model: the model asked
 	// for ("timon" when the policy chooses, since the choice is known only
 	// at the end).
-	st := &openAIStream{sse: newSSE(c), object: "chat.completion.chunk", created: created, model: streamModel(body.Model)}
+	st := &openAIStream{sse: newSSE(w, r), object: "chat.completion.chunk", created: created, model: streamModel(body.Model)}
 	first := true
 	delta := func(d string) *ocDelta {
 		out := &ocDelta{Content: &d}
@@ -204,11 +202,11 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		}
 		return out
 	}
-	resp, err := s.o.Assistant.Stream(c.Request.Context(), req, func(d string) error {
+	resp, err := s.o.Assistant.Stream(r.Context(), req, func(d string) error {
 		return st.chunk(req.ID, ocChoice{Delta: delta(d)})
 	})
 	if err != nil {
-		st.fail(c, s.assistError(req.Model, err), func(reason string) error {
+		st.fail(w, r, s.assistError(req.Model, err), func(reason string) error {
 			return st.chunk(req.ID, ocChoice{Delta: &ocDelta{}, FinishReason: &reason})
 		})
 		return
@@ -245,9 +243,9 @@ const filteredReason = "content_filter"
 // first ends the choice with finish_reason content_filter, written by
 // finish, so that a client reading only finish_reason knows the text is
 // cut, then the error event says why.
-func (st *openAIStream) fail(c *gin.Context, err error, finish func(reason string) error) {
+func (st *openAIStream) fail(w http.ResponseWriter, r *http.Request, err error, finish func(reason string) error) {
 	if !st.sse.started {
-		openAIError(c, err)
+		openAIError(w, r, err)
 		return
 	}
 	if core.ErrorKind(err) == core.KindBlocked {
@@ -288,7 +286,7 @@ func usage(u core.Usage) *ocUsage {
 	return &ocUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.PromptTokens + u.CompletionTokens}
 }
 
-func (s *Server) models(c *gin.Context) {
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	type model struct {
 		ID      string `json:"id"`
 		Object  string `json:"object"`
@@ -299,5 +297,5 @@ func (s *Server) models(c *gin.Context) {
 	for _, m := range s.o.Models {
 		out = append(out, model{ID: m, Object: "model", OwnedBy: "timon"})
 	}
-	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
 }

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"timon.dev/timon/core"
 )
 
@@ -70,10 +68,10 @@ func promptText(raw json.RawMessage) (string, error) {
 	return s, nil
 }
 
-func (s *Server) completions(c *gin.Context) {
+func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 	var body completionRequest
-	if err := decodeOpenAI(c, completionParams, &body); err != nil {
-		openAIError(c, err)
+	if err := decodeOpenAI(r, completionParams, &body); err != nil {
+		openAIError(w, r, err)
 		return
 	}
 	prompt, err := promptText(body.Prompt)
@@ -87,36 +85,36 @@ func (s *Server) completions(c *gin.Context) {
 		err = invalidParam("prompt", "prompt and suffix are both empty: there is nothing to complete")
 	}
 	if err != nil {
-		openAIError(c, err)
+		openAIError(w, r, err)
 		return
 	}
-	req := &core.Request{Principal: principal(c), Task: core.TaskComplete, Prefix: prompt, Suffix: body.Suffix,
+	req := &core.Request{Principal: principal(r), Task: core.TaskComplete, Prefix: prompt, Suffix: body.Suffix,
 		Model: requestedModel(body.Model), MaxTokens: body.MaxTokens, Temperature: body.Temperature, TopP: body.TopP, Stop: body.Stop}
 	created := time.Now().Unix()
 	if !body.Stream {
-		resp, err := s.o.Assistant.Do(c.Request.Context(), req)
+		resp, err := s.o.Assistant.Do(r.Context(), req)
 		if err != nil {
-			openAIError(c, s.assistError(req.Model, err))
+			openAIError(w, r, s.assistError(req.Model, err))
 			return
 		}
 		finish := finishReason(resp.FinishReason)
-		c.JSON(http.StatusOK, completionResponse{
+		writeJSON(w, http.StatusOK, completionResponse{
 			ID: resp.RequestID, Object: "text_completion", Created: created, Model: resp.Model,
 			Choices: []completionChoice{{Text: resp.Text, FinishReason: &finish}},
 			Usage:   usage(resp.Usage), Notices: resp.Notices,
 		})
 		return
 	}
-	st := &openAIStream{sse: newSSE(c), object: "text_completion", created: created, model: streamModel(body.Model)}
+	st := &openAIStream{sse: newSSE(w, r), object: "text_completion", created: created, model: streamModel(body.Model)}
 	chunk := func(id string, ch completionChoice, notices ...string) error {
 		return st.sse.event("", completionResponse{ID: id, Object: st.object, Created: created, Model: st.model,
 			Choices: []completionChoice{ch}, Notices: notices})
 	}
-	resp, err := s.o.Assistant.Stream(c.Request.Context(), req, func(d string) error {
+	resp, err := s.o.Assistant.Stream(r.Context(), req, func(d string) error {
 		return chunk(req.ID, completionChoice{Text: d})
 	})
 	if err != nil {
-		st.fail(c, s.assistError(req.Model, err), func(reason string) error {
+		st.fail(w, r, s.assistError(req.Model, err), func(reason string) error {
 			return chunk(req.ID, completionChoice{FinishReason: &reason})
 		})
 		return

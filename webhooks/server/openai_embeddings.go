@@ -8,8 +8,6 @@ import (
 	"math"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
-
 	"timon.dev/timon/core"
 )
 
@@ -68,10 +66,10 @@ func embedInputs(raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
-func (s *Server) embeddings(c *gin.Context) {
+func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 	var body embeddingRequest
-	if err := decodeOpenAI(c, embeddingParams, &body); err != nil {
-		openAIError(c, err)
+	if err := decodeOpenAI(r, embeddingParams, &body); err != nil {
+		openAIError(w, r, err)
 		return
 	}
 	inputs, err := embedInputs(body.Input)
@@ -86,18 +84,18 @@ func (s *Server) embeddings(c *gin.Context) {
 		err = invalidParam("dimensions", "dimensions must be a positive number")
 	}
 	if err != nil {
-		openAIError(c, err)
+		openAIError(w, r, err)
 		return
 	}
 	emb, ok := s.o.Assistant.(core.Embedder)
 	if !ok {
-		openAIError(c, core.Errorf(core.KindNotImplemented, "this hub does not serve embeddings"))
+		openAIError(w, r, core.Errorf(core.KindNotImplemented, "this hub does not serve embeddings"))
 		return
 	}
-	req := &core.EmbedRequest{Principal: principal(c), Model: requestedModel(body.Model), Inputs: inputs, Dimensions: body.Dimensions}
-	resp, err := emb.Embed(c.Request.Context(), req)
+	req := &core.EmbedRequest{Principal: principal(r), Model: requestedModel(body.Model), Inputs: inputs, Dimensions: body.Dimensions}
+	resp, err := emb.Embed(r.Context(), req)
 	if err != nil {
-		openAIError(c, s.assistError(req.Model, err))
+		openAIError(w, r, s.assistError(req.Model, err))
 		return
 	}
 	out := embeddingResponse{Object: "list", Model: resp.Model, Data: make([]embedding, len(resp.Vectors)),
@@ -108,8 +106,8 @@ func (s *Server) embeddings(c *gin.Context) {
 			out.Data[i].Embedding = base64Vector(v)
 		}
 	}
-	c.Header("X-Request-Id", resp.RequestID)
-	c.JSON(http.StatusOK, out)
+	w.Header().Set("X-Request-Id", resp.RequestID)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // base64Vector encodes v as OpenAI's base64 format: little-endian float32.

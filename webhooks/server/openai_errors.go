@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"timon.dev/timon/core"
 )
 
@@ -26,19 +24,19 @@ var openAIRoutes = map[string]bool{
 	"/v1/models":           true,
 }
 
-// isOpenAIRoute reports whether c is on an OpenAI-compatible route (by its
+// isOpenAIRoute reports whether r is on an OpenAI-compatible route (by its
 // path too: a request for a method the route does not have matches none).
-func isOpenAIRoute(c *gin.Context) bool {
-	return openAIRoutes[c.FullPath()] || openAIRoutes[c.Request.URL.Path]
+func isOpenAIRoute(r *http.Request) bool {
+	return openAIRoutes[fullPath(r)] || openAIRoutes[r.URL.Path]
 }
 
-// writeRouteError writes err in the shape of c's route.
-func writeRouteError(c *gin.Context, err error) {
-	if isOpenAIRoute(c) {
-		openAIError(c, err)
+// writeRouteError writes err in the shape of r's route.
+func writeRouteError(w http.ResponseWriter, r *http.Request, err error) {
+	if isOpenAIRoute(r) {
+		openAIError(w, r, err)
 		return
 	}
-	writeError(c, err)
+	writeError(w, r, err)
 }
 
 // oaError is the inner object of OpenAI's error shape.
@@ -83,11 +81,11 @@ func (e *modelNotFound) Error() string { return e.err.Error() }
 func (e *modelNotFound) Unwrap() error { return e.err }
 
 // openAIError writes err in OpenAI's shape.
-func openAIError(c *gin.Context, err error) {
+func openAIError(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *paramError
 	if errors.As(err, &pe) {
 		param := pe.param
-		c.AbortWithStatusJSON(http.StatusBadRequest, oaErrorBody{
+		writeJSON(w, http.StatusBadRequest, oaErrorBody{
 			Error:     oaError{Message: pe.msg, Type: "invalid_request_error", Param: &param, Code: pe.code},
 			errorBody: errorBody{Code: core.KindInvalid, Message: pe.msg},
 		})
@@ -102,9 +100,9 @@ func openAIError(c *gin.Context, err error) {
 		param = &p
 	}
 	if !e.RetryAt.IsZero() {
-		c.Header("Retry-After", strconv.Itoa(max(1, int(time.Until(e.RetryAt).Seconds())+1)))
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(time.Until(e.RetryAt).Seconds())+1)))
 	}
-	c.AbortWithStatusJSON(status, oaErrorBody{
+	writeJSON(w, status, oaErrorBody{
 		Error:     oaError{Message: e.Message, Type: typ, Param: param, Code: code},
 		errorBody: bodyOf(e),
 	})
@@ -112,10 +110,10 @@ func openAIError(c *gin.Context, err error) {
 
 // openAIStreamError is the event that ends a stream that failed after it
 // started: openai-go and the npm client raise it as an error.
-func openAIStreamError(err error) gin.H {
+func openAIStreamError(err error) map[string]any {
 	e := core.AsError(err, "internal error")
 	_, typ, code := openAIKind(e)
-	return gin.H{"error": oaError{Message: e.Message, Type: typ, Code: code}, "request_id": e.RequestID}
+	return map[string]any{"error": oaError{Message: e.Message, Type: typ, Code: code}, "request_id": e.RequestID}
 }
 
 // openAIKind maps an error to its HTTP status and OpenAI's type and code.

@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"slices"
-
-	"github.com/gin-gonic/gin"
 )
 
 // A parameter of an OpenAI-compatible request is honoured (decoded and
@@ -70,10 +69,10 @@ var refusalHints = map[string]string{
 	"reasoning_effort":   "not passed to the models",
 }
 
-// decodeOpenAI reads c's JSON body into v after checking its parameters
+// decodeOpenAI reads r's JSON body into v after checking its parameters
 // against params.
-func decodeOpenAI(c *gin.Context, params map[string]use, v any) error {
-	data, err := io.ReadAll(c.Request.Body)
+func decodeOpenAI(r *http.Request, params map[string]use, v any) error {
+	data, err := io.ReadAll(r.Body)
 	if err != nil {
 		return decodeError(err)
 	}

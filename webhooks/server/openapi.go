@@ -3,8 +3,7 @@ package server
 import (
 	_ "embed"
 	"net/http"
-
-	"github.com/gin-gonic/gin"
+	"strconv"
 )
 
 // openAPI is the hub's HTTP reference, OpenAPI 3.1: every route, each
@@ -18,6 +17,12 @@ var openAPI []byte
 // OpenAPI returns the OpenAPI 3.1 document served at GET /openapi.json.
 func OpenAPI() []byte { return openAPI }
 
-func serveOpenAPI(c *gin.Context) {
-	c.Data(http.StatusOK, "application/json", openAPI)
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	if len(h["Content-Type"]) == 0 {
+		h["Content-Type"] = []string{"application/json"}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(openAPI)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(openAPI)
 }

@@ -1,4 +1,4 @@
-// Package server is timon serve's HTTP front door (gin): health and
+// Package server is timon serve's HTTP front door, on net/http's ServeMux: health and
 // readiness, personal-token authentication, the native /v1/assist API, the
 // governed OpenAI-compatible routes (chat, completions, embeddings, models),
 // the admin routes, the OpenAPI document of them all, and the mount points
@@ -11,6 +11,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,13 +19,12 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gin-gonic/gin"
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
@@ -47,6 +47,7 @@ type Check struct {
 
 // Mount attaches a handler from another front end (bots, GitLab webhooks).
 type Mount struct {
+	// Path is a path as ServeMux patterns write it ({name} for a segment).
 	Method, Path string
 	Handler      http.Handler
 	// MaxBodyBytes bounds this route's request bodies; zero means the
@@ -85,9 +86,15 @@ type Options struct {
 
 // Server is the HTTP handler of timon serve.
 type Server struct {
-	o      Options
-	engine *gin.Engine
-	log    *slog.Logger
+	o   Options
+	mux *http.ServeMux
+	log *slog.Logger
+
+	// routes lists the registered routes in their order, methods lists
+	// their methods in the order each first appears (the order of an
+	// Allow header).
+	routes  []route
+	methods []string
 
 	// limits holds the body bounds of the routes with their own, by
 	// "METHOD /path".
@@ -99,6 +106,14 @@ type Server struct {
 	// failing holds, by check name, whether the check failed when last run.
 	failing map[string]bool
 }
+
+// route is one registered route: a method and a ServeMux path pattern
+// ({name} for a segment).
+type route struct {
+	method, path string
+}
+
+func (r route) String() string { return r.method + " " + r.path }
 
 // New builds the routes.
 func New(o Options) *Server {
@@ -114,129 +129,330 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	gin.SetMode(gin.ReleaseMode)
-	s := &Server{o: o, engine: gin.New(), log: o.Logger, limits: map[string]int64{}}
+	s := &Server{o: o, mux: http.NewServeMux(), log: o.Logger, limits: map[string]int64{}}
 	for _, m := range o.Mounts {
 		if m.MaxBodyBytes > 0 {
 			s.limits[m.Method+" "+m.Path] = m.MaxBodyBytes
 		}
 	}
-	e := s.engine
-	e.HandleMethodNotAllowed = true
-	e.Use(countRequests, s.recoverer, s.readBody)
-	e.NoRoute(func(c *gin.Context) {
-		msg := fmt.Sprintf("no route %s %s", c.Request.Method, c.Request.URL.Path)
-		if why, ok := o.Off[c.Request.URL.Path]; ok {
-			msg += ": " + why
-		}
-		writeError(c, core.Errorf(core.KindNotFound, "%s", msg))
-	})
-	e.NoMethod(func(c *gin.Context) {
-		writeErrorStatus(c, http.StatusMethodNotAllowed, core.Errorf(core.KindInvalid, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
-	})
+	// What no route matches: 404, or 405 when the path has routes of
+	// other methods (unmatched).
+	s.mux.HandleFunc("/", s.unmatched)
 
-	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	e.GET("/readyz", s.readyz)
+	s.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	s.handle("GET /readyz", http.HandlerFunc(s.readyz))
 	// Metrics carry counts and latencies by integration, task, provider
 	// and type, never who asked or what: Prometheus scrapes them without
 	// a token.
-	e.GET("/metrics", gin.WrapH(metrics.Handler()))
+	s.handle("GET /metrics", metrics.Handler())
 	// The API's reference describes routes, never data: no token needed.
-	e.GET("/openapi.json", serveOpenAPI)
+	s.handle("GET /openapi.json", http.HandlerFunc(serveOpenAPI))
 
-	v1 := e.Group("/v1", s.authenticate)
-	v1.POST("/assist", s.assist)
-	v1.POST("/chat/completions", s.chatCompletions)
-	v1.POST("/completions", s.completions)
-	v1.POST("/embeddings", s.embeddings)
-	v1.GET("/models", s.models)
+	s.handle("POST /v1/assist", http.HandlerFunc(s.assist), s.authenticate)
+	s.handle("POST /v1/chat/completions", http.HandlerFunc(s.chatCompletions), s.authenticate)
+	s.handle("POST /v1/completions", http.HandlerFunc(s.completions), s.authenticate)
+	s.handle("POST /v1/embeddings", http.HandlerFunc(s.embeddings), s.authenticate)
+	s.handle("GET /v1/models", http.HandlerFunc(s.models), s.authenticate)
 
-	s.adminRoutes(e.Group("/admin", s.authenticate, s.requireAdmin))
+	s.adminRoutes(s.authenticate, s.requireAdmin)
 	for _, m := range o.Mounts {
-		e.Handle(m.Method, m.Path, gin.WrapH(m.Handler))
+		s.handle(m.Method+" "+m.Path, m.Handler)
 	}
 	return s
 }
 
-// countRequests counts HTTP requests by route pattern (not path: ids stay
-// out of labels) and status.
-func countRequests(c *gin.Context) {
-	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
+// handle registers h for pattern ("METHOD /path") behind mw, outermost
+// first, and behind what every answer goes through: the request count,
+// the recovery from panics and the body's bounds (common).
+func (s *Server) handle(pattern string, h http.Handler, mw ...func(http.Handler) http.Handler) {
+	method, path, _ := strings.Cut(pattern, " ")
+	for _, m := range slices.Backward(mw) {
+		h = m(h)
 	}
-	metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(c.Writer.Status())).Inc()
+	h = s.common(h)
+	s.routes = append(s.routes, route{method, path})
+	if !slices.Contains(s.methods, method) {
+		s.methods = append(s.methods, method)
+	}
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux serves HEAD with the GET route; a route answers its
+		// own method only (HEAD /healthz is 405).
+		if r.Method != method {
+			s.unmatched(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// common wraps h in what every answer, a route's or an error's, goes
+// through, outermost first.
+func (s *Server) common(h http.Handler) http.Handler {
+	return countRequests(s.recoverer(s.readBody(h)))
 }
 
 // ServeHTTP makes Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A path that is not clean ("//x", "/a/../x") matches no route, as
+	// it is: ServeMux would redirect it to its clean form.
+	if p := r.URL.EscapedPath(); r.Method == http.MethodConnect || !isClean(p) {
+		s.unmatched(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
-func (s *Server) recoverer(c *gin.Context) {
-	defer func() {
-		if r := recover(); r != nil {
-			if r == http.ErrAbortHandler {
-				panic(r)
-			}
-			s.log.Error("panic in HTTP handler", "path", c.Request.URL.Path, "panic", r)
-			if !c.Writer.Written() {
-				writeError(c, core.Errorf(core.KindInternal, "internal error"))
-			}
-			c.Abort()
+// isClean reports whether p is a clean absolute path, its trailing slash
+// aside.
+func isClean(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
+
+// unmatched answers a request that no route matches. A path that a
+// route of the request's method has with or without a trailing slash is
+// redirected there (301 for GET, 307 otherwise); a path that routes of
+// other methods have is 405 with the Allow header; any other is 404,
+// saying what switches the path on when it belongs to a front end that
+// is off.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	r.Pattern = ""
+	p := r.URL.Path
+	if r.Method != http.MethodConnect && p != "/" && slices.Contains(s.methods, r.Method) {
+		other := p + "/"
+		if strings.HasSuffix(p, "/") {
+			other = p[:len(p)-1]
 		}
-	}()
-	c.Next()
+		if s.matches(r.Method, other) {
+			redirectTrailingSlash(w, r)
+			return
+		}
+	}
+	var allowed []string
+	for _, m := range s.methods {
+		if m != r.Method && s.matches(m, p) {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		s.common(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeErrorStatus(w, r, http.StatusMethodNotAllowed, core.Errorf(core.KindInvalid, "method %s is not allowed on %s", r.Method, r.URL.Path))
+		})).ServeHTTP(w, r)
+		return
+	}
+	s.common(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msg := fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)
+		if why, ok := s.o.Off[r.URL.Path]; ok {
+			msg += ": " + why
+		}
+		writeError(w, r, core.Errorf(core.KindNotFound, "%s", msg))
+	})).ServeHTTP(w, r)
+}
+
+// matches reports whether a route of method has path p ({name} matching
+// any segment but an empty one).
+func (s *Server) matches(method, p string) bool {
+	for _, rt := range s.routes {
+		if rt.method == method && pathMatches(rt.path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func pathMatches(pattern, p string) bool {
+	want, got := strings.Split(pattern, "/"), strings.Split(p, "/")
+	if len(want) != len(got) {
+		return false
+	}
+	for i, seg := range want {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			if got[i] == "" {
+				return false
+			}
+		} else if seg != got[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// redirectTrailingSlash redirects to r's path with its trailing slash
+// removed, or one added; X-Forwarded-Prefix, reduced to letters, digits,
+// hyphens and single slashes, goes before it.
+func redirectTrailingSlash(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if prefix := path.Clean(r.Header.Get("X-Forwarded-Prefix")); prefix != "." {
+		prefix = strings.Map(func(c rune) rune {
+			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '/' || c == '-' {
+				return c
+			}
+			return -1
+		}, prefix)
+		for strings.Contains(prefix, "//") {
+			prefix = strings.ReplaceAll(prefix, "//", "/")
+		}
+		p = prefix + "/" + r.URL.Path
+	}
+	r.URL.Path = p + "/"
+	if n := len(p); n > 1 && p[n-1] == '/' {
+		r.URL.Path = p[:n-1]
+	}
+	code := http.StatusMovedPermanently
+	if r.Method != http.MethodGet {
+		code = http.StatusTemporaryRedirect
+	}
+	http.Redirect(w, r, r.URL.String(), code)
+}
+
+// fullPath is the path pattern of r's route, "" when none matched.
+func fullPath(r *http.Request) string {
+	_, p, _ := strings.Cut(r.Pattern, " ")
+	return p
+}
+
+// routeLabel names r's route in the metrics: its path with :name for a
+// segment, or unmatched.
+var routeLabel = strings.NewReplacer("{", ":", "}", "")
+
+// countRequests counts HTTP requests by route pattern (not path: ids stay
+// out of labels) and status.
+func countRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := track(w)
+		next.ServeHTTP(rw, r)
+		rw.writeHeaderNow()
+		route := routeLabel.Replace(fullPath(r))
+		if route == "" {
+			route = "unmatched"
+		}
+		metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(rw.status)).Inc()
+	})
+}
+
+// responseWriter holds back the status until the body's first byte (or
+// a flush, or the end of the handler), so that headers set after
+// WriteHeader still go out, and remembers it for the metrics.
+type responseWriter struct {
+	http.ResponseWriter
+	status  int
+	written bool
+}
+
+// track returns w as a *responseWriter, wrapping it if it is not one.
+func track(w http.ResponseWriter) *responseWriter {
+	if rw, ok := w.(*responseWriter); ok {
+		return rw
+	}
+	return &responseWriter{ResponseWriter: w, status: http.StatusOK}
+}
+
+// WriteHeader sets the status; once the answer has started it is ignored.
+func (w *responseWriter) WriteHeader(code int) {
+	if code > 0 && !w.written {
+		w.status = code
+	}
+}
+
+func (w *responseWriter) writeHeaderNow() {
+	if !w.written {
+		w.written = true
+		w.ResponseWriter.WriteHeader(w.status)
+	}
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	w.writeHeaderNow()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends the status, headers and what is written so far.
+func (w *responseWriter) Flush() {
+	w.writeHeaderNow()
+	// A writer that cannot flush sends it all when the handler returns.
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap gives http.ResponseController the connection's writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := track(w)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", v)
+				if !rw.written {
+					writeError(rw, r, core.Errorf(core.KindInternal, "internal error"))
+				}
+			}
+		}()
+		next.ServeHTTP(rw, r)
+	})
 }
 
 // readBody reads the request's body whole, within the route's size bound
 // and the body deadline, before the handler runs: a client trickling its
 // body gets 408 and the connection is closed, one sending too much gets
 // 413 naming the bound. The handler reads the body from memory.
-func (s *Server) readBody(c *gin.Context) {
-	r := c.Request
-	limit, ok := s.limits[r.Method+" "+c.FullPath()]
-	if !ok {
-		limit = s.o.MaxBodyBytes
-	}
-	if r.ContentLength > limit {
-		writeError(c, core.Errorf(core.KindTooLarge, "request body of %d bytes is over the limit of %s", r.ContentLength, sizeOf(limit)))
-		return
-	}
-	if r.Body == nil || r.Body == http.NoBody {
-		c.Next()
-		return
-	}
-	rc := http.NewResponseController(c.Writer)
-	if err := rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout)); err != nil {
-		// No deadline can be set (not a net/http connection): fail
-		// closed rather than wait forever.
-		s.log.Error("setting the body read deadline", "err", err)
-		writeError(c, core.Errorf(core.KindInternal, "internal error"))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
-	// The body is in (or failed): lift the deadline, else net/http's
-	// background read would cancel a streamed answer when it passes.
-	if derr := rc.SetReadDeadline(time.Time{}); derr != nil {
-		s.log.Warn("lifting the body read deadline", "err", derr)
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		var ne net.Error
-		switch {
-		case errors.As(err, &mbe):
-			writeError(c, core.Errorf(core.KindTooLarge, "request body is over the limit of %s", sizeOf(limit)))
-		case errors.As(err, &ne) && ne.Timeout():
-			c.Header("Connection", "close")
-			writeErrorStatus(c, http.StatusRequestTimeout, core.Errorf(core.KindTimeout, "the request body did not arrive within %s", s.o.BodyTimeout))
-		default:
-			c.Header("Connection", "close")
-			writeError(c, core.Errorf(core.KindInvalid, "reading the request body failed"))
+func (s *Server) readBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, ok := s.limits[r.Method+" "+fullPath(r)]
+		if !ok {
+			limit = s.o.MaxBodyBytes
 		}
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	c.Next()
+		if r.ContentLength > limit {
+			writeError(w, r, core.Errorf(core.KindTooLarge, "request body of %d bytes is over the limit of %s", r.ContentLength, sizeOf(limit)))
+			return
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout)); err != nil {
+			// No deadline can be set (not a net/http connection): fail
+			// closed rather than wait forever.
+			s.log.Error("setting the body read deadline", "err", err)
+			writeError(w, r, core.Errorf(core.KindInternal, "internal error"))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		// The body is in (or failed): lift the deadline, else net/http's
+		// background read would cancel a streamed answer when it passes.
+		if derr := rc.SetReadDeadline(time.Time{}); derr != nil {
+			s.log.Warn("lifting the body read deadline", "err", derr)
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			var ne net.Error
+			switch {
+			case errors.As(err, &mbe):
+				writeError(w, r, core.Errorf(core.KindTooLarge, "request body is over the limit of %s", sizeOf(limit)))
+			case errors.As(err, &ne) && ne.Timeout():
+				w.Header().Set("Connection", "close")
+				writeErrorStatus(w, r, http.StatusRequestTimeout, core.Errorf(core.KindTimeout, "the request body did not arrive within %s", s.o.BodyTimeout))
+			default:
+				w.Header().Set("Connection", "close")
+				writeError(w, r, core.Errorf(core.KindInvalid, "reading the request body failed"))
+			}
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // sizeOf says n bytes the way a person reads it: 4 MiB, 64 KiB, 1000 bytes.
@@ -257,11 +473,11 @@ type readiness struct {
 
 // readyz runs the readiness checks, at most once a second whatever the
 // number of probes, and says what is not ready.
-func (s *Server) readyz(c *gin.Context) {
+func (s *Server) readyz(w http.ResponseWriter, req *http.Request) {
 	s.readyMu.Lock()
 	defer s.readyMu.Unlock()
 	if time.Since(s.readyAt) > time.Second {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 		defer cancel()
 		r := readiness{Ready: true, Checks: map[string]string{}}
 		groupOK := map[string]bool{}
@@ -301,7 +517,7 @@ func (s *Server) readyz(c *gin.Context) {
 	if !s.readyBody.Ready {
 		status = http.StatusServiceUnavailable
 	}
-	c.JSON(status, s.readyBody)
+	writeJSON(w, status, s.readyBody)
 }
 
 // checkMessage is a check's error as /readyz shows it, under the check's
@@ -378,30 +594,45 @@ func Status(k core.Kind) int {
 	return http.StatusInternalServerError
 }
 
-func writeError(c *gin.Context, err error) {
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := core.AsError(err, "internal error")
-	writeErrorStatus(c, Status(e.Kind), e)
+	writeErrorStatus(w, r, Status(e.Kind), e)
 }
 
-func writeErrorStatus(c *gin.Context, status int, e *core.Error) {
+func writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *core.Error) {
 	if !e.RetryAt.IsZero() {
 		secs := int(time.Until(e.RetryAt).Seconds()) + 1
 		if secs < 1 {
 			secs = 1
 		}
-		c.Header("Retry-After", strconv.Itoa(secs))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
-	if isOpenAIRoute(c) {
+	if isOpenAIRoute(r) {
 		// Refused before the handler (size, body deadline, method):
 		// still in the shape the route's clients read.
 		_, typ, code := openAIKind(e)
-		c.AbortWithStatusJSON(status, oaErrorBody{
+		writeJSON(w, status, oaErrorBody{
 			Error:     oaError{Message: e.Message, Type: typ, Code: code},
 			errorBody: bodyOf(e),
 		})
 		return
 	}
-	c.AbortWithStatusJSON(status, bodyOf(e))
+	writeJSON(w, status, bodyOf(e))
+}
+
+// writeJSON answers v as JSON with status: compact, with <, > and &
+// escaped, no newline after it. Content-Type is application/json unless
+// the handler set one. A value that does not encode leaves the body empty.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	if len(w.Header()["Content-Type"]) == 0 {
+		w.Header()["Content-Type"] = []string{"application/json; charset=utf-8"}
+	}
+	data, err := json.Marshal(v)
+	w.WriteHeader(status)
+	if err != nil {
+		return
+	}
+	w.Write(data)
 }
 
 // decodeError turns a body decoding error into a clear client error.
