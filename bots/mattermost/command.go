@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mattermost/mattermost/server/public/model"
-
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
 )
@@ -47,7 +45,9 @@ func (b *Adapter) serveCommand(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	header, hasHeader := tokenFromHeader(r.Header.Get(model.HeaderAuth))
+	// Mattermost sends the token in its Authorization header
+	// (headerAuth, model.HeaderAuth) as "Token X".
+	header, hasHeader := tokenFromHeader(r.Header.Get(headerAuth))
 	if hasHeader && !b.commandToken(header) {
 		http.Error(w, "invalid slash command token", http.StatusUnauthorized)
 		return
@@ -67,7 +67,7 @@ func (b *Adapter) serveCommand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	if !model.IsValidId(f.Get("user_id")) || !model.IsValidId(f.Get("channel_id")) {
+	if !isValidID(f.Get("user_id")) || !isValidID(f.Get("channel_id")) {
 		http.Error(w, "slash command request without a valid user_id and channel_id", http.StatusBadRequest)
 		return
 	}
@@ -78,8 +78,8 @@ func (b *Adapter) serveCommand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(&model.CommandResponse{
-		ResponseType: model.CommandResponseTypeEphemeral,
+	_ = json.NewEncoder(w).Encode(&commandResponse{
+		ResponseType: commandResponseEphemeral,
 		Text:         b.o.Router.Working(ev),
 	})
 }
@@ -123,7 +123,7 @@ func (b *Adapter) commandEvent(ctx context.Context, f url.Values) *chat.Event {
 		sum := sha256.Sum256([]byte(t))
 		ev.ID = "cmd-" + hex.EncodeToString(sum[:16])
 	} else {
-		ev.ID = "cmd-" + model.NewId()
+		ev.ID = "cmd-" + newID()
 	}
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
@@ -142,10 +142,10 @@ func (b *Adapter) commandEvent(ctx context.Context, f url.Values) *chat.Event {
 	switch {
 	case err == nil:
 		ev.ChannelType = channelType(ch.Type)
-		if ch.Type == model.ChannelTypeDirect {
+		if ch.Type == channelDirect {
 			ev.ChannelName = ""
 		}
-	case strings.Contains(ev.ChannelName, "__"):
+	case strings.Contains(ev.ChannelName, dmNameSeparator):
 		ev.ChannelType, ev.ChannelName = chat.ChannelDM, ""
 	default:
 		b.log.Warn("reading the slash command's channel failed; counting it private", "event", ev.ID, "err", err)

@@ -8,8 +8,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/mattermost/mattermost/server/public/model"
-
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
 )
@@ -20,44 +18,44 @@ import (
 // message). The server says whom a post mentions in the event's "mentions"
 // field (a JSON array of user ids, as a string); direct messages to the bot
 // are those of channel type "D".
-func fromPosted(me *model.User, ev *model.WebSocketEvent) (*chat.Event, error) {
-	data := ev.GetData()
+func fromPosted(me *user, ev *wsEvent) (*chat.Event, error) {
+	data := ev.Data
 	raw, _ := data["post"].(string)
 	if raw == "" {
 		return nil, fmt.Errorf("posted event without a post")
 	}
-	var p model.Post
+	var p post
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {
 		return nil, fmt.Errorf("decoding the post of a posted event: %w", err)
 	}
-	if p.Id == "" || p.UserId == "" || p.ChannelId == "" {
+	if p.ID == "" || p.UserID == "" || p.ChannelID == "" {
 		return nil, fmt.Errorf("posted event with an incomplete post")
 	}
 	switch {
-	case p.UserId == me.Id, // the bot's own posts, whatever they say
+	case p.UserID == me.ID, // the bot's own posts, whatever they say
 		p.Type != "", // system messages
 		p.DeleteAt != 0,
-		isTrue(p.GetProp(model.PostPropsFromBot)), // other bots: no loops between bots
-		isTrue(p.GetProp(model.PostPropsFromWebhook)):
+		isTrue(p.prop(propFromBot)), // other bots: no loops between bots
+		isTrue(p.prop(propFromWebhook)):
 		return nil, nil
 	}
 	chType, _ := data["channel_type"].(string)
 	var trigger chat.Trigger
 	switch {
-	case model.ChannelType(chType) == model.ChannelTypeDirect:
+	case chType == channelDirect:
 		trigger = chat.TriggerDM
-	case slices.Contains(mentions(data["mentions"]), me.Id):
+	case slices.Contains(mentions(data["mentions"]), me.ID):
 		trigger = chat.TriggerMention
 	default:
 		return nil, nil
 	}
 	out := &chat.Event{
 		Platform:    core.IntegrationMattermost,
-		ID:          p.Id,
-		UserID:      p.UserId,
-		ChannelID:   p.ChannelId,
-		ChannelType: channelType(model.ChannelType(chType)),
-		MessageID:   p.Id,
+		ID:          p.ID,
+		UserID:      p.UserID,
+		ChannelID:   p.ChannelID,
+		ChannelType: channelType(chType),
+		MessageID:   p.ID,
 		Trigger:     trigger,
 		Text:        stripMention(p.Message, me.Username),
 	}
@@ -66,11 +64,11 @@ func fromPosted(me *model.User, ev *model.WebSocketEvent) (*chat.Event, error) {
 		out.UserName = sender[1:]
 	}
 	switch {
-	case p.RootId != "":
-		out.ThreadID = p.RootId
+	case p.RootID != "":
+		out.ThreadID = p.RootID
 	case trigger == chat.TriggerMention:
 		// A mention in a channel is answered in a thread under it.
-		out.ThreadID = p.Id
+		out.ThreadID = p.ID
 	}
 	if trigger != chat.TriggerDM {
 		// A direct message channel's name is the two user ids.
@@ -80,7 +78,7 @@ func fromPosted(me *model.User, ev *model.WebSocketEvent) (*chat.Event, error) {
 }
 
 // mentions reads the "mentions" field: a JSON array of user ids encoded as
-// a string (model.ArrayToJSON), or, leniently, an array.
+// a string (as model.ArrayToJSON writes it), or, leniently, an array.
 func mentions(v any) []string {
 	switch m := v.(type) {
 	case string:

@@ -1,7 +1,6 @@
 package mattermost
 
 import (
-	"bytes"
 	"log/slog"
 	"net/url"
 	"os"
@@ -30,7 +29,9 @@ func TestStripMention(t *testing.T) {
 	}
 }
 
-func posted(t *testing.T, p *model.Post, chType model.ChannelType, mentions string) *model.WebSocketEvent {
+// posted is the posted event of p as the server writes it (with
+// Mattermost's own types), read by the bot.
+func posted(t *testing.T, p *model.Post, chType model.ChannelType, mentions string) *wsEvent {
 	t.Helper()
 	ev := model.NewWebSocketEvent(model.WebsocketEventPosted, "", p.ChannelId, "", nil, "")
 	js, err := p.ToJSON()
@@ -50,20 +51,26 @@ func posted(t *testing.T, p *model.Post, chType model.ChannelType, mentions stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := model.WebSocketEventFromJSON(bytes.NewReader(b))
+	return wire(t, b)
+}
+
+// wire decodes an event as the bot reads it from the WebSocket.
+func wire(t *testing.T, b []byte) *wsEvent {
+	t.Helper()
+	ev, err := decodeEvent(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return ev
 }
 
 func TestFromPosted(t *testing.T) {
-	me := &model.User{Id: model.NewId(), Username: "timon"}
+	me := &user{ID: model.NewId(), Username: "timon"}
 	alan, ch, root := model.NewId(), model.NewId(), model.NewId()
 	post := func(user, rootID, msg string) *model.Post {
 		return &model.Post{Id: model.NewId(), UserId: user, ChannelId: ch, RootId: rootID, Message: msg}
 	}
-	mentioned := model.ArrayToJSON([]string{me.Id})
+	mentioned := model.ArrayToJSON([]string{me.ID})
 
 	p := post(alan, root, "@timon ask why?")
 	ev, err := fromPosted(me, posted(t, p, model.ChannelTypeOpen, mentioned))
@@ -95,8 +102,8 @@ func TestFromPosted(t *testing.T) {
 	fromBot.AddProp(model.PostPropsFromBot, "true")
 	system := post(alan, "", "alan joined the channel")
 	system.Type = model.PostTypeJoinChannel
-	for name, ev := range map[string]*model.WebSocketEvent{
-		"own post":          posted(t, post(me.Id, "", "@timon ask"), model.ChannelTypeDirect, mentioned),
+	for name, ev := range map[string]*wsEvent{
+		"own post":          posted(t, post(me.ID, "", "@timon ask"), model.ChannelTypeDirect, mentioned),
 		"another bot":       posted(t, fromBot, model.ChannelTypeOpen, mentioned),
 		"system message":    posted(t, system, model.ChannelTypeOpen, mentioned),
 		"no mention":        posted(t, post(alan, "", "@timon ask"), model.ChannelTypeOpen, ""),
@@ -110,10 +117,12 @@ func TestFromPosted(t *testing.T) {
 
 	bad := model.NewWebSocketEvent(model.WebsocketEventPosted, "", ch, "", nil, "")
 	bad.Add("post", "{not json")
-	if _, err := fromPosted(me, bad); err == nil {
+	js, _ := bad.ToJSON()
+	if _, err := fromPosted(me, wire(t, js)); err == nil {
 		t.Error("a malformed post was accepted")
 	}
-	if _, err := fromPosted(me, model.NewWebSocketEvent(model.WebsocketEventPosted, "", ch, "", nil, "")); err == nil {
+	js, _ = model.NewWebSocketEvent(model.WebsocketEventPosted, "", ch, "", nil, "").ToJSON()
+	if _, err := fromPosted(me, wire(t, js)); err == nil {
 		t.Error("an event without a post was accepted")
 	}
 }
@@ -126,8 +135,8 @@ func TestHelloFromTheRecordedEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := model.WebSocketEventFromJSON(bytes.NewReader(raw))
-	if err != nil || ev.EventType() != model.WebsocketEventHello {
+	ev, err := decodeEvent(raw)
+	if err != nil || ev.Event != eventHello {
 		t.Fatalf("%v %v", ev, err)
 	}
 	b := &Adapter{log: discard()}
@@ -136,8 +145,7 @@ func TestHelloFromTheRecordedEvent(t *testing.T) {
 	if st.connID != "" || st.next != 1 {
 		t.Fatalf("after the recorded hello: %+v", st)
 	}
-	with := ev.GetData()
-	with["connection_id"] = "aaaabbbbccccddddeeeeffffgg"
+	ev.Data["connection_id"] = "aaaabbbbccccddddeeeeffffgg"
 	b.hello(ev, &st)
 	if st.connID != "aaaabbbbccccddddeeeeffffgg" || st.next != 1 {
 		t.Fatalf("after a hello with a connection id: %+v", st)

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/mattermost/mattermost/server/public/model"
-
 	"timon.dev/timon/bots/chat"
 )
 
@@ -25,10 +23,10 @@ var _ chat.Finder = (*Adapter)(nil)
 
 // marked adds to p the props that mark it as part r.Part of the reply to
 // r.Key.
-func marked(p *model.Post, r chat.Reply) *model.Post {
+func marked(p *post, r chat.Reply) *post {
 	if r.Key != "" {
-		p.AddProp(propEventKey, r.Key)
-		p.AddProp(propPart, strconv.Itoa(r.Part))
+		p.setProp(propEventKey, r.Key)
+		p.setProp(propPart, strconv.Itoa(r.Part))
 	}
 	return p
 }
@@ -45,24 +43,24 @@ func (b *Adapter) Find(ctx context.Context, ev *chat.Event, key string) (map[int
 		return nil, err
 	}
 	found := map[int]string{}
-	take := func(list *model.PostList) {
+	take := func(list *postList) {
 		for _, p := range list.Posts {
-			if p.UserId != me.Id || p.ChannelId != ev.ChannelID || p.DeleteAt != 0 || p.GetProp(propEventKey) != key {
+			if p == nil || p.UserID != me.ID || p.ChannelID != ev.ChannelID || p.DeleteAt != 0 || p.prop(propEventKey) != key {
 				continue
 			}
-			s, _ := p.GetProp(propPart).(string)
+			s, _ := p.prop(propPart).(string)
 			part, err := strconv.Atoi(s)
 			if err != nil || part < 0 {
 				continue
 			}
-			if id, dup := found[part]; !dup || p.Id < id {
-				found[part] = p.Id
+			if id, dup := found[part]; !dup || p.ID < id {
+				found[part] = p.ID
 			}
 		}
 	}
 	if ev.ThreadID != "" {
-		list, resp, err := b.api.GetPostThread(ctx, ev.ThreadID, "", false)
-		if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
+		list, err := b.api.getPostThread(ctx, ev.ThreadID)
+		if s := statusOf(err); s == http.StatusNotFound || s == http.StatusForbidden {
 			// The thread is gone or out of reach: nothing to edit.
 			b.log.Warn("reading the thread refused; no earlier reply found", "event", ev.ID, "err", err)
 			return found, nil
@@ -77,15 +75,9 @@ func (b *Adapter) Find(ctx context.Context, ev *chat.Event, key string) (map[int
 	// few minutes before the job's first run would do, but the event has
 	// no time; the latest pages are read. Otherwise the posts after the
 	// triggering message.
-	page := func(n int) (*model.PostList, *model.Response, error) {
-		if ev.MessageID == "" {
-			return b.api.GetPostsForChannel(ctx, ev.ChannelID, n, 200, "", false, false)
-		}
-		return b.api.GetPostsAfter(ctx, ev.ChannelID, ev.MessageID, n, 200, "", false, false)
-	}
 	for n := range maxFindPages {
-		list, resp, err := page(n)
-		if s := statusOf(resp); s == http.StatusNotFound || s == http.StatusForbidden {
+		list, err := b.api.getPosts(ctx, ev.ChannelID, ev.MessageID, n, 200)
+		if s := statusOf(err); s == http.StatusNotFound || s == http.StatusForbidden {
 			return found, nil
 		}
 		if err != nil {

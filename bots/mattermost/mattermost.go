@@ -19,12 +19,12 @@
 // answers is queued durably by the router (chat.Router.Enqueue, unique per
 // post id), so a replayed or duplicated event is answered once.
 //
-// The library's model.WebSocketClient can resume too
-// (NewReliableWebSocketClientWithDialer) but takes no context, reports
-// failures through channels that must be drained, and its own documentation
-// calls its reconnection racy; Run drives gorilla/websocket directly and
-// decodes events with model.WebSocketEventFromJSON. REST calls go through
-// model.Client4.
+// Run drives gorilla/websocket directly, and the REST calls are a small
+// client of the API v4 calls the bot makes (api.go): Mattermost's Go
+// module, whose WebSocketClient can resume too, would bring grpc, protobuf
+// and go-plugin into every timon command, its initialisers run at each
+// start. The tests' fake server (mattermosttest) is written with that
+// module, and so checks that the bot speaks the same wire format.
 package mattermost
 
 import (
@@ -39,7 +39,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
-	"github.com/mattermost/mattermost/server/public/model"
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
@@ -50,7 +49,7 @@ import (
 const (
 	// DefaultMaxRunes is Mattermost's post size limit (65,535 bytes of
 	// worst-case UTF-8: 16,383 runes).
-	DefaultMaxRunes = model.PostMessageMaxRunesV2
+	DefaultMaxRunes = postMessageMaxRunes
 	// DefaultUpdateInterval is the least time between two edits of a
 	// streamed reply.
 	DefaultUpdateInterval = 1500 * time.Millisecond
@@ -91,17 +90,17 @@ type Options struct {
 type Adapter struct {
 	o    Options
 	log  *slog.Logger
-	api  *model.Client4
+	api  *client
 	base *url.URL
 	http *http.Client
 
 	meMu sync.Mutex
-	me   *model.User
+	me   *user
 
 	// Profiles and channel types change rarely, and each event would
 	// otherwise cost a call: they are kept for cacheTTL.
-	users    *expirable.LRU[string, *model.User]
-	channels *expirable.LRU[string, *model.Channel]
+	users    *expirable.LRU[string, *user]
+	channels *expirable.LRU[string, *channel]
 	member   *expirable.LRU[string, bool] // channel id → the bot is a member
 
 	connected   atomic.Bool
@@ -147,13 +146,10 @@ func New(o Options) (*Adapter, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultHTTPTimeout}
 	}
-	api := model.NewAPIv4Client(base.String())
-	api.HTTPClient = hc
-	api.SetToken(o.Config.BotToken)
 	b := &Adapter{
-		o: o, log: o.Logger.With("component", "mattermost"), api: api, base: base, http: hc,
-		users:    expirable.NewLRU[string, *model.User](cacheSize, nil, cacheTTL),
-		channels: expirable.NewLRU[string, *model.Channel](cacheSize, nil, cacheTTL),
+		o: o, log: o.Logger.With("component", "mattermost"), api: newClient(base, hc, o.Config.BotToken), base: base, http: hc,
+		users:    expirable.NewLRU[string, *user](cacheSize, nil, cacheTTL),
+		channels: expirable.NewLRU[string, *channel](cacheSize, nil, cacheTTL),
 		member:   expirable.NewLRU[string, bool](cacheSize, nil, cacheTTL),
 		sem:      make(chan struct{}, dispatchers),
 	}
@@ -203,8 +199,8 @@ func (b *Adapter) canPost(ctx context.Context, ev *chat.Event) bool {
 		b.log.Warn("checking whether the bot may post in a channel failed", "channel", ev.ChannelID, "err", err)
 		return false
 	}
-	_, resp, err := b.api.GetChannelMember(ctx, ev.ChannelID, me.Id, "")
-	switch s := statusOf(resp); {
+	err = b.api.getChannelMember(ctx, ev.ChannelID, me.ID)
+	switch s := statusOf(err); {
 	case err == nil:
 		b.member.Add(ev.ChannelID, true)
 		return true
@@ -222,15 +218,15 @@ func (b *Adapter) canPost(ctx context.Context, ev *chat.Event) bool {
 func (b *Adapter) Connected() bool { return b.connected.Load() }
 
 // self returns the bot's own user, asking the server the first time.
-func (b *Adapter) self(ctx context.Context) (*model.User, error) {
+func (b *Adapter) self(ctx context.Context) (*user, error) {
 	b.meMu.Lock()
 	defer b.meMu.Unlock()
 	if b.me != nil {
 		return b.me, nil
 	}
-	me, resp, err := b.api.GetMe(ctx, "")
+	me, err := b.api.getMe(ctx)
 	if err != nil {
-		if statusOf(resp) == http.StatusUnauthorized {
+		if statusOf(err) == http.StatusUnauthorized {
 			return nil, fmt.Errorf("%w: %w", errUnauthorized, err)
 		}
 		return nil, fmt.Errorf("asking Mattermost who the bot is: %w", err)
@@ -240,11 +236,11 @@ func (b *Adapter) self(ctx context.Context) (*model.User, error) {
 }
 
 // user returns a user, from the cache or the server.
-func (b *Adapter) user(ctx context.Context, id string) (*model.User, error) {
+func (b *Adapter) user(ctx context.Context, id string) (*user, error) {
 	if u, ok := b.users.Get(id); ok {
 		return u, nil
 	}
-	u, _, err := b.api.GetUser(ctx, id, "")
+	u, err := b.api.getUser(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading Mattermost user %s: %w", id, err)
 	}
@@ -253,11 +249,11 @@ func (b *Adapter) user(ctx context.Context, id string) (*model.User, error) {
 }
 
 // channel returns a channel, from the cache or the server.
-func (b *Adapter) channel(ctx context.Context, id string) (*model.Channel, error) {
+func (b *Adapter) channel(ctx context.Context, id string) (*channel, error) {
 	if c, ok := b.channels.Get(id); ok {
 		return c, nil
 	}
-	c, _, err := b.api.GetChannel(ctx, id)
+	c, err := b.api.getChannel(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading Mattermost channel %s: %w", id, err)
 	}
@@ -281,19 +277,12 @@ func (b *Adapter) withUser(ctx context.Context, ev *chat.Event) {
 	ev.Locale = u.Locale
 }
 
-func statusOf(r *model.Response) int {
-	if r == nil {
-		return 0
-	}
-	return r.StatusCode
-}
-
 // channelType maps Mattermost's channel types to the router's.
-func channelType(t model.ChannelType) string {
+func channelType(t string) string {
 	switch t {
-	case model.ChannelTypeDirect:
+	case channelDirect:
 		return chat.ChannelDM
-	case model.ChannelTypeOpen:
+	case channelOpen:
 		return chat.ChannelPublic
 	default: // private, group messages and anything newer
 		return chat.ChannelPrivate

@@ -10,8 +10,6 @@ import (
 	"net/url"
 	"unicode/utf8"
 
-	"github.com/mattermost/mattermost/server/public/model"
-
 	"timon.dev/timon/bots/chat"
 )
 
@@ -28,11 +26,11 @@ func (b *Adapter) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (strin
 	if r.Ephemeral || !b.canPost(ctx, ev) {
 		return "", b.private(ctx, ev, r.Text)
 	}
-	p, _, err := b.api.CreatePost(ctx, marked(&model.Post{ChannelId: ev.ChannelID, RootId: ev.ThreadID, Message: r.Text}, r))
+	p, err := b.api.createPost(ctx, marked(&post{ChannelID: ev.ChannelID, RootID: ev.ThreadID, Message: r.Text}, r))
 	if err != nil {
 		return "", fmt.Errorf("posting to Mattermost channel %s: %w", ev.ChannelID, err)
 	}
-	return p.Id, nil
+	return p.ID, nil
 }
 
 // private shows text to ev's requester alone.
@@ -49,12 +47,11 @@ func (b *Adapter) private(ctx context.Context, ev *chat.Event, text string) erro
 		b.log.Warn("the slash command's response URL refused the reply; sending it another way", "event", ev.ID, "err", err)
 	}
 	if !b.noEphemeral.Load() {
-		_, resp, err := b.api.CreatePostEphemeral(ctx, &model.PostEphemeral{UserID: ev.UserID,
-			Post: &model.Post{ChannelId: ev.ChannelID, RootId: ev.ThreadID, Message: text}})
+		err := b.api.createPostEphemeral(ctx, ev.UserID, &post{ChannelID: ev.ChannelID, RootID: ev.ThreadID, Message: text})
 		if err == nil {
 			return nil
 		}
-		if statusOf(resp) != http.StatusForbidden {
+		if statusOf(err) != http.StatusForbidden {
 			return fmt.Errorf("posting an ephemeral Mattermost message in channel %s: %w", ev.ChannelID, err)
 		}
 		b.noEphemeral.Store(true)
@@ -64,16 +61,16 @@ func (b *Adapter) private(ctx context.Context, ev *chat.Event, text string) erro
 	if err != nil {
 		return err
 	}
-	dm, _, err := b.api.CreateDirectChannel(ctx, me.Id, ev.UserID)
+	dm, err := b.api.createDirectChannel(ctx, me.ID, ev.UserID)
 	if err != nil {
 		return fmt.Errorf("opening a direct message channel with the requester: %w", err)
 	}
-	if dm.Id != ev.ChannelID {
+	if dm.ID != ev.ChannelID {
 		if from := b.origin(ev); from != "" && utf8.RuneCountInString(from)+utf8.RuneCountInString(text) <= b.o.MaxRunes {
 			text = from + text
 		}
 	}
-	if _, _, err := b.api.CreatePost(ctx, &model.Post{ChannelId: dm.Id, Message: text}); err != nil {
+	if _, err := b.api.createPost(ctx, &post{ChannelID: dm.ID, Message: text}); err != nil {
 		return fmt.Errorf("sending a direct message to the requester: %w", err)
 	}
 	return nil
@@ -93,7 +90,7 @@ func (b *Adapter) origin(ev *chat.Event) string {
 
 // Update replaces the message of a reply the bot posted.
 func (b *Adapter) Update(ctx context.Context, ev *chat.Event, id, text string) error {
-	if _, _, err := b.api.PatchPost(ctx, id, &model.PostPatch{Message: &text}); err != nil {
+	if err := b.api.patchPost(ctx, id, text); err != nil {
 		return fmt.Errorf("editing Mattermost post %s: %w", id, err)
 	}
 	return nil
@@ -109,7 +106,7 @@ func (b *Adapter) ownURL(u string) bool {
 // respond posts an ephemeral message to a slash command's response URL.
 // refused is true when the server answered and said no (nothing shown).
 func (b *Adapter) respond(ctx context.Context, responseURL, text string) (refused bool, err error) {
-	body, err := json.Marshal(&model.CommandResponse{ResponseType: model.CommandResponseTypeEphemeral, Text: text})
+	body, err := json.Marshal(&commandResponse{ResponseType: commandResponseEphemeral, Text: text})
 	if err != nil {
 		return true, fmt.Errorf("encoding a slash command response: %w", err)
 	}

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/mattermost/mattermost/server/public/model"
-
 	"timon.dev/timon/bots/chat"
 )
 
@@ -27,8 +25,8 @@ func (b *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]chat.ThreadPost
 	if err != nil {
 		return nil, err
 	}
-	if _, resp, err := b.api.GetChannelMember(ctx, ev.ChannelID, ev.UserID, ""); err != nil {
-		switch statusOf(resp) {
+	if err := b.api.getChannelMember(ctx, ev.ChannelID, ev.UserID); err != nil {
+		switch statusOf(err) {
 		case http.StatusNotFound:
 			return nil, fmt.Errorf("user %s is not a member of channel %s: %w", ev.UserID, ev.ChannelID, chat.ErrForbidden)
 		case http.StatusForbidden:
@@ -38,34 +36,36 @@ func (b *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]chat.ThreadPost
 		}
 		return nil, fmt.Errorf("checking that the requester may read channel %s: %w", ev.ChannelID, err)
 	}
-	list, resp, err := b.api.GetPostThread(ctx, ev.ThreadID, "", false)
+	list, err := b.api.getPostThread(ctx, ev.ThreadID)
 	if err != nil {
-		if s := statusOf(resp); s == http.StatusForbidden || s == http.StatusNotFound {
+		if s := statusOf(err); s == http.StatusForbidden || s == http.StatusNotFound {
 			return nil, fmt.Errorf("reading thread %s: %w: %w", ev.ThreadID, chat.ErrForbidden, err)
 		}
 		return nil, fmt.Errorf("reading thread %s: %w", ev.ThreadID, err)
 	}
-	if root := list.Posts[ev.ThreadID]; root == nil || root.ChannelId != ev.ChannelID {
+	if root := list.Posts[ev.ThreadID]; root == nil || root.ChannelID != ev.ChannelID {
 		return nil, fmt.Errorf("thread %s is not in channel %s: %w", ev.ThreadID, ev.ChannelID, chat.ErrForbidden)
 	}
-	posts := make([]*model.Post, 0, len(list.Posts))
+	posts := make([]*post, 0, len(list.Posts))
 	for _, p := range list.Posts {
-		posts = append(posts, p)
+		if p != nil {
+			posts = append(posts, p)
+		}
 	}
-	slices.SortFunc(posts, func(a, b *model.Post) int {
-		return cmp.Or(cmp.Compare(a.CreateAt, b.CreateAt), cmp.Compare(a.Id, b.Id))
+	slices.SortFunc(posts, func(a, b *post) int {
+		return cmp.Or(cmp.Compare(a.CreateAt, b.CreateAt), cmp.Compare(a.ID, b.ID))
 	})
 	if trig := list.Posts[ev.MessageID]; trig != nil {
-		i := slices.IndexFunc(posts, func(p *model.Post) bool { return p.Id == trig.Id })
+		i := slices.IndexFunc(posts, func(p *post) bool { return p.ID == trig.ID })
 		posts = posts[:i]
 	}
-	posts = slices.DeleteFunc(posts, func(p *model.Post) bool {
-		return p.ChannelId != ev.ChannelID || p.DeleteAt != 0 || p.IsSystemMessage() || p.Message == ""
+	posts = slices.DeleteFunc(posts, func(p *post) bool {
+		return p.ChannelID != ev.ChannelID || p.DeleteAt != 0 || p.isSystemMessage() || p.Message == ""
 	})
-	names := b.names(ctx, me.Id, posts)
+	names := b.names(ctx, me.ID, posts)
 	out := make([]chat.ThreadPost, len(posts))
 	for i, p := range posts {
-		out[i] = chat.ThreadPost{Author: names[p.UserId], Bot: p.UserId == me.Id, Text: p.Message}
+		out[i] = chat.ThreadPost{Author: names[p.UserID], Bot: p.UserID == me.ID, Text: p.Message}
 	}
 	return out, nil
 }
@@ -73,31 +73,34 @@ func (b *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]chat.ThreadPost
 // names maps the authors of posts (but the bot) to their usernames, from
 // the cache or in one call; an author the server does not name keeps
 // their id.
-func (b *Adapter) names(ctx context.Context, self string, posts []*model.Post) map[string]string {
+func (b *Adapter) names(ctx context.Context, self string, posts []*post) map[string]string {
 	names := map[string]string{}
 	var missing []string
 	for _, p := range posts {
-		if p.UserId == self || names[p.UserId] != "" {
+		if p.UserID == self || names[p.UserID] != "" {
 			continue
 		}
-		names[p.UserId] = p.UserId
-		if u, ok := b.users.Get(p.UserId); ok {
-			names[p.UserId] = u.Username
+		names[p.UserID] = p.UserID
+		if u, ok := b.users.Get(p.UserID); ok {
+			names[p.UserID] = u.Username
 		} else {
-			missing = append(missing, p.UserId)
+			missing = append(missing, p.UserID)
 		}
 	}
 	if len(missing) == 0 {
 		return names
 	}
-	users, _, err := b.api.GetUsersByIds(ctx, missing)
+	users, err := b.api.getUsersByIDs(ctx, missing)
 	if err != nil {
 		b.log.Warn("reading the names of a thread's authors failed; using their ids", "err", err)
 		return names
 	}
 	for _, u := range users {
-		b.users.Add(u.Id, u)
-		names[u.Id] = u.Username
+		if u == nil {
+			continue
+		}
+		b.users.Add(u.ID, u)
+		names[u.ID] = u.Username
 	}
 	return names
 }

@@ -3,6 +3,7 @@ package mattermost
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/mattermost/mattermost/server/public/model"
 
 	"timon.dev/timon/bots/chat"
 )
@@ -31,6 +31,33 @@ const (
 	// queueTimeout bounds the queueing of one event, retries included.
 	queueTimeout = 30 * time.Second
 )
+
+// WebSocket event types the bot reads (model.WebsocketEventHello,
+// WebsocketEventPosted); the others (post_edited, typing,
+// ephemeral_message…) only count in the sequence numbers.
+const (
+	eventHello  = "hello"
+	eventPosted = "posted"
+)
+
+// wsEvent is an event of the WebSocket (model.WebSocketEvent's JSON): its
+// type, its data and its sequence number. The server's replies to the
+// client's requests have no type.
+type wsEvent struct {
+	Event string         `json:"event"`
+	Data  map[string]any `json:"data"`
+	Seq   int64          `json:"seq"`
+}
+
+// decodeEvent reads an event as model.WebSocketEventFromJSON does (the
+// first JSON value of the message).
+func decodeEvent(data []byte) (*wsEvent, error) {
+	var ev wsEvent
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&ev); err != nil {
+		return nil, err
+	}
+	return &ev, nil
+}
 
 // stream is what the bot knows of its WebSocket across connections.
 type stream struct {
@@ -89,7 +116,7 @@ func (b *Adapter) Run(ctx context.Context) error {
 }
 
 // start learns who the bot is, waiting for the server to answer.
-func (b *Adapter) start(ctx context.Context) (*model.User, error) {
+func (b *Adapter) start(ctx context.Context) (*user, error) {
 	backoff := b.o.MinBackoff
 	for {
 		me, err := b.self(ctx)
@@ -114,9 +141,9 @@ func (b *Adapter) start(ctx context.Context) (*model.User, error) {
 
 // listen runs one WebSocket connection until it fails; received tells
 // whether it delivered anything (the connection worked).
-func (b *Adapter) listen(ctx context.Context, me *model.User, st *stream) (received bool, err error) {
+func (b *Adapter) listen(ctx context.Context, me *user, st *stream) (received bool, err error) {
 	conn, resp, err := b.dialer().DialContext(ctx, b.wsURL(st), http.Header{
-		model.HeaderAuth: {model.HeaderBearer + " " + b.o.Config.BotToken},
+		headerAuth: {headerBearer + " " + b.o.Config.BotToken},
 	})
 	if err != nil {
 		if resp != nil {
@@ -167,24 +194,24 @@ func (b *Adapter) listen(ctx context.Context, me *model.User, st *stream) (recei
 			return received, fmt.Errorf("reading the Mattermost WebSocket: %w", err)
 		}
 		alive()
-		ev, err := model.WebSocketEventFromJSON(bytes.NewReader(data))
-		if err != nil || !ev.IsValid() {
+		ev, err := decodeEvent(data)
+		if err != nil || ev.Event == "" {
 			continue // a reply to a request, or something this bot does not know
 		}
 		received = true
 		b.connected.Store(true)
-		if ev.EventType() == model.WebsocketEventHello {
+		if ev.Event == eventHello {
 			b.hello(ev, st)
 			continue
 		}
-		switch seq := ev.GetSequence(); {
+		switch seq := ev.Seq; {
 		case seq < st.next:
 			continue // sent again after a resume: already seen
 		case seq > st.next:
 			return received, &gapError{want: st.next, got: seq}
 		}
 		st.next++
-		if ev.EventType() == model.WebsocketEventPosted {
+		if ev.Event == eventPosted {
 			b.dispatch(ctx, me, ev)
 		}
 	}
@@ -194,13 +221,13 @@ func (b *Adapter) listen(ctx context.Context, me *model.User, st *stream) (recei
 // one the bot asked to resume means the server could not resume (it
 // restarted, or the bot was away too long): what was posted meanwhile is
 // not sent.
-func (b *Adapter) hello(ev *model.WebSocketEvent, st *stream) {
-	id, _ := ev.GetData()["connection_id"].(string)
+func (b *Adapter) hello(ev *wsEvent, st *stream) {
+	id, _ := ev.Data["connection_id"].(string)
 	if st.connID != "" && id != st.connID {
 		b.log.Warn("Mattermost could not resume the WebSocket connection; posts sent while it was down are not answered")
 	}
 	st.connID = id
-	st.next = ev.GetSequence() + 1
+	st.next = ev.Seq + 1
 }
 
 // wsURL is the WebSocket URL, with the connection to resume.
@@ -211,7 +238,7 @@ func (b *Adapter) wsURL(st *stream) string {
 	} else {
 		u.Scheme = "ws"
 	}
-	u.Path = strings.TrimRight(u.Path, "/") + model.APIURLSuffix + "/websocket"
+	u.Path = strings.TrimRight(u.Path, "/") + apiPath + "/websocket"
 	u.RawPath = ""
 	u.RawQuery = "connection_id=" + st.connID + "&sequence_number=" + strconv.FormatInt(st.next, 10)
 	return u.String()
@@ -233,7 +260,7 @@ func (b *Adapter) dialer() *websocket.Dialer {
 // dispatch queues the answer to a posted event, if the bot has one to
 // give, without holding up the reading of the next events (at most
 // dispatchers at once).
-func (b *Adapter) dispatch(ctx context.Context, me *model.User, ev *model.WebSocketEvent) {
+func (b *Adapter) dispatch(ctx context.Context, me *user, ev *wsEvent) {
 	cev, err := fromPosted(me, ev)
 	if err != nil {
 		b.log.Warn("ignoring a malformed posted event", "err", err)

@@ -56,7 +56,7 @@ func TestListenFollowsSequenceNumbers(t *testing.T) {
 	base, _ := url.Parse(srv.URL)
 	b := &Adapter{o: Options{Config: Config{BotToken: "tok"}}, log: discard(), base: base, http: srv.Client(), sem: make(chan struct{}, 1)}
 	var st stream
-	received, err := b.listen(context.Background(), &model.User{Id: "me"}, &st)
+	received, err := b.listen(context.Background(), &user{ID: "me"}, &st)
 	var gap *gapError
 	if !received || !errors.As(err, &gap) || gap.want != 2 || gap.got != 3 {
 		t.Fatalf("listen = %v, %v; want a gap 2 → 3", received, err)
@@ -66,7 +66,7 @@ func TestListenFollowsSequenceNumbers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := b.listen(ctx, &model.User{Id: "me"}, &st); ctx.Err() == nil {
+	if _, err := b.listen(ctx, &user{ID: "me"}, &st); ctx.Err() == nil {
 		t.Fatalf("the second connection ended early: %v", err)
 	}
 	mu.Lock()
