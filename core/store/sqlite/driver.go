@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -100,13 +101,16 @@ func (*driver) LockJournal(context.Context, store.Execer) error { return nil }
 // insertChunk is the number of rows of one INSERT statement.
 const insertChunk = 128
 
-var insertSQL = func() (q [insertChunk + 1]string) {
+// insertSQL holds the statements for 1 to insertChunk rows, built on first
+// use: every timon subcommand links this driver, few of them write.
+var insertSQL = sync.OnceValue(func() (q *[insertChunk + 1]string) {
+	q = new([insertChunk + 1]string)
 	for n := 1; n <= insertChunk; n++ {
 		q[n] = "INSERT INTO audit_entries (seq, time_us, data, hash) VALUES " +
 			strings.Repeat("(?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?)"
 	}
 	return q
-}()
+})
 
 func (*driver) AppendEntries(ctx context.Context, tx store.Execer, rows []store.JournalRow) error {
 	args := make([]any, 0, 4*min(len(rows), insertChunk))
@@ -116,7 +120,7 @@ func (*driver) AppendEntries(ctx context.Context, tx store.Execer, rows []store.
 		for _, r := range chunk {
 			args = append(args, r.Seq, r.TimeUS, r.Data, r.Hash)
 		}
-		if _, err := tx.ExecContext(ctx, insertSQL[len(chunk)], args...); err != nil {
+		if _, err := tx.ExecContext(ctx, insertSQL()[len(chunk)], args...); err != nil {
 			return err
 		}
 	}
