@@ -108,3 +108,25 @@ func TestRemoteLSPStoredTokenExpired(t *testing.T) {
 		t.Fatalf("explicit token over an expired stored one: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestLoginHelp: timon login and logout answer --help with their flags,
+// and the top-level usage lists them.
+func TestLoginHelp(t *testing.T) {
+	for cmd, flags := range map[string][]string{"login": {"-hub", "-config", "-name", "-no-browser"}, "logout": {"-hub", "-config"}} {
+		out, errOut, code := runTimon(t, "", cmd, "--help")
+		if code != 0 || !strings.Contains(out, "usage: timon "+cmd+" --hub URL") {
+			t.Fatalf("%s --help: exit %d\n%s%s", cmd, code, out, errOut)
+		}
+		for _, f := range flags {
+			if name := "\n  " + f; !strings.Contains(out, name+" ") && !strings.Contains(out, name+"\n") {
+				t.Errorf("%s --help does not describe %s:\n%s", cmd, f, out)
+			}
+		}
+	}
+	out, _, _ := runTimon(t, "", "help")
+	for _, sub := range []string{"timon login --hub URL", "timon logout --hub URL"} {
+		if !strings.Contains(out, sub) {
+			t.Errorf("the usage does not list %s", sub)
+		}
+	}
+}
