@@ -158,18 +158,24 @@ func (d *Device) Wait(ctx context.Context, a *Authorization) (Credential, error)
 			continue
 		case status == http.StatusOK:
 			var tok struct {
-				AccessToken string    `json:"access_token"`
-				TokenType   string    `json:"token_type"`
-				ExpiresAt   time.Time `json:"expires_at"`
-				User        string    `json:"user"`
+				AccessToken string `json:"access_token"`
+				TokenType   string `json:"token_type"`
+				ExpiresAt   string `json:"expires_at"`
+				User        string `json:"user"`
 			}
 			if err := json.Unmarshal(body, &tok); err != nil {
 				return Credential{}, fmt.Errorf("collecting the token: unexpected answer: %w", err)
 			}
 			if tok.AccessToken == "" || (tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "bearer")) {
-				return Credential{}, fmt.Errorf("collecting the token: the hub gave no bearer token (token_type %q)", tok.TokenType)
+				return Credential{}, fmt.Errorf("collecting the token: the hub gave no bearer token (token_type %q)", printable(tok.TokenType))
 			}
-			return Credential{Hub: hub, Token: tok.AccessToken, User: tok.User, ExpiresAt: tok.ExpiresAt}, nil
+			c := Credential{Hub: hub, Token: tok.AccessToken, User: printable(tok.User)}
+			if tok.ExpiresAt != "" {
+				// The token is collected once: keep it even when its expiry
+				// cannot be read (the hub will say when it has expired).
+				c.ExpiresAt, _ = time.Parse(time.RFC3339, tok.ExpiresAt)
+			}
+			return c, nil
 		case status == http.StatusBadRequest:
 			switch code := errorCode(body); code {
 			case "authorization_pending":
