@@ -25,7 +25,7 @@ import (
 func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("lsp", stderr)
 	path := fs.String("config", "", "configuration file (default: the embedded example, local mode)")
-	hub := fs.String("hub", "", "the hub's URL: remote mode, with the personal token in TIMON_TOKEN")
+	hub := fs.String("hub", "", "the hub's URL: remote mode, with the personal token in TIMON_TOKEN, else the one timon login stored")
 	fs.Bool("stdio", true, "talk LSP on stdin and stdout (the only transport; accepted for editors that pass it)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -53,6 +53,9 @@ func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		asst = c
 		log := newLogger(stderr, cfg.LSP.LogLevel)
+		if cfg.LSP.CredentialsFile != "" {
+			log.Info("using the token timon login stored", "file", cfg.LSP.CredentialsFile)
+		}
 		go func() {
 			if err := c.Ping(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("the hub does not answer yet; requests will fail until it does", "err", err)

@@ -21,7 +21,10 @@ const usage = `timon — governed integrations hub for a sovereign LLM
 
 Usage:
   timon serve [--config FILE] [--addr HOST:PORT]   run the hub (HTTP API, bots, webhooks)
-  timon lsp [--config FILE] [--hub URL]            language server on stdio (remote mode with --hub and TIMON_TOKEN)
+  timon lsp [--config FILE] [--hub URL]            language server on stdio (remote mode with --hub, and the token
+                                                   of timon login or TIMON_TOKEN)
+  timon login --hub URL [--no-browser]             sign in to a hub in the browser; store the token for timon lsp
+  timon logout --hub URL                           forget the token stored for a hub
   timon audit verify                               check the journal's chain and signed checkpoints
   timon audit export|tail|stats [filters]          read the journal (tail -n N, -f)
   timon audit show REQUEST_ID                      one request's entries and kept content (the reading is journaled)
@@ -65,6 +68,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdServe(ctx, args[1:], stderr)
 	case "lsp":
 		err = cmdLSP(ctx, args[1:], stdin, stdout, stderr)
+	case "login":
+		err = cmdLogin(ctx, args[1:], stdout, stderr)
+	case "logout":
+		err = cmdLogout(args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "redact":

@@ -74,9 +74,16 @@ func (c *Config) lspIntegration() Integration {
 	case !s.Remote():
 		return Integration{Name: "lsp", State: StateOn, Path: "lsp",
 			Why: "timon lsp in local mode (the engine in-process, its own journal); lsp.hub_url switches it to remote mode"}
+	case s.Token == "" && s.storedProblem != "":
+		return Integration{Name: "lsp", State: StateHalf, Path: "lsp", Why: "remote mode (lsp.hub_url): " + s.storedProblem}
 	case s.Token == "":
 		return Integration{Name: "lsp", State: StateHalf, Path: "lsp",
-			Why: "remote mode (lsp.hub_url) needs a personal token: set " + Place("lsp", "token", s.TokenEnv, s.TokenFile) + "; create one with timon token create on the hub"}
+			Why: "remote mode (lsp.hub_url) needs a personal token: set " + Place("lsp", "token", s.TokenEnv, s.TokenFile) +
+				", or sign in with timon login --hub " + s.HubURL + " (or ask for one: timon token create on the hub)"}
+	}
+	if s.CredentialsFile != "" {
+		return Integration{Name: "lsp", State: StateOn, Path: "lsp",
+			Why: "timon lsp in remote mode, hub " + s.HubURL + ", with the token timon login stored in " + s.CredentialsFile}
 	}
 	return Integration{Name: "lsp", State: StateOn, Path: "lsp",
 		Why: "timon lsp in remote mode, hub " + s.HubURL}
@@ -89,6 +96,9 @@ func (l *loader) validateIntegrations(c *Config) {
 	for _, i := range c.Integrations() {
 		if i.State != StateHalf || l.reported(i.Path) {
 			continue
+		}
+		if i.Name == "lsp" && c.LSP.storedProblem != "" {
+			continue // the stored token's problem says more
 		}
 		p := Problem{File: l.file, Path: i.Path, Msg: "half-configured: " + i.Why}
 		if l.written(i.Path) {

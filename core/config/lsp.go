@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"timon.dev/timon/core/remote/credentials"
 )
 
 // EnvToken is where timon lsp reads the personal token of remote mode when
@@ -59,8 +61,16 @@ type LSP struct {
 	// means warn. Content is never logged.
 	LogLevel string `yaml:"log_level"`
 
-	// Token is resolved from TokenEnv or TokenFile ("" when not set).
+	// Token is resolved from TokenEnv or TokenFile, else from the
+	// credential timon login stored for HubURL ("" when none).
 	Token string `yaml:"-"`
+	// CredentialsFile is the file Token was read from when it is the one
+	// timon login stored; "" when it came from TokenEnv or TokenFile.
+	CredentialsFile string `yaml:"-"`
+	// storedProblem: the stored credential was found unusable (expired,
+	// unreadable) and that problem, more precise than "no token", is
+	// already reported.
+	storedProblem string
 }
 
 // Remote reports whether timon lsp runs in remote mode.
@@ -95,9 +105,12 @@ func (c *Config) lspDefaults() {
 
 func (l *loader) validateLSP(c *Config) {
 	s := &c.LSP
+	hubOK := false
 	if s.HubURL != "" {
 		if u, err := url.Parse(s.HubURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			l.add("lsp.hub_url", "expected the hub's http(s) URL such as https://timon.example.org, got %q", s.HubURL)
+		} else {
+			hubOK = true
 		}
 	}
 	tok, err := optionalSecret(s.TokenEnv, s.TokenFile)
@@ -105,6 +118,9 @@ func (l *loader) validateLSP(c *Config) {
 		l.add("lsp", "token: %v", err)
 	}
 	s.Token = tok
+	if tok == "" && err == nil && hubOK {
+		l.storedToken(s)
+	}
 	if s.Debounce < 0 || s.MaxDebounce < 0 {
 		l.add("lsp.debounce", "expected a positive duration such as 150ms")
 	}
@@ -167,8 +183,8 @@ func LoadLSP(path, hubURL string, sections ...Section) (*Config, error) {
 	l.validateLSP(cfg)
 	if cfg.LSP.HubURL == "" {
 		l.add("lsp.hub_url", "remote mode needs the hub's URL (lsp.hub_url or --hub)")
-	} else if cfg.LSP.Token == "" {
-		l.add("lsp", "remote mode needs a personal token: set %s (or lsp.token_env / lsp.token_file); create one with timon token create on the hub", tokenPlace(&cfg.LSP))
+	} else if cfg.LSP.Token == "" && cfg.LSP.storedProblem == "" {
+		l.add("lsp", "remote mode needs a personal token: set %s (or lsp.token_env / lsp.token_file), or sign in with timon login --hub %s (or ask for one: timon token create on the hub)", tokenPlace(&cfg.LSP), cfg.LSP.HubURL)
 	}
 	if len(l.problems) > 0 {
 		return nil, l.err()
@@ -220,6 +236,30 @@ func (l *loader) lspDataDir(c *Config) {
 		return
 	}
 	c.DataDir = d
+}
+
+// storedToken takes the token timon login stored for the hub, the third
+// source after the environment variable and the token file: an explicit
+// token always wins over it.
+func (l *loader) storedToken(s *LSP) {
+	f, err := credentials.Default()
+	if err != nil {
+		return // no configuration directory: nothing was stored either
+	}
+	c, ok, err := f.Get(s.HubURL)
+	switch {
+	case err != nil:
+		s.storedProblem = fmt.Sprintf("token stored by timon login: %v", err)
+	case !ok:
+	case c.Expired(time.Now()):
+		s.storedProblem = fmt.Sprintf("the token timon login stored for %s expired on %s: run timon login --hub %s again",
+			c.Hub, c.ExpiresAt.Local().Format("2006-01-02 15:04"), c.Hub)
+	default:
+		s.Token, s.CredentialsFile = c.Token, f.Path
+	}
+	if s.storedProblem != "" {
+		l.add("lsp", "%s", s.storedProblem)
+	}
 }
 
 func tokenPlace(s *LSP) string {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"timon.dev/timon/core/remote/credentials"
 )
 
 const lspProviders = `
@@ -60,6 +62,7 @@ func TestLoadLSPRemoteNeedsOnlyTheLSPSection(t *testing.T) {
 	path := filepath.Join(dir, "lsp.yaml")
 	os.WriteFile(path, []byte("lsp:\n  hub_url: https://timon.example.org\n  debounce: 100ms\n"), 0o600)
 
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // no token stored by timon login
 	t.Setenv(EnvToken, "")
 	_, err := LoadLSP(path, "")
 	if err == nil || !strings.Contains(err.Error(), "remote mode needs a personal token: set TIMON_TOKEN") {
@@ -92,5 +95,61 @@ func TestLoadLSPRemoteNeedsOnlyTheLSPSection(t *testing.T) {
 	}
 	if _, err = LoadLSP("", ""); err == nil || !strings.Contains(err.Error(), "needs the hub's URL") {
 		t.Fatalf("no hub: %v", err)
+	}
+}
+
+// TestLoadLSPStoredToken: the token timon login stored for the hub is the
+// third source, after the variable and the file; an expired one says to
+// sign in again.
+func TestLoadLSPStoredToken(t *testing.T) {
+	cfgDir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgDir)
+	t.Setenv("HOME", cfgDir)
+	t.Setenv(EnvToken, "")
+	creds, err := credentials.DefaultPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &credentials.File{Path: creds}
+	hub := "https://timon.example.org"
+
+	_, err = LoadLSP("", hub)
+	if err == nil || !strings.Contains(err.Error(), "or sign in with timon login --hub "+hub) {
+		t.Fatalf("nothing stored: %v", err)
+	}
+	if err := f.Put(credentials.Credential{Hub: hub, Token: "timon_stored", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// The hub as the user wrote it, trailing slash and all.
+	cfg, err := LoadLSP("", hub+"/")
+	if err != nil || cfg.LSP.Token != "timon_stored" || cfg.LSP.CredentialsFile != creds {
+		t.Fatalf("stored: %+v %v", cfg, err)
+	}
+	if i, _ := cfg.Integration("lsp"); i.State != StateOn || !strings.Contains(i.Why, "with the token timon login stored in "+creds) {
+		t.Fatalf("integration %v", i)
+	}
+	// Another hub's token is not this hub's.
+	if _, err := LoadLSP("", "https://other.example.org"); err == nil {
+		t.Fatal("another hub's token was used")
+	}
+	// The variable, then the file, win over it.
+	t.Setenv(EnvToken, "timon_env")
+	if cfg, err = LoadLSP("", hub); err != nil || cfg.LSP.Token != "timon_env" || cfg.LSP.CredentialsFile != "" {
+		t.Fatalf("env: %+v %v", cfg.LSP, err)
+	}
+	t.Setenv(EnvToken, "")
+	tok := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tok, []byte("timon_file\n"), 0o600)
+	path := filepath.Join(t.TempDir(), "lsp.yaml")
+	os.WriteFile(path, []byte("lsp:\n  hub_url: "+hub+"\n  token_file: "+tok+"\n"), 0o600)
+	if cfg, err = LoadLSP(path, ""); err != nil || cfg.LSP.Token != "timon_file" {
+		t.Fatalf("file: %+v %v", cfg.LSP, err)
+	}
+
+	f.Put(credentials.Credential{Hub: hub, Token: "timon_stored", ExpiresAt: time.Now().Add(-time.Minute)})
+	_, err = LoadLSP("", hub)
+	if err == nil || !strings.Contains(err.Error(), "expired on") || !strings.Contains(err.Error(), "run timon login --hub "+hub+" again") ||
+		strings.Contains(err.Error(), "needs a personal token") {
+		t.Fatalf("expired: %v", err)
 	}
 }

@@ -5,13 +5,23 @@
 // grammar, shorten, translate), progress and error messages. This file only
 // builds the command line from the settings (the binary: timon.path, else
 // the one a platform-specific package bundles in bin/, else timon on PATH),
-// keeps the personal token in VS Code's secret storage, and restarts the
+// keeps the personal token in VS Code's secret storage (pasted, or from
+// signing in to the hub in the browser: signin.ts), and restarts the
 // server when they change.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import {
+  type Credential,
+  SignInError,
+  expired,
+  normalizeHub,
+  startSignIn,
+  verificationURL,
+  waitForToken,
+} from './signin';
 import {
   LanguageClient,
   type LanguageClientOptions,
@@ -20,7 +30,12 @@ import {
 } from 'vscode-languageclient/node';
 
 const section = 'timon';
+// tokenKey holds the pasted token (timon: Set Personal Token);
+// signInKey(hub) the credential of a sign-in to that hub (JSON).
 const tokenKey = 'timon.token';
+const signInKey = (hub: string) => `timon.signin:${hub}`;
+// envToken is the variable timon lsp reads the personal token from.
+const envToken = 'TIMON_TOKEN';
 
 let client: LanguageClient | undefined;
 let output: vscode.LogOutputChannel | undefined;
@@ -34,9 +49,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('timon.setToken', () => setToken(context)),
     vscode.commands.registerCommand('timon.clearToken', async () => {
       await context.secrets.delete(tokenKey);
+      const hub = configuredHub();
+      if (hub) {
+        await context.secrets.delete(signInKey(hub));
+      }
       void vscode.window.showInformationMessage('timon: personal token forgotten.');
       await restart(context);
     }),
+    vscode.commands.registerCommand('timon.signIn', () => signIn(context)),
+    vscode.commands.registerCommand('timon.signOut', () => signOut(context)),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (
         e.affectsConfiguration(`${section}.path`) ||
@@ -81,9 +102,9 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
   for (const [k, v] of Object.entries(cfg.get<Record<string, string>>('env', {}))) {
     env[k] = expand(String(v));
   }
-  const token = await context.secrets.get(tokenKey);
+  const token = await serverToken(context);
   if (token) {
-    env.TIMON_TOKEN = token;
+    env[envToken] = token;
   }
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   const serverOptions: ServerOptions = {
@@ -153,7 +174,134 @@ async function setToken(context: vscode.ExtensionContext): Promise<void> {
     return;
   }
   await context.secrets.store(tokenKey, token.trim());
+  // The most recent wins: a pasted token replaces the sign-in to the hub.
+  const hub = configuredHub();
+  if (hub) {
+    await context.secrets.delete(signInKey(hub));
+  }
   void vscode.window.showInformationMessage('timon: personal token saved.');
+  await restart(context);
+}
+
+// configuredHub is timon.hubUrl normalised, or '' when unset or not a URL.
+function configuredHub(): string {
+  const raw = vscode.workspace.getConfiguration(section).get<string>('hubUrl', '').trim();
+  if (raw === '') {
+    return '';
+  }
+  try {
+    return normalizeHub(raw);
+  } catch {
+    return '';
+  }
+}
+
+// serverToken is the token given to timon lsp: the sign-in to the
+// configured hub, else the pasted one, else none (timon lsp then uses
+// TIMON_TOKEN of VS Code's environment, or what timon login stored).
+async function serverToken(context: vscode.ExtensionContext): Promise<string | undefined> {
+  const hub = configuredHub();
+  if (hub) {
+    const stored = await context.secrets.get(signInKey(hub));
+    if (stored) {
+      let c: Credential | undefined;
+      try {
+        c = JSON.parse(stored) as Credential;
+      } catch {
+        c = undefined;
+      }
+      if (c && typeof c.token === 'string' && !expired(c)) {
+        return c.token;
+      }
+      output?.warn(`the sign-in to ${hub} has expired or is unreadable; run timon: Sign In again`);
+      const again = 'Sign In';
+      void vscode.window
+        .showWarningMessage(`timon: your sign-in to ${hub} has expired.`, again)
+        .then((pick) => (pick === again ? vscode.commands.executeCommand('timon.signIn') : undefined));
+    }
+  }
+  return (await context.secrets.get(tokenKey)) || undefined;
+}
+
+// signIn signs in to the hub through the browser: the hub shows a code,
+// the person approves it there, and the token it hands out is kept in
+// VS Code's secret storage for that hub.
+async function signIn(context: vscode.ExtensionContext): Promise<void> {
+  let hub = configuredHub();
+  const fromSettings = hub !== '';
+  if (!hub) {
+    const raw = await vscode.window.showInputBox({
+      title: 'timon: sign in',
+      prompt: 'Your institution\'s timon hub',
+      placeHolder: 'https://timon.example.org',
+      ignoreFocusOut: true,
+      validateInput: (v) => {
+        try {
+          normalizeHub(v);
+          return undefined;
+        } catch (err) {
+          return err instanceof Error ? err.message : String(err);
+        }
+      },
+    });
+    if (raw === undefined) {
+      return;
+    }
+    hub = normalizeHub(raw);
+  }
+  const abort = new AbortController();
+  let cred: Credential;
+  try {
+    cred = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `timon: sign in to ${hub}`, cancellable: true },
+      async (progress, cancel) => {
+        cancel.onCancellationRequested(() => abort.abort());
+        progress.report({ message: 'asking the hub for a code…' });
+        const a = await startSignIn(hub, `VS Code on ${os.hostname()}`, { signal: abort.signal });
+        const url = verificationURL(a);
+        output?.info(`sign-in to ${hub}: code ${a.user_code}, approve it at ${url}`);
+        progress.report({
+          message: `check that your browser shows the code ${a.user_code} and approve it (or open ${url}).`,
+        });
+        await vscode.env.openExternal(vscode.Uri.parse(url, true));
+        return waitForToken(hub, a, { signal: abort.signal });
+      },
+    );
+  } catch (err) {
+    if (err instanceof SignInError && err.kind === 'cancelled') {
+      void vscode.window.showInformationMessage('timon: sign-in cancelled.');
+      return;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    output?.error(`sign-in to ${hub}: ${msg}`);
+    void vscode.window.showErrorMessage(`timon: sign-in to ${hub} failed: ${msg}`);
+    return;
+  }
+  await context.secrets.store(signInKey(hub), JSON.stringify(cred));
+  void vscode.window.showInformationMessage(
+    `timon: signed in to ${hub}${cred.user ? ` as ${cred.user}` : ''}.`,
+  );
+  if (!fromSettings) {
+    // Remote mode with this hub from now on; the change restarts the server.
+    await vscode.workspace.getConfiguration(section).update('hubUrl', hub, vscode.ConfigurationTarget.Global);
+    return;
+  }
+  await restart(context);
+}
+
+// signOut forgets the sign-in to the configured hub. The hub has no way
+// yet to revoke a token from here: it stays valid there until it expires
+// or is revoked in the hub's console.
+async function signOut(context: vscode.ExtensionContext): Promise<void> {
+  const hub = configuredHub();
+  if (!hub || !(await context.secrets.get(signInKey(hub)))) {
+    void vscode.window.showInformationMessage(`timon: not signed in${hub ? ` to ${hub}` : ''}.`);
+    return;
+  }
+  await context.secrets.delete(signInKey(hub));
+  void vscode.window.showInformationMessage(
+    `timon: signed out of ${hub}. The token stays valid on the hub until it expires: revoke it in the hub's console if it may have leaked.`,
+  );
   await restart(context);
 }
 
