@@ -64,6 +64,9 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 	switch cmd.name {
 	case cmdHelp:
 		text := cat.T("help")
+		if slices.Contains(pol.Commands, cmdRefs) {
+			text += "\n" + cat.T("help_refs")
+		}
 		if len(pol.Commands) < len(Commands) {
 			text += "\n" + cat.T("help_here", "list", strings.Join(pol.Commands, ", "))
 		}
@@ -81,6 +84,9 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 	}
 	if model == "" && len(pol.Models) > 0 {
 		model = pol.Models[0]
+	}
+	if cmd.name == cmdRefs {
+		return r.refs(ctx, p, ev, rec, cmd, model, public) // refs.go
 	}
 	inThread := ev.ThreadID != ""
 	switch {
