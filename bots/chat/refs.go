@@ -37,7 +37,7 @@ const maxAbstract = 800
 func (r *Router) refs(ctx context.Context, p Platform, ev *Event, rec *record, cmd command, model string, public bool) error {
 	cat := r.cat(ev)
 	notice := func(text string) error {
-		return r.replier(p, ev, rec, true).final(ctx, text, cat.T("footer_auto"), "")
+		return r.replier(p, ev, rec, ev.ChannelType != ChannelDM).final(ctx, text, cat.T("footer_auto"), "")
 	}
 	b, ok := r.o.Assistant.(core.Bibliographer)
 	if !ok {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -133,5 +135,45 @@ func TestBibTeX(t *testing.T) {
 `
 	if got != want {
 		t.Fatalf("BibTeX:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestOpenAlexRecords decodes OpenAlex's works search: DOI as a URL,
+// abstract as an inverted index, authors under authorships.
+func TestOpenAlexRecords(t *testing.T) {
+	var got url.Values
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/works" {
+			http.NotFound(w, r)
+			return
+		}
+		got = r.URL.Query()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"meta":{"count":2,"db_response_time_ms":12,"page":1,"per_page":2},"results":[
+ {"id":"https://openalex.org/W2741809807","doi":"https://doi.org/10.7717/peerj.4375","title":"The state of OA","display_name":"The state of OA",
+  "publication_year":2018,"authorships":[{"author_position":"first","author":{"id":"https://openalex.org/A1","display_name":"Heather Piwowar"}},{"author":{"display_name":"Jason Priem"}}],
+  "abstract_inverted_index":{"Despite":[0],"growing":[1],"interest":[2],"in":[3]}},
+ {"id":"https://openalex.org/W2","doi":null,"title":null,"display_name":"Untitled in title","publication_year":2020,"authorships":[],"abstract_inverted_index":null}
+]}`))
+	}))
+	defer ts.Close()
+	src, err := biblio.New(biblio.Config{Name: "OpenAlex", Kind: biblio.KindOpenAlex, BaseURL: ts.URL, Mailto: "bib@lab.fr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, found, err := src.Search(context.Background(), "open access: state", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []core.Record{
+		{Source: "OpenAlex", ID: "https://openalex.org/W2741809807", Title: "The state of OA", Authors: []string{"Heather Piwowar", "Jason Priem"},
+			Year: 2018, DOI: "10.7717/peerj.4375", URL: "https://openalex.org/W2741809807", Abstract: "Despite growing interest in"},
+		{Source: "OpenAlex", ID: "https://openalex.org/W2", Title: "Untitled in title", Year: 2020, URL: "https://openalex.org/W2"},
+	}
+	if found != 2 || !reflect.DeepEqual(recs, want) {
+		t.Fatalf("found %d, records\n%+v", found, recs)
+	}
+	if got.Get("search") != "open access: state" || got.Get("per-page") != "2" || got.Get("mailto") != "bib@lab.fr" {
+		t.Fatalf("OpenAlex received %v", got)
 	}
 }
