@@ -65,7 +65,12 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 	case cmdHelp:
 		text := cat.T("help")
 		if slices.Contains(pol.Commands, cmdRefs) {
-			text += "\n" + cat.T("help_refs")
+			// Among the commands, before the closing line.
+			i := strings.LastIndex(text, "\n")
+			if i < 0 {
+				i = len(text)
+			}
+			text = text[:i] + "\n" + cat.T("help_refs") + text[i:]
 		}
 		if len(pol.Commands) < len(Commands) {
 			text += "\n" + cat.T("help_here", "list", strings.Join(pol.Commands, ", "))

@@ -243,3 +243,15 @@ func TestRefsWithoutSources(t *testing.T) {
 		t.Fatal("something was asked")
 	}
 }
+
+// TestRefsInHelp: help lists refs among the commands where it is allowed.
+func TestRefsInHelp(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ev := mention("help")
+	if err := r.router.Handle(ctxT(t), ev); err != nil {
+		t.Fatal(err)
+	}
+	if text := r.plat.text(ev.ID); !strings.Contains(text, "• `help`: this message\n• `refs <question>`: references") {
+		t.Fatalf("help %q", text)
+	}
+}
