@@ -57,10 +57,13 @@ const (
 	// TaskEmbed turns texts into vectors: it is answered by an Embedder
 	// (see embed.go), never as text by Do or Stream.
 	TaskEmbed Task = "embed"
+	// TaskRefs searches bibliographic sources: it is answered by a
+	// Bibliographer (see refs.go) with records, never as text.
+	TaskRefs Task = "refs"
 )
 
 // Tasks lists every known task: what policy rules match.
-var Tasks = append(slices.Clip(TextTasks), TaskEmbed)
+var Tasks = append(slices.Clip(TextTasks), TaskEmbed, TaskRefs)
 
 // TextTasks lists the tasks answered as text (Do and Stream, /v1/assist).
 var TextTasks = []Task{TaskChat, TaskComplete, TaskRewrite, TaskSummarize, TaskExplain, TaskReview}
@@ -202,6 +205,8 @@ func (r *Request) Validate() error {
 		}
 	case TaskEmbed:
 		return Errorf(KindInvalid, "task embed answers vectors, not text: use POST /v1/embeddings")
+	case TaskRefs:
+		return Errorf(KindInvalid, "task refs answers bibliographic records, not text")
 	case TaskComplete:
 		if r.Prefix == "" && r.Suffix == "" {
 			return Errorf(KindInvalid, "task complete needs a prefix or a suffix")

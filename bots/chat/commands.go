@@ -13,6 +13,7 @@ const (
 	cmdSummarize = "summarize"
 	cmdExplain   = "explain"
 	cmdReview    = "review"
+	cmdRefs      = "refs" // refs.go
 	cmdUsage     = "usage"
 	cmdPrivacy   = "privacy"
 	cmdHelp      = "help"
@@ -26,6 +27,8 @@ var aliases = map[string]string{
 	"summarize": cmdSummarize, "summarise": cmdSummarize, "summary": cmdSummarize, "résume": cmdSummarize, "résumé": cmdSummarize,
 	"explain": cmdExplain, "explique": cmdExplain, "expliquer": cmdExplain,
 	"review": cmdReview, "relis": cmdReview, "relecture": cmdReview, "revue": cmdReview,
+	"refs": cmdRefs, "biblio": cmdRefs, "bibliography": cmdRefs, "bibliographie": cmdRefs,
+	"references": cmdRefs, "références": cmdRefs, "bibtex": cmdRefs,
 	"usage": cmdUsage, "quota": cmdUsage, "conso": cmdUsage,
 	"privacy": cmdPrivacy, "confidentialité": cmdPrivacy, "confidentialite": cmdPrivacy, "vie-privée": cmdPrivacy,
 	"help": cmdHelp, "aide": cmdHelp, "?": cmdHelp,

@@ -72,7 +72,8 @@ type ChannelPolicy struct {
 	// private notice.
 	Off bool `yaml:"off"`
 	// Commands lists the commands allowed (ask, rewrite, translate,
-	// summarize, explain, review, usage, privacy, help); zero means all.
+	// summarize, explain, review, refs, usage, privacy, help); zero means
+	// all.
 	// help is always allowed.
 	Commands []string `yaml:"commands"`
 	// Models lists the models users may ask for (model:NAME); zero means
@@ -87,7 +88,7 @@ type ChannelPolicy struct {
 }
 
 // Commands of the chat bots, in the order help lists them.
-var Commands = []string{"ask", "rewrite", "translate", "summarize", "explain", "review", "usage", "privacy", "help"}
+var Commands = []string{"ask", "rewrite", "translate", "summarize", "explain", "review", "refs", "usage", "privacy", "help"}
 
 // Channel describes a channel for policy lookup.
 type Channel struct {

@@ -64,6 +64,14 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 	switch cmd.name {
 	case cmdHelp:
 		text := cat.T("help")
+		if slices.Contains(pol.Commands, cmdRefs) {
+			// Among the commands, before the closing line.
+			i := strings.LastIndex(text, "\n")
+			if i < 0 {
+				i = len(text)
+			}
+			text = text[:i] + "\n" + cat.T("help_refs") + text[i:]
+		}
 		if len(pol.Commands) < len(Commands) {
 			text += "\n" + cat.T("help_here", "list", strings.Join(pol.Commands, ", "))
 		}
@@ -81,6 +89,9 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 	}
 	if model == "" && len(pol.Models) > 0 {
 		model = pol.Models[0]
+	}
+	if cmd.name == cmdRefs {
+		return r.refs(ctx, p, ev, rec, cmd, model, public) // refs.go
 	}
 	inThread := ev.ThreadID != ""
 	switch {

@@ -14,6 +14,7 @@ import (
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/assistant/assistanttest"
 	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/biblio"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/policy"
 	"timon.dev/timon/core/provider/fakellm"
@@ -39,6 +40,8 @@ type rigOptions struct {
 	max    int
 	every  time.Duration
 	jobs   *jobs.Queue
+	// sources are the bibliographic sources (refs_test.go).
+	sources []biblio.Source
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -53,6 +56,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 			{Name: "everyone", Effect: "allow", Models: []string{"codestral-latest"}},
 		},
 		Redaction: redact.Profile{Terms: []string{"ORION"}},
+		Sources:   o.sources,
 	})
 	r.store, r.quota = eng.Store, eng.Quota
 	if o.cfg.DefaultLocale == "" {

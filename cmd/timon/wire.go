@@ -18,6 +18,7 @@ import (
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/assistant"
 	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/biblio"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/policy"
@@ -84,6 +85,7 @@ func buildPolicy(cfg *config.Config) (*policy.Policy, error) {
 	for _, p := range cfg.Providers {
 		infos = append(infos, policy.Provider{Name: p.Name, Models: p.Models, Sovereign: p.Sovereign})
 	}
+	infos = append(infos, cfg.Bibliography.SourcePolicyInfos()...)
 	return policy.New(cfg.Policy, infos)
 }
 
@@ -328,6 +330,14 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	if err != nil {
 		return nil, err
 	}
+	var sources []biblio.Source
+	for _, sc := range cfg.Bibliography.SourceConfigs() {
+		src, err := biblio.New(sc)
+		if err != nil {
+			return nil, fmt.Errorf("bibliographic %w", err)
+		}
+		sources = append(sources, src)
+	}
 	if h.quota, err = quota.New(ctx, h.store); err != nil {
 		return nil, fmt.Errorf("opening quotas: %w", err)
 	}
@@ -348,7 +358,7 @@ func openHub(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *hub,
 	h.engine, err = assistant.New(assistant.Options{
 		Policy: pol, Providers: h.providers, Redactors: redactors, Quota: h.quota, Subjects: quotaSubjects(cfg.Quotas),
 		Journal: h.journal, MaxTokens: cfg.MaxTokens, MaxTokensCeiling: cfg.Limits.MaxTokensCeiling, Logger: log,
-		RedactTimeout: time.Duration(cfg.Redaction.Timeout), Classifiers: classifiers,
+		RedactTimeout: time.Duration(cfg.Redaction.Timeout), Classifiers: classifiers, Sources: sources,
 	})
 	if err != nil {
 		return nil, err

@@ -37,6 +37,7 @@ import (
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/biblio"
 	"timon.dev/timon/core/policy"
 	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/quota"
@@ -77,7 +78,11 @@ type Options struct {
 	// Classifiers are the moderation classifiers, tried in order (see
 	// moderation.go); required when a policy rule moderates, else unused.
 	Classifiers []*provider.Classifier
-	Logger      *slog.Logger
+	// Sources are the bibliographic sources SearchRefs may search (see
+	// refs.go), in order; none switches the search off. Their names must
+	// be among the policy's providers, for classifications to name them.
+	Sources []biblio.Source
+	Logger  *slog.Logger
 }
 
 // DefaultRedactTimeout is the redaction budget when Options.RedactTimeout
@@ -102,6 +107,9 @@ type Engine struct {
 	classifiers []*provider.Classifier
 	log         *slog.Logger
 	now         func() time.Time
+
+	// sources are the bibliographic sources, in order.
+	sources []biblio.Source
 
 	// journalDown is set when an append failed; until the journal answers
 	// a ping again, nothing is sent to a model.
@@ -145,6 +153,9 @@ func New(o Options) (*Engine, error) {
 	}
 	for _, p := range o.Providers {
 		e.providers[p.Name()] = p
+	}
+	if err := e.addSources(o.Sources); err != nil {
+		return nil, err
 	}
 	for _, name := range o.Policy.Profiles() {
 		if o.Redactors[name] == nil {

@@ -56,6 +56,8 @@ type Config struct {
 	GitLab yaml.Node `yaml:"gitlab"`
 	// Moderation configures the classifiers of policy rules' moderation.
 	Moderation Moderation `yaml:"moderation"`
+	// Bibliography declares the bibliographic sources (chat's refs).
+	Bibliography Bibliography `yaml:"bibliography"`
 
 	// Path is the file the configuration came from ("" when embedded).
 	Path string `yaml:"-"`
@@ -588,6 +590,7 @@ func (l *loader) validate(c *Config) {
 		p.APIKey = strings.TrimSpace(key)
 		infos = append(infos, policy.Provider{Name: p.Name, Models: p.Models, Sovereign: p.Sovereign})
 	}
+	infos = append(infos, c.Bibliography.SourcePolicyInfos()...)
 	pol, err := policy.New(c.Policy, infos)
 	var fe *policy.FieldError
 	switch {
@@ -656,6 +659,7 @@ func (l *loader) validate(c *Config) {
 	l.checkSections(c)
 	l.validateIntegrations(c)
 	l.validateModeration(c)
+	l.validateBibliography(c)
 }
 
 func usesFullContent(p *policy.Config) bool {

@@ -178,7 +178,7 @@ func New(cfg Config, providers []Provider) (*Policy, error) {
 		}
 		for j, t := range r.Match.Tasks {
 			if !t.Valid() {
-				return nil, fieldErr(fmt.Sprintf("%s.match.tasks[%d]", where, j), "unknown task %q (expected chat, complete, rewrite, summarize, explain, review or embed)", t)
+				return nil, fieldErr(fmt.Sprintf("%s.match.tasks[%d]", where, j), "unknown task %q (expected chat, complete, rewrite, summarize, explain, review, embed or refs)", t)
 			}
 		}
 		for j, c := range r.Match.Classifications {

@@ -11,6 +11,7 @@ import (
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/assistant"
 	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/biblio"
 	"timon.dev/timon/core/policy"
 	"timon.dev/timon/core/provider"
 	"timon.dev/timon/core/quota"
@@ -40,6 +41,11 @@ type Options struct {
 	Timeout time.Duration
 	// Classifiers moderate the rules with a moderation block.
 	Classifiers []*provider.Classifier
+	// Sources are the bibliographic sources, described to the policy
+	// beside the provider.
+	Sources []biblio.Source
+	// Classifications is the policy's classifications.
+	Classifications map[core.Classification][]string
 }
 
 // Rig is a governed engine and what it stands on.
@@ -76,8 +82,11 @@ func New(t testing.TB, o Options) *Rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := policy.New(policy.Config{Routes: o.Routes, Rules: o.Rules},
-		[]policy.Provider{{Name: o.ProviderName, Models: prov.Models(), Sovereign: true}})
+	infos := []policy.Provider{{Name: o.ProviderName, Models: prov.Models(), Sovereign: true}}
+	for _, s := range o.Sources {
+		infos = append(infos, policy.Provider{Name: s.Name(), Sovereign: s.Sovereign()})
+	}
+	pol, err := policy.New(policy.Config{Routes: o.Routes, Rules: o.Rules, Classifications: o.Classifications}, infos)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +108,7 @@ func New(t testing.TB, o Options) *Rig {
 	}
 	r.Engine, err = assistant.New(assistant.Options{
 		Policy: pol, Providers: []*provider.Client{prov}, Redactors: map[string]*redact.Redactor{"default": red},
-		Quota: r.Quota, Subjects: r.Subjects, Journal: r.Journal, Classifiers: o.Classifiers,
+		Quota: r.Quota, Subjects: r.Subjects, Journal: r.Journal, Classifiers: o.Classifiers, Sources: o.Sources,
 	})
 	if err != nil {
 		t.Fatal(err)
