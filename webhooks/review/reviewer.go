@@ -186,12 +186,12 @@ type Result struct {
 	Suppressed      int      `json:"suppressed,omitempty"`
 	SuppressedKinds []string `json:"suppressed_kinds,omitempty"`
 	Dropped         int      `json:"dropped,omitempty"`
-	Reviewed  int
-	Chunks    int
-	Calls     int
-	TokensIn  int
-	TokensOut int
-	Failures  []string
+	Reviewed        int
+	Chunks          int
+	Calls           int
+	TokensIn        int
+	TokensOut       int
+	Failures        []string
 }
 
 // Comment is a finding placed on the diff.
