@@ -104,6 +104,8 @@ func cmdReview(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func suppressionState(s review.Settings, kind string, dismissed int) string {
 	after := s.SuppressThreshold()
 	switch {
+	case kind == review.KindSecret:
+		return "raised (flagged secrets are never suppressed)"
 	case slices.Contains(s.Suppress, kind):
 		return "suppressed (configured: suppress)"
 	case slices.Contains(s.Allow, kind):

@@ -24,7 +24,7 @@ var migrations embed.FS
 
 // DeveloperAccess is GitLab's Developer access level: the least a user
 // needs for timon to act on their commands.
-const DeveloperAccess = review.DeveloperAccess
+const DeveloperAccess = 30
 
 // deliveryWindow is how long delivery keys are kept: GitLab retries a
 // delivery within hours, not days.
