@@ -120,7 +120,12 @@ func TestResolvedWithoutChangeIsNotRaisedAgain(t *testing.T) {
 }
 
 func TestRepeatedDismissalsSuppressTheKindUntilAllowed(t *testing.T) {
-	r := newRig(t, rigOptions{})
+	t.Run("sqlite", func(t *testing.T) { repeatedDismissals(t, false) })
+	t.Run("postgres", func(t *testing.T) { repeatedDismissals(t, true) })
+}
+
+func repeatedDismissals(t *testing.T, postgres bool) {
+	r := newRig(t, rigOptions{postgres: postgres})
 	three := map[string]string{
 		"a.go": "package main\n\nfunc a() {\n\tpanic(\"a\")\n}\n",
 		"b.go": "package main\n\nfunc b() {\n\tpanic(\"b\")\n}\n",
