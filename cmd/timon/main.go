@@ -35,6 +35,8 @@ Usage:
   timon redact [--profile P] [--format text|json] [FILE]
                                                    show what of FILE (or stdin) would leave for a model
   timon token create|list|revoke [flags]           personal bearer tokens
+  timon review suppressions [--project P] [--clear KIND]
+                                                   kinds of review finding people dismissed, suppressed or not
   timon config check [--config FILE]               validate a configuration
   timon version
   timon help                                       this text; COMMAND --help for a command's flags
@@ -78,6 +80,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdRedact(ctx, args[1:], stdin, stdout, stderr)
 	case "token":
 		err = cmdToken(ctx, args[1:], stdout, stderr)
+	case "review":
+		err = cmdReview(ctx, args[1:], stdout, stderr)
 	case "config":
 		err = cmdConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-v":

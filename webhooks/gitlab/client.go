@@ -175,7 +175,7 @@ func (c *Client) MergeRequest(ctx context.Context, project, iid int64) (*review.
 		SourceBranch: mr.SourceBranch, TargetBranch: mr.TargetBranch, SHA: mr.SHA, WebURL: mr.WebURL,
 	}
 	if mr.Author != nil {
-		out.AuthorID = mr.Author.ID
+		out.AuthorID, out.AuthorUsername = mr.Author.ID, mr.Author.Username
 	}
 	if d := mr.DiffRefs; d.HeadSha != "" && d.BaseSha != "" {
 		out.DiffRefs = &review.DiffRefs{BaseSHA: d.BaseSha, StartSHA: d.StartSha, HeadSHA: d.HeadSha}
@@ -252,7 +252,22 @@ func (c *Client) RawFile(ctx context.Context, project int64, path, ref string) (
 }
 
 func toNote(n *gl.Note) review.Note {
-	return review.Note{ID: n.ID, Body: n.Body, AuthorID: n.Author.ID, System: n.System}
+	out := review.Note{ID: n.ID, Body: n.Body, AuthorID: n.Author.ID, System: n.System, Resolvable: n.Resolvable, Resolved: n.Resolved}
+	if p := n.Position; p != nil && p.HeadSHA != "" {
+		out.Position = &review.Position{
+			DiffRefs: review.DiffRefs{BaseSHA: p.BaseSHA, StartSHA: p.StartSHA, HeadSHA: p.HeadSHA},
+			OldPath:  p.OldPath, NewPath: p.NewPath, OldLine: int(p.OldLine), NewLine: int(p.NewLine),
+		}
+	}
+	return out
+}
+
+func toDiscussion(d *gl.Discussion) review.Discussion {
+	out := review.Discussion{ID: d.ID}
+	for _, n := range d.Notes {
+		out.Notes = append(out.Notes, toNote(n))
+	}
+	return out
 }
 
 // Notes lists the merge request's notes, every page.
@@ -282,12 +297,75 @@ func (c *Client) Discussions(ctx context.Context, project, iid int64) ([]review.
 	}
 	out := make([]review.Discussion, len(ds))
 	for i, d := range ds {
-		out[i].ID = d.ID
-		for _, n := range d.Notes {
-			out[i].Notes = append(out[i].Notes, toNote(n))
-		}
+		out[i] = toDiscussion(d)
 	}
 	return out, nil
+}
+
+// Discussion reads one discussion of a merge request.
+func (c *Client) Discussion(ctx context.Context, project, iid int64, id string) (*review.Discussion, error) {
+	d, _, err := c.gl.Discussions.GetMergeRequestDiscussion(project, iid, id, gl.WithContext(ctx))
+	if err != nil {
+		return nil, apiError(err)
+	}
+	out := toDiscussion(d)
+	return &out, nil
+}
+
+// AddDiscussionNote replies in a discussion; like CreateNote, it never
+// posts twice.
+func (c *Client) AddDiscussionNote(ctx context.Context, project, iid int64, discussion, body, marker string) error {
+	var lastErr error
+	for attempt := 0; attempt < writeAttempts; attempt++ {
+		_, _, err := c.gl.Discussions.AddMergeRequestDiscussionNote(project, iid, discussion, &gl.AddMergeRequestDiscussionNoteOptions{Body: &body}, gl.WithContext(ctx))
+		if err == nil {
+			return nil
+		}
+		lastErr = apiError(err)
+		if !mayHaveWritten(lastErr) || ctx.Err() != nil {
+			return lastErr
+		}
+		c.log.Warn("replying in a discussion failed after GitLab may have written it; checking before trying again", "project", project, "mr", iid, "err", lastErr.Error())
+		bot, err := c.BotUserID(ctx)
+		if err != nil {
+			return errors.Join(lastErr, err)
+		}
+		d, err := c.Discussion(ctx, project, iid, discussion)
+		if err != nil {
+			return errors.Join(lastErr, err)
+		}
+		for _, n := range d.Notes {
+			if n.AuthorID == bot && strings.Contains(n.Body, marker) {
+				return nil
+			}
+		}
+	}
+	return lastErr
+}
+
+// AwardEmoji lists the award emoji of a merge-request note, every page.
+func (c *Client) AwardEmoji(ctx context.Context, project, iid, note int64) ([]review.Award, error) {
+	opts := &gl.ListAwardEmojiOptions{ListOptions: gl.ListOptions{PerPage: 100}}
+	as, err := gl.ScanAndCollect(func(p gl.PaginationOptionFunc) ([]*gl.AwardEmoji, *gl.Response, error) {
+		return c.gl.AwardEmoji.ListMergeRequestAwardEmojiOnNote(project, iid, note, opts, p, gl.WithContext(ctx))
+	})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	out := make([]review.Award, len(as))
+	for i, a := range as {
+		out[i] = review.Award{Name: a.Name, UserID: a.User.ID}
+	}
+	return out, nil
+}
+
+// UserIsBot reports whether a user is a bot (GitLab's user "bot" field).
+func (c *Client) UserIsBot(ctx context.Context, user int64) (bool, error) {
+	u, _, err := c.gl.Users.GetUser(user, &gl.GetUserOptions{}, gl.WithContext(ctx))
+	if err != nil {
+		return false, apiError(err)
+	}
+	return u.Bot, nil
 }
 
 // writeAttempts bounds the POSTs of one write whose earlier tries were

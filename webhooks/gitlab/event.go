@@ -44,6 +44,10 @@ type hook struct {
 		NoteableType string `json:"noteable_type"`
 		AuthorID     int64  `json:"author_id"`
 		System       bool   `json:"system"`
+		// Type is DiffNote for a note on a diff line, which belongs to
+		// the discussion DiscussionID.
+		Type         string `json:"type"`
+		DiscussionID string `json:"discussion_id"`
 	} `json:"object_attributes"`
 	Changes struct {
 		Draft *struct {
@@ -167,6 +171,15 @@ func parseEvent(kind string, body []byte) (*Event, error) {
 		ev.NoteAuthorID = author
 		ev.Work = &review.Job{ProjectID: ev.ProjectID, ProjectPath: ev.ProjectPath, IID: ev.IID, Kind: cmd,
 			Trigger: review.TriggerCommand, Question: arg, NoteID: a.ID, Actor: h.User.Username}
+		if cmd == review.KindAsk {
+			// Asked in a discussion on a diff line: answered there, with
+			// its hunk. Elsewhere it is explain's question.
+			if a.Type == "DiffNote" && a.DiscussionID != "" {
+				ev.Work.DiscussionID = a.DiscussionID
+			} else {
+				ev.Work.Kind = review.KindExplain
+			}
+		}
 		return ev, nil
 	case "":
 		return nil, fmt.Errorf("%w: the X-Gitlab-Event header is missing", errMalformed)
@@ -232,6 +245,11 @@ func parseCommand(note string) (cmd, arg string, ok bool) {
 		case "explain":
 			q := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), fields[0]))
 			return review.KindExplain, q, true
+		case "improve":
+			return review.KindImprove, "", true
+		case "ask":
+			q := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), fields[0]))
+			return review.KindAsk, q, true
 		}
 		return "", "", true
 	}

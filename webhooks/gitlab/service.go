@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -176,6 +177,9 @@ type ReviewArgs struct {
 	Trigger      string `json:"trigger" river:"unique"`
 	Actor        string `json:"actor,omitempty"`
 	NoteAuthorID int64  `json:"note_author_id,omitempty"`
+	// Discussion is the discussion an ask was written in (the delivery's
+	// claim, checked against GitLab when the job runs).
+	Discussion string `json:"discussion_id,omitempty"`
 	// Delivery is the key of the delivery that queued the job, recorded
 	// when it runs; not part of the job's uniqueness.
 	Delivery string `json:"delivery,omitempty"`
@@ -197,7 +201,7 @@ func (s *Service) enqueue(ctx context.Context, ev *Event, delivery string) (dupl
 	return s.q.Insert(ctx, ReviewArgs{
 		ProjectID: w.ProjectID, IID: w.IID, HeadSHA: w.HeadSHA, Work: w.Kind, NoteID: w.NoteID,
 		ProjectPath: w.ProjectPath, Trigger: w.Trigger, Actor: w.Actor, NoteAuthorID: ev.NoteAuthorID,
-		Delivery: delivery,
+		Discussion: w.DiscussionID, Delivery: delivery,
 	}, nil)
 }
 
@@ -232,6 +236,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[ReviewArgs]) error {
 			return fmt.Errorf("reading the command's note %d: %w", a.NoteID, err)
 		}
 		cmd, arg, ok := parseCommand(note.Body)
+		if cmd == review.KindAsk && a.Discussion == "" {
+			cmd = review.KindExplain
+		}
 		if !ok || cmd != a.Work || note.System {
 			log.Info("command dropped: its note no longer asks for it")
 			return nil
@@ -252,10 +259,26 @@ func (w *worker) Work(ctx context.Context, job *river.Job[ReviewArgs]) error {
 			log.Info("command ignored: its author has less than Developer access", "user", note.AuthorID, "access_level", level)
 			return nil
 		}
+		if a.Discussion != "" {
+			// The delivery names the discussion; GitLab must agree that
+			// the note is in it.
+			d, err := s.client.Discussion(ctx, a.ProjectID, a.IID, a.Discussion)
+			if errors.Is(err, review.ErrNotFound) {
+				log.Info("command dropped: its discussion is gone")
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("reading the command's discussion: %w", err)
+			}
+			if !slices.ContainsFunc(d.Notes, func(n review.Note) bool { return n.ID == a.NoteID }) {
+				log.Warn("command dropped: its note is not in the discussion the delivery names")
+				return nil
+			}
+		}
 	}
 	out, err := s.reviewer.Run(ctx, review.Job{
 		ProjectID: a.ProjectID, ProjectPath: a.ProjectPath, IID: a.IID, HeadSHA: a.HeadSHA, Kind: a.Work, Trigger: a.Trigger,
-		Question: question, NoteID: a.NoteID, Actor: a.Actor, Owner: "job-" + strconv.FormatInt(job.ID, 10),
+		Question: question, NoteID: a.NoteID, DiscussionID: a.Discussion, Actor: a.Actor, Owner: "job-" + strconv.FormatInt(job.ID, 10),
 	})
 	var re *review.RetryError
 	switch {

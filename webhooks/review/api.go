@@ -32,6 +32,30 @@ type API interface {
 	CreateDiscussion(ctx context.Context, project, iid int64, body, marker string, pos Position) error
 	// BotUserID is the id of the user the token belongs to.
 	BotUserID(ctx context.Context) (int64, error)
+
+	// Discussion reads one discussion of the merge request.
+	Discussion(ctx context.Context, project, iid int64, id string) (*Discussion, error)
+	// AddDiscussionNote replies in an existing discussion; marker as for
+	// CreateNote.
+	AddDiscussionNote(ctx context.Context, project, iid int64, discussion, body, marker string) error
+	// AwardEmoji lists the award emoji of a merge-request note.
+	AwardEmoji(ctx context.Context, project, iid, note int64) ([]Award, error)
+	// AccessLevel is a user's access level in the project, inherited
+	// ones included (0 when not a member).
+	AccessLevel(ctx context.Context, project, user int64) (int, error)
+	// UserIsBot reports whether a user is a bot (GitLab's user "bot"
+	// field: project, group and service-account bots).
+	UserIsBot(ctx context.Context, user int64) (bool, error)
+}
+
+// DeveloperAccess is GitLab's Developer access level: the least a user
+// needs for timon to act on their commands or to learn from their 👎.
+const DeveloperAccess = 30
+
+// Award is an award emoji on a note.
+type Award struct {
+	Name   string // thumbsdown, thumbsup…
+	UserID int64
 }
 
 // Errors of API implementations.
@@ -51,6 +75,8 @@ type MergeRequest struct {
 	SourceBranch string
 	TargetBranch string
 	AuthorID     int64
+	// AuthorUsername is the author's username.
+	AuthorUsername string
 	// SHA is the head commit of the source branch.
 	SHA string
 	// DiffRefs is nil while GitLab computes the diff of a push.
@@ -93,12 +119,32 @@ type Note struct {
 	Body     string
 	AuthorID int64
 	System   bool
+	// Resolvable and Resolved are the state of a note in a discussion
+	// that can be resolved (diff notes).
+	Resolvable, Resolved bool
+	// Position is set for a note on a diff line (a DiffNote).
+	Position *Position
 }
 
 // Discussion is a thread of notes.
 type Discussion struct {
 	ID    string
 	Notes []Note
+}
+
+// Resolved reports whether the discussion is resolved: it has resolvable
+// notes and all of them are resolved.
+func (d *Discussion) Resolved() bool {
+	any := false
+	for _, n := range d.Notes {
+		if n.Resolvable {
+			if !n.Resolved {
+				return false
+			}
+			any = true
+		}
+	}
+	return any
 }
 
 // Position places an inline comment on a diff (position_type text).

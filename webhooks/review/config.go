@@ -101,7 +101,7 @@ type Scope struct {
 type Settings struct {
 	// Events lists what triggers work: open, reopen, ready (draft to
 	// ready), push (new commits), and the commands review, describe,
-	// explain. Zero means all.
+	// explain, improve, ask. Zero means all.
 	Events []string `yaml:"events"`
 	// Profile is the review's focus: default, security, thorough or
 	// light (only likely bugs). Zero means default.
@@ -127,6 +127,24 @@ type Settings struct {
 	// ReviewDrafts reviews draft merge requests too; zero means no.
 	ReviewDrafts *bool `yaml:"review_drafts"`
 
+	// Suppress lists kinds of finding (see Categories) never raised in
+	// the project. Suppressions add up across scopes.
+	Suppress []string `yaml:"suppress"`
+	// Allow lists kinds of finding that learning never suppresses, even
+	// when dismissed often: how a learned suppression is reversed. It does
+	// not lift a kind listed in Suppress.
+	Allow []string `yaml:"allow"`
+	// SuppressAfter is how many dismissals of a kind in a project
+	// suppress it there; zero means 3, -1 never.
+	SuppressAfter int `yaml:"suppress_after"`
+	// SkipBotAuthors leaves merge requests opened by bots (GitLab's user
+	// "bot" field) without automatic review; zero means yes. A /timon
+	// command is still answered.
+	SkipBotAuthors *bool `yaml:"skip_bot_authors"`
+	// SkipAuthors lists usernames whose merge requests get no automatic
+	// review (renovate, dependabot…); they add up across scopes.
+	SkipAuthors []string `yaml:"skip_authors"`
+
 	// AlsoInclude, when set, limits the review further: a path must
 	// match one of Include (when set) and one of AlsoInclude. It is how a
 	// repository's .timon.yaml narrows the institution's includes (see
@@ -135,7 +153,7 @@ type Settings struct {
 }
 
 // GitLab review events.
-var Events = []string{"open", "reopen", "ready", "push", "review", "describe", "explain"}
+var Events = []string{"open", "reopen", "ready", "push", "review", "describe", "explain", "improve", "ask"}
 
 // GitLab review profiles.
 var Profiles = []string{"default", "security", "thorough", "light"}
@@ -190,8 +208,33 @@ func (s Settings) Merge(o Settings) Settings {
 	if o.ReviewDrafts != nil {
 		s.ReviewDrafts = o.ReviewDrafts
 	}
+	s.Suppress = append(slices.Clip(s.Suppress), o.Suppress...)
+	s.Allow = append(slices.Clip(s.Allow), o.Allow...)
+	if o.SuppressAfter != 0 {
+		s.SuppressAfter = o.SuppressAfter
+	}
+	if o.SkipBotAuthors != nil {
+		s.SkipBotAuthors = o.SkipBotAuthors
+	}
+	s.SkipAuthors = append(slices.Clip(s.SkipAuthors), o.SkipAuthors...)
 	return s
 }
+
+// SuppressThreshold is the number of dismissals of a kind that suppress it
+// in a project; 0 when learning never suppresses.
+func (s Settings) SuppressThreshold() int {
+	switch {
+	case s.SuppressAfter == 0:
+		return 3
+	case s.SuppressAfter < 0:
+		return 0
+	}
+	return s.SuppressAfter
+}
+
+// SkipBots reports whether merge requests authored by bots are left
+// without automatic review.
+func (s Settings) SkipBots() bool { return s.SkipBotAuthors == nil || *s.SkipBotAuthors }
 
 // profileBreadth orders the review profiles from the narrowest (light:
 // likely bugs only) to the widest (thorough: everything).
@@ -279,6 +322,26 @@ func (s Settings) NarrowedBy(o Settings) (out Settings, refused []string) {
 			out.ReviewDrafts = o.ReviewDrafts
 		case s.ReviewDrafts == nil || !*s.ReviewDrafts:
 			refused = append(refused, "review_drafts: true")
+		}
+	}
+	// What the project learned is its own: it may suppress kinds, allow
+	// learned suppressions again and suppress sooner, not later.
+	out.Suppress = append(slices.Clip(s.Suppress), o.Suppress...)
+	out.Allow = append(slices.Clip(s.Allow), o.Allow...)
+	if o.SuppressAfter != 0 {
+		if base, mine := s.SuppressThreshold(), o.SuppressThreshold(); mine != 0 && (base == 0 || mine <= base) {
+			out.SuppressAfter = o.SuppressAfter
+		} else if mine != base {
+			refused = append(refused, fmt.Sprintf("suppress_after %d", o.SuppressAfter))
+		}
+	}
+	out.SkipAuthors = append(slices.Clip(s.SkipAuthors), o.SkipAuthors...)
+	if o.SkipBotAuthors != nil {
+		switch {
+		case *o.SkipBotAuthors:
+			out.SkipBotAuthors = o.SkipBotAuthors
+		case s.SkipBots():
+			refused = append(refused, "skip_bot_authors: false")
 		}
 	}
 	return out, refused
@@ -501,5 +564,23 @@ func (s *Settings) check(c *config.Check, at string) {
 	}
 	if len(s.Language) > 40 || strings.ContainsAny(s.Language, "\n<>") {
 		c.Add(join("language"), "expected a language name such as English or French")
+	}
+	for _, list := range []struct {
+		name  string
+		kinds []string
+	}{{"suppress", s.Suppress}, {"allow", s.Allow}} {
+		for i, k := range list.kinds {
+			if !slices.Contains(Categories, k) {
+				c.Add(fmt.Sprintf("%s[%d]", join(list.name), i), "unknown kind of finding %q (expected one of %s)", k, strings.Join(Categories, ", "))
+			}
+		}
+	}
+	if s.SuppressAfter < -1 {
+		c.Add(join("suppress_after"), "expected a number of dismissals (1 or more), or -1 never to suppress")
+	}
+	for i, u := range s.SkipAuthors {
+		if strings.TrimSpace(u) == "" || strings.ContainsAny(u, " \n@") {
+			c.Add(fmt.Sprintf("%s[%d]", join("skip_authors"), i), "expected a GitLab username without @, got %q", u)
+		}
 	}
 }

@@ -21,6 +21,11 @@ const (
 // FingerprintMarker is the marker of an inline comment.
 func FingerprintMarker(fp string) string { return markerPrefix + "fp:" + fp + " -->" }
 
+// improveMarker is the marker of a suggestion posted for /timon improve.
+func improveMarker(note int64, fp string) string {
+	return markerPrefix + "improve:" + strconv.FormatInt(note, 10) + ":" + fp + " -->"
+}
+
 // commandMarker is the marker of the reply to a command note.
 func commandMarker(kind string, note int64) string {
 	return markerPrefix + kind + ":" + strconv.FormatInt(note, 10) + " -->"
@@ -70,20 +75,78 @@ func severityLabel(s string) string {
 	return "🔵 Info"
 }
 
-// inlineBody renders an inline comment.
+// inlineBody renders an inline comment of a review.
 func inlineBody(c *Comment, head string) string {
+	return noteBody(c, head, false, FingerprintMarker(c.Fingerprint))
+}
+
+// noteBody renders an inline comment (a suggestion of /timon improve when
+// improve is set), ending with its marker and the finding's.
+func noteBody(c *Comment, head string, improve bool, marker string) string {
 	var b strings.Builder
-	b.WriteString("**" + severityLabel(c.Severity) + "**")
+	if improve {
+		b.WriteString("**💡 Suggestion**")
+	} else {
+		b.WriteString("**" + severityLabel(c.Severity) + "**")
+	}
 	if c.Secret == "" {
 		fmt.Fprintf(&b, " · confidence %.0f%%", c.Confidence*100)
 	}
 	b.WriteString("\n\n" + c.Message + "\n")
 	if c.Suggestion != "" {
-		b.WriteString("\n```suggestion:-0+0\n" + c.Suggestion + "\n```\n")
+		b.WriteString("\n" + suggestionBlock(c.Suggestion) + "\n")
 	}
-	b.WriteString("\n<sub>timon review of " + shortSHA(head) + "</sub>\n")
-	b.WriteString(FingerprintMarker(c.Fingerprint))
+	what := "review"
+	if improve {
+		what = "suggestion"
+	}
+	b.WriteString("\n<sub>timon " + what + " of " + shortSHA(head) + "</sub>\n")
+	b.WriteString(marker)
+	if c.Key != "" {
+		b.WriteString(findingMarker(c.Kind, c.Key))
+	}
 	return b.String()
+}
+
+// suggestionBlock renders a GitLab suggestion replacing the commented
+// line with text: a fence longer than any backtick run in text, so that
+// the replacement cannot close it.
+func suggestionBlock(text string) string {
+	fence := "```"
+	for strings.Contains(text, fence) {
+		fence += "`"
+	}
+	return fence + "suggestion:-0+0\n" + text + "\n" + fence
+}
+
+// improveBody renders the reply to /timon improve.
+func improveBody(r *Result, posted int, notices string) string {
+	var b strings.Builder
+	b.WriteString("### timon suggestions\n\n")
+	fmt.Fprintf(&b, "%s on `%s`, on the lines they change.", plural(posted, "suggestion posted", "suggestions posted"), shortSHA(r.Head))
+	if r.Dropped > 0 {
+		fmt.Fprintf(&b, " %s dropped: the lines they would change are not in the diff.", plural(r.Dropped, "suggestion was", "suggestions were"))
+	}
+	b.WriteString("\n\n")
+	for _, f := range r.Failures {
+		b.WriteString("> ⚠️ " + f + "\n\n")
+	}
+	learnedBody(&b, r)
+	b.WriteString(notices)
+	b.WriteString("<sub>Written by the institution's own model through timon; it can be wrong. Review each suggestion before applying it.</sub>\n")
+	return b.String()
+}
+
+// learnedBody says what a review left out because of earlier dismissals.
+func learnedBody(b *strings.Builder, r *Result) {
+	if r.Dismissed > 0 {
+		fmt.Fprintf(b, "%s dismissed earlier on this merge request (resolved without a change, or 👎) not raised again.\n\n",
+			plural(r.Dismissed, "finding", "findings"))
+	}
+	if r.Suppressed > 0 {
+		fmt.Fprintf(b, "%s of kinds this project suppresses (%s) left out.\n\n", plural(r.Suppressed, "finding", "findings"),
+			strings.Join(r.SuppressedKinds, ", "))
+	}
 }
 
 func plural(n int, one, many string) string {
@@ -151,8 +214,9 @@ func summaryBody(r *Result, posted int, notices string) string {
 	if r.Unchanged > 0 {
 		fmt.Fprintf(&b, "%s unchanged since the last review.\n\n", plural(r.Unchanged, "file", "files"))
 	}
+	learnedBody(&b, r)
 	b.WriteString(notices)
-	b.WriteString("<sub>Written by the institution's own model through timon; it can be wrong. Ask with `/timon review`, `/timon describe` or `/timon explain <question>`.</sub>\n")
+	b.WriteString("<sub>Written by the institution's own model through timon; it can be wrong. Ask with `/timon review`, `/timon describe`, `/timon improve` or `/timon explain <question>`; `/timon ask <question>` in a discussion on a line.</sub>\n")
 	b.WriteString(SummaryMarker)
 	return b.String()
 }

@@ -214,7 +214,7 @@ func TestMarkersAndFingerprints(t *testing.T) {
 }
 
 func TestLeakedInstructions(t *testing.T) {
-	instr := reviewInstruction(defaultSettings(), "tmn-abc")
+	instr := reviewInstruction(KindReview, defaultSettings(), "tmn-abc")
 	if !leaked("here you go: tmn-abc", "tmn-abc", instr) {
 		t.Error("canary not caught")
 	}

@@ -14,6 +14,16 @@ import (
 // Severities, most serious first.
 var Severities = []string{"critical", "major", "minor", "info"}
 
+// Categories are the kinds of finding the model labels its findings with
+// (a closed set): what a dismissal is counted by, and what a project may
+// suppress. A finding without one is of kind "other"; a flagged secret is
+// of kind "secret", never suppressed in a project.
+var Categories = []string{"bug", "security", "error-handling", "concurrency", "performance", "resource-leak",
+	"maintainability", "style", "tests", "documentation", "other"}
+
+// KindSecret is the kind of a flagged secret.
+const KindSecret = "secret"
+
 // SchemaName names the review's answer format for the model.
 const SchemaName = "merge_request_review"
 
@@ -36,9 +46,10 @@ var Schema = json.RawMessage(`{
           "severity": {"type": "string", "enum": ["critical", "major", "minor", "info"]},
           "confidence": {"type": "number", "minimum": 0, "maximum": 1},
           "message": {"type": "string", "maxLength": 2000},
-          "suggestion": {"type": ["string", "null"], "maxLength": 4000}
+          "suggestion": {"type": ["string", "null"], "maxLength": 4000},
+          "category": {"type": ["string", "null"], "enum": ["bug", "security", "error-handling", "concurrency", "performance", "resource-leak", "maintainability", "style", "tests", "documentation", "other", null]}
         },
-        "required": ["file", "line", "severity", "confidence", "message", "suggestion"],
+        "required": ["file", "line", "severity", "confidence", "message", "suggestion", "category"],
         "additionalProperties": false
       }
     }
@@ -55,7 +66,8 @@ type Answer struct {
 
 // Finding is one remark of the model: the file, the line it quotes, how
 // serious and how sure, the remark, and an optional replacement for the
-// quoted line.
+// quoted line, and its category (one of Categories, "" when the model gave
+// none).
 type Finding struct {
 	File       string  `json:"file"`
 	Line       string  `json:"line"`
@@ -63,6 +75,15 @@ type Finding struct {
 	Confidence float64 `json:"confidence"`
 	Message    string  `json:"message"`
 	Suggestion *string `json:"suggestion"`
+	Category   string  `json:"category,omitempty"`
+}
+
+// Kind is the finding's kind: its category, "other" when it has none.
+func (f *Finding) Kind() string {
+	if f.Category == "" {
+		return "other"
+	}
+	return f.Category
 }
 
 // ParseAnswer validates a model's text against Schema and decodes it. A

@@ -22,7 +22,8 @@ const maxRepoConfig = 64 << 10
 
 // parseRepoConfig reads a .timon.yaml: the keys of gitlab.review in
 // timon.yaml (events, profile, include, exclude, instructions, language,
-// max_inline_comments, summary_only, min_confidence, review_drafts).
+// max_inline_comments, summary_only, min_confidence, review_drafts,
+// suppress, allow, suppress_after, skip_bot_authors, skip_authors).
 func parseRepoConfig(data []byte) (Settings, error) {
 	var s Settings
 	if len(data) > maxRepoConfig {

@@ -97,7 +97,7 @@ func TestUntrustedPiecesAreExactPartsOfTheInput(t *testing.T) {
 
 	req := &core.Request{
 		Principal: core.Principal{UserID: "gitlab:dev", Integration: core.IntegrationGitLab}, Task: core.TaskReview,
-		Input: input, Instruction: reviewInstruction(defaultSettings(), "tmn-x"), Untrusted: untrusted,
+		Input: input, Instruction: reviewInstruction(KindReview, defaultSettings(), "tmn-x"), Untrusted: untrusted,
 	}
 	if err := req.Validate(); err != nil {
 		t.Fatalf("the engine refuses the request: %v", err)

@@ -7,6 +7,13 @@
 // ("line_code can't be blank"). Responses start from GitLab's documented
 // payloads (fixtures/, copied from the shared fixtures).
 //
+// Reviews that learn and the commands that work in discussions are served
+// on the same wire: award emoji on notes, discussions people resolve
+// (their diff notes answer "resolved": true), replies added to a
+// discussion, users with GitLab's "bot" field, and the suggestion blocks of
+// diff notes read and checked against the position's version as GitLab
+// does (InvalidSuggestions).
+//
 // Faults, for the failure paths: a 5xx after a POST was written, 429 with
 // Retry-After, diff_refs null for the first reads after a push, and a hook
 // run before each request (to move a merge request's head mid-review).
@@ -22,6 +29,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +82,9 @@ const (
 type User struct {
 	ID       int64
 	Username string
+	// Bot marks a bot user (project, group or service-account bot), as
+	// GitLab's user "bot" field does.
+	Bot bool
 }
 
 // Note is a note as stored.
@@ -85,8 +96,32 @@ type Note struct {
 	DiscussionID string
 	// Position is set for inline (diff) notes.
 	Position *Position
-	Created  time.Time
-	Updated  time.Time
+	// Resolved is set on the notes of a resolved discussion.
+	Resolved bool
+	// Awards are the note's award emoji.
+	Awards []Award
+	// Suggestions are the suggestion blocks of the note, checked against
+	// the position's version as GitLab does.
+	Suggestions []Suggestion
+	Created     time.Time
+	Updated     time.Time
+}
+
+// Award is an award emoji on a note.
+type Award struct {
+	ID   int64
+	Name string // thumbsdown, thumbsup…
+	User User
+}
+
+// Suggestion is a suggestion block of a diff note: the lines of the new
+// version it replaces (FromLine to ToLine), what they hold (FromContent),
+// what replaces them (ToContent), and whether GitLab could apply it.
+type Suggestion struct {
+	ID                     int64
+	FromLine, ToLine       int
+	FromContent, ToContent string
+	Appliable              bool
 }
 
 // Position is an inline note's position.
@@ -161,6 +196,7 @@ type Server struct {
 	retryAfter  time.Duration
 	failWrites  int
 	invalid     int
+	badSuggest  int
 	onRequest   func(method, path string)
 	perPage     int
 }
@@ -424,6 +460,99 @@ func (s *Server) AddNote(projectID, iid int64, u User, body string) int64 {
 	return n.ID
 }
 
+// AddDiffNote opens a discussion on a diff line as user u (a person
+// commenting on the merge request's latest version), returning the note
+// and discussion ids; the caller sends the matching Note Hook
+// (DiffNoteHook).
+func (s *Server) AddDiffNote(projectID, iid int64, u User, body string, pos Position) (int64, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mr := s.mustProject(projectID).mrs[iid]
+	v := mr.versions[len(mr.versions)-1]
+	if pos.HeadSHA == "" {
+		pos.BaseSHA, pos.StartSHA, pos.HeadSHA = v.base, v.start, v.head
+	}
+	now := time.Now().UTC()
+	n := &Note{ID: s.next(), Body: body, Author: u, Created: now, Updated: now, Position: &pos}
+	d := &Discussion{ID: discussionID(n.ID), Notes: []*Note{n}}
+	n.DiscussionID = d.ID
+	mr.notes = append(mr.notes, n)
+	mr.discussions = append(mr.discussions, d)
+	return n.ID, d.ID
+}
+
+// Reply adds a note by u to a discussion, returning its id.
+func (s *Server) Reply(projectID, iid int64, discussion string, u User, body string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mr := s.mustProject(projectID).mrs[iid]
+	d := findDiscussion(mr, discussion)
+	if d == nil {
+		panic("gitlabtest: no discussion " + discussion)
+	}
+	return s.replyLocked(mr, d, u, body).ID
+}
+
+func (s *Server) replyLocked(mr *mergeRequest, d *Discussion, u User, body string) *Note {
+	now := time.Now().UTC()
+	n := &Note{ID: s.next(), Body: body, Author: u, Created: now, Updated: now, DiscussionID: d.ID, Position: d.Notes[0].Position,
+		Resolved: d.Notes[0].Resolved}
+	d.Notes = append(d.Notes, n)
+	mr.notes = append(mr.notes, n)
+	return n
+}
+
+func findDiscussion(mr *mergeRequest, id string) *Discussion {
+	for _, d := range mr.discussions {
+		if d.ID == id {
+			return d
+		}
+	}
+	return nil
+}
+
+// Resolve resolves (or unresolves) the discussion holding note, as a
+// person clicking "Resolve thread".
+func (s *Server) Resolve(projectID, iid, note int64, resolved bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mr := s.mustProject(projectID).mrs[iid]
+	for _, d := range mr.discussions {
+		for _, n := range d.Notes {
+			if n.ID == note {
+				for _, x := range d.Notes {
+					x.Resolved = resolved && x.Position != nil
+				}
+				return
+			}
+		}
+	}
+	panic(fmt.Sprintf("gitlabtest: no note %d", note))
+}
+
+// AwardEmoji gives note an award emoji (name: thumbsdown, thumbsup…) from
+// user u.
+func (s *Server) AwardEmoji(projectID, iid, note int64, u User, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mr := s.mustProject(projectID).mrs[iid]
+	for _, n := range mr.notes {
+		if n.ID == note {
+			n.Awards = append(n.Awards, Award{ID: s.next(), Name: name, User: u})
+			return
+		}
+	}
+	panic(fmt.Sprintf("gitlabtest: no note %d", note))
+}
+
+// InvalidSuggestions counts the suggestion blocks GitLab could not apply:
+// on a removed line, or reaching beyond the new version of the file.
+func (s *Server) InvalidSuggestions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.badSuggest
+}
+
 func discussionID(n int64) string {
 	h := sha1.Sum([]byte("discussion:" + strconv.FormatInt(n, 10)))
 	return hex.EncodeToString(h[:])
@@ -532,6 +661,10 @@ func (s *Server) routes() http.Handler {
 	h("PUT "+mr+"/notes/{note}", s.updateNote)
 	h("GET "+mr+"/discussions", s.listDiscussions)
 	h("POST "+mr+"/discussions", s.createDiscussion)
+	h("GET "+mr+"/discussions/{discussion}", s.getDiscussion)
+	h("POST "+mr+"/discussions/{discussion}/notes", s.addDiscussionNote)
+	h("GET "+mr+"/notes/{note}/award_emoji", s.listAwards)
+	h("GET /api/v4/users/{user}", s.getUserByID)
 	h("GET /api/v4/projects/{id}/members/all/{user}", s.getMember)
 	h("GET /api/v4/projects/{id}/repository/files/{path}/raw", s.rawFile)
 	h("GET /api/v4/projects/{id}/repository/compare", s.compare)
@@ -822,6 +955,17 @@ func (s *Server) noteJSON(p *project, mr *mergeRequest, n *Note) map[string]any 
 	if n.Position != nil {
 		m["type"] = "DiffNote"
 		m["resolvable"] = true
+		m["resolved"] = n.Resolved
+		m["resolved_by"] = nil
+		if n.Resolved {
+			m["resolved_by"] = s.userJSON(mr.author)
+		}
+		var sugg []any
+		for _, x := range n.Suggestions {
+			sugg = append(sugg, map[string]any{"id": x.ID, "from_line": x.FromLine, "to_line": x.ToLine, "appliable": x.Appliable,
+				"applied": false, "from_content": x.FromContent, "to_content": x.ToContent})
+		}
+		m["suggestions"] = sugg
 		m["position"] = map[string]any{"base_sha": n.Position.BaseSHA, "start_sha": n.Position.StartSHA, "head_sha": n.Position.HeadSHA,
 			"old_path": n.Position.OldPath, "new_path": n.Position.NewPath, "position_type": "text",
 			"old_line": nullable(n.Position.OldLine), "new_line": nullable(n.Position.NewLine)}
@@ -1040,6 +1184,7 @@ func (s *Server) createDiscussion(c *ctx) {
 			return
 		}
 		n.Position = pos
+		n.Suggestions = s.suggestionsLocked(p, mr, n)
 	}
 	d := &Discussion{ID: discussionID(n.ID), Notes: []*Note{n}}
 	n.DiscussionID = d.ID
@@ -1050,6 +1195,147 @@ func (s *Server) createDiscussion(c *ctx) {
 		return
 	}
 	c.json(http.StatusCreated, s.discussionJSON(p, mr, d))
+}
+
+func (s *Server) getDiscussion(c *ctx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, mr, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	d := findDiscussion(mr, c.r.PathValue("discussion"))
+	if d == nil {
+		c.message(http.StatusNotFound, "404 Discussion Not Found")
+		return
+	}
+	c.json(http.StatusOK, s.discussionJSON(p, mr, d))
+}
+
+// addDiscussionNote is POST .../discussions/:discussion_id/notes: a reply
+// in a thread, answered with the new note.
+func (s *Server) addDiscussionNote(c *ctx) {
+	body, err := params(c.r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, mr, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	d := findDiscussion(mr, c.r.PathValue("discussion"))
+	if d == nil {
+		c.message(http.StatusNotFound, "404 Discussion Not Found")
+		return
+	}
+	if err != nil || str(body, "body") == "" {
+		c.message(http.StatusBadRequest, "400 Bad request - body is missing")
+		return
+	}
+	n := s.replyLocked(mr, d, s.bot, str(body, "body"))
+	if n.Position != nil {
+		n.Suggestions = s.suggestionsLocked(p, mr, n)
+	}
+	if s.takeWriteFault() {
+		c.message(http.StatusBadGateway, "502 Bad Gateway")
+		return
+	}
+	c.json(http.StatusCreated, s.noteJSON(p, mr, n))
+}
+
+func (s *Server) listAwards(c *ctx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, mr, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	id, _ := strconv.ParseInt(c.r.PathValue("note"), 10, 64)
+	for _, n := range mr.notes {
+		if n.ID != id {
+			continue
+		}
+		out := []any{}
+		for _, a := range n.Awards {
+			out = append(out, map[string]any{"id": a.ID, "name": a.Name, "user": s.userJSON(a.User),
+				"created_at": n.Created.Format(time.RFC3339Nano), "updated_at": n.Created.Format(time.RFC3339Nano),
+				"awardable_id": n.ID, "awardable_type": "Note"})
+		}
+		paginate(c, out, s.perPage)
+		return
+	}
+	c.message(http.StatusNotFound, "404 Note Not Found")
+}
+
+func (s *Server) getUserByID(c *ctx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, _ := strconv.ParseInt(c.r.PathValue("user"), 10, 64)
+	u, ok := s.users[id]
+	if !ok {
+		c.message(http.StatusNotFound, "404 User Not Found")
+		return
+	}
+	m := s.userJSON(u)
+	m["bot"] = u.Bot || u.ID == s.bot.ID
+	c.json(http.StatusOK, m)
+}
+
+// suggestionRE matches the opening fence of a suggestion block:
+// ```suggestion:-A+B (lines above and below the commented one).
+var suggestionRE = regexp.MustCompile("(?m)^(`{3,})suggestion(?::-(\\d+)\\+(\\d+))?[ \\t]*$")
+
+// suggestionsLocked reads the suggestion blocks of a diff note the way
+// GitLab does: each replaces the commented line of the new version (and
+// the lines the -A+B range adds); it is appliable only on a line of the
+// new version whose range stays inside the file. A block that is not is
+// counted (InvalidSuggestions).
+func (s *Server) suggestionsLocked(p *project, mr *mergeRequest, n *Note) []Suggestion {
+	var out []Suggestion
+	body := n.Body
+	for {
+		loc := suggestionRE.FindStringSubmatchIndex(body)
+		if loc == nil {
+			return out
+		}
+		fence := body[loc[2]:loc[3]]
+		above, below := 0, 0
+		if loc[4] >= 0 {
+			above, _ = strconv.Atoi(body[loc[4]:loc[5]])
+			below, _ = strconv.Atoi(body[loc[6]:loc[7]])
+		}
+		rest := body[loc[1]:]
+		rest = strings.TrimPrefix(rest, "\n")
+		end := strings.Index(rest, "\n"+fence)
+		content := rest
+		if end >= 0 {
+			content = rest[:end]
+			body = rest[end+1+len(fence):]
+		} else {
+			body = ""
+		}
+		sg := Suggestion{ID: s.next(), ToContent: content + "\n"}
+		pos := n.Position
+		file := p.commits[pos.HeadSHA]
+		lines := []string(nil)
+		if file != nil {
+			if text, ok := file.files[pos.NewPath]; ok {
+				lines = strings.SplitAfter(text, "\n")
+				if len(lines) > 0 && lines[len(lines)-1] == "" {
+					lines = lines[:len(lines)-1]
+				}
+			}
+		}
+		if pos.NewLine > 0 {
+			sg.FromLine, sg.ToLine = pos.NewLine-above, pos.NewLine+below
+		}
+		if pos.NewLine > 0 && sg.FromLine >= 1 && sg.ToLine <= len(lines) {
+			sg.Appliable = true
+			sg.FromContent = strings.Join(lines[sg.FromLine-1:sg.ToLine], "")
+		} else {
+			s.badSuggest++
+		}
+		out = append(out, sg)
+	}
 }
 
 // validPosition checks a text position the way GitLab does: the SHAs of

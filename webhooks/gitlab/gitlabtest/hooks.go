@@ -1,7 +1,10 @@
 package gitlabtest
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -95,6 +98,46 @@ func (s *Server) NoteHook(projectID, iid, noteID int64, author User, body string
 		panic(err)
 	}
 	return b
+}
+
+// DiffNoteHook builds the Note Hook of a note in a discussion on a diff
+// line: GitLab's documented merge-request comment payload, with the
+// fields a diff note's hook carries besides (object_attributes.type
+// DiffNote, discussion_id, position, original_position, line_code).
+func (s *Server) DiffNoteHook(projectID, iid, noteID int64, author User, body string) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(s.NoteHook(projectID, iid, noteID, author, body), &m); err != nil {
+		panic(err)
+	}
+	s.mu.Lock()
+	mr := s.mustProject(projectID).mrs[iid]
+	var n *Note
+	for _, x := range mr.notes {
+		if x.ID == noteID {
+			n = x
+		}
+	}
+	if n == nil || n.Position == nil {
+		s.mu.Unlock()
+		panic(fmt.Sprintf("gitlabtest: note %d is not a diff note", noteID))
+	}
+	pos := *n.Position
+	s.mu.Unlock()
+	a := m["object_attributes"].(map[string]any)
+	a["type"] = "DiffNote"
+	a["discussion_id"] = n.DiscussionID
+	a["commit_id"] = pos.HeadSHA
+	pm := map[string]any{"base_sha": pos.BaseSHA, "start_sha": pos.StartSHA, "head_sha": pos.HeadSHA,
+		"old_path": pos.OldPath, "new_path": pos.NewPath, "position_type": "text",
+		"old_line": nullable(pos.OldLine), "new_line": nullable(pos.NewLine), "line_range": nil}
+	a["position"], a["original_position"] = pm, pm
+	sum := sha1.Sum([]byte(pos.NewPath))
+	a["line_code"] = fmt.Sprintf("%s_%d_%d", hex.EncodeToString(sum[:]), pos.OldLine, pos.NewLine)
+	out, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return out
 }
 
 // Headers builds a delivery's headers as GitLab sends them

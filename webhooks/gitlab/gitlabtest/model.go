@@ -15,6 +15,7 @@ type ModelFinding struct {
 	Confidence float64 `json:"confidence"`
 	Message    string  `json:"message"`
 	Suggestion *string `json:"suggestion"`
+	Category   string  `json:"category,omitempty"`
 }
 
 // Rule makes the fake reviewer report a finding on every diff line that
@@ -26,13 +27,14 @@ type Rule struct {
 	Severity   string
 	Message    string
 	Suggestion string // "" for none
+	Category   string // "" for none
 }
 
 // DefaultRules flag panics on added lines (with a suggestion), removed
 // defers and TODOs in context lines.
 var DefaultRules = []Rule{
-	{Kind: '+', Needle: "panic(", Severity: "major", Message: "Do not panic on bad input; return an error.", Suggestion: "\treturn err"},
-	{Kind: '-', Needle: "defer ", Severity: "minor", Message: "Removing this defer leaks the resource."},
+	{Kind: '+', Needle: "panic(", Severity: "major", Message: "Do not panic on bad input; return an error.", Suggestion: "\treturn err", Category: "error-handling"},
+	{Kind: '-', Needle: "defer ", Severity: "minor", Message: "Removing this defer leaks the resource.", Category: "resource-leak"},
 	{Kind: ' ', Needle: "TODO", Severity: "minor", Message: "This TODO is still open next to the change."},
 }
 
@@ -69,7 +71,7 @@ func FindingsIn(prompt string, rules []Rule) []ModelFinding {
 		}
 		for _, r := range rules {
 			if l[0] == r.Kind && strings.Contains(l[1:], r.Needle) {
-				f := ModelFinding{File: file, Line: l[1:], Severity: r.Severity, Confidence: 0.9, Message: r.Message}
+				f := ModelFinding{File: file, Line: l[1:], Severity: r.Severity, Confidence: 0.9, Message: r.Message, Category: r.Category}
 				if r.Suggestion != "" {
 					s := r.Suggestion
 					f.Suggestion = &s
