@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -24,19 +25,7 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	path := fs.String("config", "", "configuration file naming the hub in lsp.hub_url")
 	name := fs.String("name", "", "the token's name on the hub (default: timon lsp on HOSTNAME)")
 	noBrowser := fs.Bool("no-browser", false, "print the URL without opening a browser")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "timon login: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	hub, err := hubFor(*hubFlag, *path)
-	if errors.Is(err, errNoHub) {
-		fmt.Fprintf(stderr, "timon %s: %v\n", fs.Name(), err)
-		printUsage(fs, stderr)
-		return errUsage
-	}
+	hub, err := parseHubArgs(fs, args, hubFlag, path, stderr)
 	if err != nil {
 		return err
 	}
@@ -109,19 +98,7 @@ func cmdLogout(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("logout", stderr)
 	hubFlag := fs.String("hub", "", "the hub's URL (default: lsp.hub_url of --config)")
 	path := fs.String("config", "", "configuration file naming the hub in lsp.hub_url")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "timon logout: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	hub, err := hubFor(*hubFlag, *path)
-	if errors.Is(err, errNoHub) {
-		fmt.Fprintf(stderr, "timon %s: %v\n", fs.Name(), err)
-		printUsage(fs, stderr)
-		return errUsage
-	}
+	hub, err := parseHubArgs(fs, args, hubFlag, path, stderr)
 	if err != nil {
 		return err
 	}
@@ -234,4 +211,23 @@ func openBrowser(u string) error {
 	}
 	go cmd.Wait()
 	return nil
+}
+
+// parseHubArgs parses login's and logout's flags, which take no argument,
+// and finds the hub they name.
+func parseHubArgs(fs *flag.FlagSet, args []string, hubFlag, path *string, stderr io.Writer) (string, error) {
+	if err := parse(fs, args); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "timon %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return "", errUsage
+	}
+	hub, err := hubFor(*hubFlag, *path)
+	if errors.Is(err, errNoHub) {
+		fmt.Fprintf(stderr, "timon %s: %v\n", fs.Name(), err)
+		printUsage(fs, stderr)
+		return "", errUsage
+	}
+	return hub, err
 }
