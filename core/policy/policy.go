@@ -261,11 +261,25 @@ func (p *Policy) Profiles() []string {
 
 // Decide applies the rules to req.
 func (p *Policy) Decide(req *core.Request) Decision {
+	return p.decide(req, func(d *Decision, r *Rule) {
+		if r.Moderation.Active() {
+			d.Moderation = r.Moderation
+		}
+		d.Candidates, d.Reason = p.candidates(req, r, d.Classification)
+		d.Allow = len(d.Candidates) > 0
+	})
+}
+
+// decide finds the first rule matching req. A deny rule decides at once;
+// an allowing one is completed by allow, which says where the request may
+// go.
+func (p *Policy) decide(req *core.Request, allow func(*Decision, *Rule)) Decision {
 	class := req.Classification
 	if class == "" {
 		class = p.cfg.DefaultClassification
 	}
-	for _, r := range p.cfg.Rules {
+	for i := range p.cfg.Rules {
+		r := &p.cfg.Rules[i]
 		if !r.Match.matches(req, class) {
 			continue
 		}
@@ -283,11 +297,7 @@ func (p *Policy) Decide(req *core.Request) Decision {
 			}
 			return d
 		}
-		if r.Moderation.Active() {
-			d.Moderation = r.Moderation
-		}
-		d.Candidates, d.Reason = p.candidates(req, &r, d.Classification)
-		d.Allow = len(d.Candidates) > 0
+		allow(&d, r)
 		return d
 	}
 	return Decision{Rule: "default", Classification: class, Profile: p.cfg.DefaultProfile, Content: p.cfg.DefaultContent,

@@ -18,28 +18,7 @@ import (
 // src must have been among the providers given to New (with no models) for
 // classifications to name it.
 func (p *Policy) DecideSource(req *core.Request, src Provider) Decision {
-	class := req.Classification
-	if class == "" {
-		class = p.cfg.DefaultClassification
-	}
-	for _, r := range p.cfg.Rules {
-		if !r.Match.matches(req, class) {
-			continue
-		}
-		d := Decision{Rule: r.Name, Classification: maxClass(class, r.Classification), Profile: r.Profile, Content: r.Content}
-		if d.Profile == "" {
-			d.Profile = p.cfg.DefaultProfile
-		}
-		if d.Content == "" {
-			d.Content = p.cfg.DefaultContent
-		}
-		if r.Effect == "deny" {
-			d.Reason = r.Reason
-			if d.Reason == "" {
-				d.Reason = fmt.Sprintf("denied by rule %q", r.Name)
-			}
-			return d
-		}
+	return p.decide(req, func(d *Decision, r *Rule) {
 		allowed, listed := p.cfg.Classifications[d.Classification]
 		switch {
 		case listed && !slices.Contains(allowed, src.Name):
@@ -49,8 +28,5 @@ func (p *Policy) DecideSource(req *core.Request, src Provider) Decision {
 		default:
 			d.Allow = true
 		}
-		return d
-	}
-	return Decision{Rule: "default", Classification: class, Profile: p.cfg.DefaultProfile, Content: p.cfg.DefaultContent,
-		Reason: fmt.Sprintf("no rule allows task %s for %s", req.Task, req.Principal)}
+	})
 }
