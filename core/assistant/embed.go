@@ -38,16 +38,7 @@ func (e *Engine) Embed(ctx context.Context, er *core.EmbedRequest) (resp *core.E
 		Origin: er.Origin, Classification: er.Classification}
 	entry := newEntry(req, start)
 	var content *audit.Content
-	defer func() {
-		if r := recover(); r != nil {
-			e.log.Error("panic in the embeddings pipeline", "request_id", req.ID, "panic", fmt.Sprint(r))
-			resp, err = nil, &core.Error{Kind: core.KindInternal, Message: "internal error while embedding"}
-		}
-		err = e.finish(ctx, req, entry, content, start, err)
-		if err != nil {
-			resp = nil
-		}
-	}()
+	defer endRun(e, ctx, req, entry, &content, start, "embedding", &resp, &err)
 
 	// 1. Shape.
 	if err := validateEmbed(er); err != nil {
@@ -70,13 +61,7 @@ func (e *Engine) Embed(ctx context.Context, er *core.EmbedRequest) (resp *core.E
 		return nil, quotaError(err)
 	}
 	settled := false
-	defer func() {
-		if !settled {
-			if rerr := res.Release(context.WithoutCancel(ctx)); rerr != nil {
-				e.log.Warn("releasing a quota reservation", "request_id", req.ID, "err", rerr)
-			}
-		}
-	}()
+	defer e.releaseUnsettled(ctx, req, res, &settled)
 
 	// 4. Redaction of every input, within the time budget.
 	sent, counts, err := redactTexts(ctx, red, er.Inputs, e.redactFor)

@@ -228,17 +228,8 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		content *audit.Content
 		mod     moderation
 	)
-	defer func() {
-		mod.journal(entry)
-		if r := recover(); r != nil {
-			e.log.Error("panic in the assistant pipeline", "request_id", req.ID, "panic", fmt.Sprint(r))
-			resp, err = nil, &core.Error{Kind: core.KindInternal, Message: "internal error while answering"}
-		}
-		err = e.finish(ctx, req, entry, content, start, err)
-		if err != nil {
-			resp = nil
-		}
-	}()
+	defer endRun(e, ctx, req, entry, &content, start, "answering", &resp, &err)
+	defer mod.journal(entry) // first: the entry says what moderation found
 
 	// 1. Shape.
 	if err := req.Validate(); err != nil {
@@ -269,16 +260,7 @@ func (e *Engine) run(ctx context.Context, req *core.Request, emit func(string) e
 		return nil, quotaError(err)
 	}
 	settled := false
-	defer func() {
-		if !settled {
-			// Synchronously, unlike a success's settlement: the slot and
-			// the whole estimate are back, on every replica, before the
-			// error reaches a caller who may retry at once.
-			if rerr := res.Release(context.WithoutCancel(ctx)); rerr != nil {
-				e.log.Warn("releasing a quota reservation", "request_id", req.ID, "err", rerr)
-			}
-		}
-	}()
+	defer e.releaseUnsettled(ctx, req, res, &settled)
 
 	// Untrusted material is checked first (moderation.go): what is set
 	// aside is not redacted, classified or sent.
@@ -422,6 +404,34 @@ func (e *Engine) decide(req *core.Request, entry *audit.Entry) (policy.Decision,
 }
 
 // finish writes the journal entry and shapes the final error.
+// endRun ends a pipeline run, deferred directly by it so that it can
+// recover: a panic becomes an internal error ("internal error while
+// <doing>"), the journal entry is written, and an error drops the answer.
+func endRun[T any](e *Engine, ctx context.Context, req *core.Request, entry *audit.Entry, content **audit.Content,
+	start time.Time, doing string, resp **T, err *error) {
+	if r := recover(); r != nil {
+		e.log.Error("panic while "+doing, "request_id", req.ID, "panic", fmt.Sprint(r))
+		*resp, *err = nil, &core.Error{Kind: core.KindInternal, Message: "internal error while " + doing}
+	}
+	*err = e.finish(ctx, req, entry, *content, start, *err)
+	if *err != nil {
+		*resp = nil
+	}
+}
+
+// releaseUnsettled gives back a reservation that the run did not settle,
+// synchronously, unlike a success's settlement: the slot and the whole
+// estimate are back, on every replica, before the error reaches a caller
+// who may retry at once.
+func (e *Engine) releaseUnsettled(ctx context.Context, req *core.Request, res *quota.Reservation, settled *bool) {
+	if *settled {
+		return
+	}
+	if err := res.Release(context.WithoutCancel(ctx)); err != nil {
+		e.log.Warn("releasing a quota reservation", "request_id", req.ID, "err", err)
+	}
+}
+
 func (e *Engine) finish(ctx context.Context, req *core.Request, entry *audit.Entry, content *audit.Content, start time.Time, err error) error {
 	entry.LatencyMS = e.now().Sub(start).Milliseconds()
 	var ce *core.Error

@@ -72,16 +72,7 @@ func (e *Engine) SearchRefs(ctx context.Context, rr *core.RefsRequest) (resp *co
 		Origin: rr.Origin, Classification: rr.Classification}
 	entry := newEntry(req, start)
 	var content *audit.Content
-	defer func() {
-		if r := recover(); r != nil {
-			e.log.Error("panic in the bibliographic search", "request_id", req.ID, "panic", fmt.Sprint(r))
-			resp, err = nil, &core.Error{Kind: core.KindInternal, Message: "internal error while searching"}
-		}
-		err = e.finish(ctx, req, entry, content, start, err)
-		if err != nil {
-			resp = nil
-		}
-	}()
+	defer endRun(e, ctx, req, entry, &content, start, "searching", &resp, &err)
 
 	// 1. Shape.
 	src, err := e.validateRefs(rr)
@@ -112,13 +103,7 @@ func (e *Engine) SearchRefs(ctx context.Context, rr *core.RefsRequest) (resp *co
 		return nil, quotaError(err)
 	}
 	settled := false
-	defer func() {
-		if !settled {
-			if rerr := res.Release(context.WithoutCancel(ctx)); rerr != nil {
-				e.log.Warn("releasing a quota reservation", "request_id", req.ID, "err", rerr)
-			}
-		}
-	}()
+	defer e.releaseUnsettled(ctx, req, res, &settled)
 
 	// 4. Redaction of the query, within the time budget.
 	sent, counts, err := redactTexts(ctx, red, []string{rr.Query}, e.redactFor)
