@@ -53,6 +53,12 @@ func (r *Reviewer) answer(ctx context.Context, j Job, mr *MergeRequest, refs Dif
 	default:
 		return nil, fmt.Errorf("review: unknown kind %q", j.Kind)
 	}
+	return r.answerWith(ctx, req, canary, res)
+}
+
+// answerWith asks the model req, whose instruction carries canary, and
+// puts its sanitized answer, or what went wrong, in res.
+func (r *Reviewer) answerWith(ctx context.Context, req *core.Request, canary string, res *Result) (*Result, error) {
 	res.Calls = 1
 	resp, err := r.ai.Do(ctx, req)
 	if err != nil {
