@@ -217,7 +217,7 @@ type view struct {
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"t": func(l catalogue, key string, args ...any) string { return l.t(key, args...) },
+		"t":    func(l catalogue, key string, args ...any) string { return l.t(key, args...) },
 		"join": strings.Join,
 		"date": func(t time.Time) string {
 			if t.IsZero() {
