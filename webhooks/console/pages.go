@@ -141,11 +141,6 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/console/#tokens", http.StatusSeeOther)
 }
 
-type adminHome struct {
-	Sections []Section
-	Lang     string
-}
-
 func (c *Console) adminPage(w http.ResponseWriter, r *http.Request) {
 	v := c.signedView(r)
 	v.Lang = language(w, r)

@@ -214,3 +214,5 @@ func (r *rig) postJSON(path string, body any, out any) int {
 func each(t *testing.T, adjust func(*console.Config), f func(t *testing.T, r *rig)) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) { f(t, newRig(t, st, adjust)) })
 }
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
