@@ -19,7 +19,6 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
-	"golang.org/x/text/language"
 )
 
 // User is a person the provider knows.
@@ -70,10 +69,9 @@ func Start(t testing.TB, redirectURIs []string, users ...User) *Provider {
 	var key [32]byte
 	rand.Read(key[:])
 	provider, err := op.NewProvider(&op.Config{
-		CryptoKey:          key,
-		CodeMethodS256:     true,
-		AuthMethodPost:     true,
-		SupportedUILocales: []language.Tag{language.English},
+		CryptoKey:      key,
+		CodeMethodS256: true,
+		AuthMethodPost: true,
 	}, st, op.StaticIssuer(p.Issuer), op.WithAllowInsecure(),
 		op.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
@@ -134,7 +132,7 @@ func (s userStore) GetUserByUsername(name string) *storage.User {
 func (userStore) ExampleClientID() string { return storage.ServiceUserID }
 
 func exampleUser(u User) *storage.User {
-	return &storage.User{ID: u.Subject, Username: u.Username, Password: u.Password, FirstName: u.Name, Email: u.Email, EmailVerified: true, PreferredLanguage: language.English}
+	return &storage.User{ID: u.Subject, Username: u.Username, Password: u.Password, FirstName: u.Name, Email: u.Email, EmailVerified: true}
 }
 
 // claimsStorage puts the profile, e-mail and groups claims into the ID
