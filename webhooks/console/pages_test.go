@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,7 +57,7 @@ func (s section) Render(_ context.Context, v console.Viewer, q url.Values) (temp
 
 func TestSections(t *testing.T) {
 	each(t, nil, func(t *testing.T, r *rig) {
-		con, err := console.New(console.Options{Config: mustConfig(t, r), Identity: r.id, Store: r.st,
+		con, err := console.New(console.Options{Config: mustConfig(t, r), Identity: r.id, Store: r.st, Logger: slog.New(slog.DiscardHandler),
 			Mine:  []console.Section{section{id: "usage"}, section{id: "requests", fail: true}},
 			Admin: []console.Section{section{id: "charts"}}})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -77,7 +78,7 @@ func newRig(t *testing.T, st *store.Store, adjust func(*console.Config)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	con, err := console.New(console.Options{Config: cfg, Identity: id, Store: st})
+	con, err := console.New(console.Options{Config: cfg, Identity: id, Store: st, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
