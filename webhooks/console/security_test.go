@@ -337,3 +337,30 @@ func TestNobodySeesAnothersTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestCallbackReplayRefused: a callback URL (code and state) works once;
+// replayed, even with the login cookie put back, it signs nobody in.
+func TestCallbackReplayRefused(t *testing.T) {
+	each(t, nil, func(t *testing.T, r *rig) {
+		b := r.browser()
+		var callback *url.URL
+		b.c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+			if req.URL.Path == "/auth/callback" {
+				callback = req.URL
+			}
+			return nil
+		}
+		b.get("/auth/login?return=/console/")
+		state := b.cookie("timon_login")
+		id := inputID.FindStringSubmatch(b.last)
+		b.post(r.idp.Issuer+"/login/username", url.Values{"id": {id[1]}, "username": {"alice"}, "password": {"alice-pw"}})
+		if callback == nil || state == "" || !strings.Contains(b.last, "Alice Martin") {
+			t.Fatal("the sign-in did not go through the callback")
+		}
+		thief := r.browser()
+		thief.setCookie("timon_login", state)
+		if resp := thief.get(callback.String()); resp.StatusCode != http.StatusBadRequest || thief.cookie("timon_session") != "" {
+			t.Fatalf("replayed callback: %d", resp.StatusCode)
+		}
+	})
+}
