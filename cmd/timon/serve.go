@@ -15,6 +15,7 @@ import (
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/metrics"
 	"timon.dev/timon/core/provider"
+	"timon.dev/timon/webhooks/console"
 	"timon.dev/timon/webhooks/server"
 )
 
@@ -75,6 +76,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		ready = append(ready, fe.Ready...)
 	}
+	// The people's console, when sign-in is configured: it serves
+	// /console/ and /auth/ in front of the hub's routes.
+	con, err := consoleHandler(ctx, h, log)
+	if err != nil {
+		return err
+	}
 	if err := h.jobs.Start(ctx); err != nil {
 		return err
 	}
@@ -118,7 +125,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Server.Addr, err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := &http.Server{Handler: console.Wrap(srv, con), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("timon serve listening", "addr", ln.Addr().String(), "config", cfg.Path, "store", h.store.Dialect(), "database", h.store.Source())

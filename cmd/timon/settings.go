@@ -5,6 +5,7 @@ import (
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/slack"
 	"timon.dev/timon/core/config"
+	"timon.dev/timon/webhooks/console"
 	"timon.dev/timon/webhooks/review"
 )
 
@@ -17,6 +18,7 @@ func frontEndSections() []config.Section {
 		{At: "chat.slack", Settings: &slack.Config{}},
 		{At: "chat.mattermost", Settings: &mattermost.Config{}},
 		{At: "gitlab", Settings: &review.Config{}},
+		{At: "sign_in", Settings: &console.Config{}},
 	}
 }
 

@@ -9,12 +9,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"timon.dev/timon/core"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/store"
 )
 
 const tokenUsage = `usage:
-  timon token create --user U [--groups a,b] [--name N] [--expires 90d] [--config FILE]
+  timon token create --user U [--groups a,b] [--name N] [--expires 90d] [--scope lsp,api] [--config FILE]
   timon token list [--user U] [--config FILE]
   timon token revoke [--config FILE] TOKEN_ID
 every subcommand takes --help; list and revoke need an existing database (none is created)
@@ -37,6 +38,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		groups := fs.String("groups", "", "comma-separated groups")
 		name := fs.String("name", "", "a label, e.g. the device")
 		expires := fs.String("expires", "", "lifetime such as 90d (default: no expiry)")
+		scope := fs.String("scope", "", "comma-separated integrations the token may be used for: lsp, api, chat, mattermost, slack (default: all)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
@@ -48,7 +50,13 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprint(stderr, "timon token create: --user is required\n"+tokenUsage)
 			return errUsage
 		}
-		t := &store.Token{UserID: strings.TrimSpace(*user), Name: *name, Groups: splitList(*groups)}
+		t := &store.Token{UserID: strings.TrimSpace(*user), Name: *name, Groups: splitList(*groups), Scope: splitList(*scope)}
+		for _, s := range t.Scope {
+			if s != "chat" && !core.Integration(s).Valid() {
+				fmt.Fprintf(stderr, "timon token create: --scope: unknown integration %q (expected lsp, api, chat, mattermost, slack or gitlab)\n", s)
+				return errUsage
+			}
+		}
 		if *expires != "" {
 			d, err := config.ParseDuration(*expires)
 			if err != nil || d == 0 {

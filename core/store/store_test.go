@@ -136,3 +136,56 @@ func TestTxRollsBackOnPanic(t *testing.T) {
 		}
 	})
 }
+
+func TestTokenScope(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		lsp := &store.Token{UserID: "bob", Name: "editor", Scope: []string{"lsp"}}
+		secret, err := st.CreateToken(ctx, lsp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.LookupToken(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		if len(got.Scope) != 1 || !got.Allows("lsp") || got.Allows("api") {
+			t.Fatalf("scope not kept: %+v", got)
+		}
+		if err := got.Usable(now, "lsp"); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.Usable(now, "api"); !errors.Is(err, store.ErrTokenScope) {
+			t.Fatalf("an lsp token used through the API: %v", err)
+		}
+		all := &store.Token{UserID: "bob"}
+		secret2, err := st.CreateToken(ctx, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got2, _ := st.LookupToken(ctx, secret2)
+		if !got2.Allows("api") || !got2.Allows("slack") || len(got2.Scope) != 0 {
+			t.Fatalf("an unscoped token must allow everything: %+v", got2)
+		}
+		chat := &store.Token{Scope: []string{"chat"}}
+		if !chat.Allows("mattermost") || !chat.Allows("slack") || chat.Allows("lsp") {
+			t.Fatal("chat stands for both chat platforms only")
+		}
+		// A person revokes only their own tokens.
+		if err := st.RevokeUserToken(ctx, lsp.ID, "mallory"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("revoking another's token: %v", err)
+		}
+		if err := st.RevokeUserToken(ctx, lsp.ID, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = st.LookupToken(ctx, secret)
+		if err := got.Usable(now, "lsp"); !errors.Is(err, store.ErrTokenRevoked) {
+			t.Fatalf("revoked: %v", err)
+		}
+		exp := &store.Token{ID: "tok_x", ExpiresAt: now.Add(-time.Second)}
+		if err := exp.Usable(now, "lsp"); !errors.Is(err, store.ErrTokenExpired) {
+			t.Fatalf("expired: %v", err)
+		}
+	})
+}

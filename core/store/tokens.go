@@ -21,10 +21,14 @@ const TokenPrefix = "timon_"
 // Token is a personal bearer token's record. The token itself is never
 // stored: only its SHA-256.
 type Token struct {
-	ID         string    `json:"id"`
-	UserID     string    `json:"user_id"`
-	Groups     []string  `json:"groups"`
-	Name       string    `json:"name,omitempty"`
+	ID     string   `json:"id"`
+	UserID string   `json:"user_id"`
+	Groups []string `json:"groups"`
+	Name   string   `json:"name,omitempty"`
+	// Scope lists the integrations (core.Integration values: lsp, api,
+	// chat, mattermost, slack…) the token may be used through; empty means
+	// all of them.
+	Scope      []string  `json:"scope,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	ExpiresAt  time.Time `json:"expires_at,omitzero"`
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
@@ -34,6 +38,44 @@ type Token struct {
 // Active reports whether the token may be used at time now.
 func (t *Token) Active(now time.Time) bool {
 	return t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
+}
+
+// Allows reports whether the token's scope lets it be used through
+// integration. An empty scope allows every integration; "chat" stands for
+// both chat platforms (mattermost, slack).
+func (t *Token) Allows(integration string) bool {
+	if len(t.Scope) == 0 {
+		return true
+	}
+	for _, s := range t.Scope {
+		if s == integration || (s == "chat" && (integration == "mattermost" || integration == "slack")) {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors of Token.Usable, for the caller to tell apart.
+var (
+	ErrTokenRevoked = errors.New("token revoked")
+	ErrTokenExpired = errors.New("token expired")
+	ErrTokenScope   = errors.New("token not valid for this integration")
+)
+
+// Usable is the check every bearer-token entry point makes: the token is
+// active at now and its scope allows integration. The error wraps
+// ErrTokenRevoked, ErrTokenExpired or ErrTokenScope and names the token
+// (never its secret).
+func (t *Token) Usable(now time.Time, integration string) error {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return fmt.Errorf("token %s: %w", t.ID, ErrTokenRevoked)
+	case !t.Active(now):
+		return fmt.Errorf("token %s: %w", t.ID, ErrTokenExpired)
+	case !t.Allows(integration):
+		return fmt.Errorf("token %s may be used for %s only, not %s: %w", t.ID, strings.Join(t.Scope, ", "), integration, ErrTokenScope)
+	}
+	return nil
 }
 
 // HashToken returns the stored form of a token.
@@ -62,29 +104,39 @@ func (s *Store) CreateToken(ctx context.Context, t *Token) (string, error) {
 	if t.Groups == nil {
 		t.Groups = []string{}
 	}
+	if t.Scope == nil {
+		t.Scope = []string{}
+	}
 	groups, err := json.Marshal(t.Groups)
 	if err != nil {
 		return "", fmt.Errorf("creating token: %w", err)
 	}
-	_, err = s.Exec(ctx, `INSERT INTO tokens (id, hash, user_id, groups_json, name, created_at, expires_at, revoked_at, last_used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)`,
-		t.ID, HashToken(secret), t.UserID, string(groups), t.Name, Micros(t.CreatedAt), Micros(t.ExpiresAt))
+	scope, err := json.Marshal(t.Scope)
+	if err != nil {
+		return "", fmt.Errorf("creating token: %w", err)
+	}
+	_, err = s.Exec(ctx, `INSERT INTO tokens (id, hash, user_id, groups_json, name, created_at, expires_at, revoked_at, last_used_at, scope_json)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)`,
+		t.ID, HashToken(secret), t.UserID, string(groups), t.Name, Micros(t.CreatedAt), Micros(t.ExpiresAt), string(scope))
 	if err != nil {
 		return "", fmt.Errorf("storing token: %w", err)
 	}
 	return secret, nil
 }
 
-const tokenColumns = `id, user_id, groups_json, name, created_at, expires_at, revoked_at, last_used_at`
+const tokenColumns = `id, user_id, groups_json, name, created_at, expires_at, revoked_at, last_used_at, scope_json`
 
 func scanToken(row interface{ Scan(...any) error }) (*Token, error) {
 	var (
 		t                                  Token
-		groups                             string
+		groups, scope                      string
 		created, expires, revoked, lastUse int64
 	)
-	if err := row.Scan(&t.ID, &t.UserID, &groups, &t.Name, &created, &expires, &revoked, &lastUse); err != nil {
+	if err := row.Scan(&t.ID, &t.UserID, &groups, &t.Name, &created, &expires, &revoked, &lastUse, &scope); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal([]byte(scope), &t.Scope); err != nil {
+		return nil, fmt.Errorf("token %s: bad scope: %w", t.ID, err)
 	}
 	if err := json.Unmarshal([]byte(groups), &t.Groups); err != nil {
 		return nil, fmt.Errorf("token %s: bad groups: %w", t.ID, err)
@@ -144,6 +196,21 @@ func (s *Store) ListTokens(ctx context.Context, userID string) ([]*Token, error)
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// RevokeUserToken revokes the token id if it belongs to userID: a person
+// revoking their own token. Another person's token is ErrNotFound, as an
+// unknown one, so that ids cannot be probed.
+func (s *Store) RevokeUserToken(ctx context.Context, id, userID string) error {
+	res, err := s.Exec(ctx, `UPDATE tokens SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ? AND user_id = ?`,
+		Micros(time.Now()), id, userID)
+	if err != nil {
+		return fmt.Errorf("revoking token %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("revoking token %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // RevokeToken revokes a token by id. Revoking twice is not an error;

@@ -1,0 +1,1 @@
+ALTER TABLE tokens ADD COLUMN scope_json TEXT NOT NULL DEFAULT '[]'
