@@ -17,6 +17,12 @@ func TestBadInputSendsNothing(t *testing.T) {
 	h := startHub(t, fake, fake.URL())
 	tok := h.token("carol", "interns")
 	revoked := h.token("dave")
+	// A token for the editor only: the API's routes refuse it.
+	out, errOut, code := h.timon("token", "create", "--user", "carol", "--groups", "interns", "--scope", "lsp")
+	lspOnly := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(lspOnly, "timon_") {
+		t.Fatalf("token create --scope lsp: %d %s %s", code, out, errOut)
+	}
 	list, _, _ := h.timon("token", "list", "--user", "dave")
 	id := strings.Fields(strings.Split(strings.TrimSpace(list), "\n")[1])[0]
 	if out, errOut, code := h.timon("token", "revoke", id); code != 0 || !strings.Contains(out, "revoked") {
@@ -39,6 +45,7 @@ func TestBadInputSendsNothing(t *testing.T) {
 		{"missing token", "/v1/assist", "", map[string]any{"task": "explain", "input": "x"}, 401, "unauthenticated", "missing bearer token"},
 		{"unknown token", "/v1/assist", "timon_nope", map[string]any{"task": "explain", "input": "x"}, 401, "unauthenticated", "unknown token"},
 		{"revoked token", "/v1/assist", revoked, map[string]any{"task": "explain", "input": "x"}, 401, "unauthenticated", "revoked"},
+		{"token scoped elsewhere", "/v1/assist", lspOnly, map[string]any{"task": "explain", "input": "x"}, 403, "denied", "may be used for lsp only, not api"},
 		{"oversized body", "/v1/assist", tok, map[string]any{"task": "explain", "input": strings.Repeat("x", 70000)}, 413, "too_large", "limit"},
 		{"denied by policy", "/v1/assist", tok, map[string]any{"task": "review", "input": "diff"}, 403, "denied", "reviews are for staff"},
 		{"model not served", "/v1/chat/completions", tok, map[string]any{"model": "gpt-4o", "messages": []map[string]string{{"role": "user", "content": "hi"}}}, 404, "denied", "gpt-4o"},

@@ -322,7 +322,7 @@ func guideRoutes(t *testing.T) []string {
 		}
 	}
 	for _, src := range guideSources(t, "../webhooks/server") {
-		for _, m := range regexp.MustCompile(`\be\.(GET|POST|PUT|DELETE|PATCH)\("(/[^"]*)"`).FindAllStringSubmatch(src, -1) {
+		for _, m := range regexp.MustCompile(`\bs\.handle\("(GET|POST|PUT|DELETE|PATCH) (/[^"]*)"`).FindAllStringSubmatch(src, -1) {
 			out = append(out, m[1]+" "+m[2])
 		}
 	}

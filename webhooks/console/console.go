@@ -160,7 +160,7 @@ func NotConfigured(w http.ResponseWriter, _ *http.Request) {
 }
 
 func writeJSONError(w http.ResponseWriter, status int, kind, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"kind": kind, "message": msg}})
+	writeJSON(w, status, map[string]string{"code": kind, "message": msg}) // the hub's error body
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -124,10 +124,8 @@ func TestDeviceFlow(t *testing.T) {
 		if st := r.postJSON("/auth/device/token", map[string]string{"device_code": "nope"}, &a4); st != 400 || a4.Error != "expired_token" {
 			t.Fatalf("unknown device code: %d %+v", st, a4)
 		}
-		var e struct {
-			Error struct{ Kind, Message string } `json:"error"`
-		}
-		if st := r.postJSON("/auth/device", map[string]string{"client": "curl"}, &e); st != 400 || e.Error.Kind != "invalid" {
+		var e struct{ Code, Message string }
+		if st := r.postJSON("/auth/device", map[string]string{"client": "curl"}, &e); st != 400 || e.Code != "invalid" || e.Message == "" {
 			t.Fatalf("unknown client: %d %+v", st, e)
 		}
 	})
@@ -138,7 +136,7 @@ func TestNotConfigured(t *testing.T) {
 	for _, p := range []string{"/auth/device", "/auth/device/token", "/console/"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", p, strings.NewReader("{}")))
-		if rec.Code != 404 || rec.Body.String() != `{"error":{"kind":"not_found","message":"sign-in is not configured on this hub"}}`+"\n" {
+		if rec.Code != 404 || rec.Body.String() != `{"code":"not_found","message":"sign-in is not configured on this hub"}`+"\n" {
 			t.Errorf("%s: %d %s", p, rec.Code, rec.Body)
 		}
 	}

@@ -36,21 +36,27 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeRouteError(w, r, core.Errorf(core.KindInternal, "the token store is unavailable"))
 			return
 		}
+		// What the token may be used for is decided by the token: a
+		// request claims the editor's integration only to get its policy,
+		// and a token scoped to other integrations is refused.
+		integ := core.IntegrationAPI
+		if v := core.Integration(r.Header.Get(remote.IntegrationHeader)); v == core.IntegrationLSP {
+			integ = v
+		}
 		now := time.Now()
-		if !tok.Active(now) {
-			if !tok.RevokedAt.IsZero() {
+		if err := tok.Usable(now, string(integ)); err != nil {
+			switch {
+			case errors.Is(err, store.ErrTokenScope):
+				writeRouteError(w, r, core.Errorf(core.KindDenied, "%v", err))
+			case errors.Is(err, store.ErrTokenRevoked):
 				writeRouteError(w, r, core.Errorf(core.KindUnauthenticated, "token %s was revoked", tok.ID))
-			} else {
+			default:
 				writeRouteError(w, r, core.Errorf(core.KindUnauthenticated, "token %s has expired", tok.ID))
 			}
 			return
 		}
 		if err := s.o.Store.TouchToken(r.Context(), tok, now); err != nil {
 			s.log.Warn("recording token use", "token", tok.ID, "err", err)
-		}
-		integ := core.IntegrationAPI
-		if v := core.Integration(r.Header.Get(remote.IntegrationHeader)); v == core.IntegrationLSP {
-			integ = v
 		}
 		p := core.Principal{UserID: tok.UserID, Groups: tok.Groups, Integration: integ}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))

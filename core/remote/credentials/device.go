@@ -225,39 +225,32 @@ func (d *Device) post(ctx context.Context, u string, body any) (int, []byte, err
 	return resp.StatusCode, data, nil
 }
 
-// errorCode is the OAuth-style error of a poll: {"error":"slow_down"}.
-func errorCode(body []byte) string {
-	var e struct {
-		Error json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(body, &e) != nil {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(e.Error, &s) == nil {
-		return s
-	}
-	var o struct {
-		Kind string `json:"kind"`
-	}
-	json.Unmarshal(e.Error, &o)
-	return o.Kind
+// errorBody is what the hub answers: OAuth's {"error":"slow_down"} from a
+// poll, or the hub's usual {"code":…,"message":…}.
+type errorBody struct {
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
-// errorMessage is the message of the hub's usual error body,
-// {"error":{"kind":…,"message":…}}, or the OAuth-style code.
+// errorCode is the OAuth-style error of a poll, or the code of the hub's
+// usual error body.
+func errorCode(body []byte) string {
+	var e errorBody
+	json.Unmarshal(body, &e)
+	if e.Error != "" {
+		return e.Error
+	}
+	return e.Code
+}
+
+// errorMessage is the message of the hub's usual error body, or the
+// OAuth-style code, printable.
 func errorMessage(body []byte) string {
-	var e struct {
-		Error json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(body, &e) != nil || len(e.Error) == 0 {
-		return ""
-	}
-	var o struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(e.Error, &o) == nil && o.Message != "" {
-		return printable(o.Message)
+	var e errorBody
+	json.Unmarshal(body, &e)
+	if e.Message != "" {
+		return printable(e.Message)
 	}
 	return printable(errorCode(body))
 }

@@ -117,7 +117,7 @@ func (s *Server) Polls() []Poll {
 
 func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	if s.o.Disabled {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"kind": "not_found", "message": "sign-in is not configured on this hub"}})
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "not_found", "message": "sign-in is not configured on this hub"})
 		return
 	}
 	var body struct{ Client, Name string }

@@ -43,7 +43,7 @@ async function fakeHub(answers: string[], opts: { disabled?: boolean; expiresIn?
       const host = `http://${req.headers.host}`;
       if (req.method === 'POST' && req.url === '/auth/device') {
         if (opts.disabled) {
-          send(404, { error: { kind: 'not_found', message: 'sign-in is not configured on this hub' } });
+          send(404, { code: 'not_found', message: 'sign-in is not configured on this hub' });
           return;
         }
         starts.push(JSON.parse(body));
@@ -75,7 +75,7 @@ async function fakeHub(answers: string[], opts: { disabled?: boolean; expiresIn?
         send(400, { error: answer });
         return;
       }
-      send(404, { error: { kind: 'not_found', message: 'no such route' } });
+      send(404, { code: 'not_found', message: 'no such route' });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -210,21 +210,19 @@ async function post(url: string, body: unknown, opts: SignInOptions): Promise<{ 
 }
 
 // errorCode is the OAuth-style error of a poll, {"error":"slow_down"}, or
-// the kind of the hub's usual error body.
+// the code of the hub's usual error body, {"code":…,"message":…}.
 function errorCode(body: unknown): string {
-  const e = (body as { error?: unknown } | undefined)?.error;
-  if (typeof e === 'string') {
-    return e;
+  const b = body as { error?: unknown; code?: unknown } | undefined;
+  if (typeof b?.error === 'string') {
+    return b.error;
   }
-  const kind = (e as { kind?: unknown } | undefined)?.kind;
-  return typeof kind === 'string' ? kind : '';
+  return typeof b?.code === 'string' ? b.code : '';
 }
 
 // errorMessage is the message of the hub's error body, printable and
 // short.
 function errorMessage(body: unknown): string {
-  const e = (body as { error?: unknown } | undefined)?.error;
-  const msg = (e as { message?: unknown } | undefined)?.message;
+  const msg = (body as { message?: unknown } | undefined)?.message;
   const s = typeof msg === 'string' ? msg : errorCode(body);
   // eslint-disable-next-line no-control-regex
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 200);
