@@ -266,3 +266,31 @@ func TestAssistantStatusClearedOnError(t *testing.T) {
 		t.Fatalf("statuses %q", st)
 	}
 }
+
+// TestAssistantStreamIsGoverned: what streams is what the router emits —
+// the e-mail masked before the model is put back in the streamed text,
+// with its note, and the stream holds no placeholder.
+func TestAssistantStreamIsGoverned(t *testing.T) {
+	r := assistantRig(t, rigOptions{})
+	var sent string
+	r.fake.Handle(func(req fakellm.Request) fakellm.Reply {
+		sent = req.Messages[len(req.Messages)-1].Content
+		return fakellm.Reply{ChunkSize: 8, ChunkDelay: 2 * time.Millisecond}
+	})
+	_, replies := r.askInThread(t, "EvMail", "ask write to grace.hopper@lab-univ.fr please")
+	if strings.Contains(sent, "grace.hopper@lab-univ.fr") || !strings.Contains(sent, "[[") {
+		t.Fatalf("the e-mail reached the model, or was not masked: %q", sent)
+	}
+	if len(replies) != 1 || !replies[0].Streamed || len(replies[0].Chunks) < 2 {
+		t.Fatalf("replies %+v", replies)
+	}
+	m := replies[0]
+	if !strings.Contains(m.Text, "grace.hopper@lab-univ.fr") || !strings.Contains(m.Text, ":lock: 1 élément") {
+		t.Fatalf("streamed text %q", m.Text)
+	}
+	for _, c := range m.Chunks {
+		if strings.Contains(c, "[[") {
+			t.Fatalf("a placeholder was streamed: %q", c)
+		}
+	}
+}
