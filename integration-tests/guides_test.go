@@ -67,6 +67,13 @@ var guideSlackGoMethods = map[string]string{
 	"GetConversationInfo":    "conversations.info",
 	"GetUserInfo":            "users.info",
 	"AuthTest":               "auth.test",
+
+	"SetAssistantThreadsStatus":           "assistant.threads.setStatus",
+	"SetAssistantThreadsTitle":            "assistant.threads.setTitle",
+	"SetAssistantThreadsSuggestedPrompts": "assistant.threads.setSuggestedPrompts",
+	"StartStream":                         "chat.startStream",
+	"AppendStream":                        "chat.appendStream",
+	"StopStream":                          "chat.stopStream",
 }
 
 // guideSlackScopes are the bot scopes each Web API method needs in the
@@ -82,6 +89,13 @@ var guideSlackScopes = map[string][]string{
 	"conversations.info":    {"channels:read", "groups:read", "im:read", "mpim:read"},
 	"users.info":            {"users:read"},
 	"auth.test":             nil,
+
+	"assistant.threads.setStatus":           {"chat:write"},
+	"assistant.threads.setTitle":            {"assistant:write"},
+	"assistant.threads.setSuggestedPrompts": {"assistant:write"},
+	"chat.startStream":                      {"chat:write"},
+	"chat.appendStream":                     {"chat:write"},
+	"chat.stopStream":                       {"chat:write"},
 }
 
 // guideSlackAppMethods are the Web API methods called with the app-level
@@ -96,6 +110,9 @@ var guideSlackAppMethods = map[string]string{
 var guideSlackEvents = map[string]struct{ event, scope string }{
 	"AppMentionEvent": {"app_mention", "app_mentions:read"},
 	"MessageEvent":    {"message.im", "im:history"}, // direct messages only: checked below
+
+	"AssistantThreadStartedEvent":        {"assistant_thread_started", "assistant:write"},
+	"AssistantThreadContextChangedEvent": {"assistant_thread_context_changed", "assistant:write"},
 }
 
 func guideIsSlackEvent(s string) bool {
@@ -214,6 +231,9 @@ type guideManifest struct {
 			DisplayName  string `yaml:"display_name"`
 			AlwaysOnline bool   `yaml:"always_online"`
 		} `yaml:"bot_user"`
+		AssistantView struct {
+			AssistantDescription string `yaml:"assistant_description"`
+		} `yaml:"assistant_view"`
 		SlashCommands []struct {
 			Command      string `yaml:"command"`
 			URL          string `yaml:"url"`
@@ -528,6 +548,9 @@ func TestGuidesSlackManifest(t *testing.T) {
 		}
 		if slices.Contains(events, "message.im") && (!m.Features.AppHome.MessagesTabEnabled || m.Features.AppHome.MessagesTabReadOnlyEnabled) {
 			t.Errorf("%s: people cannot write to the bot: features.app_home needs messages_tab_enabled: true, messages_tab_read_only_enabled: false", path)
+		}
+		if slices.Contains(events, "assistant_thread_started") && m.Features.AssistantView.AssistantDescription == "" {
+			t.Errorf("%s: the bot answers in Slack's AI-app split view: features.assistant_view.assistant_description is required", path)
 		}
 		if m.Features.BotUser.DisplayName == "" || m.DisplayInformation.Name == "" {
 			t.Errorf("%s: display_information.name and features.bot_user.display_name are required", path)

@@ -120,6 +120,10 @@ type Reply struct {
 	Text string
 	// Ephemeral replies are seen only by the requester.
 	Ephemeral bool
+	// Placeholder reports that Text only says that the bot is working: the
+	// answer replaces it by edits (a platform with a status indicator or
+	// native streaming may show that instead).
+	Placeholder bool
 	// Key and Part mark the post on the platform (Slack message metadata,
 	// Mattermost post props) as part Part of the answer to the event Key
 	// (EventKey), so that Finder finds it again.

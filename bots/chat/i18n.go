@@ -78,6 +78,11 @@ func (c *catalogue) Time(t time.Time) string {
 	return t.UTC().Format(c.T("time_layout"))
 }
 
+// Lang is the language (one of Locales) the router answers ev's user in:
+// adapters word their own interface text (Slack's assistant prompts and
+// status) in it.
+func (r *Router) Lang(ev *Event) string { return r.cat(ev).lang }
+
 // localeOf maps a platform locale (en-US, fr_FR, fr…) to a catalogue
 // language, or "" when none matches.
 func localeOf(platform string) string {

@@ -13,6 +13,10 @@ import (
 // cursor ends the text of a reply still being written.
 const cursor = " …"
 
+// Cursor ends the text of every intermediate edit of a streamed reply: an
+// edit without it is the part's final text.
+const Cursor = cursor
+
 // Renderer is implemented by platforms that say what the model's answers
 // may hold there: their Markdown flavor, own host and allowed link hosts
 // (core/sanitize). Answers are always sanitized; without it, by the
@@ -53,6 +57,7 @@ type replier struct {
 	shown   []string         // what each part shows, as far as this run knows
 	last    time.Time
 	stalled bool // an intermediate post failed: only the final one is tried
+	holding bool // the post being made is the placeholder
 }
 
 func (r *Router) replier(p Platform, ev *Event, rec *record, private bool) *replier {
@@ -77,6 +82,8 @@ func (w *replier) placeholder(ctx context.Context, text string) error {
 	if !w.editable || len(w.rec.posts) > 0 {
 		return nil
 	}
+	w.holding = true
+	defer func() { w.holding = false }()
 	return w.push(ctx, []string{text}, true)
 }
 
@@ -155,7 +162,7 @@ func (w *replier) push(ctx context.Context, parts []string, final bool) error {
 			w.show(i, text)
 			continue
 		}
-		id, err := w.p.Post(ctx, w.ev, Reply{Text: text, Ephemeral: w.private})
+		id, err := w.p.Post(ctx, w.ev, Reply{Text: text, Ephemeral: w.private, Placeholder: w.holding})
 		if err != nil {
 			return fmt.Errorf("posting a chat reply: %w", err)
 		}

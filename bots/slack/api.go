@@ -64,6 +64,19 @@ func (a *Adapter) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (strin
 		}
 		return "", nil
 	}
+	if r.Placeholder && a.inAssistantThread(ev, r) {
+		return a.startReply(ctx, ev, r)
+	}
+	return a.post(ctx, ev, r)
+}
+
+// post posts r in ev's thread or conversation (chat.postMessage), without
+// previews: a link the model wrote is not fetched by Slack.
+func (a *Adapter) post(ctx context.Context, ev *chat.Event, r chat.Reply) (string, error) {
+	opts := []slack.MsgOption{slack.MsgOptionText(r.Text, false), slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl()}
+	if ev.ThreadID != "" {
+		opts = append(opts, slack.MsgOptionTS(ev.ThreadID))
+	}
 	var ts string
 	err := call(ctx, func() error {
 		var err error
@@ -76,11 +89,20 @@ func (a *Adapter) Post(ctx context.Context, ev *chat.Event, r chat.Reply) (strin
 	return ts, nil
 }
 
-// Update edits a posted reply, within the workspace's chat.update budget.
+// Update edits a posted reply, within the workspace's chat.update budget;
+// a reply in an assistant thread may be a stream (stream.go).
 func (a *Adapter) Update(ctx context.Context, ev *chat.Event, id, text string) error {
 	if err := a.limiter(ev.TeamID).Wait(ctx); err != nil {
 		return fmt.Errorf("waiting for Slack's chat.update budget: %w", err)
 	}
+	if rp, ok := a.replies.Get(threadKey(ev.ChannelID, id)); ok {
+		return a.updateReply(ctx, ev, id, text, rp)
+	}
+	return a.update(ctx, ev, id, text)
+}
+
+// update edits a posted message (chat.update).
+func (a *Adapter) update(ctx context.Context, ev *chat.Event, id, text string) error {
 	err := call(ctx, func() error {
 		_, _, _, err := a.api.UpdateMessageContext(ctx, ev.ChannelID, id, slack.MsgOptionText(text, false))
 		return err

@@ -80,6 +80,47 @@ func (a *Adapter) fromEventsAPI(e slackevents.EventsAPIEvent) *chat.Event {
 	return ev
 }
 
+// assistantEvent handles the AI-app events: it reports whether e was one.
+// The calls they lead to are made after the event is acknowledged.
+func (a *Adapter) assistantEvent(e slackevents.EventsAPIEvent) bool {
+	var th slackevents.AssistantThread
+	started := false
+	switch in := e.InnerEvent.Data.(type) {
+	case *slackevents.AssistantThreadStartedEvent:
+		th, started = in.AssistantThread, true
+	case *slackevents.AssistantThreadContextChangedEvent:
+		th = in.AssistantThread
+	default:
+		return false
+	}
+	if th.ChannelID == "" || th.ThreadTimeStamp == "" || th.UserID == "" {
+		return true
+	}
+	tc := ThreadContext{UserID: th.UserID, ChannelID: th.Context.ChannelID, TeamID: th.Context.TeamID, EnterpriseID: th.Context.EnterpriseID}
+	a.threads.Add(threadKey(th.ChannelID, th.ThreadTimeStamp), tc)
+	if !started {
+		return true
+	}
+	team := e.TeamID
+	if cb, ok := e.Data.(*slackevents.EventsAPICallbackEvent); ok && cb.TeamID != "" {
+		team = cb.TeamID
+	}
+	select {
+	case a.assistantSlots <- struct{}{}:
+	default:
+		a.log.Warn("too many Slack assistant threads starting at once; one gets no suggested prompts")
+		return true
+	}
+	go func() {
+		defer func() { <-a.assistantSlots }()
+		ctx, cancel := context.WithTimeout(context.Background(), assistantCallTimeout)
+		defer cancel()
+		a.suggestPrompts(ctx, &chat.Event{Platform: core.IntegrationSlack, TeamID: team, UserID: th.UserID,
+			ChannelID: th.ChannelID, ChannelType: chat.ChannelDM, ThreadID: th.ThreadTimeStamp})
+	}()
+	return true
+}
+
 // fromSlash turns a slash command into a chat event. Slack does not retry
 // slash commands; the trigger id (or, failing it, the Socket Mode envelope
 // id) identifies the invocation.

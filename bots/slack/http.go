@@ -47,6 +47,10 @@ func (a *Adapter) EventsHandler() http.Handler {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
+		if a.assistantEvent(e) {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		ev := a.fromEventsAPI(e)
 		if ev == nil {
 			w.WriteHeader(http.StatusOK)

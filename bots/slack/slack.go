@@ -7,7 +7,10 @@
 // answer, and answered by the router's job workers through the Web API:
 // replies in thread, streamed by edits within Slack's rate tiers, split under
 // its message size, thread context read only where the requester is a
-// member, user locale and e-mail from users.info.
+// member, user locale and e-mail from users.info. In Slack's AI-app split
+// view (threads of the bot's direct messages) it sets suggested prompts, a
+// title and a status, and streams answers with Slack's native streaming
+// where the workspace has it.
 package slack
 
 import (
@@ -87,6 +90,15 @@ type Adapter struct {
 	users    *expirable.LRU[string, *slack.User]
 	channels *expirable.LRU[string, channelInfo]
 	members  *expirable.LRU[string, map[string]bool]
+
+	// The AI-app surface (assistant.go, stream.go): assistant threads'
+	// contexts, the threads already titled, the replies being written, the
+	// teams known not to stream.
+	threads        *expirable.LRU[string, ThreadContext]
+	titled         *expirable.LRU[string, struct{}]
+	replies        *expirable.LRU[string, *assistantReply]
+	noStream       *expirable.LRU[string, struct{}]
+	assistantSlots chan struct{}
 }
 
 type channelInfo struct {
@@ -142,6 +154,12 @@ func New(o Options) (*Adapter, error) {
 		users:    expirable.NewLRU[string, *slack.User](cacheSize, nil, cacheTTL),
 		channels: expirable.NewLRU[string, channelInfo](cacheSize, nil, cacheTTL),
 		members:  expirable.NewLRU[string, map[string]bool](cacheSize, nil, membersTTL),
+
+		threads:        expirable.NewLRU[string, ThreadContext](cacheSize, nil, assistantTTL),
+		titled:         expirable.NewLRU[string, struct{}](cacheSize, nil, assistantTTL),
+		replies:        expirable.NewLRU[string, *assistantReply](cacheSize, nil, replyTTL),
+		noStream:       expirable.NewLRU[string, struct{}](cacheSize, nil, noStreamTTL),
+		assistantSlots: make(chan struct{}, maxAssistantCalls),
 	}
 	o.Router.Register(a)
 	return a, nil

@@ -70,6 +70,10 @@ func (a *Adapter) socketEvent(ctx context.Context, smc *socketmode.Client, evt s
 		if !ok || evt.Request == nil {
 			return
 		}
+		if a.assistantEvent(e) {
+			a.ack(smc, evt.Request, nil)
+			return
+		}
 		if ev := a.fromEventsAPI(e); ev != nil {
 			dup, err := a.o.Router.Enqueue(ctx, ev)
 			if err != nil {

@@ -34,6 +34,14 @@ func DirectMessage(eventID, channel, user, text, ts string) []byte {
 		"ts": ts, "event_ts": ts, "channel_type": "im"})
 }
 
+// ThreadMessage is an Events API callback for a message in a thread of
+// the bot's direct messages (message.im with thread_ts): a question in an
+// assistant thread of Slack's AI-app split view.
+func ThreadMessage(eventID, channel, user, text, ts, threadTS string) []byte {
+	return callback(eventID, map[string]any{"type": "message", "channel": channel, "user": user, "text": text,
+		"ts": ts, "thread_ts": threadTS, "event_ts": ts, "channel_type": "im"})
+}
+
 func callback(eventID string, ev map[string]any) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"token": "XXYYZZ", "team_id": Team, "api_app_id": "A123ABC456", "event": ev, "type": "event_callback",

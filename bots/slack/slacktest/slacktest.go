@@ -4,7 +4,10 @@
 // chat.postEphemeral, conversations.replies and conversations.history
 // (message metadata only with include_all_metadata, as Slack does),
 // conversations.members,
-// conversations.info, users.info, auth.test), response URLs for slash
+// conversations.info, users.info, auth.test), the AI-app surface
+// (assistant.threads.setStatus, .setTitle, .setSuggestedPrompts) and native
+// streaming (chat.startStream, .appendStream, .stopStream, which a switch
+// turns off as a workspace without it answers), response URLs for slash
 // commands, a Socket Mode WebSocket endpoint that sends envelopes and
 // records acknowledgements, and helpers that deliver signed Events API
 // requests as Slack does. It speaks Slack's real wire formats; it is used by
@@ -54,10 +57,18 @@ type Message struct {
 	Ephemeral bool
 	// For is the user an ephemeral message is for.
 	For string
-	// Metadata is the message metadata chat.postMessage set (its JSON:
-	// event_type and event_payload), nil if none.
+	// Metadata is the message metadata chat.postMessage (or
+	// chat.stopStream) set (its JSON: event_type and event_payload), nil if
+	// none.
 	Metadata json.RawMessage
-	At       time.Time
+	// Chunks are the markdown texts a streamed message received, in order
+	// (chat.startStream's, each chat.appendStream's, chat.stopStream's);
+	// Text is their concatenation. Streaming reports that the stream is
+	// still open.
+	Chunks    []string
+	Streamed  bool
+	Streaming bool
+	At        time.Time
 }
 
 // Response is what a slash command's response URL received.
@@ -101,6 +112,7 @@ type Server struct {
 	acks      []json.RawMessage
 	changed   chan struct{}
 	hold      chattest.Gate // chat.postMessage answers once it is open
+	noStream  string        // the error chat.*Stream answer, "" when streaming works
 }
 
 // New starts a fake Slack with a bot user.
@@ -118,6 +130,12 @@ func New() *Server {
 		c.Handle("/conversations.info", s.api(s.conversationInfo))
 		c.Handle("/users.info", s.api(s.userInfo))
 		c.Handle("/apps.connections.open", s.api(s.connectionsOpen))
+		c.Handle("/chat.startStream", s.api(s.startStream))
+		c.Handle("/chat.appendStream", s.api(s.appendStream))
+		c.Handle("/chat.stopStream", s.api(s.stopStream))
+		c.Handle("/assistant.threads.setStatus", s.api(s.setStatus))
+		c.Handle("/assistant.threads.setTitle", s.api(s.setTitle))
+		c.Handle("/assistant.threads.setSuggestedPrompts", s.api(s.setSuggestedPrompts))
 		c.Handle("/socket", s.socket)
 		c.Handle("/response/", s.response)
 	})
@@ -166,6 +184,18 @@ func (s *Server) AddMessage(channel, threadTS, user, text string) string {
 // that window has had its message accepted without learning its ts.
 func (s *Server) HoldPosts() (release func()) { return s.hold.Shut() }
 
+// NoStreaming makes the workspace one without native streaming: the
+// chat.*Stream methods answer code (unknown_method when ""), as Slack does
+// for a method or feature the workspace does not have.
+func (s *Server) NoStreaming(code string) {
+	if code == "" {
+		code = "unknown_method"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noStream = code
+}
+
 // FailNext makes the next calls of method answer these HTTP statuses (429
 // comes with Retry-After: 1).
 func (s *Server) FailNext(method string, statuses ...int) {
@@ -184,6 +214,7 @@ func (s *Server) BotMessages() []Message {
 		if m.User == BotUserID {
 			c := *m
 			c.Edits = slices.Clone(m.Edits)
+			c.Chunks = slices.Clone(m.Chunks)
 			out = append(out, c)
 		}
 	}
@@ -384,7 +415,8 @@ func (s *Server) update(v url.Values) (map[string]any, string) {
 	defer s.mu.Unlock()
 	for _, m := range s.messages {
 		if m.Channel == ch && m.TS == ts && !m.Ephemeral {
-			if m.User != BotUserID {
+			if m.User != BotUserID || m.Streaming {
+				// A stream is written by chat.appendStream until it stops.
 				return nil, "cant_update_message"
 			}
 			m.Text = text
