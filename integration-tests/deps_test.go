@@ -4,6 +4,7 @@
 package integrationtests
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -184,5 +185,26 @@ func TestBinaryDependenciesExplained(t *testing.T) {
 	}
 	if direct < 10 {
 		t.Fatalf("read %d direct dependencies of the binary in go.mod: the parsing is wrong", direct)
+	}
+}
+
+// TestBinaryKeepsDeadCodeElimination: nothing in the binary calls methods
+// by a name known only at run time (reflect's MethodByName with a variable,
+// as text/template and html/template do), which makes the linker keep every
+// exported method of every package: 8 MB more, all of it mapped in every
+// timon lsp.
+func TestBinaryKeepsDeadCodeElimination(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "build", "-ldflags=-dumpdep", "-o", os.DevNull, "../cmd/timon").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -ldflags=-dumpdep: %v\n%.2000s", err, out)
+	}
+	if !bytes.Contains(out, []byte("main.main")) {
+		t.Fatalf("the linker's dependency dump names no main.main: the check no longer reads it (%.500s)", out)
+	}
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, "<ReflectMethod>") {
+			t.Errorf("the linker keeps every exported method, because of: %s", strings.TrimSpace(line))
+		}
 	}
 }

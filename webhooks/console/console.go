@@ -6,7 +6,6 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	// html/template without method calls: the standard one makes the
+	// linker keep every exported method of the binary (8 MB).
+	"github.com/DataDog/datadog-agent/pkg/template/html"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 

@@ -2,8 +2,9 @@ package console
 
 import (
 	"context"
-	"html/template"
 	"net/url"
+
+	"github.com/DataDog/datadog-agent/pkg/template/html"
 )
 
 // Section is a part of the console that another package fills with its
