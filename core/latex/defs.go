@@ -525,6 +525,11 @@ var mathEnterers = set(`ensuremath mathbb mathbf mathrm mathcal mathfrak mathsf 
 	operatorname operatorname* overline widehat widetilde hat tilde bar vec dot ddot frac dfrac tfrac sqrt
 	left right sum prod int lim sup inf max min log exp`)
 
+// mathOnly are commands found only in math: a body using them is math.
+var mathOnly = set(`lvert rvert lVert rVert langle rangle lfloor rfloor lceil rceil cdot cdots times mid
+	varepsilon epsilon alpha beta gamma delta lambda mu sigma omega infty partial nabla subset subseteq in notin
+	leq geq neq approx equiv to mapsto circ otimes oplus forall exists`)
+
 // classifyMacro decides a macro's role from its body and arity.
 func (p *defParser) classifyMacro(body string, args int) Role {
 	b := strings.TrimSpace(body)
@@ -534,8 +539,9 @@ func (p *defParser) classifyMacro(body string, args int) Role {
 	// References, citations, labels, links: protected as R.
 	refs, math := false, false        // the body holds references, math
 	argMath, argOther := false, false // an argument is used in math, in a non-prose argument
+	argBare := false                  // an argument is used outside any command's braces
 	inDollar := false
-	type frame struct{ math, prose bool }
+	type frame struct{ math, prose, wrapped bool }
 	stack := []frame{{math: false, prose: true}}
 	pending := "" // the command whose arguments come next
 	for i := 0; i < len(b); i++ {
@@ -562,7 +568,7 @@ func (p *defParser) classifyMacro(body string, args int) Role {
 			switch {
 			case refCommands[name] || isCite(name):
 				refs = true
-			case mathEnterers[name] && name != "ensuremath":
+			case mathEnterers[name] && name != "ensuremath", mathOnly[name]:
 				math = true
 			}
 			if d, ok := p.ctx.Macros[name]; ok {
@@ -582,7 +588,7 @@ func (p *defParser) classifyMacro(body string, args int) Role {
 			inDollar = !inDollar
 			math = true
 		case c == '{':
-			f := frame{math: top.math || inDollar || mathEnterers[pending], prose: top.prose}
+			f := frame{math: top.math || inDollar || mathEnterers[pending], prose: top.prose, wrapped: top.wrapped || pending != ""}
 			if pending != "" {
 				d, user := p.ctx.Macros[pending]
 				f.prose = top.prose && (textWrappers[pending] || user && d.Role == RoleProse)
@@ -598,10 +604,13 @@ func (p *defParser) classifyMacro(body string, args int) Role {
 			continue
 		case c == '#':
 			if i+1 < len(b) && '1' <= b[i+1] && b[i+1] <= '9' {
-				if inDollar || top.math {
+				switch {
+				case inDollar || top.math:
 					argMath = true
-				} else if !top.prose {
+				case !top.prose:
 					argOther = true
+				case !top.wrapped:
+					argBare = true
 				}
 				i++
 			}
@@ -614,7 +623,8 @@ func (p *defParser) classifyMacro(body string, args int) Role {
 	switch {
 	case refs:
 		return RoleRef
-	case args > 0 && argMath:
+	case args > 0 && (argMath || argBare && math):
+		// Used in math, or bare in a body that is math (\left\lvert #1\right\rvert).
 		return RoleMath
 	case args > 0 && !argOther && strings.Contains(b, "#"):
 		return RoleProse

@@ -143,14 +143,14 @@ func (g *Glossary) checkTerms(found []int, answer string) error {
 // \'{e}, \c{c}) and letters (\oe, \ss) are read as the letters they make;
 // other commands separate words.
 func foldWords(s string) []string {
-	var words []string
+	return strings.Fields(fold(s))
+}
+
+// fold is s lower-cased, without accents, its words separated by spaces.
+func fold(s string) string {
 	var w strings.Builder
-	flush := func() {
-		if w.Len() > 0 {
-			words = append(words, w.String())
-			w.Reset()
-		}
-	}
+	w.Grow(len(s))
+	flush := func() { w.WriteByte(' ') }
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c == '\\' && i+1 < len(s) {
@@ -238,8 +238,7 @@ func foldWords(s string) []string {
 			flush()
 		}
 	}
-	flush()
-	return words
+	return w.String()
 }
 
 // foldAccent maps accented Latin letters to their base letters.
