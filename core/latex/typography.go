@@ -166,8 +166,6 @@ func frenchTie(w1, w2 string) bool {
 	return frenchPunctAt(w2, 0) || strings.HasPrefix(w2, `\%`) || strings.HasSuffix(w1, "«")
 }
 
-func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }
-
 // frenchPunctAt reports whether s holds, at i, punctuation that French
 // typography spaces with a tie: : ; ! ? ».
 func frenchPunctAt(s string, i int) bool {
