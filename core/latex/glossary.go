@@ -23,8 +23,16 @@ type Glossary struct {
 
 type gterm struct {
 	Term
-	src    []string // folded words of Source
-	target string   // folded Target (or Source when kept), words joined by one space
+	src []string // folded words of Source
+}
+
+// target is the folded Target (or Source when kept), its words joined by
+// one space; folded only for the terms found.
+func (t *gterm) target() string {
+	if t.Keep {
+		return strings.Join(t.src, " ")
+	}
+	return strings.Join(foldWords(t.Target), " ")
 }
 
 // MaxTermsInPrompt bounds the terms of one paragraph given to the model.
@@ -46,14 +54,7 @@ func NewGlossary(terms []Term) *Glossary {
 		if t.Keep {
 			t.Target = ""
 		}
-		tgt := foldWords(t.Target)
-		if t.Keep {
-			tgt = src
-		}
-		if len(tgt) == 0 {
-			continue
-		}
-		gt := gterm{Term: t, src: src, target: strings.Join(tgt, " ")}
+		gt := gterm{Term: t, src: src}
 		key := strings.Join(src, " ")
 		if k, ok := seen[key]; ok {
 			g.terms[k] = gt
@@ -127,7 +128,8 @@ func (g *Glossary) checkTerms(found []int, answer string) error {
 	folded := " " + strings.Join(foldWords(answer), " ") + " "
 	for _, k := range found {
 		t := &g.terms[k]
-		if strings.Contains(folded, " "+t.target+" ") {
+		if tgt := t.target(); tgt == "" || strings.Contains(folded, " "+tgt+" ") {
+			// A target without letters or digits cannot be checked.
 			continue
 		}
 		if t.Keep {
