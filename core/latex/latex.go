@@ -32,9 +32,11 @@ type Options struct {
 	// visible, like \emph.
 	ProseMacros []string
 	// Translation relaxes the checks that only hold within one language:
-	// French typography (ties, thin spaces, spacing before : ; ! ?,
-	// quotation style) follows the target language's rules. Structure
-	// checks still apply.
+	// French typography (the ties of French punctuation, thin spaces,
+	// spacing before : ; ! ?, quotation style) follows the target
+	// language's rules. Structure checks still apply, and so do the ties
+	// around placeholders and between words, TeX quotes and emphasis
+	// (typography.go); the Glossary is checked.
 	Translation bool
 	// Definitions are the writer's own macros and environments (see
 	// ParseDefinitions): each is protected or left as prose according to
