@@ -169,8 +169,13 @@ func (lx *latexRewrite) finish(text string, emit func(string) error) (string, er
 }
 
 func rejected(err error) *core.Error {
+	reason := reasonOf(err)
+	if strings.HasSuffix(reason, "(glossary)") {
+		return &core.Error{Kind: core.KindOutputRejected,
+			Message: "the model's translation does not follow the glossary, so nothing was changed: " + reason}
+	}
 	return &core.Error{Kind: core.KindOutputRejected,
-		Message: "the model's rewrite would break the LaTeX, so nothing was changed: " + reasonOf(err)}
+		Message: "the model's rewrite would break the LaTeX, so nothing was changed: " + reason}
 }
 
 func reasonOf(err error) string {
