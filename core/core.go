@@ -155,6 +155,9 @@ type Request struct {
 	// moderates untrusted material has each checked (for jailbreaking,
 	// typically) and may set aside one flagged.
 	Untrusted []string `json:"untrusted,omitempty"`
+	// LaTeX is what the editor knows of a LaTeX rewrite's document: the
+	// writer's definitions and a translation's glossary.
+	LaTeX *LaTeXContext `json:"latex,omitempty"`
 }
 
 // MaxUntrusted bounds the pieces of untrusted material a request lists.
@@ -223,6 +226,9 @@ func (r *Request) Validate() error {
 		return Errorf(KindInvalid, "response_format needs a valid JSON schema")
 	}
 	if err := r.validateUntrusted(); err != nil {
+		return err
+	}
+	if err := r.LaTeX.validate(); err != nil {
 		return err
 	}
 	if r.Size() > MaxInputBytes {

@@ -16,6 +16,13 @@ import (
 type latexModel struct {
 	mu       sync.Mutex
 	breakage *latextest.Breakage
+	careless *latextest.Carelessness // loses typography instead
+}
+
+func (lm *latexModel) setCareless(c *latextest.Carelessness) {
+	lm.mu.Lock()
+	lm.careless = c
+	lm.mu.Unlock()
 }
 
 func (lm *latexModel) set(b *latextest.Breakage) {
@@ -39,8 +46,14 @@ func (lm *latexModel) reply(req fakellm.Request) fakellm.Reply {
 	d := u[a+len("<data>\n") : b]
 	out := latextest.RewriteWords(d, 2)
 	lm.mu.Lock()
-	br := lm.breakage
+	br, careless := lm.breakage, lm.careless
 	lm.mu.Unlock()
+	if careless != nil {
+		out = latextest.RewriteWords(d, 0)
+		if o, ok := careless.Apply(out, 0); ok {
+			out = o
+		}
+	}
 	if phs := latextest.Placeholders(d); br != nil && len(phs) > 0 {
 		out = br.Apply(out, phs[len(phs)/2])
 	}
@@ -111,5 +124,57 @@ func TestLaTeXRewriteEndToEnd(t *testing.T) {
 	stdout, _, code := h.timon("audit", "verify", "--allow-no-checkpoint") // the hub runs: no checkpoint yet
 	if code != 0 {
 		t.Fatalf("audit verify: exit %d: %s", code, stdout)
+	}
+}
+
+// TestLaTeXCarelessTypographyEndToEnd is issue #19 item 3 through timon
+// serve's /v1/assist: on every paragraph of the corpus with a tie, TeX
+// quotes or emphasis, a careless model that keeps the placeholders but
+// loses one of them (turns a tie into a space, straightens or curls TeX
+// quotes, drops or empties an \emph) is refused (502 output_rejected, with
+// the reason) after exactly two model calls, in rewrites and in
+// translations alike: none of these answers is applied.
+func TestLaTeXCarelessTypographyEndToEnd(t *testing.T) {
+	fake := newFake(t)
+	lm := &latexModel{}
+	fake.Handle(lm.reply)
+	h := startHub(t, fake, fake.URL())
+	tok := h.token("ada", "maths")
+
+	answers, applied := 0, 0
+	for i, p := range latextest.Corpus(t) {
+		m, err := latex.Mask(p.Text, latex.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rewritten := latextest.RewriteWords(m.Text, 0)
+		instruction := []string{"reformulate", "translate-en"}[i%2]
+		for k := range latextest.Carelessnesses {
+			c := &latextest.Carelessnesses[(i+k)%len(latextest.Carelessnesses)]
+			if _, ok := c.Apply(rewritten, 0); !ok {
+				continue
+			}
+			lm.setCareless(c)
+			answers++
+			before := fake.Count()
+			body := map[string]any{"task": "rewrite", "format": "latex", "instruction": instruction, "input": p.Text}
+			status, out, _ := h.post("/v1/assist", tok, body)
+			if status == 200 {
+				applied++
+				t.Errorf("%s (%s): %s was applied", p.ID, instruction, c.Name)
+				break
+			}
+			if status != 502 || out["code"] != "output_rejected" || out["text"] != nil {
+				t.Fatalf("%s: %s: status %d %v", p.ID, c.Name, status, out)
+			}
+			if n := fake.Count() - before; n != 2 {
+				t.Fatalf("%s: %d model calls for a refused rewrite, want 2", p.ID, n)
+			}
+			break // one careless answer a paragraph
+		}
+	}
+	t.Logf("careless answers: %d, applied: %d", answers, applied)
+	if answers < 100 {
+		t.Fatalf("only %d paragraphs with a tie, TeX quotes or emphasis", answers)
 	}
 }

@@ -104,7 +104,7 @@ func runLSP(ctx context.Context, cfg *config.Config, a core.Assistant, p core.Pr
 		Assistant: a, Principal: p,
 		PrefixTokens: cfg.LSP.MaxPrefixTokens, SuffixTokens: cfg.LSP.MaxSuffixTokens,
 		CompletionMaxTokens: cfg.LSP.CompletionMaxTokens, Debounce: lo, MaxDebounce: hi,
-		ProseCompletion: cfg.LSP.ProseCompletion, Ignore: cfg.LSP.Ignore,
+		ProseCompletion: cfg.LSP.ProseCompletion, Ignore: cfg.LSP.Ignore, Glossary: glossaryTerms(cfg.LSP.Glossary),
 		OnShutdown: func(context.Context) error { return closeHub() },
 		Version:    version, Logger: log,
 	})
@@ -174,4 +174,13 @@ func (s stdio) Close() error {
 		}
 	}
 	return nil
+}
+
+// glossaryTerms is lsp.glossary for the server.
+func glossaryTerms(es []config.GlossaryEntry) []core.GlossaryTerm {
+	out := make([]core.GlossaryTerm, len(es))
+	for i, e := range es {
+		out[i] = core.GlossaryTerm{Source: e.Source, Target: e.Target, Keep: e.Keep}
+	}
+	return out
 }

@@ -44,6 +44,12 @@ func maskLaTeX(req *core.Request) (*latexRewrite, error) {
 	}
 	instr := strings.ToLower(req.Instruction)
 	o := latex.Options{Translation: strings.Contains(instr, "translat") || strings.Contains(instr, "tradu")}
+	if c := req.LaTeX; c != nil {
+		o.Definitions = definitions(c.Definitions)
+		if o.Translation && len(c.Glossary) > 0 {
+			o.Glossary = glossary(c.Glossary)
+		}
+	}
 	m, err := latex.Mask(req.Input, o)
 	if err != nil {
 		return nil, &core.Error{Kind: core.KindInvalid,
@@ -60,8 +66,45 @@ func (lx *latexRewrite) input(req *core.Request) *core.Request {
 		return req
 	}
 	r := *req
-	r.Input, r.Messages = lx.m.Text, nil
+	r.Input, r.Messages, r.LaTeX = lx.m.Text, nil, nil
+	// Of the editor's context, only the glossary terms found in the text
+	// go to the model (the definitions stay here).
+	if terms := lx.m.Terms(); len(terms) > 0 {
+		r.LaTeX = &core.LaTeXContext{}
+		for _, t := range terms {
+			r.LaTeX.Glossary = append(r.LaTeX.Glossary, core.GlossaryTerm{Source: t.Source, Target: t.Target, Keep: t.Keep})
+		}
+	}
 	return &r
+}
+
+// definitions turns the editor's definitions into the masker's.
+func definitions(ds []core.LaTeXDefinition) latex.Definitions {
+	var d latex.Definitions
+	for _, x := range ds {
+		role, ok := latex.ParseRole(x.Role)
+		if !ok {
+			continue
+		}
+		def := latex.Def{Role: role, Args: x.Args, Optional: x.Optional}
+		one := latex.Definitions{}
+		if x.Environment {
+			one.Envs = map[string]latex.Def{x.Name: def}
+		} else {
+			one.Macros = map[string]latex.Def{strings.TrimPrefix(x.Name, `\`): def}
+		}
+		d.Merge(one)
+	}
+	return d
+}
+
+// glossary compiles a translation's glossary.
+func glossary(ts []core.GlossaryTerm) *latex.Glossary {
+	terms := make([]latex.Term, len(ts))
+	for i, t := range ts {
+		terms[i] = latex.Term{Source: t.Source, Target: t.Target, Keep: t.Keep}
+	}
+	return latex.NewGlossary(terms)
 }
 
 // stream is the receiver the output guard streams to: none for a LaTeX
@@ -126,8 +169,13 @@ func (lx *latexRewrite) finish(text string, emit func(string) error) (string, er
 }
 
 func rejected(err error) *core.Error {
+	reason := reasonOf(err)
+	if strings.HasSuffix(reason, "(glossary)") {
+		return &core.Error{Kind: core.KindOutputRejected,
+			Message: "the model's translation does not follow the glossary, so nothing was changed: " + reason}
+	}
 	return &core.Error{Kind: core.KindOutputRejected,
-		Message: "the model's rewrite would break the LaTeX, so nothing was changed: " + reasonOf(err)}
+		Message: "the model's rewrite would break the LaTeX, so nothing was changed: " + reason}
 }
 
 func reasonOf(err error) string {

@@ -57,6 +57,13 @@ type LSP struct {
 	// id_rsa…): files matching them are never sent.
 	Ignore []string `yaml:"ignore"`
 
+	// Glossary is the institution's terminology for the LaTeX
+	// translations (French ↔ English): each entry a French source term
+	// and its English target, or keep: true for a term never translated.
+	// A translation that renders a term otherwise is refused (once
+	// retried). A project adds its own in .timon/glossary.tsv.
+	Glossary []GlossaryEntry `yaml:"glossary"`
+
 	// LogLevel of the messages on stderr: debug, info, warn or error; zero
 	// means warn. Content is never logged.
 	LogLevel string `yaml:"log_level"`
@@ -71,6 +78,13 @@ type LSP struct {
 	// unreadable) and that problem, more precise than "no token", is
 	// already reported.
 	storedProblem string
+}
+
+// GlossaryEntry is one term of lsp.glossary.
+type GlossaryEntry struct {
+	Source string `yaml:"source"` // French
+	Target string `yaml:"target"` // English
+	Keep   bool   `yaml:"keep"`   // the term stays as it is in both languages
 }
 
 // Remote reports whether timon lsp runs in remote mode.
@@ -148,6 +162,22 @@ func (l *loader) validateLSP(c *Config) {
 		if strings.TrimSpace(p) == "" {
 			l.add(fmt.Sprintf("lsp.ignore[%d]", i), "an empty pattern matches nothing; remove it")
 		}
+	}
+	for i, g := range s.Glossary {
+		at := fmt.Sprintf("lsp.glossary[%d]", i)
+		switch {
+		case strings.TrimSpace(g.Source) == "":
+			l.add(at, "expected a source term")
+		case g.Keep && strings.TrimSpace(g.Target) != "":
+			l.add(at, "expected either a target term or keep: true, not both")
+		case !g.Keep && strings.TrimSpace(g.Target) == "":
+			l.add(at, "expected a target term, or keep: true")
+		case len(g.Source) > 256 || len(g.Target) > 256:
+			l.add(at, "expected terms of at most 256 bytes")
+		}
+	}
+	if len(s.Glossary) > 10000 {
+		l.add("lsp.glossary", "expected at most 10000 terms, got %d", len(s.Glossary))
 	}
 }
 

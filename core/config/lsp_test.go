@@ -153,3 +153,30 @@ func TestLoadLSPStoredToken(t *testing.T) {
 		t.Fatalf("expired: %v", err)
 	}
 }
+
+func TestLSPGlossary(t *testing.T) {
+	t.Setenv(EnvToken, "")
+	cfg, err := Parse("t.yaml", []byte(lspProviders+`lsp:
+  glossary:
+    - {source: apprentissage profond, target: deep learning}
+    - {source: PyTorch, keep: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := cfg.LSP.Glossary; len(g) != 2 || g[0].Target != "deep learning" || !g[1].Keep {
+		t.Fatalf("glossary %+v", g)
+	}
+	_, err = Parse("t.yaml", []byte(lspProviders+`lsp:
+  glossary:
+    - {source: "", target: x}
+    - {source: a}
+    - {source: b, target: c, keep: true}
+`))
+	for _, want := range []string{"lsp.glossary[0]: expected a source term", "lsp.glossary[1]: expected a target term, or keep: true",
+		"lsp.glossary[2]: expected either a target term or keep: true, not both"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}

@@ -180,3 +180,42 @@ func TestCorpusBrokenPlaceholdersAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCorpusCarelessTypographyRefused is issue #19 item 3: on every
+// paragraph, a careless model rewrites the words (seed 0) and loses one
+// tie, turns one pair of TeX quotes into "…" or “…”, or drops or empties
+// one \emph-style command, in a rewrite and in a translation; none of
+// these answers verifies. Each occurrence (up to 3 a paragraph) makes one
+// answer.
+func TestCorpusCarelessTypographyRefused(t *testing.T) {
+	answers, applied := 0, 0
+	byKind := map[string]int{}
+	for _, tr := range []bool{false, true} {
+		o := latex.Options{Translation: tr}
+		for _, p := range corpus(t) {
+			m, err := latex.Mask(p.Text, o)
+			if err != nil {
+				t.Fatalf("%s: %v", p.ID, err)
+			}
+			rewritten := latextest.RewriteWords(m.Text, 0)
+			for _, c := range latextest.Carelessnesses {
+				for n := range 3 {
+					answer, ok := c.Apply(rewritten, n)
+					if !ok {
+						break
+					}
+					answers++
+					byKind[c.Name]++
+					if err := m.Verify(answer); err == nil {
+						applied++
+						t.Errorf("%s (translation %v): %s #%d was accepted", p.ID, tr, c.Name, n)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("careless answers: %d (%v), applied: %d", answers, byKind, applied)
+	if answers < 250 {
+		t.Fatalf("only %d careless answers: the corpus lost its ties and quotes", answers)
+	}
+}

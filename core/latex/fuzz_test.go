@@ -94,3 +94,29 @@ func FuzzWordEdits(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDefinitions: definitions parsed from any text never make Mask panic
+// nor break the round trip, and Verify of any answer (translation with a
+// glossary) never panics.
+func FuzzDefinitions(f *testing.F) {
+	f.Add(`\newcommand{\todo}[1]{\textcolor{red}{#1}}\def\x#1#2{$#1$}\newenvironment{e}{\begin{align}}{\end{align}}`,
+		`A \todo{b} \x{1}{2} \begin{e} x \end{e} apprentissage profond`, "Deep learning ⟦M1⟧")
+	f.Add(`\let\a\emph\DeclareMathOperator*{\b}{b}\NewDocumentCommand{\c}{o m}{\textbf{#2}}`, `\a{x} \b \c[y]{z} r\'eseau`, "x")
+	g := latex.NewGlossary([]latex.Term{{Source: "apprentissage profond", Target: "deep learning"}, {Source: "réseau", Keep: true}})
+	f.Fuzz(func(t *testing.T, defs, src, answer string) {
+		d := latex.ParseDefinitions(defs)
+		m, err := latex.Mask(src, latex.Options{Definitions: d})
+		if err != nil {
+			return
+		}
+		back, err := m.Unmask(m.Text)
+		if err != nil || back != src {
+			t.Fatalf("round trip: %q, %v", back, err)
+		}
+		m, err = latex.Mask(src, latex.Options{Definitions: d, Translation: true, Glossary: g})
+		if err != nil {
+			t.Fatalf("masks without a glossary, not with one: %v", err)
+		}
+		_ = m.Verify(answer)
+	})
+}

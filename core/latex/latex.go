@@ -32,10 +32,20 @@ type Options struct {
 	// visible, like \emph.
 	ProseMacros []string
 	// Translation relaxes the checks that only hold within one language:
-	// French typography (ties, thin spaces, spacing before : ; ! ?,
-	// quotation style) follows the target language's rules. Structure
-	// checks still apply.
+	// French typography (the ties of French punctuation, thin spaces,
+	// spacing before : ; ! ?, quotation style) follows the target
+	// language's rules. Structure checks still apply, and so do the ties
+	// around placeholders and between words, TeX quotes and emphasis
+	// (typography.go); the Glossary is checked.
 	Translation bool
+	// Definitions are the writer's own macros and environments (see
+	// ParseDefinitions): each is protected or left as prose according to
+	// its role, with exactly its arguments. Macros and ProseMacros win
+	// over them.
+	Definitions Definitions
+	// Glossary is the terminology a translation must follow (see
+	// NewGlossary); only checked when Translation is set.
+	Glossary *Glossary
 }
 
 // Masked is a text with its protected constructs replaced by placeholders.
@@ -47,11 +57,13 @@ type Masked struct {
 	src         string
 	opts        Options
 	parts       []part
-	byName      map[string]int // placeholder → index in parts
-	lead, trail string         // white space around the source
-	core        string         // Text without lead and trail
-	crlf        bool           // the source ends its lines with CRLF only
-	base        *stats         // of core
+	byName      map[string]int  // placeholder → index in parts
+	lead, trail string          // white space around the source
+	core        string          // Text without lead and trail
+	crlf        bool            // the source ends its lines with CRLF only
+	base        *stats          // of core
+	prose       map[string]bool // the writer's prose macros
+	terms       []int           // glossary terms found in core (indexes)
 }
 
 // part is one protected span of the source.
@@ -114,8 +126,11 @@ func Mask(src string, o Options) (*Masked, error) {
 	if err := s.run(); err != nil {
 		return nil, err
 	}
-	m := &Masked{src: src, opts: o}
+	m := &Masked{src: src, opts: o, prose: proseNames(o.Definitions)}
 	m.build(s.merge())
+	if o.Translation && o.Glossary != nil {
+		m.terms = o.Glossary.find(m.core, -1)
+	}
 	return m, nil
 }
 
@@ -163,7 +178,7 @@ func (m *Masked) build(spans []span) {
 	// The baseline statistics are those of the masked text itself: an
 	// answer identical to it always verifies.
 	loc, _ := m.locate(core)
-	m.base = collect(core, loc)
+	m.base = collect(core, loc, m.prose)
 }
 
 // endsInControlWord reports whether s ends with a command name such as

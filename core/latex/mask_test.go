@@ -206,7 +206,11 @@ func TestVerifyFrenchTypography(t *testing.T) {
 		{name: "non-breaking space characters removed", src: guill, answer: "Le nom « Sybil » vient du roman : c'est tout.", says: "non-breaking space characters"},
 		{name: "no space convention kept", src: "Le nom: Sybil; le roman: connu.", answer: "Le nom : Sybil ; le roman : connu.", says: "adds a space before"},
 		{name: "translation may change typography", src: fr, o: latex.Options{Translation: true},
-			answer: "They say ``hello'': it is 1; then 15\\% and 5 m or 3 s!"},
+			answer: "They say ``hello'': it is~1; then 15\\% and 5 m or 3 s!"},
+		{name: "translation keeps ties outside French punctuation", src: fr, o: latex.Options{Translation: true},
+			answer: "They say ``hello'': it is 1; then 15\\% and 5 m or 3 s!", says: "loses a tie (~)"},
+		{name: "translation keeps a tie before a reference", src: `See Fig.~\ref{f} and \emph{this}.`, o: latex.Options{Translation: true},
+			answer: "Voir la Fig. ⟦R1⟧ et \\emph{ceci}.", says: "tie (~) before placeholder ⟦R1⟧"},
 		{name: "translation keeps pairs", src: fr, o: latex.Options{Translation: true},
 			answer: "They say \\og hello: it is 1; then 15\\% and 5 m or 3 s!", says: `\og and \fg no longer pair up`},
 	})

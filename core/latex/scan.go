@@ -235,6 +235,8 @@ func (s *scanner) command(i int) (int, error) {
 		}
 		s.add(i, end, kindVerbatim, false)
 		return end, nil
+	case s.defined(name):
+		return s.userMacro(i, j, s.o.Definitions.Macros[name])
 	case proseCommands[name] || s.prose[name]:
 		if star {
 			j++
@@ -267,6 +269,75 @@ func (s *scanner) command(i int) (int, error) {
 	return end, nil
 }
 
+// fixedCommands keep their built-in handling whatever the writer defines.
+var fixedCommands = set(`begin end item par verb lstinline mintinline spverb Verb texttt url href nolinkurl path
+	input include subfile import subimport`)
+
+// defined reports whether name is one of the writer's own macros the
+// scanner handles by its definition.
+func (s *scanner) defined(name string) bool {
+	_, ok := s.o.Definitions.Macros[name]
+	return ok && !fixedCommands[name] && !s.prose[name]
+}
+
+// userMacro handles one of the writer's macros at i (its name ends at j):
+// visible with prose arguments, or protected with exactly its arguments.
+func (s *scanner) userMacro(i, j int, d Def) (int, error) {
+	if d.Role == RoleProse {
+		return j, nil // visible; its arguments are scanned as prose
+	}
+	end, err := s.defArgs(j, d)
+	if err != nil {
+		return 0, err
+	}
+	if d.Args == 0 && strings.HasPrefix(s.src[end:], "{}") {
+		end += 2 // \etal{}: the empty group belongs to the macro
+	}
+	k := kindCommand
+	switch d.Role {
+	case RoleRef:
+		k = kindRef
+	case RoleMath:
+		k = kindMath
+	}
+	s.add(i, end, k, false)
+	return end, nil
+}
+
+// defArgs reads the arguments of a defined macro or environment from j:
+// the optional one when present, then up to Args brace groups (spaces and
+// tabs allowed before each).
+func (s *scanner) defArgs(j int, d Def) (int, error) {
+	src := s.src
+	n := d.Args
+	skip := func(k int) int {
+		for k < len(src) && (src[k] == ' ' || src[k] == '\t') {
+			k++
+		}
+		return k
+	}
+	if d.Optional {
+		n--
+		if k := skip(j); k < len(src) && src[k] == '[' {
+			if e, ok := s.bracket(k); ok {
+				j = e
+			}
+		}
+	}
+	for ; n > 0; n-- {
+		k := skip(j)
+		if k >= len(src) || src[k] != '{' {
+			break
+		}
+		e, err := s.group(k)
+		if err != nil {
+			return 0, err
+		}
+		j = e
+	}
+	return j, nil
+}
+
 // begin handles \begin at i (name ends at j).
 func (s *scanner) begin(i, j int) (int, error) {
 	src := s.src
@@ -295,6 +366,26 @@ func (s *scanner) begin(i, j int) (int, error) {
 			k = kindMath
 		}
 		s.add(i, end, k, true)
+		return end, nil
+	}
+	if d, ok := s.o.Definitions.Envs[env]; ok {
+		if d.Role != RoleProse {
+			end, err := s.envBody(i, nameEnd, env)
+			if err != nil {
+				return 0, err
+			}
+			k := kindCommand
+			if d.Role == RoleMath {
+				k = kindMath
+			}
+			s.add(i, end, k, true)
+			return end, nil
+		}
+		end, err := s.defArgs(nameEnd, d)
+		if err != nil {
+			return 0, err
+		}
+		s.add(i, end, kindCommand, true)
 		return end, nil
 	}
 	end, err := s.args(nameEnd, false)

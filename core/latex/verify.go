@@ -34,8 +34,13 @@ func (m *Masked) check(out string) (*verified, error) {
 	if err := m.checkPlaces(core, loc); err != nil {
 		return nil, err
 	}
-	if err := m.compare(collect(core, loc)); err != nil {
+	if err := m.compare(collect(core, loc, m.prose)); err != nil {
 		return nil, err
+	}
+	if m.opts.Translation {
+		if err := m.opts.Glossary.checkTerms(m.terms, core); err != nil {
+			return nil, err
+		}
 	}
 	return &verified{core: core, loc: loc}, nil
 }
@@ -289,12 +294,26 @@ type stats struct {
 	raquo    int                // »
 	frSpaced int                // ; : ! ? after a space
 	frTight  int                // ; : ! ? right after a word
+	frPlain  int                // ; : ! ? after a plain space
+	frTie    int                // ; : ! ? after a tie
 	breaks   int                // blank lines between paragraphs
+
+	text      string         // the prose, each part a NUL
+	tiedParts map[int]bool   // parts right after a ~ (Fig.~\ref{…})
+	tiedAfter map[int]bool   // parts right before a ~ ($n$~points)
+	tieCtx    map[string]int // other ties with the words around them: "Fig.~3"
+	tiesKept  int            // ties a translation keeps: not French typography's
+	texOpen   int            // ``
+	straight  int            // "
+	curly     int            // “ ” „
+	emptyArg  string         // an emphasis command whose argument is empty
 }
 
 // collect computes the statistics of core's prose; loc are its parts, in
 // order (each replaced by a NUL, which nothing else matches).
-func collect(core string, loc []placed) *stats {
+//
+// prose are the writer's own prose macros (Definitions), kept like \emph.
+func collect(core string, loc []placed, prose map[string]bool) *stats {
 	var b strings.Builder
 	b.Grow(len(core))
 	last := 0
@@ -306,7 +325,15 @@ func collect(core string, loc []placed) *stats {
 	b.WriteString(core[last:])
 	t := b.String()
 
-	st := &stats{commands: map[string]int{}}
+	st := &stats{commands: map[string]int{}, text: t, tiedParts: map[int]bool{}, tiedAfter: map[int]bool{}, tieCtx: map[string]int{}}
+	for _, l := range loc {
+		if l.start > 0 && core[l.start-1] == '~' && !oddBackslashes(core[:l.start-1]) {
+			st.tiedParts[l.part] = true
+		}
+		if l.end+1 < len(core) && core[l.end] == '~' && !frenchPunctAt(core, l.end+1) {
+			st.tiedAfter[l.part] = true
+		}
+	}
 	depth := 0
 	for i := 0; i < len(t); {
 		c := t[i]
@@ -333,8 +360,11 @@ func collect(core string, loc []placed) *stats {
 			case "og", "fg":
 				st.quotes |= quoteOgFg
 			}
-			if proseCommands[name] && st.argErr == "" && !argFollows(t, j) {
+			if (proseCommands[name] || prose[name]) && st.argErr == "" && !argFollows(t, j) {
 				st.argErr = `\` + name + " lost the braces around its text"
+			}
+			if (emphCommands[name] || prose[name]) && st.emptyArg == "" && emptyArgAt(t, j) {
+				st.emptyArg = name
 			}
 			i = j
 			continue
@@ -346,10 +376,21 @@ func collect(core string, loc []placed) *stats {
 			}
 		case c == '~':
 			st.ties++
+			w1, w2 := wordBefore(t, i), wordAfter(t, i+1)
+			if w1 != "" && w2 != "" && w2[0] != 0 {
+				st.tieCtx[w1+"~"+w2]++
+			}
+			if !frenchTie(w1, w2) {
+				st.tiesKept++
+			}
 		case c == '"':
 			st.quotes |= quoteStraight
+			st.straight++
 		case c == '`' && i+1 < len(t) && t[i+1] == '`', c == '\'' && i+1 < len(t) && t[i+1] == '\'':
 			st.quotes |= quoteTeX
+			if c == '`' {
+				st.texOpen++
+			}
 			i += 2
 			continue
 		case c == ';' || c == ':' || c == '!' || c == '?':
@@ -357,6 +398,12 @@ func collect(core string, loc []placed) *stats {
 				switch prevSpace(t, i) {
 				case 1:
 					st.frSpaced++
+					switch t[i-1] {
+					case ' ', '\t':
+						st.frPlain++
+					case '~':
+						st.frTie++
+					}
 				case -1:
 					st.frTight++
 				}
@@ -374,6 +421,7 @@ func collect(core string, loc []placed) *stats {
 				st.quotes |= quoteGuillemets
 			case '“', '”', '„':
 				st.quotes |= quoteCurly
+				st.curly++
 			}
 			i += n
 			continue
@@ -509,8 +557,11 @@ func (m *Masked) compare(st *stats) error {
 	if base.laquo == base.raquo && st.laquo != st.raquo {
 		return verifyErr("« and » no longer pair up")
 	}
+	if err := m.compareTypography(st); err != nil {
+		return err
+	}
 	if m.opts.Translation {
-		return nil
+		return m.compareTies(st)
 	}
 	if added := st.quotes &^ base.quotes; added != 0 && (base.quotes != 0 || added&quoteStraight != 0) {
 		for _, q := range quoteNames {
@@ -537,7 +588,7 @@ func (m *Masked) compare(st *stats) error {
 	case base.frTight >= 2 && base.frSpaced == 0 && st.frSpaced > 0:
 		return verifyErr("it adds a space before : ; ! ?, which the original never puts")
 	}
-	return nil
+	return m.compareTies(st)
 }
 
 // countedNames are the countedCommands, sorted, for stable messages.

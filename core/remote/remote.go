@@ -67,6 +67,7 @@ type AssistRequest struct {
 	ConversationID string              `json:"conversation_id,omitempty"`
 	ResponseFormat *core.JSONSchema    `json:"response_format,omitempty"`
 	Untrusted      []string            `json:"untrusted,omitempty"`
+	LaTeX          *core.LaTeXContext  `json:"latex,omitempty"`
 	Stream         bool                `json:"stream,omitempty"`
 }
 
@@ -76,7 +77,7 @@ func NewAssistRequest(req *core.Request, stream bool) AssistRequest {
 		Task: req.Task, Messages: req.Messages, Input: req.Input, Instruction: req.Instruction, Format: req.Format,
 		Prefix: req.Prefix, Suffix: req.Suffix, Origin: req.Origin, Classification: req.Classification, Model: req.Model,
 		MaxTokens: req.MaxTokens, Temperature: req.Temperature, ConversationID: req.ConversationID,
-		ResponseFormat: req.ResponseFormat, Untrusted: req.Untrusted, Stream: stream,
+		ResponseFormat: req.ResponseFormat, Untrusted: req.Untrusted, LaTeX: req.LaTeX, Stream: stream,
 	}
 }
 
@@ -91,7 +92,7 @@ func (a *AssistRequest) Request(p core.Principal) *core.Request {
 		Principal: p, Task: a.Task, Messages: a.Messages, Input: a.Input, Instruction: a.Instruction,
 		Format: a.Format, Prefix: a.Prefix, Suffix: a.Suffix, Origin: origin, Classification: a.Classification,
 		Model: a.Model, MaxTokens: a.MaxTokens, Temperature: a.Temperature, ConversationID: a.ConversationID,
-		ResponseFormat: a.ResponseFormat, Untrusted: a.Untrusted,
+		ResponseFormat: a.ResponseFormat, Untrusted: a.Untrusted, LaTeX: a.LaTeX,
 	}
 }
 

@@ -220,6 +220,7 @@ func (s *Server) perform(ctx context.Context, spec actions.Spec, args Args) (*pr
 	defer done()
 	req := actions.Request(spec, d.Text[start:end], args.Instruction,
 		core.Origin{Path: s.displayPath(args.URI), Language: d.Language}, s.o.Principal)
+	req.LaTeX = s.latexContext(ctx, spec, d.Text, args.URI)
 	resp, err := s.o.Assistant.Do(ctx, req)
 	if err != nil {
 		return nil, nil, err

@@ -53,6 +53,11 @@ type Options struct {
 	// defaults.
 	Ignore []string
 
+	// Glossary is the institution's translation glossary (config
+	// lsp.glossary; source French, target English), followed before the
+	// project's .timon/glossary.tsv.
+	Glossary []core.GlossaryTerm
+
 	// OnShutdown runs when the client asks the server to shut down,
 	// before it answers: the place to flush the journal, since some
 	// clients kill the server as soon as it exits.
@@ -76,6 +81,7 @@ type Server struct {
 	client protocol.Client
 	docs   *document.Store
 	comp   *complete.Completer
+	latex  *latexProject // the writer's definitions and glossary (latexctx.go)
 
 	work     context.Context // ends at shutdown or exit: all model calls stop
 	stopWork context.CancelFunc
@@ -142,6 +148,7 @@ func New(o Options) (*Server, error) {
 		o: o, log: o.Logger, docs: document.NewStore(), ignore: m,
 		exited: make(chan struct{}), progress: map[string]context.CancelFunc{}, calls: map[string]context.CancelFunc{},
 		shown: map[core.Kind]time.Time{}, skipped: map[string]bool{}, noticed: map[string]bool{},
+		latex: newLaTeXProject(o.Glossary),
 	}
 	s.comp = complete.New(complete.Options{
 		Assistant: o.Assistant, Principal: o.Principal,

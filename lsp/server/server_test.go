@@ -59,6 +59,8 @@ type setup struct {
 	ignore    []string
 	// moderation moderates the rule everyone (lsptest.EngineOptions).
 	moderation *policy.Moderation
+	// glossary is the institution's (server.Options.Glossary).
+	glossary []core.GlossaryTerm
 }
 
 func start(t *testing.T, s setup) *session {
@@ -79,7 +81,7 @@ func start(t *testing.T, s setup) *session {
 	go func() {
 		done <- server.Serve(ctx, srvConn, server.Options{
 			Assistant: local.Engine, Principal: s.principal, Debounce: s.debounce, MaxDebounce: 2 * s.debounce,
-			Ignore: s.ignore, Version: "test", Logger: slog.New(actionLog{actionsDone}),
+			Ignore: s.ignore, Glossary: s.glossary, Version: "test", Logger: slog.New(actionLog{actionsDone}),
 		})
 	}()
 	t.Cleanup(func() {

@@ -173,3 +173,128 @@ func swapLetter(ph string) string {
 	}
 	return "⟦" + string(other) + ph[len("⟦")+1:]
 }
+
+// Carelessness is a way a careless model damages typography while keeping
+// every placeholder: it applies to the n-th occurrence of what it damages
+// and reports false when there is none.
+type Carelessness struct {
+	Name  string
+	Apply func(answer string, n int) (string, bool)
+}
+
+// Carelessnesses lose ties, TeX quotes and emphasis in the ways models do.
+var Carelessnesses = []Carelessness{
+	{"tie turned into a space", func(a string, n int) (string, bool) { return replaceNth(a, "~", " ", n) }},
+	{"tie dropped", func(a string, n int) (string, bool) { return dropTie(a, n) }},
+	{"TeX quotes straightened", func(a string, n int) (string, bool) { return requote(a, n, `"`, `"`) }},
+	{"TeX quotes curled", func(a string, n int) (string, bool) { return requote(a, n, "“", "”") }},
+	{"emphasis dropped", func(a string, n int) (string, bool) { return unwrap(a, n, false) }},
+	{"emphasis emptied", func(a string, n int) (string, bool) { return unwrap(a, n, true) }},
+}
+
+// replaceNth replaces the n-th unescaped occurrence of old in s.
+func replaceNth(s, old, new string, n int) (string, bool) {
+	seen := 0
+	for i := 0; i+len(old) <= len(s); i++ {
+		if s[i] == '\\' {
+			i++
+			continue
+		}
+		if strings.HasPrefix(s[i:], old) {
+			if seen == n {
+				return s[:i] + new + s[i+len(old):], true
+			}
+			seen++
+		}
+	}
+	return s, false
+}
+
+// requote turns the n-th “…” pair into open…close.
+func requote(s string, n int, open, close string) (string, bool) {
+	from := 0
+	for seen := 0; ; seen++ {
+		a := strings.Index(s[from:], "``")
+		if a < 0 {
+			return s, false
+		}
+		a += from
+		b := strings.Index(s[a+2:], "''")
+		if b < 0 {
+			return s, false
+		}
+		b += a + 2
+		if seen == n {
+			return s[:a] + open + s[a+2:b] + close + s[b+2:], true
+		}
+		from = b + 2
+	}
+}
+
+// unwrap removes the n-th \emph{…} (or \textit, \textbf): the markup only,
+// or, with empty, the words it marks.
+func unwrap(s string, n int, empty bool) (string, bool) {
+	seen := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		for _, c := range []string{`\emph{`, `\textit{`, `\textbf{`} {
+			if !strings.HasPrefix(s[i:], c) {
+				continue
+			}
+			if seen != n {
+				seen++
+				break
+			}
+			open := i + len(c) - 1
+			depth, end := 0, -1
+			for k := open; k < len(s) && end < 0; k++ {
+				switch s[k] {
+				case '\\':
+					k++
+				case '{':
+					depth++
+				case '}':
+					if depth--; depth == 0 {
+						end = k
+					}
+				}
+			}
+			if end < 0 {
+				return s, false
+			}
+			if empty {
+				return s[:open+1] + s[end:], true
+			}
+			return s[:i] + s[open+1:end] + s[end+1:], true
+		}
+	}
+	return s, false
+}
+
+// dropTie removes the n-th tie, but not those of French typography (before
+// : ; ! ? » or \%, after «), which a translation into English drops
+// rightly.
+func dropTie(s string, n int) (string, bool) {
+	seen := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+			continue
+		}
+		if s[i] != '~' {
+			continue
+		}
+		rest, before := s[i+1:], s[:i]
+		if strings.HasPrefix(rest, `\%`) || strings.HasPrefix(rest, "»") || strings.HasSuffix(before, "«") ||
+			rest != "" && strings.IndexByte(":;!?", rest[0]) >= 0 {
+			continue
+		}
+		if seen == n {
+			return before + rest, true
+		}
+		seen++
+	}
+	return s, false
+}
