@@ -147,6 +147,13 @@ var configEnv sync.Map
 // environment variables (NAME=value).
 func startHubEnv(t testing.TB, fake *fakellm.Server, config string, env ...string) *hub {
 	t.Helper()
+	return startHubEnvAt(t, fake, config, "", env...)
+}
+
+// startHubEnvAt is startHubEnv listening on addr (host:port; "" for a free
+// one), for a configuration that names the hub's own URL.
+func startHubEnvAt(t testing.TB, fake *fakellm.Server, config, addr string, env ...string) *hub {
+	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "timon.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
@@ -154,7 +161,7 @@ func startHubEnv(t testing.TB, fake *fakellm.Server, config string, env ...strin
 	}
 	configEnv.Store(cfgPath, env)
 	t.Cleanup(func() { configEnv.Delete(cfgPath) })
-	return launchHub(t, fake, cfgPath, filepath.Join(dir, "data"))
+	return launchHubAt(t, fake, cfgPath, filepath.Join(dir, "data"), addr)
 }
 
 // launchHub starts timon serve on a free port with the configuration file
@@ -162,11 +169,19 @@ func startHubEnv(t testing.TB, fake *fakellm.Server, config string, env ...strin
 // signing key, copied into their data directories).
 func launchHub(t testing.TB, fake *fakellm.Server, cfgPath, dataDir string) *hub {
 	t.Helper()
+	return launchHubAt(t, fake, cfgPath, dataDir, "")
+}
+
+// launchHubAt is launchHub listening on addr ("" for a free one).
+func launchHubAt(t testing.TB, fake *fakellm.Server, cfgPath, dataDir, addr string) *hub {
+	t.Helper()
 	h := &hub{t: t, cfg: cfgPath, data: dataDir, logs: &syncBuffer{}, fake: fake, waited: make(chan struct{})}
 	if env, ok := configEnv.Load(cfgPath); ok {
 		h.env = env.([]string)
 	}
-	addr := freeAddr(t)
+	if addr == "" {
+		addr = freeAddr(t)
+	}
 	h.url = "http://" + addr
 	h.cmd = exec.Command(binary, "serve", "--config", cfgPath, "--addr", addr)
 	h.cmd.Env = append(append(os.Environ(), "TIMON_DATA_DIR="+h.data, "TIMON_PROVIDER_URL="), h.env...)
