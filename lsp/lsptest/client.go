@@ -5,10 +5,10 @@
 // the client side and changed incrementally, server requests answered
 // (workspace/applyEdit applied to the client's copy and followed by
 // didChange, window/workDoneProgress/create accepted), and notifications
-// recorded (window/showMessage, window/logMessage, $/progress). It also
-// builds the governed engine of local mode on fakellm (Engine). It works
-// on any io.ReadWriteCloser: an in-process server or the timon binary's
-// stdio.
+// recorded (window/showMessage, window/logMessage, $/progress,
+// textDocument/publishDiagnostics). It also builds the governed engine of
+// local mode on fakellm (Engine). It works on any io.ReadWriteCloser: an
+// in-process server or the timon binary's stdio.
 package lsptest
 
 import (
@@ -69,6 +69,7 @@ type Client struct {
 	progress []Progress
 	tokens   []string
 	applied  []protocol.ApplyWorkspaceEditParams
+	diags    map[string]protocol.PublishDiagnosticsParams // the last published, by URI
 	stray    []RPCError // error answers to no request of ours (id null)
 	refuse   bool       // answer applyEdit with applied: false
 	changed  chan struct{}
@@ -94,7 +95,7 @@ type clientDoc struct {
 // New starts a client on rwc (closed by t's cleanup).
 func New(t testing.TB, rwc io.ReadWriteCloser) *Client {
 	c := &Client{
-		t: t, rwc: rwc, pending: map[string]chan *wire{}, docs: map[string]*clientDoc{},
+		t: t, rwc: rwc, pending: map[string]chan *wire{}, docs: map[string]*clientDoc{}, diags: map[string]protocol.PublishDiagnosticsParams{},
 		changed: make(chan struct{}), closed: make(chan struct{}),
 	}
 	go c.read()
@@ -191,6 +192,13 @@ func (c *Client) notification(m *wire) {
 		if json.Unmarshal(m.Params, &p) == nil {
 			c.mu.Lock()
 			c.logs = append(c.logs, p)
+			c.mu.Unlock()
+		}
+	case "textDocument/publishDiagnostics":
+		var p protocol.PublishDiagnosticsParams
+		if protocol.Unmarshal(m.Params, &p) == nil {
+			c.mu.Lock()
+			c.diags[string(p.URI)] = p
 			c.mu.Unlock()
 		}
 	case "$/progress":
@@ -635,6 +643,15 @@ func (c *Client) ProgressTokens() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.tokens)
+}
+
+// Diagnostics returns the diagnostics last published for uri, and
+// whether any were.
+func (c *Client) Diagnostics(uri string) (protocol.PublishDiagnosticsParams, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.diags[uri]
+	return p, ok
 }
 
 // AppliedEdits returns the workspace/applyEdit requests received.

@@ -18,6 +18,10 @@ import (
 // suggestion. The edit starts at the word being typed, so that clients
 // filtering items by that word keep it.
 func (s *Server) Completion(ctx context.Context, p *protocol.CompletionParams) (protocol.CompletionResult, error) {
+	// Inside a citation command: the bibliography's keys, never the model.
+	if list, ok := s.citeCompletion(ctx, string(p.TextDocument.URI), p.Position); ok {
+		return list, nil
+	}
 	empty := &protocol.CompletionList{IsIncomplete: true, Items: []protocol.CompletionItem{}}
 	// No context (Neovim's omnifunc) or Invoked: the user may have asked,
 	// so comments and strings are completed too; but nvim-cmp and

@@ -36,6 +36,9 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 		if we := ws.WorkspaceEdit; we != nil && we.DocumentChanges != nil {
 			s.caps.documentChanges = *we.DocumentChanges
 		}
+		if w := ws.DidChangeWatchedFiles; w != nil && w.DynamicRegistration != nil {
+			s.caps.watchFiles = *w.DynamicRegistration
+		}
 	}
 
 	var roots []string
@@ -80,6 +83,7 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 			CodeActionKinds: kinds, ResolveProvider: &resolve,
 		},
 		ExecuteCommandProvider: protocol.ExecuteCommandOptions{Commands: commands},
+		HoverProvider:          protocol.Boolean(true), // citation keys (cite.go)
 	}
 	if s.caps.inline {
 		caps.InlineCompletionProvider = &protocol.InlineCompletionOptions{}

@@ -76,6 +76,7 @@ type Server struct {
 	client protocol.Client
 	docs   *document.Store
 	comp   *complete.Completer
+	cites  *citeState
 
 	work     context.Context // ends at shutdown or exit: all model calls stop
 	stopWork context.CancelFunc
@@ -110,6 +111,7 @@ type capabilities struct {
 	workDoneProgress bool // window/workDoneProgress/create
 	documentChanges  bool // versioned edits in a WorkspaceEdit
 	applyEdit        bool // workspace/applyEdit
+	watchFiles       bool // workspace/didChangeWatchedFiles, registered dynamically
 }
 
 // Serve runs a session over rwc (stdin and stdout for timon lsp) until the
@@ -143,6 +145,7 @@ func New(o Options) (*Server, error) {
 		exited: make(chan struct{}), progress: map[string]context.CancelFunc{}, calls: map[string]context.CancelFunc{},
 		shown: map[core.Kind]time.Time{}, skipped: map[string]bool{}, noticed: map[string]bool{},
 	}
+	s.cites = newCiteState(s)
 	s.comp = complete.New(complete.Options{
 		Assistant: o.Assistant, Principal: o.Principal,
 		PrefixTokens: o.PrefixTokens, SuffixTokens: o.SuffixTokens, MaxTokens: o.CompletionMaxTokens,
