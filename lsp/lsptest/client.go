@@ -70,8 +70,8 @@ type Client struct {
 	tokens   []string
 	applied  []protocol.ApplyWorkspaceEditParams
 	diags    map[string]protocol.PublishDiagnosticsParams // the last published, by URI
-	stray    []RPCError // error answers to no request of ours (id null)
-	refuse   bool       // answer applyEdit with applied: false
+	stray    []RPCError                                   // error answers to no request of ours (id null)
+	refuse   bool                                         // answer applyEdit with applied: false
 	changed  chan struct{}
 	closed   chan struct{}
 	readErr  error
