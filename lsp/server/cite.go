@@ -164,7 +164,7 @@ func entryDoc(e *bib.Entry) string {
 func mdEscape(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if strings.ContainsRune("\\`*_{}[]<>()#+!|", r) {
+		if strings.ContainsRune("\\`*_[]<>", r) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
