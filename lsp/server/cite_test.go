@@ -243,7 +243,7 @@ func TestSuggestCitationsInsertsOnlyExistingKeys(t *testing.T) {
 	s.fake.Handle(citeReplies(
 		`{"keys": ["fermi1934", "smith2099"]}`, // one real, one invented
 		`{"keys": ["smith2099"]}`,              // invented only
-		`Sure! Here are the keys: fermi1934`,  // malformed
+		`Sure! Here are the keys: fermi1934`,   // malformed
 	))
 	u := s.file("paper.tex")
 	s.c.Open(u, "latex", citeParagraph)
