@@ -70,6 +70,7 @@ type Client struct {
 	tokens   []string
 	applied  []protocol.ApplyWorkspaceEditParams
 	diags    map[string]protocol.PublishDiagnosticsParams // the last published, by URI
+	regs     []protocol.Registration                      // client/registerCapability
 	stray    []RPCError                                   // error answers to no request of ours (id null)
 	refuse   bool                                         // answer applyEdit with applied: false
 	changed  chan struct{}
@@ -262,6 +263,14 @@ func (c *Client) serve(m *wire) {
 	case "workspace/configuration":
 		reply.Result = json.RawMessage("[]")
 	case "client/registerCapability", "client/unregisterCapability":
+		if m.Method == "client/registerCapability" {
+			var p protocol.RegistrationParams
+			if protocol.Unmarshal(m.Params, &p) == nil {
+				c.mu.Lock()
+				c.regs = append(c.regs, p.Registrations...)
+				c.mu.Unlock()
+			}
+		}
 		reply.Result = json.RawMessage("null")
 	default:
 		reply.Error = &RPCError{Code: -32601, Message: "method not found: " + m.Method}
@@ -652,6 +661,14 @@ func (c *Client) Diagnostics(uri string) (protocol.PublishDiagnosticsParams, boo
 	defer c.mu.Unlock()
 	p, ok := c.diags[uri]
 	return p, ok
+}
+
+// Registrations returns the capabilities the server registered
+// (client/registerCapability).
+func (c *Client) Registrations() []protocol.Registration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.regs)
 }
 
 // AppliedEdits returns the workspace/applyEdit requests received.

@@ -353,19 +353,31 @@ func (s *Server) clearCiteDiagnostics(u string) {
 	s.recheckCitations()
 }
 
-// Initialized asks a client that can watch files to report changes of
-// .bib files (otherwise each use checks their modification time).
+// Initialized registers what the initialize answer could not say: a
+// client that can watch files is asked to report changes of .bib files
+// (otherwise each use checks their modification time), and a client with
+// inline completion (VS Code), which gets no completion provider, gets
+// one for LaTeX files: citation keys only. It runs in the background: the
+// client answers a registration on the read loop this runs on.
 func (s *Server) Initialized(ctx context.Context, _ *protocol.InitializedParams) error {
-	if !s.caps.watchFiles {
+	var regs []protocol.Registration
+	if s.caps.watchFiles {
+		regs = append(regs, protocol.Registration{ID: "timon-bib-watch", Method: protocol.MethodWorkspaceDidChangeWatchedFiles,
+			RegisterOptions: mustJSON(map[string]any{"watchers": []map[string]any{{"globPattern": "**/*.bib"}}})})
+	}
+	if s.caps.inline && s.caps.dynCompletion {
+		regs = append(regs, protocol.Registration{ID: "timon-cite-completion", Method: protocol.MethodTextDocumentCompletion,
+			RegisterOptions: mustJSON(map[string]any{
+				"documentSelector":  []map[string]any{{"language": "latex"}, {"pattern": "**/*.tex"}},
+				"triggerCharacters": []string{"{", ","},
+			})})
+	}
+	if len(regs) == 0 {
 		return nil
 	}
 	s.background(func() {
-		opts := mustJSON(map[string]any{"watchers": []map[string]any{{"globPattern": "**/*.bib"}}})
-		err := s.client.RegisterCapability(s.work, &protocol.RegistrationParams{Registrations: []protocol.Registration{{
-			ID: "timon-bib-watch", Method: protocol.MethodWorkspaceDidChangeWatchedFiles, RegisterOptions: opts,
-		}}})
-		if err != nil {
-			s.log.Debug("watching .bib files", "err", err)
+		if err := s.client.RegisterCapability(s.work, &protocol.RegistrationParams{Registrations: regs}); err != nil {
+			s.log.Debug("registering capabilities", "err", err)
 		}
 	})
 	return nil

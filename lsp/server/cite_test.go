@@ -201,6 +201,12 @@ func TestBibWatchedFiles(t *testing.T) {
 	if err := s.c.WaitFor(ctx, "the diagnostic", func() bool { m, _ := diagMessages(s, u); return len(m) == 1 }); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.c.WaitFor(ctx, "the watch", func() bool {
+		regs := s.c.Registrations()
+		return len(regs) == 1 && regs[0].Method == "workspace/didChangeWatchedFiles" && strings.Contains(string(regs[0].RegisterOptions), "**/*.bib")
+	}); err != nil {
+		t.Fatalf("%v: %+v", err, s.c.Registrations())
+	}
 	// Same size and modification time: only the watcher can tell.
 	st, _ := os.Stat(bibPath)
 	changed := strings.Replace(citeBib, "joliot1934", "nosuch2020", 1)
@@ -342,5 +348,39 @@ func TestSuggestCitationsResolved(t *testing.T) {
 	want := strings.Replace(citeParagraph, "alice.martin@cnrs.fr.", `alice.martin@cnrs.fr~\cite{fermi1934,curie1898}.`, 1)
 	if got := s.c.Text(u); got != want {
 		t.Fatalf("text %q", got)
+	}
+}
+
+// VS Code completes through inline completion and gets no completion
+// provider; one is registered for LaTeX files, for citation keys only.
+func TestCitationCompletionForInlineClients(t *testing.T) {
+	caps := strings.Replace(lsptest.VSCode, `"completion": {`, `"completion": {"dynamicRegistration": true, `, 1)
+	s := start(t, setup{caps: caps})
+	ctx := ctxT(t)
+	writeFile(t, filepath.Join(s.root, "refs.bib"), citeBib)
+	if err := s.c.WaitFor(ctx, "the registration", func() bool {
+		for _, r := range s.c.Registrations() {
+			if r.Method == "textDocument/completion" && strings.Contains(string(r.RegisterOptions), `"language":"latex"`) {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("%v: %+v", err, s.c.Registrations())
+	}
+	u := s.file("paper.tex")
+	s.c.Open(u, "latex", citePaper)
+	var list protocol.CompletionList
+	cur := strings.Index(citePaper, "{jo") + 3
+	if err := s.c.Call(ctx, "textDocument/completion", completionParams(u, s.c.Pos(u, cur), 2), &list); err != nil || len(list.Items) != 1 {
+		t.Fatalf("%v %+v", err, list.Items)
+	}
+	// Outside a citation: nothing, and no model call (inline completion
+	// does that).
+	if err := s.c.Call(ctx, "textDocument/completion", completionParams(u, s.c.Pos(u, strings.Index(citePaper, "later")), 1), &list); err != nil || len(list.Items) != 0 {
+		t.Fatalf("%v %+v", err, list.Items)
+	}
+	if s.fake.Count() != 0 {
+		t.Fatal("the model was asked")
 	}
 }

@@ -24,6 +24,7 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 	s.caps.enc = document.Negotiate(offered)
 	if td := c.TextDocument; td != nil {
 		s.caps.inline = td.InlineCompletion != nil
+		s.caps.dynCompletion = td.Completion != nil && td.Completion.DynamicRegistration != nil && *td.Completion.DynamicRegistration
 		if td.CodeAction != nil {
 			s.caps.resolveEdit = slices.Contains(td.CodeAction.ResolveSupport.Properties, "edit")
 		}

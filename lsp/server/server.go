@@ -112,6 +112,7 @@ type capabilities struct {
 	documentChanges  bool // versioned edits in a WorkspaceEdit
 	applyEdit        bool // workspace/applyEdit
 	watchFiles       bool // workspace/didChangeWatchedFiles, registered dynamically
+	dynCompletion    bool // textDocument/completion may be registered dynamically
 }
 
 // Serve runs a session over rwc (stdin and stdout for timon lsp) until the
