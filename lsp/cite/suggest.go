@@ -37,8 +37,23 @@ func init() {
 	}
 }
 
-// words are the lower-case words of s of three letters or more, LaTeX
-// commands left out.
+// fold maps accented letters to plain ones, so that "radioactivité"
+// and "radioactivity" share their stem.
+var fold = strings.NewReplacer(
+	"à", "a", "â", "a", "ä", "a", "á", "a", "ã", "a", "å", "a", "ç", "c", "ć", "c", "č", "c",
+	"è", "e", "é", "e", "ê", "e", "ë", "e", "ì", "i", "í", "i", "î", "i", "ï", "i", "ñ", "n",
+	"ò", "o", "ó", "o", "ô", "o", "ö", "o", "õ", "o", "ø", "o", "ù", "u", "ú", "u", "û", "u", "ü", "u",
+	"ý", "y", "ÿ", "y", "š", "s", "ž", "z", "œ", "oe", "æ", "ae", "ß", "ss",
+)
+
+// stemLen is the length words are cut to: a crude stemmer that lets
+// "induces" meet "induced" and French meet English
+// ("radioactivité", "radioactivity").
+const stemLen = 6
+
+// words are the stems of the words of s of three letters or more (lower
+// case, accents folded, cut to stemLen), stop words and LaTeX commands
+// left out.
 func words(s string) []string {
 	var out []string
 	start := -1
@@ -47,6 +62,10 @@ func words(s string) []string {
 		if start >= 0 && !cmd {
 			w := strings.ToLower(s[start:end])
 			if len([]rune(w)) >= 3 && !stopwords[w] {
+				w = fold.Replace(w)
+				if r := []rune(w); len(r) > stemLen {
+					w = string(r[:stemLen])
+				}
 				out = append(out, w)
 			}
 		}
