@@ -101,7 +101,7 @@ func TestBibliographyFilesAndReload(t *testing.T) {
 	writeBib(t, filepath.Join(root, "shared", "more.bib"), "@article{b, title={B}}")
 	writeBib(t, filepath.Join(root, "top.bib"), "@article{c, title={C}}")
 	writeBib(t, filepath.Join(root, "deep", "down", "hidden.bib"), "@article{d, title={D}}")
-	text := `\addbibresource{refs.bib}\bibliography{shared/more,missing}`
+	text := `\addbibresource{refs.bib}\bibliography{shared/more,missing}\addbibresource[location=remote]{https://example.org/x.bib}`
 	lib := cite.NewLibrary(nil)
 	set, errs := lib.Bibliography(doc, text, []string{root})
 	if len(errs) != 0 {

@@ -186,6 +186,9 @@ func (l *Library) Bibliography(docPath, text string, roots []string) (*Set, []er
 	set := &Set{}
 	var paths []string
 	for _, r := range Resources(text) {
+		if strings.Contains(r.Name, "://") {
+			continue // a remote resource (\addbibresource[location=remote]): not ours to read
+		}
 		found := ""
 		if filepath.IsAbs(r.Name) {
 			if l.exists(r.Name) {
