@@ -232,6 +232,7 @@ func (s *Server) describeSet(set *cite.Set) string {
 // checked again, or, for a .bib file, those of every open LaTeX document.
 func (s *Server) citeChanged(d *document.Doc) {
 	if isBib(d) {
+		s.scheduleCiteDiagnostics(d.URI) // its own malformed entries
 		s.recheckCitations()
 		return
 	}
@@ -297,9 +298,13 @@ func (s *Server) publishCiteDiagnostics(u string) {
 	d := s.docs.Get(u)
 	var diags []protocol.Diagnostic
 	var version protocol.Optional[int32]
-	if d != nil && actions.IsLaTeX(d.Language, u) {
+	if d != nil && (isBib(d) || actions.IsLaTeX(d.Language, u)) {
 		if ign, _ := s.ignored(u); !ign {
-			diags = s.citeDiagnostics(d)
+			if isBib(d) {
+				diags = s.bibDiagnostics(d)
+			} else {
+				diags = s.citeDiagnostics(d)
+			}
 			version = protocol.NewOptional(d.Version)
 		}
 	}
@@ -344,13 +349,50 @@ func (s *Server) citeDiagnostics(d *document.Doc) []protocol.Diagnostic {
 	return out
 }
 
-// clearCiteDiagnostics removes the diagnostics of a closed document.
-func (s *Server) clearCiteDiagnostics(u string) {
-	if !strings.EqualFold(filepath.Ext(u), ".bib") {
-		s.scheduleCiteDiagnostics(u) // publishes none: it is closed
-		return
+// bibDiagnostics lists what could not be read in an open .bib file (a
+// malformed entry, an undefined macro…), a warning on the line where each
+// problem starts; the rest of the file was read.
+func (s *Server) bibDiagnostics(d *document.Doc) []protocol.Diagnostic {
+	f := bib.Parse(d.Text)
+	out := []protocol.Diagnostic{}
+	for _, p := range f.Problems {
+		start, end := lineBounds(d.Text, p.Line)
+		out = append(out, protocol.Diagnostic{
+			Range: d.Range(start, end, s.caps.enc), Severity: protocol.DiagnosticSeverityWarning,
+			Source: protocol.NewOptional("timon"), Message: protocol.String(p.Message),
+		})
 	}
-	s.recheckCitations()
+	return out
+}
+
+// lineBounds are the byte offsets of 1-based line n of text, without its
+// line break.
+func lineBounds(text string, n int) (int, int) {
+	start := 0
+	for i := 1; i < n; i++ {
+		nl := strings.IndexByte(text[start:], '\n')
+		if nl < 0 {
+			return len(text), len(text)
+		}
+		start += nl + 1
+	}
+	end := len(text)
+	if nl := strings.IndexByte(text[start:], '\n'); nl >= 0 {
+		end = start + nl
+	}
+	if end > start && text[end-1] == '\r' {
+		end--
+	}
+	return start, end
+}
+
+// clearCiteDiagnostics removes the diagnostics of a closed document (and,
+// for a .bib, checks the citations again against the file on disk).
+func (s *Server) clearCiteDiagnostics(u string) {
+	s.scheduleCiteDiagnostics(u) // publishes none: it is closed
+	if strings.EqualFold(filepath.Ext(u), ".bib") {
+		s.recheckCitations()
+	}
 }
 
 // Initialized registers what the initialize answer could not say: a

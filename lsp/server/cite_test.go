@@ -385,3 +385,24 @@ func TestCitationCompletionForInlineClients(t *testing.T) {
 		t.Fatal("the model was asked")
 	}
 }
+
+// An open .bib file shows what could not be read, on the line where it
+// starts; fixing it clears the warning.
+func TestBibProblemsShown(t *testing.T) {
+	s := start(t, setup{caps: lsptest.Neovim07})
+	ctx := ctxT(t)
+	b := s.file("refs.bib")
+	s.c.Open(b, "bibtex", citeBib)
+	if err := s.c.WaitFor(ctx, "the warning", func() bool { m, _ := diagMessages(s, b); return len(m) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	msgs, diags := diagMessages(s, b)
+	line := strings.Count(citeBib[:strings.Index(citeBib, "@article{broken")], "\n")
+	if !strings.Contains(msgs[0], "@article{broken: field title: unbalanced braces") || int(diags[0].Range.Start.Line) != line || diags[0].Severity != protocol.DiagnosticSeverityWarning {
+		t.Fatalf("%q %+v", msgs, diags)
+	}
+	s.c.Replace(b, len(citeBib), len(citeBib), "}}\n")
+	if err := s.c.WaitFor(ctx, "no warning", func() bool { m, _ := diagMessages(s, b); return len(m) == 0 }); err != nil {
+		t.Fatal(err)
+	}
+}
