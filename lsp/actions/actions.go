@@ -31,6 +31,9 @@ const (
 	Shorten     ID = "shorten"
 	TranslateEN ID = "translate-en"
 	TranslateFR ID = "translate-fr"
+	// Cite suggests citations from the document's bibliography (lsp/cite;
+	// the server offers it on LaTeX text with a bibliography).
+	Cite ID = "cite"
 )
 
 // Group says where an action's kind sits in the editor's menus.
@@ -84,8 +87,15 @@ var latexSpecs = []Spec{
 		prompt: "Translate the text into French."},
 }
 
-// All lists every action, code first.
-func All() []Spec { return append(append([]Spec{}, codeSpecs...), latexSpecs...) }
+// CiteSpec is the "suggest citations" action. It is not among Offered's:
+// the server offers it where it finds a bibliography, and performs it with
+// lsp/cite (the answer is keys, not a rewrite).
+var CiteSpec = Spec{ID: Cite, Title: "timon: Suggest citations", Group: GroupRewrite, Edits: true, LaTeX: true}
+
+// All lists every action, code first, then LaTeX rewrites and CiteSpec.
+func All() []Spec {
+	return append(append(append([]Spec{}, codeSpecs...), latexSpecs...), CiteSpec)
+}
 
 // Lookup finds an action by ID.
 func Lookup(id ID) (Spec, bool) {

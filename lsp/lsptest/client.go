@@ -5,10 +5,10 @@
 // the client side and changed incrementally, server requests answered
 // (workspace/applyEdit applied to the client's copy and followed by
 // didChange, window/workDoneProgress/create accepted), and notifications
-// recorded (window/showMessage, window/logMessage, $/progress). It also
-// builds the governed engine of local mode on fakellm (Engine). It works
-// on any io.ReadWriteCloser: an in-process server or the timon binary's
-// stdio.
+// recorded (window/showMessage, window/logMessage, $/progress,
+// textDocument/publishDiagnostics). It also builds the governed engine of
+// local mode on fakellm (Engine). It works on any io.ReadWriteCloser: an
+// in-process server or the timon binary's stdio.
 package lsptest
 
 import (
@@ -69,8 +69,10 @@ type Client struct {
 	progress []Progress
 	tokens   []string
 	applied  []protocol.ApplyWorkspaceEditParams
-	stray    []RPCError // error answers to no request of ours (id null)
-	refuse   bool       // answer applyEdit with applied: false
+	diags    map[string]protocol.PublishDiagnosticsParams // the last published, by URI
+	regs     []protocol.Registration                      // client/registerCapability
+	stray    []RPCError                                   // error answers to no request of ours (id null)
+	refuse   bool                                         // answer applyEdit with applied: false
 	changed  chan struct{}
 	closed   chan struct{}
 	readErr  error
@@ -94,7 +96,7 @@ type clientDoc struct {
 // New starts a client on rwc (closed by t's cleanup).
 func New(t testing.TB, rwc io.ReadWriteCloser) *Client {
 	c := &Client{
-		t: t, rwc: rwc, pending: map[string]chan *wire{}, docs: map[string]*clientDoc{},
+		t: t, rwc: rwc, pending: map[string]chan *wire{}, docs: map[string]*clientDoc{}, diags: map[string]protocol.PublishDiagnosticsParams{},
 		changed: make(chan struct{}), closed: make(chan struct{}),
 	}
 	go c.read()
@@ -193,6 +195,13 @@ func (c *Client) notification(m *wire) {
 			c.logs = append(c.logs, p)
 			c.mu.Unlock()
 		}
+	case "textDocument/publishDiagnostics":
+		var p protocol.PublishDiagnosticsParams
+		if protocol.Unmarshal(m.Params, &p) == nil {
+			c.mu.Lock()
+			c.diags[string(p.URI)] = p
+			c.mu.Unlock()
+		}
 	case "$/progress":
 		var p struct {
 			Token json.RawMessage `json:"token"`
@@ -254,6 +263,14 @@ func (c *Client) serve(m *wire) {
 	case "workspace/configuration":
 		reply.Result = json.RawMessage("[]")
 	case "client/registerCapability", "client/unregisterCapability":
+		if m.Method == "client/registerCapability" {
+			var p protocol.RegistrationParams
+			if protocol.Unmarshal(m.Params, &p) == nil {
+				c.mu.Lock()
+				c.regs = append(c.regs, p.Registrations...)
+				c.mu.Unlock()
+			}
+		}
 		reply.Result = json.RawMessage("null")
 	default:
 		reply.Error = &RPCError{Code: -32601, Message: "method not found: " + m.Method}
@@ -635,6 +652,23 @@ func (c *Client) ProgressTokens() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.tokens)
+}
+
+// Diagnostics returns the diagnostics last published for uri, and
+// whether any were.
+func (c *Client) Diagnostics(uri string) (protocol.PublishDiagnosticsParams, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.diags[uri]
+	return p, ok
+}
+
+// Registrations returns the capabilities the server registered
+// (client/registerCapability).
+func (c *Client) Registrations() []protocol.Registration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.regs)
 }
 
 // AppliedEdits returns the workspace/applyEdit requests received.

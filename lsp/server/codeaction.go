@@ -66,6 +66,9 @@ func (s *Server) CodeAction(ctx context.Context, p *protocol.CodeActionParams) (
 		}
 		out = append(out, a)
 	}
+	if a := s.citeAction(d, p.Range, p.Context.Only); a != nil {
+		out = append(out, a)
+	}
 	return out, nil
 }
 
@@ -214,6 +217,9 @@ func (s *Server) perform(ctx context.Context, spec actions.Spec, args Args) (*pr
 	}
 	if spec.LaTeX != isTeX {
 		return nil, nil, core.Errorf(core.KindInvalid, "%s is for %s", spec.Title, map[bool]string{true: "LaTeX files", false: "code"}[spec.LaTeX])
+	}
+	if spec.ID == actions.Cite {
+		return s.performCite(ctx, args, d, start, end)
 	}
 
 	ctx, done := s.beginProgress(ctx, spec.Title)

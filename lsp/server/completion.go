@@ -16,9 +16,19 @@ import (
 // Completion answers textDocument/completion for clients without inline
 // completion (Neovim, Emacs): one item whose textEdit inserts the
 // suggestion. The edit starts at the word being typed, so that clients
-// filtering items by that word keep it.
+// filtering items by that word keep it. Inside a citation command it
+// answers the bibliography's keys instead (cite.go), for every client.
 func (s *Server) Completion(ctx context.Context, p *protocol.CompletionParams) (protocol.CompletionResult, error) {
 	empty := &protocol.CompletionList{IsIncomplete: true, Items: []protocol.CompletionItem{}}
+	// Inside a citation command: the bibliography's keys, never the model.
+	if list, ok := s.citeCompletion(ctx, string(p.TextDocument.URI), p.Position); ok {
+		return list, nil
+	}
+	if s.caps.inline {
+		// Registered for citations only: the model's suggestions come
+		// through inline completion.
+		return empty, nil
+	}
 	// No context (Neovim's omnifunc) or Invoked: the user may have asked,
 	// so comments and strings are completed too; but nvim-cmp and
 	// company-mode send Invoked on every keystroke, so it is debounced

@@ -24,6 +24,7 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 	s.caps.enc = document.Negotiate(offered)
 	if td := c.TextDocument; td != nil {
 		s.caps.inline = td.InlineCompletion != nil
+		s.caps.dynCompletion = td.Completion != nil && td.Completion.DynamicRegistration != nil && *td.Completion.DynamicRegistration
 		if td.CodeAction != nil {
 			s.caps.resolveEdit = slices.Contains(td.CodeAction.ResolveSupport.Properties, "edit")
 		}
@@ -35,6 +36,9 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 		s.caps.applyEdit = ws.ApplyEdit != nil && *ws.ApplyEdit
 		if we := ws.WorkspaceEdit; we != nil && we.DocumentChanges != nil {
 			s.caps.documentChanges = *we.DocumentChanges
+		}
+		if w := ws.DidChangeWatchedFiles; w != nil && w.DynamicRegistration != nil {
+			s.caps.watchFiles = *w.DynamicRegistration
 		}
 	}
 
@@ -80,6 +84,7 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 			CodeActionKinds: kinds, ResolveProvider: &resolve,
 		},
 		ExecuteCommandProvider: protocol.ExecuteCommandOptions{Commands: commands},
+		HoverProvider:          protocol.Boolean(true), // citation keys (cite.go)
 	}
 	if s.caps.inline {
 		caps.InlineCompletionProvider = &protocol.InlineCompletionOptions{}

@@ -82,6 +82,7 @@ type Server struct {
 	docs   *document.Store
 	comp   *complete.Completer
 	latex  *latexProject // the writer's definitions and glossary (latexctx.go)
+	cites  *citeState    // the project's bibliographies (cite.go)
 
 	work     context.Context // ends at shutdown or exit: all model calls stop
 	stopWork context.CancelFunc
@@ -116,6 +117,8 @@ type capabilities struct {
 	workDoneProgress bool // window/workDoneProgress/create
 	documentChanges  bool // versioned edits in a WorkspaceEdit
 	applyEdit        bool // workspace/applyEdit
+	watchFiles       bool // workspace/didChangeWatchedFiles, registered dynamically
+	dynCompletion    bool // textDocument/completion may be registered dynamically
 }
 
 // Serve runs a session over rwc (stdin and stdout for timon lsp) until the
@@ -150,6 +153,7 @@ func New(o Options) (*Server, error) {
 		shown: map[core.Kind]time.Time{}, skipped: map[string]bool{}, noticed: map[string]bool{},
 		latex: newLaTeXProject(o.Glossary),
 	}
+	s.cites = newCiteState(s)
 	s.comp = complete.New(complete.Options{
 		Assistant: o.Assistant, Principal: o.Principal,
 		PrefixTokens: o.PrefixTokens, SuffixTokens: o.SuffixTokens, MaxTokens: o.CompletionMaxTokens,

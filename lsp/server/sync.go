@@ -22,6 +22,7 @@ func (s *Server) DidOpen(ctx context.Context, p *protocol.DidOpenTextDocumentPar
 	d := document.New(string(td.URI), lang, td.Version, td.Text)
 	s.docs.Open(d)
 	s.comp.Keystroke(d.URI, d.Version)
+	s.citeChanged(d)
 	if ignored, why := s.ignored(d.URI); ignored {
 		s.showIgnored(ctx, d.URI, why)
 	}
@@ -37,6 +38,7 @@ func (s *Server) DidChange(ctx context.Context, p *protocol.DidChangeTextDocumen
 		return err
 	}
 	s.comp.Keystroke(u, d.Version)
+	s.citeChanged(d)
 	return nil
 }
 
@@ -45,6 +47,7 @@ func (s *Server) DidClose(ctx context.Context, p *protocol.DidCloseTextDocumentP
 	u := string(p.TextDocument.URI)
 	s.docs.Close(u)
 	s.comp.Forget(u)
+	s.clearCiteDiagnostics(u)
 	s.mu.Lock()
 	delete(s.skipped, u)
 	s.mu.Unlock()
