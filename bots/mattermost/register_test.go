@@ -10,6 +10,7 @@ import (
 
 	"github.com/mattermost/mattermost/server/public/model"
 
+	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/mattermost/mattermosttest"
 )
@@ -53,7 +54,7 @@ func TestSlashCommandIsRegisteredOnceAndKeptUpToDate(t *testing.T) {
 			t.Errorf("subcommand %s has no help text", s.Trigger)
 		}
 	}
-	if !slices.Equal(subs, []string{"ask", "rewrite", "translate", "summarize", "explain", "review", "refs", "usage", "privacy", "help"}) {
+	if !slices.Equal(subs, chat.Commands) {
 		t.Fatalf("subcommands %v", subs)
 	}
 	if i := slices.IndexFunc(ad.SubCommands, func(s *model.AutocompleteData) bool { return s.Trigger == "summarize" }); !strings.Contains(ad.SubCommands[i].Hint, "since yesterday") {
