@@ -392,7 +392,7 @@ type autocompleteData struct {
 }
 
 // autocompleteArg is an argument of a command (model.AutocompleteArg);
-// Data is an autocompleteTextArg for Type autocompleteText.
+// the bot's subcommands take none (their hints say what follows).
 type autocompleteArg struct {
 	Name     string
 	HelpText string
@@ -401,16 +401,9 @@ type autocompleteArg struct {
 	Data     any
 }
 
-// autocompleteTextArg is model.AutocompleteTextArg.
-type autocompleteTextArg struct {
-	Hint    string
-	Pattern string
-}
-
 // What the commands' values mirror.
 const (
 	commandMethodPost = "P"           // model.CommandMethodPost
-	autocompleteText  = "TextInput"   // model.AutocompleteArgTypeText
 	roleSystemUser    = "system_user" // model.SystemUserRoleId
 )
 

@@ -75,7 +75,9 @@ func TestSlashCommandIsRegisteredOnceAndKeptUpToDate(t *testing.T) {
 	r.settle(t)
 
 	// A restart finds it as it is: nothing created, nothing updated.
-	writes := func() int { return r.mm.CountHits("POST /api/v4/commands") + r.mm.CountHits("PUT /api/v4/commands/{command_id}") }
+	writes := func() int {
+		return r.mm.CountHits("POST /api/v4/commands") + r.mm.CountHits("PUT /api/v4/commands/{command_id}")
+	}
 	before := writes()
 	registering(t, r, hook)
 	if n := len(r.mm.Commands()); n != 1 || writes() != before {
