@@ -196,7 +196,9 @@ func (r *Router) summarize(ctx context.Context, p Platform, ev *Event, rec *reco
 		if len(msgs) == 0 {
 			return auto("summary_empty")
 		}
-	case text == "" && ev.ThreadID != "":
+	case ev.ThreadID != "":
+		// The thread, the text (if any) saying how; a text alone when
+		// there is nothing before it in the thread.
 		posts, err := p.Thread(ctx, ev)
 		switch {
 		case ctx.Err() != nil:
@@ -207,28 +209,35 @@ func (r *Router) summarize(ctx context.Context, p Platform, ev *Event, rec *reco
 			return fmt.Errorf("reading the thread to summarize: %w", err)
 		}
 		msgs = r.shapePosts(ev, posts)
-		if len(msgs) == 0 {
+		switch {
+		case len(msgs) == 0 && text == "":
 			return auto("need_thread")
+		case len(msgs) == 0:
+			return r.summarizeText(ctx, out, cat, ev, model, text)
 		}
 	case text == "":
 		return auto("summary_need")
 	default:
-		// A text given to summarize, as before.
-		if err := out.placeholder(ctx, cat.T("thinking")); err != nil {
-			return err
-		}
-		req := r.summaryRequest(ev, model, text, "", nil)
-		return r.summaryAnswer(ctx, out, cat, req, notes, nil)
+		return r.summarizeText(ctx, out, cat, ev, model, text)
 	}
 	if err := out.placeholder(ctx, cat.T("thinking")); err != nil {
 		return err
 	}
-	return r.summarizeMessages(ctx, out, cat, ev, model, msgs, notes)
+	return r.summarizeMessages(ctx, out, cat, ev, model, msgs, text, notes)
+}
+
+// summarizeText summarizes a text given with the command.
+func (r *Router) summarizeText(ctx context.Context, out *replier, cat *catalogue, ev *Event, model, text string) error {
+	if err := out.placeholder(ctx, cat.T("thinking")); err != nil {
+		return err
+	}
+	return r.summaryAnswer(ctx, out, cat, r.summaryRequest(ev, model, text, "", nil), nil, nil)
 }
 
 // summarizeMessages summarizes msgs in one request, or in parts within
-// the budget and then the parts' summaries together.
-func (r *Router) summarizeMessages(ctx context.Context, out *replier, cat *catalogue, ev *Event, model string, msgs []core.Message, notes []string) error {
+// the budget and then the parts' summaries together; how is what the
+// requester added ("in three lines"…), "" for nothing.
+func (r *Router) summarizeMessages(ctx context.Context, out *replier, cat *catalogue, ev *Event, model string, msgs []core.Message, how string, notes []string) error {
 	parts := chunkMessages(msgs, summaryPartTokens)
 	if len(parts) > summaryMaxParts {
 		left := 0
@@ -243,6 +252,9 @@ func (r *Router) summarizeMessages(ctx context.Context, out *replier, cat *catal
 		n += len(p)
 	}
 	final := finalInstruction(cat)
+	if how = strings.TrimSpace(how); how != "" {
+		final += " The requester adds: " + how
+	}
 	notes = append(notes, cat.Plural("summary_count", len(parts), "n", cat.Num(n), "k", cat.Num(len(parts))))
 	if len(parts) == 1 {
 		req := r.summaryRequest(ev, model, transcript(parts[0]), final, untrusted(parts[0], func(s string) string { return s }))

@@ -72,6 +72,15 @@ func TestSummarizeAThreadIsPrivateByDefault(t *testing.T) {
 	if len(posts) != 1 || !posts[0].ephemeral || !strings.Contains(posts[0].text, "Summarized 2 messages in one part") {
 		t.Fatalf("posts %+v", posts)
 	}
+	// A text in a thread says how to summarize it.
+	how := mention("summarize in three lines")
+	if err := r.router.Handle(ctx, how); err != nil {
+		t.Fatal(err)
+	}
+	reqs := r.fake.Requests()
+	if sent := reqs[len(reqs)-1].LastUser(); !strings.Contains(sent, "Bob: The sample failed") || !strings.Contains(sent, "The requester adds: in three lines") {
+		t.Fatalf("sent %q", sent)
+	}
 	// Asked public where the channel allows it: posted for everyone.
 	pub := mention("summarize public")
 	if err := r.router.Handle(ctx, pub); err != nil {
