@@ -150,6 +150,7 @@ func (r *Router) summarize(ctx context.Context, p Platform, ev *Event, rec *reco
 	per, isPeriod := parsePeriod(text, r.now())
 	var msgs []core.Message
 	var notes []string
+	how := "" // in a thread, what the requester added
 	switch {
 	case isPeriod:
 		h, ok := p.(History)
@@ -215,6 +216,7 @@ func (r *Router) summarize(ctx context.Context, p Platform, ev *Event, rec *reco
 		case len(msgs) == 0:
 			return r.summarizeText(ctx, out, cat, ev, model, text)
 		}
+		how = text
 	case text == "":
 		return auto("summary_need")
 	default:
@@ -223,7 +225,7 @@ func (r *Router) summarize(ctx context.Context, p Platform, ev *Event, rec *reco
 	if err := out.placeholder(ctx, cat.T("thinking")); err != nil {
 		return err
 	}
-	return r.summarizeMessages(ctx, out, cat, ev, model, msgs, text, notes)
+	return r.summarizeMessages(ctx, out, cat, ev, model, msgs, how, notes)
 }
 
 // summarizeText summarizes a text given with the command.

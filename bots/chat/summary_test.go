@@ -117,7 +117,7 @@ func TestSummarizeChannelSinceAPeriodInFrench(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := r.fake.Requests()[0].LastUser()
-	if strings.Contains(sent, "OLD") || !strings.Contains(sent, "bob: le cryostat est réparé") || !strings.Contains(sent, "in French") ||
+	if strings.Contains(sent, "OLD") || !strings.Contains(sent, "bob: le cryostat est réparé") || !strings.Contains(sent, "in French") || strings.Contains(sent, "dernières") ||
 		!strings.Contains(sent, `"Points clés", "Décisions", "Questions ouvertes"`) {
 		t.Fatalf("sent %q", sent)
 	}
