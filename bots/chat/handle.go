@@ -93,6 +93,9 @@ func (r *Router) Handle(ctx context.Context, ev *Event) error {
 	if cmd.name == cmdRefs {
 		return r.refs(ctx, p, ev, rec, cmd, model, public) // refs.go
 	}
+	if cmd.name == cmdSummarize {
+		return r.summarize(ctx, p, ev, rec, cmd, model, public) // summary.go
+	}
 	inThread := ev.ThreadID != ""
 	switch {
 	case cmd.text == "" && cmd.name == cmdSummarize && !inThread:

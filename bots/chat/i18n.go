@@ -37,6 +37,18 @@ func loadCatalogues() (map[string]*catalogue, error) {
 		if err := json.Unmarshal(data, &c.msgs); err != nil {
 			return nil, fmt.Errorf("reading the %s message catalogue: %w", lang, err)
 		}
+		// Features may keep their messages in files of their own
+		// (locales/FEATURE.LANG.json), merged in.
+		extra, _ := fs.Glob(localeFiles, "locales/*."+lang+".json")
+		for _, name := range extra {
+			data, err := fs.ReadFile(localeFiles, name)
+			if err == nil {
+				err = json.Unmarshal(data, &c.msgs)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading the %s message catalogue %s: %w", lang, name, err)
+			}
+		}
 		out[lang] = c
 	}
 	return out, nil

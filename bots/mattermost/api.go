@@ -352,3 +352,87 @@ func (c *client) getPosts(ctx context.Context, channelID, after string, page, pe
 	}
 	return call[postList](ctx, c, http.MethodGet, route("channels", channelID, "posts"), q, nil)
 }
+
+// team is a Mattermost team (model.Team), its id only.
+type team struct {
+	ID string `json:"id"`
+}
+
+// slashCommand is a custom slash command (model.Command), the fields the
+// bot sets or reads.
+type slashCommand struct {
+	ID               string            `json:"id,omitempty"`
+	Token            string            `json:"token,omitempty"`
+	CreatorID        string            `json:"creator_id,omitempty"`
+	TeamID           string            `json:"team_id"`
+	Trigger          string            `json:"trigger"`
+	Method           string            `json:"method"`
+	Username         string            `json:"username"`
+	IconURL          string            `json:"icon_url"`
+	AutoComplete     bool              `json:"auto_complete"`
+	AutoCompleteDesc string            `json:"auto_complete_desc"`
+	AutoCompleteHint string            `json:"auto_complete_hint"`
+	DisplayName      string            `json:"display_name"`
+	Description      string            `json:"description"`
+	URL              string            `json:"url"`
+	DeleteAt         int64             `json:"delete_at,omitempty"`
+	AutocompleteData *autocompleteData `json:"autocomplete_data,omitempty"`
+}
+
+// autocompleteData is a command's autocomplete tree
+// (model.AutocompleteData: its JSON has no tags, hence the capitalized
+// keys).
+type autocompleteData struct {
+	Trigger     string
+	Hint        string
+	HelpText    string
+	RoleID      string
+	Arguments   []*autocompleteArg
+	SubCommands []*autocompleteData
+}
+
+// autocompleteArg is an argument of a command (model.AutocompleteArg);
+// the bot's subcommands take none (their hints say what follows).
+type autocompleteArg struct {
+	Name     string
+	HelpText string
+	Type     string
+	Required bool
+	Data     any
+}
+
+// What the commands' values mirror.
+const (
+	commandMethodPost = "P"           // model.CommandMethodPost
+	roleSystemUser    = "system_user" // model.SystemUserRoleId
+)
+
+// getMyTeams: GET /users/me/teams.
+func (c *client) getMyTeams(ctx context.Context) ([]*team, error) {
+	ts, err := call[[]*team](ctx, c, http.MethodGet, route("users", "me", "teams"), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return *ts, nil
+}
+
+// listCommands: GET /commands?team_id=…&custom_only=true, a team's custom
+// slash commands (tokens included, for who may manage them).
+func (c *client) listCommands(ctx context.Context, teamID string) ([]*slashCommand, error) {
+	q := url.Values{"team_id": {teamID}, "custom_only": {"true"}}
+	cs, err := call[[]*slashCommand](ctx, c, http.MethodGet, route("commands"), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	return *cs, nil
+}
+
+// createCommand: POST /commands.
+func (c *client) createCommand(ctx context.Context, cmd *slashCommand) (*slashCommand, error) {
+	return call[slashCommand](ctx, c, http.MethodPost, route("commands"), nil, cmd)
+}
+
+// updateCommand: PUT /commands/{id}.
+func (c *client) updateCommand(ctx context.Context, cmd *slashCommand) (*slashCommand, error) {
+	return call[slashCommand](ctx, c, http.MethodPut, route("commands", cmd.ID), nil, cmd)
+}

@@ -30,13 +30,15 @@ const (
 // the command token (the "Authorization: Token …" header Mattermost sends,
 // or the form's token field, compared in constant time), queues the
 // command durably on the router and answers at once with an ephemeral
-// "working on it"; the router then posts the answer. Without a configured
-// command token every request gets 404; a wrong token gets 401 and nothing
+// "working on it"; the router then posts the answer. The token is the
+// configured one (a command registered by hand) or that of a command the
+// bot registered (RegisterCommands). Without either setting every request
+// gets 404; a wrong token gets 401 and nothing
 // is done.
 func (b *Adapter) Handler() http.Handler { return http.HandlerFunc(b.serveCommand) }
 
 func (b *Adapter) serveCommand(w http.ResponseWriter, r *http.Request) {
-	if b.o.Config.CommandToken == "" {
+	if b.o.Config.CommandToken == "" && b.o.Config.CommandURL == "" {
 		http.NotFound(w, r)
 		return
 	}
@@ -95,11 +97,19 @@ func tokenFromHeader(h string) (string, bool) {
 }
 
 // commandToken compares in constant time (of the token's hash: its length
-// does not leak either).
+// does not leak either) with the configured token and those of the
+// commands the bot registered.
 func (b *Adapter) commandToken(got string) bool {
 	g := sha256.Sum256([]byte(got))
-	w := sha256.Sum256([]byte(b.o.Config.CommandToken))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+	ok := 0
+	for _, want := range append(b.registered.all(), b.o.Config.CommandToken) {
+		if want == "" {
+			continue
+		}
+		w := sha256.Sum256([]byte(want))
+		ok |= subtle.ConstantTimeCompare(g[:], w[:])
+	}
+	return ok == 1
 }
 
 // commandEvent builds the event of a slash command. Its id comes from the

@@ -1,6 +1,7 @@
 package mattermost
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -25,6 +26,19 @@ type Config struct {
 	// show images from (subdomains included); other links and images are
 	// shown as text. The Mattermost server's host is always allowed.
 	LinkAllowlist []string `yaml:"link_allowlist"`
+	// CommandURL is the slash command endpoint as the Mattermost server
+	// reaches it: the hub's public URL and /mattermost/command, e.g.
+	// https://timon.example.org/mattermost/command. Set, the bot
+	// registers /timon itself at start (with autocomplete hints for its
+	// subcommands) in CommandTeams, creating it or updating it when its
+	// definition changed, and accepts the tokens Mattermost gives it; the
+	// bot account then needs the permission to manage slash commands.
+	// Zero leaves the command to the administrator (registered by hand,
+	// its token in command_token).
+	CommandURL string `yaml:"command_url"`
+	// CommandTeams lists the ids of the teams /timon is registered in;
+	// zero means every team the bot is a member of.
+	CommandTeams []string `yaml:"command_teams"`
 
 	// URL is the Mattermost server, e.g. https://chat.example.org,
 	// resolved from URLEnv or URLFile ("" when not set).
@@ -41,7 +55,9 @@ func (m *Config) Enabled() bool { return m.URL != "" && m.BotToken != "" }
 
 // CommandEnabled reports whether the slash command endpoint accepts
 // requests.
-func (m *Config) CommandEnabled() bool { return m.Enabled() && m.CommandToken != "" }
+func (m *Config) CommandEnabled() bool {
+	return m.Enabled() && (m.CommandToken != "" || m.CommandURL != "")
+}
 
 // Check gives the zero values their meaning, resolves the secrets and
 // reports what is wrong (config.Settings).
@@ -55,6 +71,16 @@ func (m *Config) Check(c *config.Check) {
 			c.Add("", "the Mattermost URL must be an http(s) URL such as https://chat.example.org, got %q", m.URL)
 		}
 		m.URL = strings.TrimRight(m.URL, "/")
+	}
+	if m.CommandURL != "" {
+		if u, err := url.Parse(m.CommandURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(m.CommandURL) > 1024 {
+			c.Add("command_url", "expected the hub's public URL of the slash command, such as https://timon.example.org/mattermost/command, got %q", m.CommandURL)
+		}
+	}
+	for i, t := range m.CommandTeams {
+		if !isValidID(t) {
+			c.Add(fmt.Sprintf("command_teams[%d]", i), "expected a team id (26 letters and digits), got %q", t)
+		}
 	}
 }
 
@@ -72,6 +98,8 @@ func (m *Config) Integration() config.Integration {
 		i.State, i.Why = config.StateHalf, "a token is set but no server URL: set "+url
 	case m.BotToken == "":
 		i.State, i.Why = config.StateHalf, "a server URL is set but no bot token: set "+bot
+	case m.CommandToken == "" && m.CommandURL != "":
+		i.State, i.Why = config.StateOn, "WebSocket to "+m.URL+", and the slash command POST /mattermost/command, registered by the bot as "+m.CommandURL
 	case m.CommandToken == "":
 		i.State, i.Why = config.StateOn, "WebSocket to "+m.URL+"; the slash command (POST /mattermost/command) is off (set "+cmd+" to switch it on)"
 	default:

@@ -103,6 +103,8 @@ type Adapter struct {
 	channels *expirable.LRU[string, *channel]
 	member   *expirable.LRU[string, bool] // channel id → the bot is a member
 
+	registered tokens // of the slash commands RegisterCommands registered
+
 	connected   atomic.Bool
 	noEphemeral atomic.Bool // the server refused an ephemeral post (403)
 	sem         chan struct{}

@@ -87,6 +87,13 @@ func (b *Adapter) Run(ctx context.Context) error {
 	if err != nil || me == nil {
 		return err
 	}
+	if b.o.Config.CommandURL != "" {
+		rctx, cancel := context.WithTimeout(ctx, registerTimeout)
+		if err := b.RegisterCommands(rctx); err != nil {
+			b.log.Warn("registering the slash command failed; a command registered by hand (command_token) still works", "err", err)
+		}
+		cancel()
+	}
 	var st stream
 	backoff := b.o.MinBackoff
 	for {

@@ -46,6 +46,7 @@ func (s *Server) routes() http.Handler {
 	api("PUT /api/v4/posts/{post_id}", s.updatePost)
 	api("PUT /api/v4/posts/{post_id}/patch", s.patchPost)
 	api("GET /api/v4/posts/{post_id}/thread", s.getThread)
+	s.commandRoutes(api) // commands.go
 	mux.HandleFunc("GET /api/v4/websocket", s.serveWebSocket)
 	mux.HandleFunc("POST /hooks/commands/{hook_id}", s.commandResponse)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

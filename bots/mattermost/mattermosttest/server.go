@@ -32,6 +32,10 @@
 //	PUT  /api/v4/posts/{post_id}
 //	PUT  /api/v4/posts/{post_id}/patch
 //	GET  /api/v4/posts/{post_id}/thread
+//	GET  /api/v4/users/{user_id}/teams
+//	GET  /api/v4/commands                (custom_only: a team's slash commands)
+//	POST /api/v4/commands
+//	PUT  /api/v4/commands/{command_id}
 //	GET  /api/v4/websocket
 //	POST /hooks/commands/{hook_id}      (a slash command's response_url)
 //
@@ -135,6 +139,7 @@ type Server struct {
 	sessions map[string]*session
 	refuse   bool
 	hold     chattest.Gate // posts are answered once it is open
+	cmds     *commandStore // slash commands (commands.go)
 }
 
 // New starts a server with one team (TeamID) and a bot account "timon"

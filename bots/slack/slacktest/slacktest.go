@@ -2,8 +2,8 @@
 // with the Web API methods the timon bot uses that slacktest lacks or keeps
 // too simple (chat.postMessage with unique timestamps, chat.update,
 // chat.postEphemeral, conversations.replies and conversations.history
-// (message metadata only with include_all_metadata, as Slack does),
-// conversations.members,
+// (message metadata only with include_all_metadata, as Slack does; history
+// between oldest and latest, paged by cursor), conversations.members,
 // conversations.info, users.info, auth.test), the AI-app surface
 // (assistant.threads.setStatus, .setTitle, .setSuggestedPrompts) and native
 // streaming (chat.startStream, .appendStream, .stopStream, which a switch
@@ -383,27 +383,62 @@ func (m *Message) wire(withMetadata bool) map[string]any {
 
 func truthy(s string) bool { return s == "1" || s == "true" }
 
-// history lists a conversation's top-level messages, newest first, after
-// oldest (exclusive unless inclusive) — conversations.history.
+// history lists a conversation's top-level messages, newest first,
+// between oldest and latest (each exclusive unless inclusive), a page of
+// limit (default 100, at most 999) at a time with has_more and a cursor —
+// conversations.history.
 func (s *Server) history(v url.Values) (map[string]any, string) {
-	ch, oldest := v.Get("channel"), v.Get("oldest")
+	ch, oldest, latest := v.Get("channel"), v.Get("oldest"), v.Get("latest")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.channels[ch] == nil {
 		return nil, "channel_not_found"
 	}
-	msgs := []map[string]any{}
-	for i := len(s.messages) - 1; i >= 0; i-- {
-		m := s.messages[i]
+	limit, err := strconv.Atoi(v.Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 999)
+	from := 0
+	if c := v.Get("cursor"); c != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(c, "bmV4dF9"))
+		if err != nil || !strings.HasPrefix(c, "bmV4dF9") || n < 0 {
+			return nil, "invalid_cursor"
+		}
+		from = n
+	}
+	incl := truthy(v.Get("inclusive"))
+	var sel []*Message
+	for _, m := range s.messages {
 		if m.Channel != ch || m.Ephemeral || (m.ThreadTS != "" && m.ThreadTS != m.TS) {
 			continue
 		}
-		if oldest != "" && (m.TS < oldest || (m.TS == oldest && !truthy(v.Get("inclusive")))) {
+		if oldest != "" && (tsLess(m.TS, oldest) || (m.TS == oldest && !incl)) {
 			continue
 		}
-		msgs = append(msgs, m.wire(truthy(v.Get("include_all_metadata"))))
+		if latest != "" && (tsLess(latest, m.TS) || (m.TS == latest && !incl)) {
+			continue
+		}
+		sel = append(sel, m)
 	}
-	return map[string]any{"messages": msgs, "has_more": false, "response_metadata": map[string]any{"next_cursor": ""}}, ""
+	slices.SortStableFunc(sel, func(a, b *Message) int {
+		switch {
+		case tsLess(b.TS, a.TS):
+			return -1
+		case tsLess(a.TS, b.TS):
+			return 1
+		}
+		return 0
+	})
+	msgs := []map[string]any{}
+	for i := from; i < len(sel) && i < from+limit; i++ {
+		msgs = append(msgs, sel[i].wire(truthy(v.Get("include_all_metadata"))))
+	}
+	next := ""
+	if from+limit < len(sel) {
+		next = "bmV4dF9" + strconv.Itoa(from+limit)
+	}
+	return map[string]any{"messages": msgs, "has_more": next != "", "response_metadata": map[string]any{"next_cursor": next}}, ""
 }
 
 func (s *Server) update(v url.Values) (map[string]any, string) {
