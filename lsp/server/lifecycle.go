@@ -10,6 +10,7 @@ import (
 	"go.lsp.dev/uri"
 
 	"timon.dev/timon/lsp/actions"
+	"timon.dev/timon/lsp/complete"
 	"timon.dev/timon/lsp/document"
 	"timon.dev/timon/lsp/ignore"
 )
@@ -35,6 +36,9 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 		s.caps.applyEdit = ws.ApplyEdit != nil && *ws.ApplyEdit
 		if we := ws.WorkspaceEdit; we != nil && we.DocumentChanges != nil {
 			s.caps.documentChanges = *we.DocumentChanges
+		}
+		if we := ws.WorkspaceEdit; we != nil {
+			s.caps.annotations = we.ChangeAnnotationSupport != nil
 		}
 	}
 
@@ -71,6 +75,7 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 			kinds = append(kinds, k)
 		}
 	}
+	commands = append(commands, complete.AcceptedCommand)
 	resolve := s.caps.resolveEdit
 	change := protocol.TextDocumentSyncKindIncremental
 	caps := protocol.ServerCapabilities{
@@ -133,6 +138,7 @@ func (s *Server) DidChangeWorkspaceFolders(ctx context.Context, p *protocol.DidC
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown.Store(true)
 	s.stop(3 * time.Second)
+	s.flushSuggestions(ctx)
 	if s.o.OnShutdown != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

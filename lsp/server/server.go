@@ -53,6 +53,18 @@ type Options struct {
 	// defaults.
 	Ignore []string
 
+	// PlainRewrites sends rewrites as plain edits even to clients that
+	// could preview them (lsp.preview_rewrites: false); by default a
+	// rewrite's edits carry a change annotation that needs confirmation
+	// where the client supports change annotations.
+	PlainRewrites bool
+
+	// ReportSuggestions receives the counts of completion suggestions
+	// shown and accepted (by language, no content) every SuggestionsEvery
+	// (zero: a minute) and at shutdown; nil keeps them in the session.
+	ReportSuggestions func(ctx context.Context, counts []core.SuggestionCount) error
+	SuggestionsEvery  time.Duration
+
 	// OnShutdown runs when the client asks the server to shut down,
 	// before it answers: the place to flush the journal, since some
 	// clients kill the server as soon as it exits.
@@ -76,6 +88,7 @@ type Server struct {
 	client protocol.Client
 	docs   *document.Store
 	comp   *complete.Completer
+	tally  *complete.Tally
 
 	work     context.Context // ends at shutdown or exit: all model calls stop
 	stopWork context.CancelFunc
@@ -110,6 +123,7 @@ type capabilities struct {
 	workDoneProgress bool // window/workDoneProgress/create
 	documentChanges  bool // versioned edits in a WorkspaceEdit
 	applyEdit        bool // workspace/applyEdit
+	annotations      bool // change annotations in a WorkspaceEdit
 }
 
 // Serve runs a session over rwc (stdin and stdout for timon lsp) until the
@@ -148,6 +162,7 @@ func New(o Options) (*Server, error) {
 		PrefixTokens: o.PrefixTokens, SuffixTokens: o.SuffixTokens, MaxTokens: o.CompletionMaxTokens,
 		Debounce: o.Debounce, MaxDebounce: o.MaxDebounce, ProseAuto: o.ProseCompletion, Logger: o.Logger,
 	})
+	s.tally = complete.NewTally(o.ReportSuggestions)
 	return s, nil
 }
 
@@ -161,6 +176,7 @@ func (s *Server) Serve(ctx context.Context, rwc io.ReadWriteCloser) error {
 	s.client = protocol.ClientDispatcher(s.conn)
 	handler := s.dispatch(protocol.ServerHandler(s, jsonrpc2.MethodNotFoundHandler))
 	s.conn.Go(connCtx, handler)
+	go s.reportSuggestions(s.work)
 	select {
 	case <-s.exited:
 	case <-s.conn.Done():
@@ -176,6 +192,7 @@ func (s *Server) Serve(ctx context.Context, rwc io.ReadWriteCloser) error {
 		// A client that keeps the pipe open without reading: leave.
 	}
 	if !s.shutdown.Load() {
+		s.flushSuggestions(context.Background())
 		if s.o.OnShutdown != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
