@@ -80,18 +80,19 @@ func (t *Tally) Shown(language string) string {
 	return id
 }
 
-// Accepted counts the acceptance of the suggestion id and reports whether
-// it counted: an unknown, forgotten or already accepted id does not.
-func (t *Tally) Accepted(id string) bool {
+// Accepted counts the acceptance of the suggestion id and returns its
+// language; ok is false, and nothing counted, for an unknown, forgotten
+// or already accepted id.
+func (t *Tally) Accepted(id string) (language string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lang, ok := t.issued[id]
 	if !ok {
-		return false
+		return "", false
 	}
 	delete(t.issued, id)
 	t.count(lang).Accepted++
-	return true
+	return lang, true
 }
 
 // Pending returns the counts not reported yet, by language.

@@ -20,7 +20,8 @@ func TestTallyKeepsCountsAReportFailedToDeliver(t *testing.T) {
 	})
 	id := tl.Shown("Go")
 	tl.Shown("latex")
-	if !tl.Accepted(id) || tl.Accepted(id) || tl.Accepted("unknown") {
+	accepted := func(id string) bool { _, ok := tl.Accepted(id); return ok }
+	if lang, ok := tl.Accepted(id); !ok || lang != "go" || accepted(id) || accepted("unknown") {
 		t.Fatal("an acceptance counts once, for an issued suggestion only")
 	}
 	if err := tl.Flush(context.Background()); err == nil {
@@ -46,7 +47,7 @@ func TestTallyForgetsOldSuggestions(t *testing.T) {
 	for range maxIssued {
 		tl.Shown("go")
 	}
-	if tl.Accepted(first) {
+	if _, ok := tl.Accepted(first); ok {
 		t.Fatal("a suggestion older than the last maxIssued is forgotten")
 	}
 	if p := tl.Pending(); len(p) != 1 || p[0].Shown != maxIssued+1 {

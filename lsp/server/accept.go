@@ -40,7 +40,13 @@ func (s *Server) accepted(p *protocol.ExecuteCommandParams) (protocol.LSPAny, er
 	if len(p.Arguments) != 1 || json.Unmarshal(p.Arguments[0], &a) != nil || a.ID == "" {
 		return nil, jsonrpc2.NewError(jsonrpc2.InvalidParams, fmt.Sprintf("%s takes one argument {id, language, kind}", complete.AcceptedCommand))
 	}
-	if !s.tally.Accepted(a.ID) {
+	if lang, ok := s.tally.Accepted(a.ID); ok {
+		kind := a.Kind
+		if kind != complete.KindInline && kind != complete.KindItem {
+			kind = "unknown"
+		}
+		s.log.Info("suggestion accepted", "language", lang, "kind", kind)
+	} else {
 		s.log.Debug("acceptance of an unknown or already counted suggestion")
 	}
 	return nil, nil
