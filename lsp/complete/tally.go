@@ -45,12 +45,20 @@ type Tally struct {
 	issued map[string]string // suggestion id → its language
 	order  []string          // issued ids, oldest first
 	counts map[string]*core.SuggestionCount
+	offers map[string]offer // document → its last suggestion offered as an item
+}
+
+// offer is a suggestion that inserts text at byte offset start.
+type offer struct {
+	id    string
+	start int
+	text  string
 }
 
 // NewTally returns a tally that reports through report (nil: counts are
 // kept, never reported).
 func NewTally(report func(context.Context, []core.SuggestionCount) error) *Tally {
-	return &Tally{report: report, issued: map[string]string{}, counts: map[string]*core.SuggestionCount{}}
+	return &Tally{report: report, issued: map[string]string{}, counts: map[string]*core.SuggestionCount{}, offers: map[string]offer{}}
 }
 
 func (t *Tally) count(lang string) *core.SuggestionCount {
@@ -86,6 +94,10 @@ func (t *Tally) Shown(language string) string {
 func (t *Tally) Accepted(id string) (language string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.accepted(id)
+}
+
+func (t *Tally) accepted(id string) (string, bool) {
 	lang, ok := t.issued[id]
 	if !ok {
 		return "", false
@@ -93,6 +105,39 @@ func (t *Tally) Accepted(id string) (language string, ok bool) {
 	delete(t.issued, id)
 	t.count(lang).Accepted++
 	return lang, true
+}
+
+// Offered remembers that the suggestion id, a completion item, inserts
+// text at byte offset start of document uri (replacing its last offer
+// there). Not every editor runs an item's command on acceptance (Neovim
+// 0.7's omnifunc and eglot 1.9 do not): for those, a change of the
+// document that puts the suggestion's text there counts as its acceptance
+// (Changed), once, whoever reports it first.
+func (t *Tally) Offered(uri, id string, start int, text string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.offers[uri] = offer{id: id, start: start, text: text}
+}
+
+// Changed checks the new text of document uri against its last offer and
+// counts it accepted when the text holds the suggestion where it was
+// offered; it returns the suggestion's language when it counted.
+func (t *Tally) Changed(uri, text string) (language string, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o, found := t.offers[uri]
+	if !found || o.start+len(o.text) > len(text) || text[o.start:o.start+len(o.text)] != o.text {
+		return "", false
+	}
+	delete(t.offers, uri)
+	return t.accepted(o.id)
+}
+
+// Forget drops the offer of a closed document.
+func (t *Tally) Forget(uri string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.offers, uri)
 }
 
 // Pending returns the counts not reported yet, by language.

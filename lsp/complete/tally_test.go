@@ -54,3 +54,30 @@ func TestTallyForgetsOldSuggestions(t *testing.T) {
 		t.Fatalf("pending %+v", p)
 	}
 }
+
+func TestTallyCountsAnInsertedOfferOnce(t *testing.T) {
+	tl := NewTally(nil)
+	id := tl.Shown("go")
+	tl.Offered("f.go", id, 4, "return x")
+	if _, ok := tl.Changed("f.go", "abc\nreturn"); ok {
+		t.Fatal("half the suggestion is not its acceptance")
+	}
+	if _, ok := tl.Changed("g.go", "abc\nreturn x"); ok {
+		t.Fatal("another document")
+	}
+	if lang, ok := tl.Changed("f.go", "abc\nreturn x\n}"); !ok || lang != "go" {
+		t.Fatal("the suggestion inserted where offered is accepted")
+	}
+	if _, ok := tl.Accepted(id); ok {
+		t.Fatal("the command after the edit counts nothing more")
+	}
+	id2 := tl.Shown("go")
+	tl.Offered("f.go", id2, 0, "x")
+	tl.Forget("f.go")
+	if _, ok := tl.Changed("f.go", "x"); ok {
+		t.Fatal("a closed document's offer is forgotten")
+	}
+	if p := tl.Pending(); len(p) != 1 || p[0].Shown != 2 || p[0].Accepted != 1 {
+		t.Fatalf("pending %+v", p)
+	}
+}

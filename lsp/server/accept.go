@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.lsp.dev/jsonrpc2"
@@ -15,21 +16,49 @@ import (
 // The acceptance signal. Every suggestion returned (an inline completion,
 // a completion item) counts as shown and carries the command
 // timon.accepted {id, language, kind}, which the editor runs when the
-// user accepts it (VS Code for inline completions and items; clients that
-// ignore an item's command, such as Neovim 0.7's omnifunc, count shown
-// only). The counts, never content, go to ReportSuggestions.
+// user accepts it (VS Code for inline completions and items, nvim-cmp for
+// items). Neovim 0.7's omnifunc and eglot 1.9 ignore an item's command:
+// there, an edit that inserts the item's text where it was offered counts
+// as its acceptance (each suggestion counts once, whichever comes first).
+// The counts, never content, go to ReportSuggestions.
 
 // defaultSuggestionsEvery is how often the counts are reported.
 const defaultSuggestionsEvery = time.Minute
 
 // acceptCommand counts a suggestion shown in language and returns the
-// command its acceptance runs.
-func (s *Server) acceptCommand(language, kind string) protocol.Command {
+// command its acceptance runs, and its id.
+func (s *Server) acceptCommand(language, kind string) (protocol.Command, string) {
 	id := s.tally.Shown(language)
 	return protocol.Command{
 		Title:     "timon: suggestion accepted",
 		Command:   complete.AcceptedCommand,
 		Arguments: []protocol.LSPAny{mustJSON(complete.Acceptance{ID: id, Language: language, Kind: kind})},
+	}, id
+}
+
+// itemCommand is acceptCommand for a completion item inserting newText
+// at byte offset start of document uri, whose text before had not: an
+// edit that inserts it counts as its acceptance too, for the editors that
+// do not run an item's command.
+func (s *Server) itemCommand(uri, language, text string, start int, newText string) protocol.Command {
+	cmd, id := s.acceptCommand(language, complete.KindItem)
+	if !strings.HasPrefix(text[start:], newText) {
+		s.tally.Offered(uri, id, start, newText)
+	}
+	return cmd
+}
+
+// inlineCommand is acceptCommand for an inline completion.
+func (s *Server) inlineCommand(language string) protocol.Command {
+	cmd, _ := s.acceptCommand(language, complete.KindInline)
+	return cmd
+}
+
+// suggestionChanged counts the acceptance of the suggestion offered in
+// document uri when its new text holds it (see complete.Tally.Offered).
+func (s *Server) suggestionChanged(uri, text string) {
+	if lang, ok := s.tally.Changed(uri, text); ok {
+		s.log.Info("suggestion accepted", "language", lang, "kind", "edit")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.lsp.dev/protocol"
+	"go.lsp.dev/uri"
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
@@ -127,48 +128,75 @@ func TestInlineSuggestionsShownAndAcceptedAreCounted(t *testing.T) {
 }
 
 // Clients without inline completion get the command on the completion
-// item (Neovim with nvim-cmp and eglot run it on acceptance; 0.7's
-// omnifunc does not, and only shown is counted there); counts are also
-// reported periodically.
-func TestCompletionItemCarriesTheAcceptanceCommand(t *testing.T) {
-	for _, caps := range []string{lsptest.Neovim07, lsptest.Eglot19} {
-		s, c := startCounted(t, caps, 20*time.Millisecond)
-		ctx := ctxT(t)
-		u := s.file("paper.tex")
-		doc := "\\section{Intro}\nWe show that"
-		s.c.Open(u, "latex", doc+"\n")
-		s.fake.Enqueue(fakellm.Reply{Text: " the bound holds."})
-		var list protocol.CompletionList
-		if err := s.c.Call(ctx, "textDocument/completion", completionParams(u, s.c.Pos(u, len(doc)), 1), &list); err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Items) != 1 {
-			t.Fatalf("items %+v", list)
-		}
-		a := acceptance(t, list.Items[0].Command)
-		if a.Language != "latex" || a.Kind != complete.KindItem {
-			t.Fatalf("acceptance %+v", a)
-		}
-		accept(t, s, list.Items[0].Command)
-		// The periodic reports (the shown one may come before the
-		// acceptance) add up to the session's counts.
-		var sum core.SuggestionCount
-		for sum.Accepted == 0 {
-			select {
-			case got := <-c.reports:
-				for _, g := range got {
-					if g.Language != "latex" {
-						t.Fatalf("reported %+v", got)
-					}
-					sum.Shown += g.Shown
-					sum.Accepted += g.Accepted
+// item. nvim-cmp runs it on acceptance; Neovim 0.7's omnifunc and eglot
+// 1.9 do not, and there the edit that inserts the item's text counts as
+// its acceptance. Either way a suggestion counts once, and one the user
+// did not take is not counted; counts are also reported periodically.
+func TestCompletionItemAcceptance(t *testing.T) {
+	for _, tc := range []struct {
+		name, caps string
+		runCommand bool // after applying the edit, as nvim-cmp does
+	}{
+		{"neovim 0.7 omnifunc", lsptest.Neovim07, false},
+		{"eglot 1.9", lsptest.Eglot19, false},
+		{"nvim-cmp", lsptest.Neovim07, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := startCounted(t, tc.caps, 20*time.Millisecond)
+			ctx := ctxT(t)
+			u := s.file("paper.tex")
+			doc := "\\section{Intro}\nWe show that"
+			s.c.Open(u, "latex", doc+"\n")
+			complete1 := func(reply string) protocol.CompletionItem {
+				t.Helper()
+				s.fake.Enqueue(fakellm.Reply{Text: reply})
+				var list protocol.CompletionList
+				end := strings.Index(s.c.Text(u), "that") + len("that")
+				if err := s.c.Call(ctx, "textDocument/completion", completionParams(u, s.c.Pos(u, end), 1), &list); err != nil {
+					t.Fatal(err)
 				}
-			case <-ctx.Done():
-				t.Fatal("no periodic report")
+				if len(list.Items) != 1 {
+					t.Fatalf("items %+v", list)
+				}
+				return list.Items[0]
 			}
-		}
-		if st := c.stats(t); st.Total.Shown != 1 || st.Total.Accepted != 1 || st.Total.AcceptanceRate != 1 {
-			t.Fatalf("stats %+v", st.Total)
-		}
+			// Offered, not taken: the user types something else.
+			item := complete1(" the bound holds.")
+			if a := acceptance(t, item.Command); a.Language != "latex" || a.Kind != complete.KindItem {
+				t.Fatalf("acceptance %+v", a)
+			}
+			end := strings.Index(s.c.Text(u), "that") + len("that")
+			s.c.Replace(u, end, end, " it")
+			s.c.Replace(u, end+3, end+3, " fails")
+
+			// Offered and taken.
+			s.c.Replace(u, end, end+len(" it fails"), "")
+			item = complete1(" the bound holds.")
+			te := item.TextEdit.(*protocol.TextEdit)
+			if err := s.c.Apply(protocol.WorkspaceEdit{Changes: map[uri.URI][]protocol.TextEdit{uri.URI(u): {*te}}}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.runCommand {
+				accept(t, s, item.Command)
+			}
+			var sum core.SuggestionCount
+			for sum.Accepted == 0 || sum.Shown < 2 {
+				select {
+				case got := <-c.reports:
+					for _, g := range got {
+						sum.Shown += g.Shown
+						sum.Accepted += g.Accepted
+					}
+				case <-ctx.Done():
+					t.Fatalf("no periodic report with the acceptance; so far %+v", sum)
+				}
+			}
+			if err := s.c.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st := c.stats(t); st.Total.Shown != 2 || st.Total.Accepted != 1 || st.ByLanguage["latex"] == nil {
+				t.Fatalf("stats %+v", st.Total)
+			}
+		})
 	}
 }

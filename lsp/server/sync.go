@@ -37,6 +37,7 @@ func (s *Server) DidChange(ctx context.Context, p *protocol.DidChangeTextDocumen
 		return err
 	}
 	s.comp.Keystroke(u, d.Version)
+	s.suggestionChanged(u, d.Text)
 	return nil
 }
 
@@ -45,6 +46,7 @@ func (s *Server) DidClose(ctx context.Context, p *protocol.DidCloseTextDocumentP
 	u := string(p.TextDocument.URI)
 	s.docs.Close(u)
 	s.comp.Forget(u)
+	s.tally.Forget(u)
 	s.mu.Lock()
 	delete(s.skipped, u)
 	s.mu.Unlock()
