@@ -4,8 +4,9 @@
 // the end of a line and waits for the inline suggestion (ghost text),
 // accepts it with Tab and saves; opens paper.tex, puts the cursor in a
 // paragraph, opens the code actions menu (Ctrl+.), picks the action by its
-// title, checks that the refactor preview appears and that nothing changed
-// before its Apply is clicked, applies it and saves. The Go test checks
+// title, checks that the refactor preview appears with the change unticked
+// (it needs confirmation) and that nothing changed before the user ticks it
+// and clicks Apply, applies it and saves. The Go test checks
 // the files. Prints one JSON line
 // {"ghost": "...", "actions": [...], "previewed": true} on success; on failure prints
 // "FAIL: why", leaves screenshots in TIMON_TEST_ARTIFACTS and exits 1.
@@ -173,7 +174,22 @@ try {
     }
   }
   result.previewed = true;
-  step('apply the preview');
+  // An edit that needs confirmation starts unticked in the preview: the
+  // user ticks it (here the file, with all its edits), then applies.
+  step('tick the change and apply the preview');
+  const fileRow = preview.locator('.monaco-list-row', { hasText: 'paper.tex' }).first();
+  const box = fileRow.locator('[role="checkbox"], .monaco-checkbox, input[type="checkbox"]').first();
+  const isTicked = () => box.evaluate((e) => e.getAttribute('aria-checked') === 'true' || e.checked === true || e.classList.contains('checked'));
+  if (await isTicked()) throw new Error('the rewrite was ticked in the preview before the user ticked it: it does not need confirmation');
+  await box.click();
+  for (const deadline = Date.now() + 10000; !(await isTicked()); ) {
+    if (Date.now() > deadline) throw new Error('the change could not be ticked in the refactor preview');
+    await page.waitForTimeout(100);
+  }
+  await screenshot('refactor-preview-ticked');
+  if (await page.locator('.tab.dirty[aria-label*="paper.tex"]').count() > 0) {
+    throw new Error('paper.tex was changed before the preview was applied');
+  }
   await preview.locator('.buttons .monaco-button', { hasText: 'Apply' }).first().click();
   await page.locator('.bulk-edit-panel[data-state="data"]').filter({ visible: true }).waitFor({ state: 'detached', timeout: 10000 })
     .catch(() => page.locator('.bulk-edit-panel[data-state="data"]').filter({ visible: true }).waitFor({ state: 'hidden', timeout: 1000 }));
