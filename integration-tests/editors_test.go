@@ -322,6 +322,11 @@ func TestEditorNeovim(t *testing.T) {
 		t.Errorf("Neovim's code action menu did not list %q", editorAction)
 	}
 	p.check(t, editorGoDone)
+	// Neovim 0.7 runs no command of an inserted item: the server counted
+	// the suggestion accepted from the edit that inserted it.
+	if l := editorRead(t, filepath.Join(p.home, ".cache", "nvim", "lsp.log")); !strings.Contains(l, `suggestion accepted`) {
+		t.Error("the inserted suggestion was not counted accepted (no \"suggestion accepted\" in the server's log)")
+	}
 }
 
 // TestEditorEmacs drives eglot. Emacs 28's jsonrpc leaves a message
