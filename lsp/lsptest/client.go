@@ -4,7 +4,9 @@
 // (VS Code, Neovim 0.7, Emacs eglot 1.9, a UTF-8 client), documents kept on
 // the client side and changed incrementally, server requests answered
 // (workspace/applyEdit applied to the client's copy and followed by
-// didChange, window/workDoneProgress/create accepted), and notifications
+// didChange, annotated edits included, an edit needing confirmation
+// declined on request as a discarded VS Code preview;
+// window/workDoneProgress/create accepted), and notifications
 // recorded (window/showMessage, window/logMessage, $/progress). It also
 // builds the governed engine of local mode on fakellm (Engine). It works
 // on any io.ReadWriteCloser: an in-process server or the timon binary's
