@@ -322,6 +322,11 @@ func TestEditorNeovim(t *testing.T) {
 		t.Errorf("Neovim's code action menu did not list %q", editorAction)
 	}
 	p.check(t, editorGoDone)
+	// Neovim 0.7 runs no command of an inserted item: the server counted
+	// the suggestion accepted from the edit that inserted it.
+	if l := editorRead(t, filepath.Join(p.home, ".cache", "nvim", "lsp.log")); !strings.Contains(l, `suggestion accepted`) {
+		t.Error("the inserted suggestion was not counted accepted (no \"suggestion accepted\" in the server's log)")
+	}
 }
 
 // TestEditorEmacs drives eglot. Emacs 28's jsonrpc leaves a message
@@ -476,8 +481,9 @@ func TestEditorVSCode(t *testing.T) {
 		t.Logf("code-server:\n%s", serverLog.String())
 	}
 	var result struct {
-		Ghost   string   `json:"ghost"`
-		Actions []string `json:"actions"`
+		Ghost     string   `json:"ghost"`
+		Actions   []string `json:"actions"`
+		Previewed bool     `json:"previewed"`
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &result); err != nil {
@@ -486,6 +492,9 @@ func TestEditorVSCode(t *testing.T) {
 	t.Logf("ghost text %q; code actions %q", result.Ghost, result.Actions)
 	if !strings.Contains(result.Ghost, "return a + b") {
 		t.Errorf("the ghost text was %q, want the suggested body", result.Ghost)
+	}
+	if !result.Previewed {
+		t.Error("the rewrite was not shown in the refactor preview before it was applied")
 	}
 	p.check(t, editorGoDone)
 	// The server that answered is the binary inside the installed package.
@@ -502,6 +511,14 @@ func TestEditorVSCode(t *testing.T) {
 	command, _, _ := strings.Cut(started, " lsp")
 	if ok, _ := filepath.Match(bundled, command); !ok {
 		t.Errorf("the extension started %q, want the bundled %s", started, bundled)
+	}
+	// Accepting the ghost text ran the suggestion's timon.accepted.
+	accepted := false
+	for _, l := range logs {
+		accepted = accepted || strings.Contains(editorRead(t, l), "suggestion accepted")
+	}
+	if !accepted {
+		t.Error("accepting the ghost text did not run timon.accepted (no \"suggestion accepted\" in the server's log)")
 	}
 }
 

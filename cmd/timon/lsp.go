@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/remote"
 	"timon.dev/timon/lsp/server"
@@ -61,7 +62,10 @@ func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 				log.Warn("the hub does not answer yet; requests will fail until it does", "err", err)
 			}
 		}()
-		return runLSP(ctx, cfg, asst, p, close, stdin, stdout, log)
+		report := func(ctx context.Context, counts []core.SuggestionCount) error {
+			return c.SendSuggestions(ctx, core.IntegrationLSP, counts)
+		}
+		return runLSP(ctx, cfg, asst, p, close, report, stdin, stdout, log)
 	}
 
 	if cfg, err = loadLocalLSPConfig(*path); err != nil {
@@ -83,11 +87,20 @@ func cmdLSP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if p.UserID == "" {
 		p.UserID = osUser()
 	}
-	return runLSP(ctx, cfg, h.engine, p, close, stdin, stdout, log)
+	sugg, err := audit.OpenSuggestions(ctx, h.store)
+	if err != nil {
+		return err
+	}
+	report := func(ctx context.Context, counts []core.SuggestionCount) error {
+		return sugg.Add(ctx, p, time.Now(), counts)
+	}
+	return runLSP(ctx, cfg, h.engine, p, close, report, stdin, stdout, log)
 }
 
+// runLSP serves one editor; report receives the counts of suggestions
+// shown and accepted (the local counters, or the hub).
 func runLSP(ctx context.Context, cfg *config.Config, a core.Assistant, p core.Principal, closeHub func() error,
-	stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
+	report func(context.Context, []core.SuggestionCount) error, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
 	lo, hi := cfg.LSP.DebounceRange()
 	mode := "local"
 	if cfg.LSP.Remote() {
@@ -105,6 +118,7 @@ func runLSP(ctx context.Context, cfg *config.Config, a core.Assistant, p core.Pr
 		PrefixTokens: cfg.LSP.MaxPrefixTokens, SuffixTokens: cfg.LSP.MaxSuffixTokens,
 		CompletionMaxTokens: cfg.LSP.CompletionMaxTokens, Debounce: lo, MaxDebounce: hi,
 		ProseCompletion: cfg.LSP.ProseCompletion, Ignore: cfg.LSP.Ignore, Glossary: glossaryTerms(cfg.LSP.Glossary),
+		PlainRewrites: !cfg.LSP.Previews(), ReportSuggestions: report,
 		OnShutdown: func(context.Context) error { return closeHub() },
 		Version:    version, Logger: log,
 	})

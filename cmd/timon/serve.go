@@ -115,8 +115,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}()
 	}
 
+	sugg, err := audit.OpenSuggestions(ctx, h.store)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Options{
-		Assistant: h.engine, Store: h.store, Journal: h.journal, Ready: ready, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Assistant: h.engine, Store: h.store, Journal: h.journal, Suggestions: sugg, Ready: ready, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		BodyTimeout: time.Duration(cfg.Server.BodyTimeout),
 		AdminGroup:  cfg.Server.AdminGroup, Models: models, Mounts: mounts, Off: offRoutes(cfg, mounts), Logger: log,
 	})

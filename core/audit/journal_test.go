@@ -166,9 +166,11 @@ func TestCheckpointsByCountAndInterval(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// A slow append may let the interval sign 12 or 13 first: what
+		// matters is that the tail gets signed without a count or a Close.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if cps, _ = Checkpoints(ctx, st); len(cps) == 4 && cps[3].Seq == 14 {
+			if cps, _ = Checkpoints(ctx, st); len(cps) >= 4 && cps[len(cps)-1].Seq == 14 {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -176,8 +178,9 @@ func TestCheckpointsByCountAndInterval(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		signed := len(cps)
 		j.Close()
-		if cps, _ = Checkpoints(ctx, st); len(cps) != 4 {
+		if cps, _ = Checkpoints(ctx, st); len(cps) != signed {
 			t.Fatalf("Close must not checkpoint an already checkpointed tail: %+v", cps)
 		}
 		for _, c := range cps {
@@ -190,11 +193,11 @@ func TestCheckpointsByCountAndInterval(t *testing.T) {
 			t.Fatal(err)
 		}
 		ext, err := ReadCheckpoints(&buf)
-		if err != nil || len(ext) != 4 || ext[1].Seq != 10 {
+		if err != nil || len(ext) != signed || ext[1].Seq != 10 {
 			t.Fatalf("exported checkpoints %+v %v", ext, err)
 		}
 		r, err := VerifyWithCheckpoints(ctx, st, testPub(), ext)
-		if err != nil || !r.OK || r.Checkpoints != 8 || r.LastCheckpoint != 14 {
+		if err != nil || !r.OK || r.Checkpoints != int64(2*signed) || r.LastCheckpoint != 14 {
 			t.Fatalf("verify with exported checkpoints: %+v %v", r, err)
 		}
 	})

@@ -52,6 +52,13 @@ type LSP struct {
 	// only when explicitly invoked.
 	ProseCompletion bool `yaml:"prose_completion"`
 
+	// PreviewRewrites makes a rewrite's edit ask for confirmation where
+	// the editor supports it (LSP change annotations: VS Code shows its
+	// refactor preview, and nothing changes until the user applies it);
+	// editors without that support apply rewrites as before. Zero means
+	// true.
+	PreviewRewrites *bool `yaml:"preview_rewrites"`
+
 	// Ignore adds gitignore-style patterns, relative to the workspace root,
 	// to .timonignore and the default secret files (.env, *.pem, *.key,
 	// id_rsa…): files matching them are never sent.
@@ -89,6 +96,10 @@ type GlossaryEntry struct {
 
 // Remote reports whether timon lsp runs in remote mode.
 func (c *LSP) Remote() bool { return c.HubURL != "" }
+
+// Previews reports whether rewrites ask for confirmation where the
+// editor can preview them (lsp.preview_rewrites, default true).
+func (c *LSP) Previews() bool { return c.PreviewRewrites == nil || *c.PreviewRewrites }
 
 // DebounceRange is the adaptive debounce's bounds.
 func (c *LSP) DebounceRange() (lo, hi time.Duration) {

@@ -29,6 +29,16 @@ func TestLSPDefaults(t *testing.T) {
 		l.MaxSuffixTokens != 600 || l.TokenEnv != EnvToken || l.LogLevel != "warn" {
 		t.Fatalf("defaults %+v", l)
 	}
+	if !l.Previews() {
+		t.Fatal("rewrites are previewed by default")
+	}
+	cfg, err = Parse("t.yaml", []byte(lspProviders+"lsp:\n  preview_rewrites: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LSP.Previews() {
+		t.Fatal("preview_rewrites: false turns the preview off")
+	}
 }
 
 func TestLSPValidationNamesTheLine(t *testing.T) {

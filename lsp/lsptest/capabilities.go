@@ -4,12 +4,15 @@ package lsptest
 // matters to timon lsp), for Initialize.
 const (
 	// VSCode (1.139, vscode-languageclient 9): inline completion, code
-	// action resolve of edits, server-initiated progress, versioned edits,
-	// UTF-16 positions only.
+	// action resolve of edits, server-initiated progress, versioned edits
+	// with change annotations (an edit needing confirmation opens the
+	// refactor preview), UTF-16 positions only.
 	VSCode = `{
   "general": {"positionEncodings": ["utf-16"]},
   "window": {"workDoneProgress": true, "showMessage": {"messageActionItem": {"additionalPropertiesSupport": true}}, "showDocument": {"support": true}},
-  "workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true}, "workspaceFolders": true, "configuration": true,
+  "workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true, "resourceOperations": ["create", "rename", "delete"],
+      "failureHandling": "textOnlyTransactional", "normalizesLineEndings": true, "changeAnnotationSupport": {"groupsOnLabel": true}},
+    "workspaceFolders": true, "configuration": true,
     "executeCommand": {"dynamicRegistration": true}},
   "textDocument": {
     "synchronization": {"dynamicRegistration": true, "didSave": true},

@@ -4,7 +4,9 @@
 // (VS Code, Neovim 0.7, Emacs eglot 1.9, a UTF-8 client), documents kept on
 // the client side and changed incrementally, server requests answered
 // (workspace/applyEdit applied to the client's copy and followed by
-// didChange, window/workDoneProgress/create accepted), and notifications
+// didChange, annotated edits included, an edit needing confirmation
+// declined on request as a discarded VS Code preview;
+// window/workDoneProgress/create accepted), and notifications
 // recorded (window/showMessage, window/logMessage, $/progress,
 // textDocument/publishDiagnostics). It also builds the governed engine of
 // local mode on fakellm (Engine). It works on any io.ReadWriteCloser: an
@@ -73,6 +75,7 @@ type Client struct {
 	regs     []protocol.Registration                      // client/registerCapability
 	stray    []RPCError                                   // error answers to no request of ours (id null)
 	refuse   bool                                         // answer applyEdit with applied: false
+	decline  bool                                         // decline the preview of edits that need confirmation
 	changed  chan struct{}
 	closed   chan struct{}
 	readErr  error
@@ -241,9 +244,13 @@ func (c *Client) serve(m *wire) {
 		c.mu.Lock()
 		c.applied = append(c.applied, p)
 		refuse := c.refuse
+		declined := c.decline && NeedsConfirmation(p.Edit)
 		c.mu.Unlock()
 		res := map[string]any{"applied": false, "failureReason": "refused by the test"}
-		if !refuse {
+		if declined {
+			// VS Code answers a preview the user discarded without a reason.
+			res = map[string]any{"applied": false}
+		} else if !refuse {
 			if err := c.Apply(p.Edit); err != nil {
 				res["failureReason"] = err.Error()
 			} else {
@@ -529,11 +536,17 @@ func (c *Client) Apply(e protocol.WorkspaceEdit) error {
 		}
 		de := &docEdits{version: tde.TextDocument.Version}
 		for _, el := range tde.Edits {
-			te, ok := el.(*protocol.TextEdit)
-			if !ok {
+			switch te := el.(type) {
+			case *protocol.TextEdit:
+				de.edits = append(de.edits, *te)
+			case *protocol.AnnotatedTextEdit:
+				if _, ok := e.ChangeAnnotations[te.AnnotationID]; !ok {
+					return fmt.Errorf("lsptest: edit annotated %q, which the workspace edit does not define", te.AnnotationID)
+				}
+				de.edits = append(de.edits, te.TextEdit)
+			default:
 				return fmt.Errorf("lsptest: unsupported edit %T", el)
 			}
-			de.edits = append(de.edits, *te)
 		}
 		byDoc[string(tde.TextDocument.URI)] = de
 	}
@@ -593,13 +606,58 @@ func EditsFor(e protocol.WorkspaceEdit, uri string) []protocol.TextEdit {
 	for _, dc := range e.DocumentChanges {
 		if tde, ok := dc.(*protocol.TextDocumentEdit); ok && string(tde.TextDocument.URI) == uri {
 			for _, el := range tde.Edits {
-				if te, ok := el.(*protocol.TextEdit); ok {
+				switch te := el.(type) {
+				case *protocol.TextEdit:
 					out = append(out, *te)
+				case *protocol.AnnotatedTextEdit:
+					out = append(out, te.TextEdit)
 				}
 			}
 		}
 	}
 	return out
+}
+
+// NeedsConfirmation reports whether an edit of e carries a change
+// annotation that needs confirmation: VS Code then shows its refactor
+// preview and changes nothing until the user applies it.
+func NeedsConfirmation(e protocol.WorkspaceEdit) bool {
+	for _, a := range Annotations(e) {
+		if a.NeedsConfirmation != nil && *a.NeedsConfirmation {
+			return true
+		}
+	}
+	return false
+}
+
+// Annotations returns the change annotations the edits of e refer to.
+func Annotations(e protocol.WorkspaceEdit) []protocol.ChangeAnnotation {
+	var out []protocol.ChangeAnnotation
+	seen := map[protocol.ChangeAnnotationIdentifier]bool{}
+	for _, dc := range e.DocumentChanges {
+		tde, ok := dc.(*protocol.TextDocumentEdit)
+		if !ok {
+			continue
+		}
+		for _, el := range tde.Edits {
+			if te, ok := el.(*protocol.AnnotatedTextEdit); ok && !seen[te.AnnotationID] {
+				seen[te.AnnotationID] = true
+				if a, ok := e.ChangeAnnotations[te.AnnotationID]; ok {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// DeclinePreviews makes the client answer workspace/applyEdit with
+// applied: false, as VS Code does when the user discards the refactor
+// preview, for edits that need confirmation.
+func (c *Client) DeclinePreviews(decline bool) {
+	c.mu.Lock()
+	c.decline = decline
+	c.mu.Unlock()
 }
 
 // RefuseEdits makes the client answer workspace/applyEdit with applied:

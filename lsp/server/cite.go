@@ -513,5 +513,5 @@ func (s *Server) performCite(ctx context.Context, args Args, d *document.Doc, st
 	if cur == nil || len(cur.Text) < off || cur.Text[:off] != d.Text[:off] {
 		return nil, nil, errChanged
 	}
-	return s.workspaceEdit(cur, []actions.Edit{{Start: off, End: off, NewText: cite.Citation(d.Text, off, keys)}}), resp, nil
+	return s.workspaceEdit(cur, []actions.Edit{{Start: off, End: off, NewText: cite.Citation(d.Text, off, keys)}}, nil), resp, nil
 }

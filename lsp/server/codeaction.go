@@ -14,6 +14,7 @@ import (
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/lsp/actions"
+	"timon.dev/timon/lsp/complete"
 	"timon.dev/timon/lsp/document"
 )
 
@@ -125,6 +126,9 @@ func (s *Server) CodeActionResolve(ctx context.Context, a *protocol.CodeAction) 
 // up on a request after 10 seconds); the edit follows as
 // workspace/applyEdit, an explanation as window/showMessage.
 func (s *Server) ExecuteCommand(ctx context.Context, p *protocol.ExecuteCommandParams) (protocol.LSPAny, error) {
+	if p.Command == complete.AcceptedCommand {
+		return s.accepted(p)
+	}
 	spec, ok := actions.ByCommand(p.Command)
 	if !ok {
 		return nil, jsonrpc2.NewError(jsonrpc2.InvalidParams, fmt.Sprintf("unknown command %q", p.Command))
@@ -244,12 +248,19 @@ func (s *Server) perform(ctx context.Context, spec actions.Spec, args Args) (*pr
 	if cur == nil || len(cur.Text) < end || cur.Text[:end] != d.Text[:end] {
 		return nil, nil, errChanged
 	}
-	return s.workspaceEdit(cur, edits), resp, nil
+	var note *protocol.ChangeAnnotation
+	if s.previewing() {
+		n := rewriteNote(spec, d.Text[start:end], resp.Redactions)
+		note = &n
+	}
+	return s.workspaceEdit(cur, edits, note), resp, nil
 }
 
 // workspaceEdit makes one WorkspaceEdit of edits on d: versioned when the
-// client supports it, so that an editor refuses it on a changed buffer.
-func (s *Server) workspaceEdit(d *document.Doc, edits []actions.Edit) *protocol.WorkspaceEdit {
+// client supports it, so that an editor refuses it on a changed buffer,
+// and with every edit under the change annotation note when there is one
+// (previewed rewrites: only with versioned edits).
+func (s *Server) workspaceEdit(d *document.Doc, edits []actions.Edit, note *protocol.ChangeAnnotation) *protocol.WorkspaceEdit {
 	tes := make([]protocol.TextEdit, len(edits))
 	for i, e := range edits {
 		tes[i] = protocol.TextEdit{Range: d.Range(e.Start, e.End, s.caps.enc), NewText: e.NewText}
@@ -257,15 +268,23 @@ func (s *Server) workspaceEdit(d *document.Doc, edits []actions.Edit) *protocol.
 	if s.caps.documentChanges {
 		elems := make([]protocol.TextDocumentEditElement, len(tes))
 		for i := range tes {
-			elems[i] = &tes[i]
+			if note != nil {
+				elems[i] = &protocol.AnnotatedTextEdit{TextEdit: tes[i], AnnotationID: RewriteAnnotation}
+			} else {
+				elems[i] = &tes[i]
+			}
 		}
 		v := d.Version
-		return &protocol.WorkspaceEdit{DocumentChanges: []protocol.DocumentChange{&protocol.TextDocumentEdit{
+		we := &protocol.WorkspaceEdit{DocumentChanges: []protocol.DocumentChange{&protocol.TextDocumentEdit{
 			TextDocument: protocol.OptionalVersionedTextDocumentIdentifier{
 				TextDocumentIdentifier: protocol.TextDocumentIdentifier{URI: uri.URI(d.URI)}, Version: &v,
 			},
 			Edits: elems,
 		}}}
+		if note != nil {
+			we.ChangeAnnotations = map[protocol.ChangeAnnotationIdentifier]protocol.ChangeAnnotation{RewriteAnnotation: *note}
+		}
+		return we
 	}
 	return &protocol.WorkspaceEdit{Changes: map[uri.URI][]protocol.TextEdit{uri.URI(d.URI): tes}}
 }

@@ -56,6 +56,7 @@ func (s *Server) Completion(ctx context.Context, p *protocol.CompletionParams) (
 		InsertTextFormat: protocol.InsertTextFormatPlainText,
 		InsertTextMode:   protocol.InsertTextModeAsIs, // the suggestion is already indented
 		TextEdit:         &protocol.TextEdit{Range: d.Range(ws, off, s.caps.enc), NewText: newText},
+		Command:          s.itemCommand(d.URI, d.Language, d.Text, ws, newText),
 	}
 	return &protocol.CompletionList{IsIncomplete: true, Items: []protocol.CompletionItem{item}}, nil
 }
@@ -72,7 +73,7 @@ func (s *Server) InlineCompletion(ctx context.Context, p *protocol.InlineComplet
 	}
 	r := d.Range(off, off, s.caps.enc)
 	return &protocol.InlineCompletionList{Items: []protocol.InlineCompletionItem{{
-		InsertText: protocol.String(text), Range: &r,
+		InsertText: protocol.String(text), Range: &r, Command: s.inlineCommand(d.Language),
 	}}}, nil
 }
 

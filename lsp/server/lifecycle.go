@@ -10,6 +10,7 @@ import (
 	"go.lsp.dev/uri"
 
 	"timon.dev/timon/lsp/actions"
+	"timon.dev/timon/lsp/complete"
 	"timon.dev/timon/lsp/document"
 	"timon.dev/timon/lsp/ignore"
 )
@@ -39,6 +40,9 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 		}
 		if w := ws.DidChangeWatchedFiles; w != nil && w.DynamicRegistration != nil {
 			s.caps.watchFiles = *w.DynamicRegistration
+		}
+		if we := ws.WorkspaceEdit; we != nil {
+			s.caps.annotations = we.ChangeAnnotationSupport != nil
 		}
 	}
 
@@ -75,6 +79,7 @@ func (s *Server) Initialize(ctx context.Context, p *protocol.InitializeParams) (
 			kinds = append(kinds, k)
 		}
 	}
+	commands = append(commands, complete.AcceptedCommand)
 	resolve := s.caps.resolveEdit
 	change := protocol.TextDocumentSyncKindIncremental
 	caps := protocol.ServerCapabilities{
@@ -138,6 +143,7 @@ func (s *Server) DidChangeWorkspaceFolders(ctx context.Context, p *protocol.DidC
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown.Store(true)
 	s.stop(3 * time.Second)
+	s.flushSuggestions(ctx)
 	if s.o.OnShutdown != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

@@ -57,6 +57,17 @@ type Options struct {
 	// lsp.glossary; source French, target English), followed before the
 	// project's .timon/glossary.tsv.
 	Glossary []core.GlossaryTerm
+	// PlainRewrites sends rewrites as plain edits even to clients that
+	// could preview them (lsp.preview_rewrites: false); by default a
+	// rewrite's edits carry a change annotation that needs confirmation
+	// where the client supports change annotations.
+	PlainRewrites bool
+
+	// ReportSuggestions receives the counts of completion suggestions
+	// shown and accepted (by language, no content) every SuggestionsEvery
+	// (zero: a minute) and at shutdown; nil keeps them in the session.
+	ReportSuggestions func(ctx context.Context, counts []core.SuggestionCount) error
+	SuggestionsEvery  time.Duration
 
 	// OnShutdown runs when the client asks the server to shut down,
 	// before it answers: the place to flush the journal, since some
@@ -83,6 +94,7 @@ type Server struct {
 	comp   *complete.Completer
 	latex  *latexProject // the writer's definitions and glossary (latexctx.go)
 	cites  *citeState    // the project's bibliographies (cite.go)
+	tally  *complete.Tally
 
 	work     context.Context // ends at shutdown or exit: all model calls stop
 	stopWork context.CancelFunc
@@ -119,6 +131,7 @@ type capabilities struct {
 	applyEdit        bool // workspace/applyEdit
 	watchFiles       bool // workspace/didChangeWatchedFiles, registered dynamically
 	dynCompletion    bool // textDocument/completion may be registered dynamically
+	annotations      bool // change annotations in a WorkspaceEdit
 }
 
 // Serve runs a session over rwc (stdin and stdout for timon lsp) until the
@@ -159,6 +172,7 @@ func New(o Options) (*Server, error) {
 		PrefixTokens: o.PrefixTokens, SuffixTokens: o.SuffixTokens, MaxTokens: o.CompletionMaxTokens,
 		Debounce: o.Debounce, MaxDebounce: o.MaxDebounce, ProseAuto: o.ProseCompletion, Logger: o.Logger,
 	})
+	s.tally = complete.NewTally(o.ReportSuggestions)
 	return s, nil
 }
 
@@ -172,6 +186,7 @@ func (s *Server) Serve(ctx context.Context, rwc io.ReadWriteCloser) error {
 	s.client = protocol.ClientDispatcher(s.conn)
 	handler := s.dispatch(protocol.ServerHandler(s, jsonrpc2.MethodNotFoundHandler))
 	s.conn.Go(connCtx, handler)
+	go s.reportSuggestions(s.work)
 	select {
 	case <-s.exited:
 	case <-s.conn.Done():
@@ -187,6 +202,7 @@ func (s *Server) Serve(ctx context.Context, rwc io.ReadWriteCloser) error {
 		// A client that keeps the pipe open without reading: leave.
 	}
 	if !s.shutdown.Load() {
+		s.flushSuggestions(context.Background())
 		if s.o.OnShutdown != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

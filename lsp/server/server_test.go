@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -62,6 +63,11 @@ type setup struct {
 	moderation *policy.Moderation
 	// glossary is the institution's (server.Options.Glossary).
 	glossary []core.GlossaryTerm
+	// plainRewrites and report: server.Options' PlainRewrites and
+	// ReportSuggestions.
+	plainRewrites bool
+	report        func(context.Context, []core.SuggestionCount) error
+	reportEvery   time.Duration
 }
 
 func start(t *testing.T, s setup) *session {
@@ -83,6 +89,7 @@ func start(t *testing.T, s setup) *session {
 		done <- server.Serve(ctx, srvConn, server.Options{
 			Assistant: local.Engine, Principal: s.principal, Debounce: s.debounce, MaxDebounce: 2 * s.debounce,
 			Ignore: s.ignore, Glossary: s.glossary, Version: "test", Logger: slog.New(actionLog{actionsDone}),
+			PlainRewrites: s.plainRewrites, ReportSuggestions: s.report, SuggestionsEvery: s.reportEvery,
 		})
 	}()
 	t.Cleanup(func() {
@@ -157,7 +164,7 @@ func TestInitializeFollowsClientCapabilities(t *testing.T) {
 			if caps.PositionEncoding != tc.enc {
 				t.Errorf("encoding %q", caps.PositionEncoding)
 			}
-			if len(caps.ExecuteCommandProvider.Commands) != 10 || res.ServerInfo.Name != "timon" {
+			if len(caps.ExecuteCommandProvider.Commands) != 11 || !slices.Contains(caps.ExecuteCommandProvider.Commands, "timon.accepted") || !slices.Contains(caps.ExecuteCommandProvider.Commands, "timon.cite") || res.ServerInfo.Name != "timon" {
 				t.Errorf("commands %v, server %+v", caps.ExecuteCommandProvider.Commands, res.ServerInfo)
 			}
 			sync, ok := caps.TextDocumentSync.(*protocol.TextDocumentSyncOptions)
@@ -386,9 +393,8 @@ func TestLaTeXCodeActionResolvedLazily(t *testing.T) {
 	if resolved.Edit == nil || len(resolved.Edit.DocumentChanges) != 1 {
 		t.Fatalf("resolved %+v", resolved)
 	}
-	tde := resolved.Edit.DocumentChanges[0].(*protocol.TextDocumentEdit)
-	if len(tde.Edits) != 1 || tde.Edits[0].(*protocol.TextEdit).NewText != "The" {
-		t.Fatalf("a minimal edit expected: %+v", tde.Edits)
+	if edits := lsptest.EditsFor(*resolved.Edit, u); len(edits) != 1 || edits[0].NewText != "The" {
+		t.Fatalf("a minimal edit expected: %+v", edits)
 	}
 	if err := s.c.Apply(*resolved.Edit); err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ func (s *Server) DidChange(ctx context.Context, p *protocol.DidChangeTextDocumen
 	}
 	s.comp.Keystroke(u, d.Version)
 	s.citeChanged(d)
+	s.suggestionChanged(u, d.Text)
 	return nil
 }
 
@@ -48,6 +49,7 @@ func (s *Server) DidClose(ctx context.Context, p *protocol.DidCloseTextDocumentP
 	s.docs.Close(u)
 	s.comp.Forget(u)
 	s.clearCiteDiagnostics(u)
+	s.tally.Forget(u)
 	s.mu.Lock()
 	delete(s.skipped, u)
 	s.mu.Unlock()

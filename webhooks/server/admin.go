@@ -22,7 +22,9 @@ import (
 //	GET /admin/usage?since=&until=&user=&integration=&group=
 //	    requests, denials (by policy), invalid requests, outcomes, redactions,
 //	    tokens and moderation findings ("in:health=warn": requests) per
-//	    integration, group and day; by default the last 30 days
+//	    integration, group and day; by default the last 30 days; and
+//	    "suggestions": completion suggestions shown and accepted per
+//	    integration, language and day (whole UTC days)
 //
 // since and until take what the CLI's --since and --until do: a date, an
 // RFC 3339 time, or a duration ago (7d, 24h, 90m). The answers echo the
@@ -104,7 +106,17 @@ func (s *Server) adminUsage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, core.Errorf(core.KindInternal, "the journal could not be read"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"since": bound(f.Since), "until": bound(f.Until), "stats": stats})
+	body := map[string]any{"since": bound(f.Since), "until": bound(f.Until), "stats": stats}
+	if s.o.Suggestions != nil {
+		sugg, err := s.o.Suggestions.Stats(r.Context(), f)
+		if err != nil {
+			s.log.Error("suggestion statistics", "err", err)
+			writeError(w, r, core.Errorf(core.KindInternal, "the suggestion counts could not be read"))
+			return
+		}
+		body["suggestions"] = sugg
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // bound is a window's bound as the answers echo it: RFC 3339 in UTC, or

@@ -29,6 +29,7 @@ import (
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/metrics"
+	"timon.dev/timon/core/remote"
 	"timon.dev/timon/core/store"
 )
 
@@ -63,6 +64,10 @@ type Options struct {
 	// (GET /admin/audit/{request_id}) and opens that content; nil answers
 	// that route with an error.
 	Journal *audit.Journal
+	// Suggestions counts the completion suggestions editors showed and
+	// users accepted (POST /v1/telemetry/completions, /admin/usage); nil
+	// answers that route 404 and leaves them out of /admin/usage.
+	Suggestions *audit.Suggestions
 	// Ready lists the readiness checks of /readyz.
 	Ready []Check
 	// MaxBodyBytes bounds request bodies (a Mount may set its own); zero
@@ -155,6 +160,7 @@ func New(o Options) *Server {
 	s.handle("POST /v1/completions", http.HandlerFunc(s.completions), s.authenticate)
 	s.handle("POST /v1/embeddings", http.HandlerFunc(s.embeddings), s.authenticate)
 	s.handle("GET /v1/models", http.HandlerFunc(s.models), s.authenticate)
+	s.handle("POST "+remote.SuggestionsPath, http.HandlerFunc(s.suggestionCounts), s.authenticate)
 
 	s.adminRoutes(s.authenticate, s.requireAdmin)
 	for _, m := range o.Mounts {

@@ -4,8 +4,11 @@
 // the end of a line and waits for the inline suggestion (ghost text),
 // accepts it with Tab and saves; opens paper.tex, puts the cursor in a
 // paragraph, opens the code actions menu (Ctrl+.), picks the action by its
-// title and saves. The Go test checks the files. Prints one JSON line
-// {"ghost": "...", "actions": [...]} on success; on failure prints
+// title, checks that the refactor preview appears with the change unticked
+// (it needs confirmation) and that nothing changed before the user ticks it
+// and clicks Apply, applies it and saves. The Go test checks
+// the files. Prints one JSON line
+// {"ghost": "...", "actions": [...], "previewed": true} on success; on failure prints
 // "FAIL: why", leaves screenshots in TIMON_TEST_ARTIFACTS and exits 1.
 //
 // Environment: TIMON_TEST_URL (code-server), TIMON_TEST_PROJECT (the
@@ -152,6 +155,45 @@ try {
   result.actions = (await menu.locator('.monaco-list-row').allInnerTexts()).map((t) => t.trim()).filter((t) => t !== '');
   await screenshot('code-actions');
   await menu.getByText(actionTitle, { exact: true }).first().click();
+  // The rewrite's edit needs confirmation (a change annotation): VS Code
+  // shows its refactor preview, and the document stays as it was until
+  // the preview's Apply is clicked.
+  step('wait for the refactor preview');
+  const preview = page.locator('.bulk-edit-panel[data-state="data"]').filter({ visible: true }).first();
+  await preview.waitFor({ state: 'visible', timeout: 30000 });
+  await preview.locator('.monaco-list-row', { hasText: 'paper.tex' }).first().waitFor({ timeout: 10000 });
+  await screenshot('refactor-preview');
+  const texTab = page.locator('.tab[aria-label*="paper.tex"]').first();
+  if (await page.locator('.tab.dirty[aria-label*="paper.tex"]').count() > 0) {
+    throw new Error('paper.tex was changed before the preview was applied');
+  }
+  if (await texTab.evaluate((e) => e.classList.contains('active'))) {
+    const before = await editorText();
+    if (before.includes('we use') || !before.includes('we utilize')) {
+      throw new Error(`paper.tex was changed before the preview was applied: ${JSON.stringify(before)}`);
+    }
+  }
+  result.previewed = true;
+  // An edit that needs confirmation starts unticked in the preview: the
+  // user ticks it (here the file, with all its edits), then applies.
+  step('tick the change and apply the preview');
+  const fileRow = preview.locator('.monaco-list-row', { hasText: 'paper.tex' }).first();
+  const box = fileRow.locator('[role="checkbox"], .monaco-checkbox, input[type="checkbox"]').first();
+  const isTicked = () => box.evaluate((e) => e.getAttribute('aria-checked') === 'true' || e.checked === true || e.classList.contains('checked'));
+  if (await isTicked()) throw new Error('the rewrite was ticked in the preview before the user ticked it: it does not need confirmation');
+  await box.click();
+  for (const deadline = Date.now() + 10000; !(await isTicked()); ) {
+    if (Date.now() > deadline) throw new Error('the change could not be ticked in the refactor preview');
+    await page.waitForTimeout(100);
+  }
+  await screenshot('refactor-preview-ticked');
+  if (await page.locator('.tab.dirty[aria-label*="paper.tex"]').count() > 0) {
+    throw new Error('paper.tex was changed before the preview was applied');
+  }
+  await preview.locator('.buttons .monaco-button', { hasText: 'Apply' }).first().click();
+  await page.locator('.bulk-edit-panel[data-state="data"]').filter({ visible: true }).waitFor({ state: 'detached', timeout: 10000 })
+    .catch(() => page.locator('.bulk-edit-panel[data-state="data"]').filter({ visible: true }).waitFor({ state: 'hidden', timeout: 1000 }));
+  await texTab.click();
   step('wait for the rewrite');
   await page.waitForFunction(
     () => document.querySelector('.editor-instance .monaco-editor .view-lines')?.textContent.replace(/\u00a0/g, ' ').includes('we use'),
