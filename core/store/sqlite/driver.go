@@ -187,3 +187,46 @@ func (d *driver) SweepLeases(ctx context.Context, nowUS int64) (int64, error) {
 func (d *driver) SweepUsage(ctx context.Context, monthUS int64) (int64, error) {
 	return store.Affected(d.db.ExecContext(ctx, `DELETE FROM quota_usage WHERE month_start < ?`, monthUS))
 }
+
+// AddCounts passes the rows as one JSON array of arrays (keys then
+// counts): one statement whatever their number, prepared once per table.
+func (*driver) AddCounts(ctx context.Context, tx store.Execer, t *store.CountTable, rows []store.CountRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	list := make([][]any, len(rows))
+	for i, r := range rows {
+		if len(r.Keys) != len(t.Keys) || len(r.Counts) != len(t.Counts) {
+			return fmt.Errorf("adding counts to %s: a row has %d keys and %d counts, the table %d and %d",
+				t.Name, len(r.Keys), len(r.Counts), len(t.Keys), len(t.Counts))
+		}
+		v := make([]any, 0, len(r.Keys)+len(r.Counts))
+		v = append(v, r.Keys...)
+		for _, c := range r.Counts {
+			v = append(v, c)
+		}
+		list[i] = v
+	}
+	js, err := json.Marshal(list)
+	if err != nil {
+		return fmt.Errorf("adding counts to %s: %w", t.Name, err)
+	}
+	_, err = tx.ExecContext(ctx, addCountsSQL(t), string(js))
+	return err
+}
+
+// addCountsSQL is the upsert of AddCounts on t; SQLite needs "WHERE true"
+// to tell a SELECT's ON from the upsert's ON CONFLICT.
+func addCountsSQL(t *store.CountTable) string {
+	cols := append(append([]string{}, t.Keys...), t.Counts...)
+	sel := make([]string, len(cols))
+	for i := range cols {
+		sel[i] = "value ->> " + strconv.Itoa(i)
+	}
+	set := make([]string, len(t.Counts))
+	for i, c := range t.Counts {
+		set[i] = c + " = t." + c + " + excluded." + c
+	}
+	return "INSERT INTO " + t.Name + " AS t (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") +
+		" FROM json_each(?) WHERE true ON CONFLICT (" + strings.Join(t.Keys, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+}
