@@ -459,7 +459,9 @@ func TopConsumers(ctx context.Context, st *store.Store, month time.Time, n int, 
 		}
 		return c.TokensIn + c.TokensOut
 	}
-	slices.SortFunc(out, func(a, b Consumer) int { return cmp.Or(cmp.Compare(key(&b), key(&a)), strings.Compare(a.UserID, b.UserID)) })
+	slices.SortFunc(out, func(a, b Consumer) int {
+		return cmp.Or(cmp.Compare(key(&b), key(&a)), strings.Compare(a.UserID, b.UserID))
+	})
 	return out, nil
 }
 
