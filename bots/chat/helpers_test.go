@@ -39,6 +39,9 @@ type rigOptions struct {
 	max    int
 	every  time.Duration
 	jobs   *jobs.Queue
+	// estimates, if set, is the cost and energy figures of the usage
+	// command.
+	estimates *audit.Estimator
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -59,7 +62,8 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		o.cfg.DefaultLocale = "en"
 	}
 	var err error
-	r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: o.jobs, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.cfg, Quota: r.quota, Subjects: eng.Subjects})
+	r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: o.jobs, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.cfg, Quota: r.quota, Subjects: eng.Subjects,
+		Estimates: o.estimates})
 	if err != nil {
 		t.Fatal(err)
 	}
