@@ -40,8 +40,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"timon.dev/timon/core"
-	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/store"
 )
