@@ -179,6 +179,7 @@ func seedConsole(b *testing.B, st *store.Store, n int, now time.Time) {
 	j = &Journal{st: st, opt: j.opt, log: slog.New(slog.DiscardHandler), aead: j.aead, kid: j.kid, hkid: j.hkid}
 	defer j.dropConn()
 	batch := make([]*pending, 0, maxBatch)
+	commits := 0
 	for i := 1; i <= n; i++ {
 		e, c := consoleEntry(i, n, now)
 		p, err := j.prepare(e, c)
@@ -191,6 +192,12 @@ func seedConsole(b *testing.B, st *store.Store, n int, now time.Time) {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
+			// As the journal's WAL checkpoints would (SQLite).
+			if commits++; commits%walCheckpointEvery == 0 {
+				if err := st.Driver().WALCheckpoint(context.Background(), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
 	}
 	if err := j.checkpointTail(); err != nil {
