@@ -197,8 +197,6 @@ func (r *rollup) add(e *Entry) {
 	}
 }
 
-func (r *rollup) empty() bool { return len(r.daily) == 0 }
-
 // write adds the roll-up's rows to the tables, in tx.
 func (r *rollup) write(ctx context.Context, d store.Driver, tx store.Execer) error {
 	rows := make([]store.CountRow, 0, len(r.daily))
