@@ -40,12 +40,15 @@ const (
 	countRedaction = "redaction"  // name: redaction type; n: redactions
 	countFinding   = "moderation" // name: a moderation finding, e.g. "in:health=warn"; n: requests
 	countDenial    = "denial"     // name: the policy rule that denied; n: requests
+	countOutcome   = "outcome"    // name: the outcome; n: requests, with their tokens
+	countTask      = "task"       // name: the task; n: requests, with their tokens
 )
 
 var (
 	dailyTable = &store.CountTable{Name: "audit_usage_daily",
-		Keys:   []string{"day_us", "integration", "provider", "model", "task", "outcome"},
-		Counts: append([]string{"requests", "tokens_in", "tokens_out", "latency_ms"}, latencyColumns()...)}
+		Keys: []string{"day_us", "integration", "provider", "model"},
+		Counts: append([]string{"requests", "tokens_in", "tokens_out", "denials", "quota_refusals", "answered", "provider_errors",
+			"latency_ms"}, latencyColumns()...)}
 	usersTable = &store.CountTable{Name: "audit_usage_users",
 		Keys:   []string{"user_id", "day_us", "integration", "model"},
 		Counts: []string{"requests", "tokens_in", "tokens_out", "denials", "quota_refusals", "redactions"}}
@@ -53,11 +56,11 @@ var (
 		Keys:   []string{"month_us", "user_id", "model"},
 		Counts: []string{"requests", "tokens_in", "tokens_out", "denials", "quota_refusals"}}
 	groupsTable = &store.CountTable{Name: "audit_usage_groups",
-		Keys:   []string{"day_us", "grp", "integration", "model"},
+		Keys:   []string{"day_us", "grp", "model"},
 		Counts: []string{"requests", "tokens_in", "tokens_out"}}
 	countsTable = &store.CountTable{Name: "audit_usage_counts",
 		Keys:   []string{"day_us", "kind", "name"},
-		Counts: []string{"n"}}
+		Counts: []string{"n", "tokens_in", "tokens_out"}}
 )
 
 func latencyColumns() []string {
@@ -70,8 +73,8 @@ func latencyColumns() []string {
 
 type (
 	dailyKey struct {
-		day                                         int64
-		integration, provider, model, task, outcome string
+		day                          int64
+		integration, provider, model string
 	}
 	userKey struct {
 		user               string
@@ -83,8 +86,8 @@ type (
 		user, model string
 	}
 	groupKey struct {
-		day                       int64
-		group, integration, model string
+		day          int64
+		group, model string
 	}
 	countKey struct {
 		day        int64
@@ -129,23 +132,41 @@ func monthStart(t time.Time) time.Time {
 func (r *rollup) add(e *Entry) {
 	day, month := dayStart(e.Time).UnixMicro(), monthStart(e.Time).UnixMicro()
 	in, out := int64(e.TokensIn), int64(e.TokensOut)
-	var denied, refused, redactions int64
+	var denied, refused, answered, failed, redactions int64
 	switch e.Outcome {
 	case OutcomeDenied:
 		denied = 1
 	case OutcomeQuotaExceeded:
 		refused = 1
+	case OutcomeOK:
+		answered = 1
+	case OutcomeProviderError:
+		failed = 1
 	}
 	for _, n := range e.Redactions {
 		redactions += int64(n)
 	}
 
-	d := counter(r.daily, dailyKey{day, e.Integration, e.Provider, e.Model, e.Task, e.Outcome}, len(dailyTable.Counts))
+	// Latencies are the answered requests': a refusal's says nothing of
+	// the model.
+	d := counter(r.daily, dailyKey{day, e.Integration, e.Provider, e.Model}, len(dailyTable.Counts))
 	d[0]++
 	d[1] += in
 	d[2] += out
-	d[3] += e.LatencyMS
-	d[4+latencyBucket(e.LatencyMS)]++
+	d[3] += denied
+	d[4] += refused
+	d[5] += answered
+	d[6] += failed
+	if answered == 1 {
+		d[7] += e.LatencyMS
+		d[8+latencyBucket(e.LatencyMS)]++
+	}
+	for _, k := range [...]countKey{{day, countOutcome, e.Outcome}, {day, countTask, e.Task}} {
+		c := counter(r.counts, k, len(countsTable.Counts))
+		c[0]++
+		c[1] += in
+		c[2] += out
+	}
 
 	u := counter(r.users, userKey{e.UserID, day, e.Integration, e.Model}, len(usersTable.Counts))
 	u[0]++
@@ -165,7 +186,7 @@ func (r *rollup) add(e *Entry) {
 	// Once in each of the user's groups, as StatsFor counts them; under
 	// "" without any.
 	addGroup := func(g string) {
-		c := counter(r.groups, groupKey{day, g, e.Integration, e.Model}, len(groupsTable.Counts))
+		c := counter(r.groups, groupKey{day, g, e.Model}, len(groupsTable.Counts))
 		c[0]++
 		c[1] += in
 		c[2] += out
@@ -181,19 +202,19 @@ func (r *rollup) add(e *Entry) {
 
 	for k, n := range e.Redactions {
 		if n > 0 {
-			counter(r.counts, countKey{day, countRedaction, k}, 1)[0] += int64(n)
+			counter(r.counts, countKey{day, countRedaction, k}, len(countsTable.Counts))[0] += int64(n)
 		}
 	}
 	if e.Moderation != "" {
 		findings := strings.Split(e.Moderation, ";")
 		for i, f := range findings {
 			if f != "" && !slices.Contains(findings[:i], f) {
-				counter(r.counts, countKey{day, countFinding, f}, 1)[0]++
+				counter(r.counts, countKey{day, countFinding, f}, len(countsTable.Counts))[0]++
 			}
 		}
 	}
 	if e.Outcome == OutcomeDenied {
-		counter(r.counts, countKey{day, countDenial, e.Rule}, 1)[0]++
+		counter(r.counts, countKey{day, countDenial, e.Rule}, len(countsTable.Counts))[0]++
 	}
 }
 
@@ -201,7 +222,7 @@ func (r *rollup) add(e *Entry) {
 func (r *rollup) write(ctx context.Context, d store.Driver, tx store.Execer) error {
 	rows := make([]store.CountRow, 0, len(r.daily))
 	for k, c := range r.daily {
-		rows = append(rows, store.CountRow{Keys: []any{k.day, k.integration, k.provider, k.model, k.task, k.outcome}, Counts: c})
+		rows = append(rows, store.CountRow{Keys: []any{k.day, k.integration, k.provider, k.model}, Counts: c})
 	}
 	if err := d.AddCounts(ctx, tx, dailyTable, rows); err != nil {
 		return fmt.Errorf("adding to the daily usage: %w", err)
@@ -222,7 +243,7 @@ func (r *rollup) write(ctx context.Context, d store.Driver, tx store.Execer) err
 	}
 	rows = rows[:0]
 	for k, c := range r.groups {
-		rows = append(rows, store.CountRow{Keys: []any{k.day, k.group, k.integration, k.model}, Counts: c})
+		rows = append(rows, store.CountRow{Keys: []any{k.day, k.group, k.model}, Counts: c})
 	}
 	if err := d.AddCounts(ctx, tx, groupsTable, rows); err != nil {
 		return fmt.Errorf("adding to the groups' usage: %w", err)

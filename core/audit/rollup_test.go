@@ -179,7 +179,7 @@ func checkRollups(t *testing.T, st *store.Store) {
 	if err != nil || len(one) != 1 || one[0].Day != first {
 		t.Fatalf("one day: %+v %v", one, err)
 	}
-	for _, dim := range []Dimension{ByIntegration, ByGroup, ByOutcome, ByModel} {
+	for _, dim := range []Dimension{ByIntegration, ByGroup, ByOutcome, ByModel, ByTask, ByProvider} {
 		ks, err := UsageBy(ctx, st, dim, none, none, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -209,6 +209,14 @@ func checkRollups(t *testing.T, st *store.Store) {
 		case ByModel:
 			for i := range es {
 				want[es[i].Model]++
+			}
+		case ByTask:
+			for i := range es {
+				want[es[i].Task]++
+			}
+		case ByProvider:
+			for i := range es {
+				want[es[i].Provider]++
 			}
 		}
 		counted(t, got, want, "requests by "+string(dim))

@@ -300,8 +300,7 @@ func eachDaily(ctx context.Context, st *store.Store, since, until time.Time, dim
 		dayCol = "day_us"
 	}
 	rows, err := st.Query(ctx, `SELECT `+dayCol+`, `+sel+`, model, CAST(SUM(requests) AS BIGINT), CAST(SUM(tokens_in) AS BIGINT), CAST(SUM(tokens_out) AS BIGINT),
-		CAST(SUM(CASE WHEN outcome = '`+OutcomeDenied+`' THEN requests ELSE 0 END) AS BIGINT),
-		CAST(SUM(CASE WHEN outcome = '`+OutcomeQuotaExceeded+`' THEN requests ELSE 0 END) AS BIGINT)
+		CAST(SUM(denials) AS BIGINT), CAST(SUM(quota_refusals) AS BIGINT)
 		FROM audit_usage_daily WHERE `+where+` GROUP BY `+group, args...)
 	if err != nil {
 		return fmt.Errorf("reading usage by %s: %w", dim, err)
@@ -333,12 +332,15 @@ const (
 	ByIntegration Dimension = "integration"
 	ByModel       Dimension = "model"
 	ByProvider    Dimension = "provider"
-	ByTask        Dimension = "task"
-	ByOutcome     Dimension = "outcome"
 	// ByGroup counts a request once in each of its user's groups (under
 	// "" without any), as StatsFor does; its Denials and QuotaRefusals
 	// are not kept (zero).
 	ByGroup Dimension = "group"
+	// ByTask and ByOutcome have requests and tokens, not by model: their
+	// Estimate is empty, and their Denials and QuotaRefusals zero (the
+	// outcomes say them).
+	ByTask    Dimension = "task"
+	ByOutcome Dimension = "outcome"
 )
 
 // KeyUsage is the usage of one value of a dimension.
@@ -351,7 +353,7 @@ type KeyUsage struct {
 func UsageBy(ctx context.Context, st *store.Store, dim Dimension, since, until time.Time, x *Estimator) ([]KeyUsage, error) {
 	by := map[string]*Totals{}
 	switch dim {
-	case ByIntegration, ByModel, ByProvider, ByTask, ByOutcome:
+	case ByIntegration, ByModel, ByProvider:
 		err := eachDaily(ctx, st, since, until, string(dim), func(_ int64, key, model string, u *Totals) {
 			addUsage(by, key, u)
 		}, x)
@@ -379,6 +381,31 @@ func UsageBy(ctx context.Context, st *store.Store, dim Dimension, since, until t
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("reading usage by group: %w", err)
+		}
+	case ByTask, ByOutcome:
+		kind := countTask
+		if dim == ByOutcome {
+			kind = countOutcome
+		}
+		where, args := dayRange("day_us", since, until)
+		rows, err := st.Query(ctx, `SELECT name, CAST(SUM(n) AS BIGINT), CAST(SUM(tokens_in) AS BIGINT), CAST(SUM(tokens_out) AS BIGINT)
+			FROM audit_usage_counts WHERE kind = ? AND `+where+` GROUP BY name`, append([]any{kind}, args...)...)
+		if err != nil {
+			return nil, fmt.Errorf("reading usage by %s: %w", dim, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				k string
+				u Totals
+			)
+			if err := rows.Scan(&k, &u.Requests, &u.TokensIn, &u.TokensOut); err != nil {
+				return nil, fmt.Errorf("reading usage by %s: %w", dim, err)
+			}
+			addUsage(by, k, &u)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("reading usage by %s: %w", dim, err)
 		}
 	default:
 		return nil, fmt.Errorf("reading usage: unknown dimension %q", dim)
@@ -551,8 +578,8 @@ type DayCount struct {
 // people refused most.
 func QuotaRefusals(ctx context.Context, st *store.Store, since, until time.Time) (*Refusals, error) {
 	where, args := dayRange("day_us", since, until)
-	rows, err := st.Query(ctx, `SELECT day_us, integration, CAST(SUM(requests) AS BIGINT) FROM audit_usage_daily
-		WHERE outcome = ? AND `+where+` GROUP BY day_us, integration`, append([]any{OutcomeQuotaExceeded}, args...)...)
+	rows, err := st.Query(ctx, `SELECT day_us, integration, CAST(SUM(quota_refusals) AS BIGINT) FROM audit_usage_daily
+		WHERE quota_refusals > 0 AND `+where+` GROUP BY day_us, integration`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading quota refusals: %w", err)
 	}
@@ -611,12 +638,10 @@ func ModelsHealth(ctx context.Context, st *store.Store, since, until time.Time) 
 	lat := latencyColumns()
 	sums := make([]string, len(lat))
 	for i, c := range lat {
-		sums[i] = "CAST(SUM(CASE WHEN outcome = '" + OutcomeOK + "' THEN " + c + " ELSE 0 END) AS BIGINT)"
+		sums[i] = "CAST(SUM(" + c + ") AS BIGINT)"
 	}
-	rows, err := st.Query(ctx, `SELECT provider, model, CAST(SUM(requests) AS BIGINT),
-		CAST(SUM(CASE WHEN outcome = '`+OutcomeOK+`' THEN requests ELSE 0 END) AS BIGINT),
-		CAST(SUM(CASE WHEN outcome = '`+OutcomeProviderError+`' THEN requests ELSE 0 END) AS BIGINT),
-		CAST(SUM(CASE WHEN outcome = '`+OutcomeOK+`' THEN latency_ms ELSE 0 END) AS BIGINT), `+strings.Join(sums, ", ")+`
+	rows, err := st.Query(ctx, `SELECT provider, model, CAST(SUM(requests) AS BIGINT), CAST(SUM(answered) AS BIGINT),
+		CAST(SUM(provider_errors) AS BIGINT), CAST(SUM(latency_ms) AS BIGINT), `+strings.Join(sums, ", ")+`
 		FROM audit_usage_daily WHERE model <> '' AND `+where+` GROUP BY provider, model ORDER BY provider, model`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading models' health: %w", err)

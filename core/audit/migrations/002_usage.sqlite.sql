@@ -9,11 +9,13 @@ CREATE TABLE audit_usage_daily (
 	integration TEXT NOT NULL,
 	provider TEXT NOT NULL,
 	model TEXT NOT NULL,
-	task TEXT NOT NULL,
-	outcome TEXT NOT NULL,
 	requests BIGINT NOT NULL DEFAULT 0,
 	tokens_in BIGINT NOT NULL DEFAULT 0,
 	tokens_out BIGINT NOT NULL DEFAULT 0,
+	denials BIGINT NOT NULL DEFAULT 0,
+	quota_refusals BIGINT NOT NULL DEFAULT 0,
+	answered BIGINT NOT NULL DEFAULT 0,
+	provider_errors BIGINT NOT NULL DEFAULT 0,
 	latency_ms BIGINT NOT NULL DEFAULT 0,
 	lat_00 BIGINT NOT NULL DEFAULT 0,
 	lat_01 BIGINT NOT NULL DEFAULT 0,
@@ -31,7 +33,7 @@ CREATE TABLE audit_usage_daily (
 	lat_13 BIGINT NOT NULL DEFAULT 0,
 	lat_14 BIGINT NOT NULL DEFAULT 0,
 	lat_15 BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (day_us, integration, provider, model, task, outcome)
+	PRIMARY KEY (day_us, integration, provider, model)
 ) WITHOUT ROWID
 --;
 CREATE TABLE audit_usage_users (
@@ -63,12 +65,11 @@ CREATE TABLE audit_usage_monthly (
 CREATE TABLE audit_usage_groups (
 	day_us BIGINT NOT NULL,
 	grp TEXT NOT NULL,
-	integration TEXT NOT NULL,
 	model TEXT NOT NULL,
 	requests BIGINT NOT NULL DEFAULT 0,
 	tokens_in BIGINT NOT NULL DEFAULT 0,
 	tokens_out BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (day_us, grp, integration, model)
+	PRIMARY KEY (day_us, grp, model)
 ) WITHOUT ROWID
 --;
 CREATE TABLE audit_usage_counts (
@@ -76,6 +77,8 @@ CREATE TABLE audit_usage_counts (
 	kind TEXT NOT NULL,
 	name TEXT NOT NULL,
 	n BIGINT NOT NULL DEFAULT 0,
+	tokens_in BIGINT NOT NULL DEFAULT 0,
+	tokens_out BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (day_us, kind, name)
 ) WITHOUT ROWID
 --;
