@@ -89,7 +89,9 @@ type Driver interface {
 
 // CountTable is a table of counters (the journal's usage roll-ups): rows
 // identified by their key columns, whose count columns are only ever added
-// to. Its primary key (or a unique index) is exactly Keys.
+// to. Its primary key (or a unique index) is exactly Keys. Drivers may keep
+// the statements of a CountTable by its address: declare it once, as a
+// package variable.
 type CountTable struct {
 	Name   string
 	Keys   []string // key columns; their values are int64 (BIGINT) or string (TEXT)
