@@ -38,6 +38,7 @@ func deliverSlack(t *testing.T, h *hub, body []byte) {
 // the same name in another Mattermost team or another Slack workspace gets
 // nothing. A bare #name is refused by the configuration check.
 func TestAbuseChatChannelNameGrantsStayInTheirTeam(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	p := newChatPlatforms(t)
 	const foreignTeam = "q1w2e3r4t5y6u7i8o9p0a1s2d3"
@@ -45,7 +46,7 @@ func TestAbuseChatChannelNameGrantsStayInTheirTeam(t *testing.T) {
 	foreign := p.mm.AddChannel(&model.Channel{Name: "lab-private", DisplayName: "Lab", Type: model.ChannelTypePrivate, TeamId: foreignTeam}, p.alan.Id, p.mm.Bot().Id)
 	section := p.chatSection() + fmt.Sprintf("  groups:\n    channels: {%q: [interns], %q: [interns]}\n",
 		"mattermost:"+mattermosttest.TeamID+"/#lab-private", "slack:"+slacktest.Team+"/#lab")
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+section)
+	h := p.startHub(t, fake, fmt.Sprintf(hubConfig, fake.URL())+section)
 	ctx := ctxT(t)
 	if err := p.mm.Wait(ctx, func() bool { return p.mm.Connected(p.mm.Bot().Id) }); err != nil {
 		t.Fatal("the Mattermost bot did not connect")
@@ -109,7 +110,7 @@ func TestAbuseChatChannelNameGrantsStayInTheirTeam(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, "config", "check", "--config", bad)
-	cmd.Env = append(os.Environ(), "TIMON_DATA_DIR="+t.TempDir())
+	cmd.Env = append(append(os.Environ(), p.env...), "TIMON_DATA_DIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "slack:<workspace id>/#lab-private or mattermost:<team id>/#lab-private") {
 		t.Fatalf("config check of a bare #name: %v\n%s", err, out)
@@ -125,10 +126,11 @@ const killConfig = "jobs:\n  workers: 2\n  job_timeout: 3s\n  rescue_after: 4s\n
 // finds the post by its marks (Slack message metadata, Mattermost post
 // props) and edits it into the answer instead of posting a second one.
 func TestAbuseChatAnswerPostedOnceAcrossKill9(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	fake.Handle(func(r fakellm.Request) fakellm.Reply { return fakellm.Reply{Text: "the considered answer"} })
 	p := newChatPlatforms(t)
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection()+killConfig)
+	h := p.startHub(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection()+killConfig)
 	ctx := ctxT(t)
 	kill := func(h *hub) {
 		h.cmd.Process.Kill()
@@ -247,9 +249,10 @@ func askBothPlatforms(t *testing.T, h *hub, p *chatPlatforms) {
 // carrying a marker, an IBAN and a password, no file of the data
 // directory (the SQLite database, its -wal and -shm) holds any of them.
 func TestAbuseChatQueuedTextNotAtRestSQLite(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	p := newChatPlatforms(t)
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection())
+	h := p.startHub(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection())
 	askBothPlatforms(t, h, p)
 	if err := waitJobsDone(h); err != nil {
 		t.Fatal(err)
@@ -325,12 +328,12 @@ func grepDataDir(t *testing.T, dir string) (found []string, dbs int) {
 // TestAbuseChatQueuedTextNotAtRestPostgres: the same on PostgreSQL, every
 // row of every table of the hub's schema read as text.
 func TestAbuseChatQueuedTextNotAtRestPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.PostgresDSN(t)
-	t.Setenv("TIMON_TEST_PG_DSN", dsn)
 	fake := newFake(t)
 	p := newChatPlatforms(t)
 	cfg := strings.Replace(fmt.Sprintf(hubConfig, fake.URL()), "server:\n", "store:\n  driver: postgres\n  dsn_env: TIMON_TEST_PG_DSN\nserver:\n", 1)
-	h := startHubWith(t, fake, cfg+p.chatSection())
+	h := p.startHub(t, fake, cfg+p.chatSection(), "TIMON_TEST_PG_DSN="+dsn)
 	askBothPlatforms(t, h, p)
 	if err := waitJobsDone(h); err != nil {
 		t.Fatal(err)

@@ -82,10 +82,11 @@ func checkPosted(t *testing.T, where string, texts []string) {
 // image to a foreign host, and the withheld e-mail only in prose — in the
 // streamed updates as in the final post.
 func TestHostileAnswersAreDefusedInChat(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	fake.Handle(hostileModel(t))
 	p := newChatPlatforms(t)
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection())
+	h := p.startHub(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection())
 	ctx := ctxT(t)
 	final := func(text string) bool {
 		return strings.Contains(text, "journal request req_") || strings.Contains(text, "requête du journal req_")

@@ -34,7 +34,7 @@ func BenchmarkChatCatchUp(b *testing.B) {
 		p.slack.AddMessageAt("C123ABC456", "", who, fmt.Sprintf("message %d: cryostat run %d went fine, the helium level is at %d%%, next beam time being scheduled with the facility", i, i%17, 40+i%50),
 			now.Add(-20*time.Hour+time.Duration(i)*30*time.Second))
 	}
-	h := startHubWith(b, fake, fmt.Sprintf(benchConfig, fake.URL())+p.chatSection())
+	h := p.startHub(b, fake, fmt.Sprintf(benchConfig, fake.URL())+p.chatSection())
 	ctx := ctxT(b)
 	mention := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> summarize since yesterday")
 	before := len(modelRequests(fake))

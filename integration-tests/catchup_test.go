@@ -27,9 +27,10 @@ func (p *chatPlatforms) catchUpSection() string {
 // on Mattermost to a requester who is not a member of the channel, though
 // the bot is.
 func TestChatCatchUpSummaries(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	p := newChatPlatforms(t)
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.catchUpSection())
+	h := p.startHub(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.catchUpSection())
 	ctx := ctxT(t)
 	now := time.Now()
 
@@ -117,9 +118,10 @@ func TestChatCatchUpSummaries(t *testing.T) {
 // registers /timon (autocomplete data valid), accepts its token, and a
 // restart neither duplicates nor rewrites it.
 func TestMattermostSlashCommandRegisteredAtStart(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	p := newChatPlatforms(t)
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.catchUpSection())
+	h := p.startHub(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.catchUpSection())
 	ctx := ctxT(t)
 	waitFor(t, 20*time.Second, "the registered command", func() bool { return len(p.mm.Commands()) == 1 })
 	c := p.mm.Commands()[0]

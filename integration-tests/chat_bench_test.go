@@ -24,7 +24,7 @@ func BenchmarkChatFirstReply(b *testing.B) {
 	fake := newFakeB(b)
 	fake.Record(false)
 	p := newChatPlatforms(b)
-	h := startHubWith(b, fake, fmt.Sprintf(benchConfig, fake.URL())+p.chatSection())
+	h := p.startHub(b, fake, fmt.Sprintf(benchConfig, fake.URL())+p.chatSection())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := p.mm.Wait(ctx, func() bool { return p.mm.Connected(p.mm.Bot().Id) }); err != nil {
@@ -126,7 +126,7 @@ func BenchmarkChatConcurrentMentions(b *testing.B) {
 		mmUsers = append(mmUsers, u)
 	}
 	p.slack.AddChannel("C123ABC456", "lab", "public", append(slackUsers, p.ada, slacktest.BotUserID)...)
-	h := startHubWith(b, fake, fmt.Sprintf(benchConfig, fake.URL())+p.chatSection())
+	h := p.startHub(b, fake, fmt.Sprintf(benchConfig, fake.URL())+p.chatSection())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := p.mm.Wait(ctx, func() bool { return p.mm.Connected(p.mm.Bot().Id) }); err != nil {

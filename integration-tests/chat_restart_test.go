@@ -14,13 +14,14 @@ import (
 // TestChatAnswersSurviveKill9: Slack events acknowledged by the hub are
 // answered after a SIGKILL and a restart on the same data, each once.
 func TestChatAnswersSurviveKill9(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	fake.Handle(func(fakellm.Request) fakellm.Reply {
 		return fakellm.Reply{Text: "a considered answer", FirstTokenDelay: 300 * time.Millisecond}
 	})
 	p := newChatPlatforms(t)
 	extra := p.chatSection() + "jobs:\n  workers: 2\n  job_timeout: 3s\n  rescue_after: 4s\n"
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+extra)
+	h := p.startHub(t, fake, fmt.Sprintf(hubConfig, fake.URL())+extra)
 
 	const n = 20
 	roots := make([]string, n)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"timon.dev/timon/bots/mattermost/mattermosttest"
 	"timon.dev/timon/bots/slack/slacktest"
+	"timon.dev/timon/core/provider/fakellm"
 )
 
 const (
@@ -26,10 +28,14 @@ type chatPlatforms struct {
 	ada   string // Slack user in #lab
 	alan  *model.User
 	town  *model.Channel
+	// env are the variables (NAME=value) that switch the bots on, given
+	// to the hub's process (startHub) rather than set with t.Setenv, so
+	// that the chat tests can run in parallel.
+	env []string
 }
 
-// newChatPlatforms starts both fakes and sets the environment variables
-// that switch the bots on (read by the hub the test starts next).
+// newChatPlatforms starts both fakes and notes the environment variables
+// that switch the bots on (given to the hub p.startHub starts).
 func newChatPlatforms(t testing.TB) *chatPlatforms {
 	t.Helper()
 	p := &chatPlatforms{slack: slacktest.New(), mm: mattermosttest.New(), ada: "U061F7AUR"}
@@ -39,13 +45,22 @@ func newChatPlatforms(t testing.TB) *chatPlatforms {
 	p.slack.AddChannel("C123ABC456", "lab", "public", p.ada, slacktest.BotUserID)
 	p.alan = p.mm.AddUser(&model.User{Username: "alan", Email: "alan@example.org", Locale: "fr"})
 	p.town = p.mm.AddChannel(&model.Channel{Name: "town-square", DisplayName: "Town Square"}, p.alan.Id, p.mm.Bot().Id)
-	t.Setenv("TIMON_SLACK_BOT_TOKEN", "xoxb-it-token")
-	t.Setenv("TIMON_SLACK_SIGNING_SECRET", slackSecret)
-	t.Setenv("TIMON_SLACK_APP_TOKEN", "")
-	t.Setenv("TIMON_MATTERMOST_URL", p.mm.URL())
-	t.Setenv("TIMON_MATTERMOST_BOT_TOKEN", p.mm.BotToken())
-	t.Setenv("TIMON_MATTERMOST_COMMAND_TOKEN", mmCommandToken)
+	p.env = []string{
+		"TIMON_SLACK_BOT_TOKEN=xoxb-it-token",
+		"TIMON_SLACK_SIGNING_SECRET=" + slackSecret,
+		"TIMON_SLACK_APP_TOKEN=",
+		"TIMON_MATTERMOST_URL=" + p.mm.URL(),
+		"TIMON_MATTERMOST_BOT_TOKEN=" + p.mm.BotToken(),
+		"TIMON_MATTERMOST_COMMAND_TOKEN=" + mmCommandToken,
+	}
 	return p
+}
+
+// startHub starts a hub on config with the platforms' variables and the
+// test's own (env, NAME=value); its restarts (launchHub) get them too.
+func (p *chatPlatforms) startHub(t testing.TB, fake *fakellm.Server, config string, env ...string) *hub {
+	t.Helper()
+	return startHubEnv(t, fake, config, append(slices.Clone(p.env), env...)...)
 }
 
 // chatSection switches the hub's Slack bot to HTTP mode against the fake.
@@ -58,9 +73,10 @@ chat:
 }
 
 func TestChatBotsAnswerMentionsInThread(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	p := newChatPlatforms(t)
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection())
+	h := p.startHub(t, fake, fmt.Sprintf(hubConfig, fake.URL())+p.chatSection())
 	ctx := ctxT(t)
 
 	// Slack (HTTP Events API): a signed mention, delivered twice as Slack
@@ -138,12 +154,16 @@ func TestChatBotsAnswerMentionsInThread(t *testing.T) {
 }
 
 func TestChatEntryPointsWithoutSecretsAnswer404(t *testing.T) {
+	t.Parallel()
+	noSecrets := map[string]string{}
+	var env []string
 	for _, v := range []string{"TIMON_SLACK_BOT_TOKEN", "TIMON_SLACK_SIGNING_SECRET", "TIMON_SLACK_APP_TOKEN",
 		"TIMON_MATTERMOST_URL", "TIMON_MATTERMOST_BOT_TOKEN", "TIMON_MATTERMOST_COMMAND_TOKEN"} {
-		t.Setenv(v, "")
+		noSecrets[v] = ""
+		env = append(env, v+"=")
 	}
 	fake := newFake(t)
-	h := startHubWith(t, fake, fmt.Sprintf(hubConfig, fake.URL()))
+	h := startHubEnv(t, fake, fmt.Sprintf(hubConfig, fake.URL()), env...)
 	body := slacktest.AppMention("EvX", "C1", "U1", "hello", "1.000001", "")
 	for _, path := range []string{"/slack/events", "/slack/commands", "/mattermost/command"} {
 		resp, err := slacktest.Deliver(http.DefaultClient, h.url+path, "application/json", body, "anything", 0)
@@ -158,12 +178,12 @@ func TestChatEntryPointsWithoutSecretsAnswer404(t *testing.T) {
 	// The Slack bot token in HTTP mode without the signing secret is
 	// half-configured: the hub refuses to start rather than run a bot
 	// that hears nothing.
-	t.Setenv("TIMON_SLACK_BOT_TOKEN", "xoxb-it-token")
+	noSecrets["TIMON_SLACK_BOT_TOKEN"] = "xoxb-it-token"
 	cfg := filepath.Join(t.TempDir(), "timon.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(hubConfig, fake.URL())+"\nchat:\n  slack: {mode: http}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, code := runTimon(t, "", "serve", "--config", cfg, "--addr", freeAddr(t))
+	_, errOut, code := runTimonEnv(t, noSecrets, "serve", "--config", cfg, "--addr", freeAddr(t))
 	if code != 1 || !strings.Contains(errOut, "chat.slack: half-configured: HTTP mode (chat.slack.mode: http) needs the signing secret") {
 		t.Errorf("slack without signing secret: exit %d\n%s", code, errOut)
 	}

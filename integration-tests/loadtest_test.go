@@ -118,7 +118,7 @@ func loadRun(b *testing.B, driver string, dur time.Duration) {
 		extra += "store:\n  driver: postgres\n  dsn_env: TIMON_TEST_PG_DSN\n"
 	}
 	cfg := strings.Replace(hubConfigWith(fake.URL(), extra), "log_level: debug", "log_level: warn", 1)
-	h := startHubWith(b, fake, cfg)
+	h := chat.startHub(b, fake, cfg)
 	(&gitlabHub{hub: h, gl: gl}).waitReady(b)
 	tok := h.token("load", "staff")
 	// Merge requests to review, one open event each during the run.

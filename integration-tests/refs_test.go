@@ -15,6 +15,7 @@ import (
 // answered in its thread with the fake HAL's records, the model's invented
 // references removed, and the query redacted on its way to HAL.
 func TestChatRefsThroughSlack(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	hal := bibliotest.NewHAL()
 	t.Cleanup(hal.Close)
@@ -24,7 +25,7 @@ bibliography:
   sources:
     - {name: HAL, kind: hal, base_url: %q, timeout: 5s, sovereign: true}
 `, hal.URL())
-	h := startHubWith(t, fake, cfg)
+	h := p.startHub(t, fake, cfg)
 	ctx := ctxT(t)
 	fake.Handle(func(r fakellm.Request) fakellm.Reply {
 		if strings.Contains(r.LastUser(), "bibliographic records") {

@@ -210,9 +210,10 @@ func TestReplicaKilledMidLoadLosesNothing(t *testing.T) {
 // replica, and both replicas' Mattermost WebSockets receive the same post;
 // each is answered exactly once.
 func TestReplicasAnswerEachChatEventOnce(t *testing.T) {
-	p := newChatPlatforms(t) // t.Setenv: not in parallel
+	t.Parallel()
+	p := newChatPlatforms(t)
 	fake := newFake(t)
-	a, b := startReplicasWith(t, fake, p.chatSection())
+	a, b := startReplicasWith(t, fake, p.chatSection(), p.env...)
 	ctx := ctxT(t)
 
 	root := p.slack.AddMessage("C123ABC456", "", p.ada, "<@"+slacktest.BotUserID+"> ask which replica answers?")

@@ -61,6 +61,7 @@ func answeredOnce(t testing.TB, r *rig, posts []*model.Post, want int) {
 }
 
 func TestConcurrentMentionsAreEachAnsweredOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	posts, _ := mentionAll(t, r, 40)
 	answeredOnce(t, r, posts, 40)

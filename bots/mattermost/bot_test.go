@@ -20,6 +20,7 @@ import (
 )
 
 func TestMentionIsAnsweredInTheThreadWithTheThreadAsContext(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	root := r.post(t, r.grace.Id, townID, "", "The cryostat reached 4.2 K on Tuesday.")
 	r.post(t, r.alan.Id, townID, root.Id, "And the magnet quenched at 3 T.")
@@ -69,6 +70,7 @@ func TestMentionIsAnsweredInTheThreadWithTheThreadAsContext(t *testing.T) {
 }
 
 func TestTopLevelMentionStartsAThread(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	p := r.post(t, r.alan.Id, townID, "", "@timon: ask what is a qubit?")
 	r.wait(t, "the answer", func() bool { return answered(r.mm.Replies(p.Id, r.botID)) })
@@ -83,6 +85,7 @@ func TestTopLevelMentionStartsAThread(t *testing.T) {
 }
 
 func TestDirectMessageIsAnsweredInTheConversation(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	dm := r.mm.DirectChannel(r.grace.Id, r.botID)
 	r.post(t, r.grace.Id, dm.Id, "", "translate en Bonjour à tous")
@@ -111,6 +114,7 @@ func TestDirectMessageIsAnsweredInTheConversation(t *testing.T) {
 }
 
 func TestTheBotIgnoresItsOwnPostsAndOtherBots(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	// The bot runs on a plain user account: its posts carry no from_bot
 	// prop, only its user id tells them apart.
@@ -134,6 +138,7 @@ func TestTheBotIgnoresItsOwnPostsAndOtherBots(t *testing.T) {
 }
 
 func TestADroppedConnectionResumesAndMissedPostsAreAnsweredOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	first := r.mm.Connections()[0]
 	if first.Outcome != "new" || first.ConnectionID != "" {
@@ -172,6 +177,7 @@ func TestADroppedConnectionResumesAndMissedPostsAreAnsweredOnce(t *testing.T) {
 }
 
 func TestAfterAServerRestartTheBotStartsAFreshConnection(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	first := r.mm.Connections()[0]
 	r.mm.Restart()
@@ -189,6 +195,7 @@ func TestAfterAServerRestartTheBotStartsAFreshConnection(t *testing.T) {
 }
 
 func TestStreamedAnswerEditsAreThrottled(t *testing.T) {
+	t.Parallel()
 	const interval = 200 * time.Millisecond
 	r := newRig(t, rigOptions{interval: interval})
 	var words []string
@@ -229,6 +236,7 @@ func TestStreamedAnswerEditsAreThrottled(t *testing.T) {
 }
 
 func TestLongAnswerIsSplitUnderThePostLimit(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	var b strings.Builder
 	for i := 0; utf8.RuneCountInString(b.String()) < 40000; i++ {
@@ -269,6 +277,7 @@ func TestLongAnswerIsSplitUnderThePostLimit(t *testing.T) {
 }
 
 func TestAThreadTheRequesterCannotReadIsNeverPulledIn(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	lab := r.mm.AddChannel(&model.Channel{Name: "lab", Type: model.ChannelTypePrivate}, r.grace.Id, r.botID)
 	root := r.post(t, r.grace.Id, lab.Id, "", "Unpublished: the sample code is XJ-42.")
@@ -347,6 +356,7 @@ func TestRunStopsOnARefusedToken(t *testing.T) {
 // post in the thread; a plain bot account (403) answers by direct message,
 // with a link to the question.
 func TestPrivateAnswersToMentions(t *testing.T) {
+	t.Parallel()
 	private := false
 	cfg := chat.Config{Channels: []chat.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}}}
 

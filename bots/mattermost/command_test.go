@@ -62,6 +62,7 @@ func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
 }
 
 func TestSlashCommandFromTheRecordedRequest(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{commandToken: fixtureTok, noRun: true})
 	srv := httptest.NewServer(r.bot.Handler())
 	defer srv.Close()
@@ -108,6 +109,7 @@ func TestSlashCommandFromTheRecordedRequest(t *testing.T) {
 }
 
 func TestSlashCommandTokenIsChecked(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{commandToken: fixtureTok, noRun: true})
 	srv := httptest.NewServer(r.bot.Handler())
 	defer srv.Close()
@@ -157,6 +159,7 @@ func TestSlashCommandTokenIsChecked(t *testing.T) {
 }
 
 func TestSlashCommandEndpointIsOffWithoutAToken(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{noRun: true})
 	srv := httptest.NewServer(r.bot.Handler())
 	defer srv.Close()
@@ -179,6 +182,7 @@ func TestSlashCommandEndpointIsOffWithoutAToken(t *testing.T) {
 // policy), the answer goes to the requester alone, through the command's
 // response URL.
 func TestPrivateSlashRepliesGoThroughTheResponseURL(t *testing.T) {
+	t.Parallel()
 	private := false
 	r := newRig(t, rigOptions{commandToken: fixtureTok, noRun: true, cfg: chat.Config{
 		Channels: []chat.ChannelPolicy{{Match: []string{"mattermost:" + mattermosttest.TeamID + "/#town-square"}, Public: &private}},

@@ -18,6 +18,7 @@ import (
 // last 4h) reads the period only, page after page, and answers the
 // requester privately.
 func TestSummarizeChannelOverAPeriod(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{commandToken: fixtureTok, noRun: true})
 	srv := httptest.NewServer(r.bot.Handler())
 	defer srv.Close()
@@ -63,6 +64,7 @@ func TestSummarizeChannelOverAPeriod(t *testing.T) {
 // The requester must be a member of the channel, even an open one the bot
 // is in (the server would let them read it): otherwise nothing is read.
 func TestSummarizeChannelRefusedToNonMembers(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{commandToken: fixtureTok, noRun: true})
 	srv := httptest.NewServer(r.bot.Handler())
 	defer srv.Close()

@@ -30,6 +30,7 @@ func registering(t *testing.T, r *rig, commandURL string) *mattermost.Adapter {
 }
 
 func TestSlashCommandIsRegisteredOnceAndKeptUpToDate(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{noRun: true})
 	const hook = "https://timon.example.org/mattermost/command"
 
@@ -101,6 +102,7 @@ func TestSlashCommandIsRegisteredOnceAndKeptUpToDate(t *testing.T) {
 // A /timon an administrator registered by hand is taken over (updated),
 // not duplicated, and its token keeps working.
 func TestSlashCommandRegisteredByHandIsUpdated(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{noRun: true})
 	old := r.mm.AddCommand(&model.Command{TeamId: mattermosttest.TeamID, Trigger: "timon", Method: model.CommandMethodPost,
 		URL: "http://old-host/mattermost/command", CreatorId: r.alan.Id})

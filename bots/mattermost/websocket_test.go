@@ -19,6 +19,7 @@ import (
 // next one asks for the missing event, with the connection id of the hello
 // and the bearer token.
 func TestListenFollowsSequenceNumbers(t *testing.T) {
+	t.Parallel()
 	const connID = "aaaabbbbccccddddeeeeffffgg"
 	var mu sync.Mutex
 	var queries []url.Values

@@ -16,6 +16,28 @@ import (
 // maxRateRetries bounds the retries of one call refused with 429.
 const maxRateRetries = 3
 
+// threadPage reads a page of a thread (conversations.replies), retried as
+// call does.
+func (a *Adapter) threadPage(ctx context.Context, params *slack.GetConversationRepliesParameters) (page []slack.Message, more bool, next string, err error) {
+	err = call(ctx, func() error {
+		var err error
+		page, more, next, err = a.api.GetConversationRepliesContext(ctx, params)
+		return err
+	})
+	return page, more, next, err
+}
+
+// historyPage reads a page of a channel's history (conversations.history),
+// retried as call does.
+func (a *Adapter) historyPage(ctx context.Context, params *slack.GetConversationHistoryParameters) (resp *slack.GetConversationHistoryResponse, err error) {
+	err = call(ctx, func() error {
+		var err error
+		resp, err = a.api.GetConversationHistoryContext(ctx, params)
+		return err
+	})
+	return resp, err
+}
+
 // call runs f, waiting and retrying when Slack answers 429 with
 // Retry-After.
 func call(ctx context.Context, f func() error) error {
@@ -137,14 +159,7 @@ func (a *Adapter) Thread(ctx context.Context, ev *chat.Event) ([]chat.ThreadPost
 	var msgs []slack.Message
 	params := &slack.GetConversationRepliesParameters{ChannelID: ev.ChannelID, Timestamp: ev.ThreadID, Limit: 200, Inclusive: true}
 	for len(msgs) < maxThreadMessages {
-		var page []slack.Message
-		var more bool
-		var next string
-		err := call(ctx, func() error {
-			var err error
-			page, more, next, err = a.api.GetConversationRepliesContext(ctx, params)
-			return err
-		})
+		page, more, next, err := a.threadPage(ctx, params)
 		if err != nil {
 			return nil, fmt.Errorf("reading a Slack thread: %w", err)
 		}

@@ -58,6 +58,7 @@ func (r *rig) waitFor(t *testing.T, what string, cond func() bool) {
 // API and (for an en-US user) over Socket Mode; the documented
 // assistant_thread_context_changed updates the thread's context.
 func TestAssistantThreadStarted(t *testing.T) {
+	t.Parallel()
 	r := assistantRig(t, rigOptions{mode: "socket"})
 	if code := r.deliver(t, "/slack/events", "application/json", fixture(t, "events_api_assistant_thread_started.json"), 0); code != 200 {
 		t.Fatalf("status %d", code)
@@ -149,6 +150,7 @@ func streamingAnswer(fakellm.Request) fakellm.Reply {
 // the throttled edits show in a workspace without streaming — which falls
 // back to them, remembering it.
 func TestAssistantAnswerStreams(t *testing.T) {
+	t.Parallel()
 	r := assistantRig(t, rigOptions{})
 	statusesAtModel := -1
 	r.fake.Handle(func(req fakellm.Request) fakellm.Reply {
@@ -239,6 +241,7 @@ func TestAssistantAnswerStreams(t *testing.T) {
 // cleared. An append Slack refuses also ends in the complete answer, by
 // an edit, and clears the status.
 func TestAssistantStatusClearedOnError(t *testing.T) {
+	t.Parallel()
 	r := assistantRig(t, rigOptions{})
 	r.fake.Handle(func(fakellm.Request) fakellm.Reply {
 		return fakellm.Reply{Text: strings.Repeat("partial answer ", 40), ChunkSize: 20, ChunkDelay: 5 * time.Millisecond, CutAfter: 10}
@@ -271,6 +274,7 @@ func TestAssistantStatusClearedOnError(t *testing.T) {
 // the e-mail masked before the model is put back in the streamed text,
 // with its note, and the stream holds no placeholder.
 func TestAssistantStreamIsGoverned(t *testing.T) {
+	t.Parallel()
 	r := assistantRig(t, rigOptions{})
 	var sent string
 	r.fake.Handle(func(req fakellm.Request) fakellm.Reply {

@@ -64,14 +64,7 @@ func (a *Adapter) Find(ctx context.Context, ev *chat.Event, key string) (map[int
 		params := &slack.GetConversationRepliesParameters{ChannelID: ev.ChannelID, Timestamp: ev.ThreadID, Limit: 200,
 			Inclusive: true, IncludeAllMetadata: true}
 		for range maxFindPages {
-			var page []slack.Message
-			var more bool
-			var next string
-			err := call(ctx, func() error {
-				var err error
-				page, more, next, err = a.api.GetConversationRepliesContext(ctx, params)
-				return err
-			})
+			page, more, next, err := a.threadPage(ctx, params)
 			if apiRefused(err) {
 				// The thread is gone or out of reach: nothing to edit.
 				a.log.Warn("conversations.replies refused; no earlier reply found", "err", err)
@@ -90,12 +83,7 @@ func (a *Adapter) Find(ctx context.Context, ev *chat.Event, key string) (map[int
 	}
 	params := &slack.GetConversationHistoryParameters{ChannelID: ev.ChannelID, Oldest: ev.MessageID, Limit: 200, IncludeAllMetadata: true}
 	for range maxFindPages {
-		var resp *slack.GetConversationHistoryResponse
-		err := call(ctx, func() error {
-			var err error
-			resp, err = a.api.GetConversationHistoryContext(ctx, params)
-			return err
-		})
+		resp, err := a.historyPage(ctx, params)
 		if apiRefused(err) {
 			a.log.Warn("conversations.history refused; no earlier reply found", "err", err)
 			return found, nil

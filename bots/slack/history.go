@@ -43,12 +43,7 @@ func (a *Adapter) History(ctx context.Context, ev *chat.Event, since time.Time, 
 	var msgs []slack.Message // newest first
 	truncated := false
 	for {
-		var resp *slack.GetConversationHistoryResponse
-		err := call(ctx, func() error {
-			var err error
-			resp, err = a.api.GetConversationHistoryContext(ctx, params)
-			return err
-		})
+		resp, err := a.historyPage(ctx, params)
 		if err != nil {
 			return nil, false, fmt.Errorf("reading a Slack channel's history: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 // of that period, of that channel, page after page, and answers the
 // requester privately.
 func TestSummarizeChannelSinceReadsThePeriodOnly(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	now := time.Now()
 	r.slack.AddMessageAt("C123ABC456", "", "U061F7AUR", "OLD: the budget meeting moved", now.Add(-30*time.Hour))
@@ -56,6 +57,7 @@ func TestSummarizeChannelSinceReadsThePeriodOnly(t *testing.T) {
 // The requester must be a member of the channel, even a public one the bot
 // is in: otherwise nothing is read and nothing reaches the model.
 func TestSummarizeChannelRefusedToNonMembers(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.slack.AddMessageAt("C123ABC456", "", "U2147483697", "The ORION results are in", time.Now().Add(-time.Hour))
 	// carla is not in #lab (public, the bot is in it).
@@ -79,6 +81,7 @@ func TestSummarizeChannelRefusedToNonMembers(t *testing.T) {
 
 // "since my last message" starts after the requester's last message.
 func TestSummarizeSinceMyLastMessage(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	now := time.Now()
 	r.slack.AddMessageAt("C123ABC456", "", "U2147483697", "before: the old plan", now.Add(-5*time.Hour))

@@ -23,6 +23,7 @@ const form = "application/x-www-form-urlencoded"
 // TestSigningExample checks the verifier against Slack's documented worked
 // example, and the slash command endpoint with that very request.
 func TestSigningExample(t *testing.T) {
+	t.Parallel()
 	body := fixture(t, "signing_example.body")
 	h := http.Header{}
 	h.Set("X-Slack-Request-Timestamp", "1531420618")
@@ -69,6 +70,7 @@ func TestSigningExample(t *testing.T) {
 }
 
 func TestBadSignatureIsRefusedAndNothingProcessed(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	body := fixture(t, "events_api_app_mention.json")
 	resp, err := slacktest.Deliver(r.http.Client(), r.http.URL+"/slack/events", "application/json", body, "not-the-secret", 0)
@@ -146,6 +148,7 @@ func TestURLVerification(t *testing.T) {
 // then retried twice (X-Slack-Retry-Num), is answered once, in its thread,
 // in the user's language (fr-FR from users.info).
 func TestRetriedEventGetsOneReply(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	body := fixture(t, "events_api_app_mention.json")
 	for retry := range 3 {
@@ -177,6 +180,7 @@ func TestRetriedEventGetsOneReply(t *testing.T) {
 }
 
 func TestDirectMessage(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	if code := r.deliver(t, "/slack/events", "application/json", fixture(t, "events_api_message_im.json"), 0); code != 200 {
 		t.Fatalf("status %d", code)
@@ -197,6 +201,7 @@ func TestDirectMessage(t *testing.T) {
 }
 
 func TestSlashCommandAnswersThroughResponseURL(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	v := url.Values{"team_id": {slacktest.Team}, "channel_id": {"C123ABC456"}, "channel_name": {"lab"}, "user_id": {"U2147483697"},
 		"user_name": {"bob"}, "command": {"/timon"}, "text": {"ask what is 2 &amp; 2?"}, "response_url": {r.slack.ResponseURL()}, "trigger_id": {"13345224609.738474920.8088930838d88f008e0"}}
@@ -214,6 +219,7 @@ func TestSlashCommandAnswersThroughResponseURL(t *testing.T) {
 }
 
 func TestThreadContextOnlyForMembers(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	root := r.slack.AddMessage("C123ABC456", "", "U2147483697", "The ORION sample failed at 40 K")
 	r.slack.AddMessage("C123ABC456", root, "U2147483697", "And again at 38 K")
@@ -249,6 +255,7 @@ func TestThreadContextOnlyForMembers(t *testing.T) {
 }
 
 func TestLongAnswersAreSplitUnderSlackLimit(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	var b strings.Builder
 	for i := 0; b.Len() < 11000; i++ {
@@ -282,6 +289,7 @@ func TestLongAnswersAreSplitUnderSlackLimit(t *testing.T) {
 }
 
 func TestRateLimitedCallsAreRetried(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.slack.FailNext("chat.postMessage", http.StatusTooManyRequests)
 	r.slack.FailNext("chat.update", http.StatusTooManyRequests)
@@ -297,6 +305,7 @@ func TestRateLimitedCallsAreRetried(t *testing.T) {
 // intermediate edits of a streamed answer are skipped and the final one
 // goes through.
 func TestUpdatesKeepToTheRateTier(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{updates: 6})
 	r.fake.Handle(func(fakellm.Request) fakellm.Reply {
 		return fakellm.Reply{Text: strings.Repeat("flow ", 60), ChunkSize: 10, ChunkDelay: 10 * time.Millisecond}
@@ -318,6 +327,7 @@ func TestUpdatesKeepToTheRateTier(t *testing.T) {
 }
 
 func TestChannelPolicyPrivateAnswersAreEphemeral(t *testing.T) {
+	t.Parallel()
 	f := false
 	r := newRig(t, rigOptions{chat: chat.Config{Channels: []chat.ChannelPolicy{{Match: []string{"slack:" + slacktest.Team + "/#lab"}, Public: &f}}}})
 	r.deliver(t, "/slack/events", "application/json", fixture(t, "events_api_app_mention.json"), 0)

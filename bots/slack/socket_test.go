@@ -10,6 +10,7 @@ import (
 )
 
 func TestSocketMode(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{mode: "socket", noSecret: true})
 	ctx, cancel := context.WithCancel(ctxT(t))
 	done := make(chan error, 1)

@@ -300,6 +300,18 @@ func groupEnd(src string, i int) (int, bool) {
 	return 0, false
 }
 
+// argSpec reads the optional [n] (the number of arguments) and [default]
+// (the first argument is optional) of a definition at j.
+func (p *defParser) argSpec(j int) (args int, opt bool, end int) {
+	if n, e, ok := p.bracket(j); ok {
+		args, j = atoiSmall(strings.TrimSpace(n)), e
+		if _, e, ok := p.bracket(j); ok {
+			opt, j = true, e
+		}
+	}
+	return args, opt, j
+}
+
 // newcommand reads what follows \newcommand (j is after its name).
 func (p *defParser) newcommand(j int) int {
 	j = p.star(j)
@@ -307,13 +319,7 @@ func (p *defParser) newcommand(j int) int {
 	if name == "" {
 		return j
 	}
-	args, opt := 0, false
-	if n, e, ok := p.bracket(j); ok {
-		args, j = atoiSmall(strings.TrimSpace(n)), e
-		if _, e, ok := p.bracket(j); ok {
-			opt, j = true, e
-		}
-	}
+	args, opt, j := p.argSpec(j)
 	body, e, ok := p.group(j)
 	if !ok {
 		return j
@@ -343,23 +349,26 @@ func (p *defParser) newenvironment(j int) int {
 		return j
 	}
 	name = strings.TrimSpace(name)
-	args, opt := 0, false
-	if n, e, ok := p.bracket(j); ok {
-		args, j = atoiSmall(strings.TrimSpace(n)), e
-		if _, e, ok := p.bracket(j); ok {
-			opt, j = true, e
-		}
-	}
-	begin, e, ok := p.group(j)
+	args, opt, j := p.argSpec(j)
+	code, e, ok := p.envCode(j)
 	if !ok {
 		return j
 	}
-	end, e2, ok := p.group(e)
-	if ok {
-		e = e2
-	}
-	p.env(name, Def{Role: p.classifyEnv(begin + end), Args: args, Optional: opt && args > 0})
+	p.env(name, Def{Role: p.classifyEnv(code), Args: args, Optional: opt && args > 0})
 	return e
+}
+
+// envCode reads an environment definition's begin code and its end code
+// (when there is one) at j: the two joined, and where they end.
+func (p *defParser) envCode(j int) (code string, end int, ok bool) {
+	begin, e, ok := p.group(j)
+	if !ok {
+		return "", j, false
+	}
+	if last, e2, ok := p.group(e); ok {
+		return begin + last, e2, true
+	}
+	return begin, e, true
 }
 
 // newtheorem: \newtheorem{name}[counter]{Title}[within], prose.
@@ -454,16 +463,12 @@ func (p *defParser) documentEnvironment(j int) int {
 	if !ok {
 		return j
 	}
-	begin, e, ok := p.group(j)
+	code, e, ok := p.envCode(j)
 	if !ok {
 		return j
 	}
-	end, e2, ok := p.group(e)
-	if ok {
-		e = e2
-	}
 	args, opt, _ := xparseArgs(spec)
-	p.env(strings.TrimSpace(name), Def{Role: p.classifyEnv(begin + end), Args: args, Optional: opt})
+	p.env(strings.TrimSpace(name), Def{Role: p.classifyEnv(code), Args: args, Optional: opt})
 	return e
 }
 

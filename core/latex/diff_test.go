@@ -62,6 +62,7 @@ func TestApplyEditsRefusesBadEdits(t *testing.T) {
 // TestWordEditsLargeRewrite: a whole rewrite of a long text stays exact and
 // does not take quadratic memory or time beyond the budget.
 func TestWordEditsLargeRewrite(t *testing.T) {
+	t.Parallel()
 	var a, b strings.Builder
 	for i := range 40000 {
 		a.WriteString("alpha ")

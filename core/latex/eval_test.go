@@ -75,6 +75,7 @@ func unescaped(s string, c byte) bool {
 // keeps the placeholders, the answer verifies, the word edits rebuild the
 // rewrite exactly, and no edit touches a protected span.
 func TestCorpusRewriteKeepsProtectedSpans(t *testing.T) {
+	t.Parallel()
 	for name, o := range configs {
 		t.Run(name, func(t *testing.T) {
 			opaque := 0
@@ -142,6 +143,7 @@ func checkEdits(t *testing.T, p latextest.Paragraph, m *latex.Masked, got string
 // TestCorpusBrokenPlaceholdersAreRefused: an answer that drops, duplicates
 // or alters a placeholder never verifies, so no edit is ever applied.
 func TestCorpusBrokenPlaceholdersAreRefused(t *testing.T) {
+	t.Parallel()
 	for name, o := range configs {
 		t.Run(name, func(t *testing.T) {
 			checked := 0

@@ -477,24 +477,8 @@ func (s *scanner) args(j int, spaces bool) (int, error) {
 // group returns the end of the brace group opening at i, skipping escapes
 // and comments.
 func (s *scanner) group(i int) (int, error) {
-	src := s.src
-	depth := 0
-	for k := i; k < len(src); {
-		switch src[k] {
-		case '\\':
-			k += 2
-			continue
-		case '%':
-			k = commentEnd(src, k)
-			continue
-		case '{':
-			depth++
-		case '}':
-			if depth--; depth == 0 {
-				return k + 1, nil
-			}
-		}
-		k++
+	if e, ok := groupEnd(s.src, i); ok {
+		return e, nil
 	}
 	return 0, s.errorf(i, "this { is never closed: the braces do not balance")
 }

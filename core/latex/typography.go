@@ -18,20 +18,8 @@ var emphCommands = set(`emph textit textbf textsc textsl underline uline enquote
 // emptyArgAt reports whether the brace argument after a command at i (after
 // a star and optional arguments) is empty.
 func emptyArgAt(t string, i int) bool {
-	if i < len(t) && t[i] == '*' {
-		i++
-	}
-	for i < len(t) && t[i] == '[' {
-		k := strings.IndexByte(t[i:], ']')
-		if k < 0 {
-			return false
-		}
-		i += k + 1
-	}
-	if i >= len(t) || t[i] != '{' {
-		return false
-	}
-	return strings.HasPrefix(strings.TrimLeft(t[i+1:], " \t\r\n"), "}")
+	j, ok := argBrace(t, i)
+	return ok && strings.HasPrefix(strings.TrimLeft(t[j+1:], " \t\r\n"), "}")
 }
 
 // wordEnd reports whether c ends a word around a tie.

@@ -455,17 +455,24 @@ func countBreaks(t string) int {
 // argFollows reports whether a brace argument follows a prose command at
 // i, after a star and optional arguments.
 func argFollows(t string, i int) bool {
+	_, ok := argBrace(t, i)
+	return ok
+}
+
+// argBrace is where the brace argument of a command at i opens, after a
+// star and optional arguments; false when none follows.
+func argBrace(t string, i int) (int, bool) {
 	if i < len(t) && t[i] == '*' {
 		i++
 	}
 	for i < len(t) && t[i] == '[' {
 		k := strings.IndexByte(t[i:], ']')
 		if k < 0 {
-			return false
+			return 0, false
 		}
 		i += k + 1
 	}
-	return i < len(t) && t[i] == '{'
+	return i, i < len(t) && t[i] == '{'
 }
 
 // punctEnds reports whether the character at i ends a clause's punctuation

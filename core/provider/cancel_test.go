@@ -79,6 +79,7 @@ func TestCancelDuringRetryWait(t *testing.T) {
 }
 
 func TestCallerDeadline(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t)
 	fake.Enqueue(fakellm.Reply{Hang: true})
 	c := newClient(t, provider.Config{BaseURL: fake.URL(), Timeout: time.Hour})

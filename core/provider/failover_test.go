@@ -31,6 +31,7 @@ func TestFailoverWhenFirstIsDown(t *testing.T) {
 }
 
 func TestFailoverWhenFirstKeepsFailing(t *testing.T) {
+	t.Parallel()
 	first, second := startFake(t), startFake(t)
 	first.Handle(func(fakellm.Request) fakellm.Reply { return fakellm.Reply{Status: 500} })
 	cands := []*provider.Client{

@@ -271,6 +271,7 @@ func TestModerateGuardAnswers(t *testing.T) {
 }
 
 func TestModerateRetriesThenFailsOver(t *testing.T) {
+	t.Parallel()
 	first, second := startFake(t), startFake(t)
 	first.Handle(func(fakellm.Request) fakellm.Reply { return fakellm.Reply{Status: http.StatusBadGateway} })
 	ks := []*provider.Classifier{

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRetryHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t)
 	fake.Enqueue(fakellm.Reply{Status: 429, RetryAfter: time.Second})
 	c := newClient(t, provider.Config{BaseURL: fake.URL()})
@@ -28,6 +29,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 }
 
 func TestRetry500ThenSuccess(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t)
 	fake.Enqueue(fakellm.Reply{Status: 500}, fakellm.Reply{Status: 502})
 	c := newClient(t, provider.Config{BaseURL: fake.URL()})
@@ -41,6 +43,7 @@ func TestRetry500ThenSuccess(t *testing.T) {
 }
 
 func TestRetriesExhausted(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t)
 	fake.Handle(func(fakellm.Request) fakellm.Reply { return fakellm.Reply{Status: 500} })
 	c := newClient(t, provider.Config{Name: "vllm", BaseURL: fake.URL(), MaxRetries: 1})
@@ -104,6 +107,7 @@ func TestRetryAfterBeyondCap(t *testing.T) {
 }
 
 func TestTimeoutPerAttempt(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t)
 	fake.Enqueue(fakellm.Reply{FirstTokenDelay: time.Hour})
 	c := newClient(t, provider.Config{BaseURL: fake.URL(), Timeout: 500 * time.Millisecond})
@@ -121,6 +125,7 @@ func TestTimeoutPerAttempt(t *testing.T) {
 }
 
 func TestConnectionRefusedIsRetried(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, provider.Config{BaseURL: closedURL(t), MaxRetries: 1})
 	start := time.Now()
 	_, err := c.Chat(testContext(t), userChat("hi"))

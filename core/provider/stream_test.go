@@ -101,6 +101,7 @@ func TestChatStreamFailoverBeforeEmission(t *testing.T) {
 
 // A stream that fails before emitting anything is retried on its endpoint.
 func TestChatStreamRetriedBeforeEmission(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t)
 	fake.Enqueue(fakellm.Reply{Status: 500}, fakellm.Reply{Text: "whole answer"})
 	c := newClient(t, provider.Config{BaseURL: fake.URL(), MaxRetries: 1})
@@ -137,6 +138,7 @@ func TestChatStreamEmitErrorAbortsUpstream(t *testing.T) {
 // Timeout bounds silences, not the whole stream: an answer that keeps
 // flowing for longer than Timeout completes, a stall fails.
 func TestChatStreamIdleTimeout(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t)
 	text := strings.Repeat("a", 12*4)
 	fake.Enqueue(fakellm.Reply{Text: text, ChunkDelay: 100 * time.Millisecond})

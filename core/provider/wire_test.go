@@ -393,6 +393,7 @@ func TestTemperatureMustBeFinite(t *testing.T) {
 
 // The watchdog fires Timeout after the last touch, not after the start.
 func TestWatchdog(t *testing.T) {
+	t.Parallel()
 	const timeout = 200 * time.Millisecond
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)

@@ -434,6 +434,7 @@ func TestLaggingClock(t *testing.T) {
 // a fortiori never by more than one estimate), and what is counted is
 // exactly what was settled.
 func TestConcurrentTokens(t *testing.T) {
+	t.Parallel()
 	const (
 		limit      = 20000
 		estimate   = 500
@@ -494,6 +495,7 @@ func TestConcurrentTokens(t *testing.T) {
 }
 
 func TestConcurrentRequestsPerMinute(t *testing.T) {
+	t.Parallel()
 	const limit = 37
 	each(t, newClock(t0), func(t *testing.T, qs []*quota.Quota) {
 		ctx := context.Background()
@@ -536,6 +538,7 @@ func TestConcurrentRequestsPerMinute(t *testing.T) {
 }
 
 func TestConcurrencyCapExact(t *testing.T) {
+	t.Parallel()
 	const limit = 5
 	each(t, newClock(t0), func(t *testing.T, qs []*quota.Quota) {
 		ctx := context.Background()
@@ -1091,6 +1094,7 @@ func TestSettleAsyncFailure(t *testing.T) {
 // (a slot is freed when its settlement commits), and what is counted in
 // the end is exactly what was settled.
 func TestConcurrentSettleAsync(t *testing.T) {
+	t.Parallel()
 	const limit = 5
 	each(t, newClock(t0), func(t *testing.T, qs []*quota.Quota) {
 		ctx := context.Background()

@@ -185,6 +185,7 @@ func BenchmarkAdversarial(b *testing.B) {
 // long (no detection lost to a bound at scale), and the repeated secrets
 // and personal data are all masked.
 func TestAdversarial(t *testing.T) {
+	t.Parallel()
 	const n = 16 << 10
 	r, err := New(Profile{Name: "adversarial"})
 	if err != nil {

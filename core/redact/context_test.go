@@ -38,6 +38,7 @@ func TestRedactContextExpired(t *testing.T) {
 // goroutine once the scan is under way (at its 5th check) and asserts that
 // the scan stops at its next check, long before the end of the text.
 func TestRedactContextCancelledMidScan(t *testing.T) {
+	t.Parallel()
 	r, err := New(Profile{Name: "ctx"})
 	if err != nil {
 		t.Fatal(err)

@@ -142,6 +142,7 @@ func FuzzRestoreMarkdown(f *testing.F) {
 // or link to, after the restore and after the sanitizer; the sanitizer
 // leaves no destination it does not allow.
 func TestRestoreThenSanitizeRandom(t *testing.T) {
+	t.Parallel()
 	toks := []string{"[[EMAIL_1]]", "[[SECRET_1]]", "](", "(", ")", "<", ">", "[", "]", ":", "//", "http://", "https://", "www.", ".", "/", " ", "\n", "\n\n", "a", "b", "src=", "<img ", "<a href=", "\"", "'", "|", "!", "[x]:", "`", "?", "=", "&#58;", "\t", "e.com", "javascript:", "@", "#"}
 	v := mdVault()
 	r := rand.New(rand.NewSource(1))

@@ -610,99 +610,88 @@ func mulLen(a, n int) int {
 
 // maxMatchLen is the longest match of re in bytes (unbounded if none).
 func maxMatchLen(re *syntax.Regexp) int {
-	switch re.Op {
-	case syntax.OpLiteral:
-		n := 0
-		for _, r := range re.Rune {
-			n += maxRuneBytes(r, re.Flags&syntax.FoldCase != 0)
-		}
-		return n
-	case syntax.OpCharClass:
-		if len(re.Rune) == 0 {
-			return 0
-		}
-		hi := re.Rune[len(re.Rune)-1]
-		n := utf8.RuneLen(hi)
-		if n < 0 {
-			n = 4
-		}
-		return n
-	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
-		return 4
-	case syntax.OpCapture:
-		return maxMatchLen(re.Sub[0])
-	case syntax.OpStar, syntax.OpPlus:
-		return mulLen(maxMatchLen(re.Sub[0]), unbounded)
-	case syntax.OpQuest:
-		return maxMatchLen(re.Sub[0])
-	case syntax.OpRepeat:
-		if re.Max < 0 {
-			return mulLen(maxMatchLen(re.Sub[0]), unbounded)
-		}
-		return mulLen(maxMatchLen(re.Sub[0]), re.Max)
-	case syntax.OpConcat:
-		n := 0
-		for _, s := range re.Sub {
-			n = addLen(n, maxMatchLen(s))
-		}
-		return n
-	case syntax.OpAlternate:
-		n := 0
-		for _, s := range re.Sub {
-			if l := maxMatchLen(s); l > n {
-				n = l
+	return maxOver(re, func(re *syntax.Regexp) int {
+		switch re.Op {
+		case syntax.OpLiteral:
+			n := 0
+			for _, r := range re.Rune {
+				n += maxRuneBytes(r, re.Flags&syntax.FoldCase != 0)
 			}
+			return n
+		case syntax.OpCharClass:
+			if len(re.Rune) == 0 {
+				return 0
+			}
+			hi := re.Rune[len(re.Rune)-1]
+			n := utf8.RuneLen(hi)
+			if n < 0 {
+				n = 4
+			}
+			return n
+		case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+			return 4
 		}
-		return n
-	}
-	return 0
+		return 0
+	})
 }
 
 // maxNewlines is the largest number of '\n' a match of re can contain.
 func maxNewlines(re *syntax.Regexp) int {
-	switch re.Op {
-	case syntax.OpLiteral:
-		n := 0
-		for _, r := range re.Rune {
-			if r == '\n' {
-				n++
+	return maxOver(re, func(re *syntax.Regexp) int {
+		switch re.Op {
+		case syntax.OpLiteral:
+			n := 0
+			for _, r := range re.Rune {
+				if r == '\n' {
+					n++
+				}
 			}
-		}
-		return n
-	case syntax.OpCharClass:
-		for i := 0; i+1 < len(re.Rune); i += 2 {
-			if re.Rune[i] <= '\n' && '\n' <= re.Rune[i+1] {
-				return 1
+			return n
+		case syntax.OpCharClass:
+			for i := 0; i+1 < len(re.Rune); i += 2 {
+				if re.Rune[i] <= '\n' && '\n' <= re.Rune[i+1] {
+					return 1
+				}
 			}
+			return 0
+		case syntax.OpAnyChar:
+			return 1
 		}
 		return 0
-	case syntax.OpAnyChar:
-		return 1
+	})
+}
+
+// maxOver is the largest sum, over a match of re, of what leaf counts of
+// each single-character part (literal, class, any character); the
+// operators (capture, repeats, concatenation, alternation) combine their
+// parts' counts, unbounded when a repeat has no maximum.
+func maxOver(re *syntax.Regexp, leaf func(*syntax.Regexp) int) int {
+	switch re.Op {
 	case syntax.OpCapture, syntax.OpQuest:
-		return maxNewlines(re.Sub[0])
+		return maxOver(re.Sub[0], leaf)
 	case syntax.OpStar, syntax.OpPlus:
-		return mulLen(maxNewlines(re.Sub[0]), unbounded)
+		return mulLen(maxOver(re.Sub[0], leaf), unbounded)
 	case syntax.OpRepeat:
 		if re.Max < 0 {
-			return mulLen(maxNewlines(re.Sub[0]), unbounded)
+			return mulLen(maxOver(re.Sub[0], leaf), unbounded)
 		}
-		return mulLen(maxNewlines(re.Sub[0]), re.Max)
+		return mulLen(maxOver(re.Sub[0], leaf), re.Max)
 	case syntax.OpConcat:
 		n := 0
 		for _, s := range re.Sub {
-			n = addLen(n, maxNewlines(s))
+			n = addLen(n, maxOver(s, leaf))
 		}
 		return n
 	case syntax.OpAlternate:
 		n := 0
 		for _, s := range re.Sub {
-			if l := maxNewlines(s); l > n {
+			if l := maxOver(s, leaf); l > n {
 				n = l
 			}
 		}
 		return n
 	}
-	return 0
+	return leaf(re)
 }
 
 func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"iter"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +82,29 @@ func (v *Vault) Len() int {
 	return len(v.byPh)
 }
 
+// placeholderTokens yields the start and end of each placeholder-shaped
+// token of s, in order.
+func placeholderTokens(s string) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		for off := 0; off < len(s); {
+			j := strings.Index(s[off:], "[[")
+			if j < 0 {
+				return
+			}
+			i := off + j
+			e := placeholderAt(s, i)
+			if e < 0 {
+				off = i + 1
+				continue
+			}
+			if !yield(i, e) {
+				return
+			}
+			off = e
+		}
+	}
+}
+
 // placeholderAt returns the end of a placeholder-shaped token
 // ([[A-Z][A-Z0-9_]*_[0-9]+]]) starting at i, or -1.
 func placeholderAt(s string, i int) int {
@@ -138,17 +162,7 @@ func (v *Vault) mask(text string, fs []Finding) string {
 	// Reserve every placeholder-shaped token of the input; collect issued
 	// ones lying outside findings.
 	fi := 0
-	for off := 0; off < len(text); {
-		j := strings.Index(text[off:], "[[")
-		if j < 0 {
-			break
-		}
-		i := off + j
-		e := placeholderAt(text, i)
-		if e < 0 {
-			off = i + 1
-			continue
-		}
+	for i, e := range placeholderTokens(text) {
 		ph := text[i:e]
 		if _, issued := v.byPh[ph]; issued {
 			for fi < len(fs) && fs[fi].End <= i {
@@ -161,7 +175,6 @@ func (v *Vault) mask(text string, fs []Finding) string {
 		} else {
 			v.reserved[ph] = true
 		}
-		off = e
 	}
 	if len(fs) == 0 && len(spans) == 0 {
 		return text
@@ -225,17 +238,7 @@ func (v *Vault) restoreLocked(text string) string {
 	}
 	var b strings.Builder
 	last := 0
-	for off := 0; off < len(text); {
-		j := strings.Index(text[off:], "[[")
-		if j < 0 {
-			break
-		}
-		i := off + j
-		e := placeholderAt(text, i)
-		if e < 0 {
-			off = i + 1
-			continue
-		}
+	for i, e := range placeholderTokens(text) {
 		if val, ok := v.byPh[text[i:e]]; ok {
 			if b.Len() == 0 {
 				b.Grow(len(text))
@@ -244,7 +247,6 @@ func (v *Vault) restoreLocked(text string) string {
 			b.WriteString(val)
 			last = e
 		}
-		off = e
 	}
 	if last == 0 {
 		return text

@@ -289,6 +289,7 @@ func TestConformanceUniqueViolation(t *testing.T) {
 // SQLITE_BUSY (writers wait for the lock, taken at BEGIN) and no update is
 // lost; on PostgreSQL atomic updates from several replicas add up.
 func TestConformanceConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	for driver, open := range handles(t) {
 		t.Run(driver, func(t *testing.T) {
 			a, b := open(), open()
@@ -487,6 +488,7 @@ func TestConformanceDriverContextsAndStatements(t *testing.T) {
 // quota's lock first: no update may be lost. (Migrations take theirs in
 // TestConformanceMigrateFromSeveralProcesses.)
 func TestConformanceDriverLocks(t *testing.T) {
+	t.Parallel()
 	for driver, open := range handles(t) {
 		t.Run(driver, func(t *testing.T) {
 			a, b := open(), open()

@@ -87,6 +87,7 @@ func TestTypingTheSuggestionReusesIt(t *testing.T) {
 }
 
 func TestKeystrokeBurstReachesTheModelOnce(t *testing.T) {
+	t.Parallel()
 	c, fake, _ := newCompleter(t, 150*time.Millisecond)
 	ctx := ctxT(t)
 	var wg sync.WaitGroup
@@ -182,6 +183,7 @@ func TestModelErrorsAreCoreErrors(t *testing.T) {
 // debounce (here far longer than the test's deadline); an Invoked one
 // that is not explicit waits like typing.
 func TestExplicitInvocationSkipsTheDebounce(t *testing.T) {
+	t.Parallel()
 	c, fake, _ := newCompleter(t, time.Hour)
 	ctx := ctxT(t)
 	res, err := c.Complete(ctx, complete.Request{URI: "u", Language: "go", Text: addGo, Offset: len(addGo), Invoked: true, Explicit: true, Version: 1})

@@ -15,6 +15,7 @@ import (
 )
 
 func TestSecretsPerProjectAndGroup(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{configure: func(c *review.Config) {
 		c.Groups = []review.Scope{{Path: "research", Secret: "group-secret"}}
 		c.Projects = []review.Scope{{Path: "research/other", Secret: "other-secret"}}
@@ -33,6 +34,7 @@ func TestSecretsPerProjectAndGroup(t *testing.T) {
 }
 
 func TestStandardWebhooksSignature(t *testing.T) {
+	t.Parallel()
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("a signing key of 32 bytes, yes!!"))
 	r := newRig(t, rigOptions{configure: func(c *review.Config) { c.SigningSecret = secret }})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
@@ -67,6 +69,7 @@ func TestStandardWebhooksSignature(t *testing.T) {
 // TestASecretDrivesOnlyItsOwnScope: the project a delivery names is a
 // claim; the project its id designates must be in the secret's scope.
 func TestASecretDrivesOnlyItsOwnScope(t *testing.T) {
+	t.Parallel()
 	const vaultID, vaultPath = 43, "vault/x"
 	r := newRig(t, rigOptions{configure: func(c *review.Config) {
 		c.Groups = []review.Scope{{Path: "vault", Secret: "vault-secret"}}
@@ -106,6 +109,7 @@ func TestASecretDrivesOnlyItsOwnScope(t *testing.T) {
 // TestCommandAuthorIsGitLabs: the note's author, body and question are
 // read from GitLab, not from the delivery.
 func TestCommandAuthorIsGitLabs(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	// A Reporter's note, delivered as if a Developer had written it.

@@ -42,6 +42,7 @@ func shifted() map[string]string {
 }
 
 func TestThumbsDownFromAMemberIsNotRaisedAgain(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	r.mrEvent(iid, gitlabtest.HookOptions{Action: "open"})
@@ -79,6 +80,7 @@ func TestThumbsDownFromAMemberIsNotRaisedAgain(t *testing.T) {
 }
 
 func TestResolvedWithoutChangeIsNotRaisedAgain(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.llm.Handle(gitlabtest.Reviewer([]gitlabtest.Rule{
 		{Kind: '+', Needle: "panic(", Severity: "major", Message: "Do not panic on bad input; return an error.", Category: "error-handling"},
@@ -120,6 +122,7 @@ func TestResolvedWithoutChangeIsNotRaisedAgain(t *testing.T) {
 }
 
 func TestRepeatedDismissalsSuppressTheKindUntilAllowed(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) { repeatedDismissals(t, false) })
 	t.Run("postgres", func(t *testing.T) { repeatedDismissals(t, true) })
 }
@@ -191,6 +194,7 @@ func repeatedDismissals(t *testing.T, postgres bool) {
 }
 
 func TestMergeRequestsOfBotsAreSkipped(t *testing.T) {
+	t.Parallel()
 	renovate := gitlabtest.User{ID: 31, Username: "project_42_bot_5f2a", Bot: true}
 	dependabot := gitlabtest.User{ID: 32, Username: "dependabot"}
 	r := newRig(t, rigOptions{configure: func(c *review.Config) { c.Review.SkipAuthors = []string{"dependabot"} }})
@@ -226,6 +230,7 @@ func TestMergeRequestsOfBotsAreSkipped(t *testing.T) {
 }
 
 func TestImprovePostsSuggestionsOnTheirLines(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	ret, ghost, keep := "\t\treturn err", "\tfmt.Println(\"x\")", "\tdefer f.Close()"
 	r.llm.Handle(func(q fakellm.Request) fakellm.Reply {
@@ -296,6 +301,7 @@ func TestImprovePostsSuggestionsOnTheirLines(t *testing.T) {
 }
 
 func TestAskInADiscussionIsAnsweredThereOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	r.llm.Handle(func(q fakellm.Request) fakellm.Reply {
 		if len(q.ResponseFormat) > 0 {

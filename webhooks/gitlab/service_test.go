@@ -25,6 +25,7 @@ var changed = map[string]string{
 }
 
 func TestReviewPostsEveryCommentOnAValidPosition(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	if code, body := r.mrEvent(iid, gitlabtest.HookOptions{Action: "open"}); code != http.StatusAccepted {
@@ -97,6 +98,7 @@ func TestReviewPostsEveryCommentOnAValidPosition(t *testing.T) {
 }
 
 func TestSameDeliveryTenTimesGivesOneReview(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	body := r.gl.MergeRequestHook(projectID, iid, gitlabtest.HookOptions{Action: "open"})
@@ -154,6 +156,7 @@ func TestSameDeliveryTenTimesGivesOneReview(t *testing.T) {
 }
 
 func TestBadTokenIsRefusedAndNothingQueued(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	body := r.gl.MergeRequestHook(projectID, iid, gitlabtest.HookOptions{Action: "open"})
@@ -202,6 +205,7 @@ func TestBadTokenIsRefusedAndNothingQueued(t *testing.T) {
 }
 
 func TestOnlyNewCommitsTriggerAReview(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{Draft: true})
 	for name, tc := range map[string]struct {
@@ -246,6 +250,7 @@ func TestOnlyNewCommitsTriggerAReview(t *testing.T) {
 }
 
 func TestIncrementalReviewAndForcePush(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(map[string]string{
 		"a.go": "package main\n\nfunc a() { panic(1) }\n",
@@ -294,6 +299,7 @@ func TestIncrementalReviewAndForcePush(t *testing.T) {
 }
 
 func TestRetriesNeverDuplicate(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	// GitLab writes the first two posts, then answers 502; and rate-limits
@@ -340,6 +346,7 @@ func TestRetriesNeverDuplicate(t *testing.T) {
 }
 
 func TestWaitsForDiffRefsAndDropsStaleOutput(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	r.gl.NullDiffRefs(projectID, iid, 3)
@@ -381,6 +388,7 @@ func TestWaitsForDiffRefsAndDropsStaleOutput(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 
@@ -432,6 +440,7 @@ func TestCommands(t *testing.T) {
 }
 
 func TestPromptInjectionChangesNothing(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	// A model that obeys whatever the diff says.
 	var mu sync.Mutex
@@ -533,6 +542,7 @@ func TestPromptInjectionChangesNothing(t *testing.T) {
 }
 
 func TestRepositorySettingsComeFromTheTargetBranch(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	// The target branch narrows the review; the author's branch tries to
 	// widen it and to slip instructions in.
@@ -567,6 +577,7 @@ func TestRepositorySettingsComeFromTheTargetBranch(t *testing.T) {
 }
 
 func TestPolicyBlockStillFlagsSecrets(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{blockSecrets: true})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	r.mrEvent(iid, gitlabtest.HookOptions{Action: "open"})
@@ -581,6 +592,7 @@ func TestPolicyBlockStillFlagsSecrets(t *testing.T) {
 }
 
 func TestANewerPushSupersedesTheRunningReview(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(map[string]string{"a.go": "package main\n\nfunc a() { panic(1) }\n"}, gitlabtest.MROptions{})
 	first := r.gl.Head(projectID, iid)
@@ -626,6 +638,7 @@ func TestANewerPushSupersedesTheRunningReview(t *testing.T) {
 }
 
 func TestReviewOnPostgres(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{postgres: true})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	h := gitlabtest.Headers(gitlab.EventMergeRequest, webhookSecret, "pg-delivery", "")
@@ -645,6 +658,7 @@ func TestReviewOnPostgres(t *testing.T) {
 }
 
 func TestWorkOnAMissingMergeRequestIsDropped(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
 	iid := r.openMR(changed, gitlabtest.MROptions{})
 	body := r.gl.MergeRequestHook(projectID, iid, gitlabtest.HookOptions{Action: "open"})

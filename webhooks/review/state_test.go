@@ -12,6 +12,7 @@ import (
 )
 
 func TestStateOnBothStores(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		seal, err := newSealer(make([]byte, KeySize))

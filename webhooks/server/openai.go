@@ -177,16 +177,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	created := time.Now().Unix()
 	if !body.Stream {
-		resp, err := s.o.Assistant.Do(r.Context(), req)
-		if err != nil {
-			openAIError(w, r, s.assistError(req.Model, err))
-			return
-		}
-		finish := finishReason(resp.FinishReason)
-		writeJSON(w, http.StatusOK, ocResponse{
-			ID: resp.RequestID, Object: "chat.completion", Created: created, Model: resp.Model,
-			Choices: []ocChoice{{Message: &ocMessage{Role: "assistant", Content: resp.Text}, FinishReason: &finish}},
-			Usage:   usage(resp.Usage), Notices: resp.Notices,
+		s.answer(w, r, req, func(resp *core.Response, finish *string) any {
+			return ocResponse{
+				ID: resp.RequestID, Object: "chat.completion", Created: created, Model: resp.Model,
+				Choices: []ocChoice{{Message: &ocMessage{Role: "assistant", Content: resp.Text}, FinishReason: finish}},
+				Usage:   usage(resp.Usage), Notices: resp.Notices,
+			}
 		})
 		return
 	}
@@ -218,6 +214,19 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	st.chunk(resp.RequestID, ocChoice{Delta: last, FinishReason: &finish}, resp.Notices...)
 	st.end(resp, body.StreamOptions)
+}
+
+// answer asks for the whole answer to req and writes the body that shape
+// makes of it and of its finish_reason (in OpenAI's words), or the error
+// as the OpenAI routes report it.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req *core.Request, shape func(resp *core.Response, finish *string) any) {
+	resp, err := s.o.Assistant.Do(r.Context(), req)
+	if err != nil {
+		openAIError(w, r, s.assistError(req.Model, err))
+		return
+	}
+	finish := finishReason(resp.FinishReason)
+	writeJSON(w, http.StatusOK, shape(resp, &finish))
 }
 
 // openAIStream writes the chunks of a streamed OpenAI answer.

@@ -92,16 +92,12 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		Model: requestedModel(body.Model), MaxTokens: body.MaxTokens, Temperature: body.Temperature, TopP: body.TopP, Stop: body.Stop}
 	created := time.Now().Unix()
 	if !body.Stream {
-		resp, err := s.o.Assistant.Do(r.Context(), req)
-		if err != nil {
-			openAIError(w, r, s.assistError(req.Model, err))
-			return
-		}
-		finish := finishReason(resp.FinishReason)
-		writeJSON(w, http.StatusOK, completionResponse{
-			ID: resp.RequestID, Object: "text_completion", Created: created, Model: resp.Model,
-			Choices: []completionChoice{{Text: resp.Text, FinishReason: &finish}},
-			Usage:   usage(resp.Usage), Notices: resp.Notices,
+		s.answer(w, r, req, func(resp *core.Response, finish *string) any {
+			return completionResponse{
+				ID: resp.RequestID, Object: "text_completion", Created: created, Model: resp.Model,
+				Choices: []completionChoice{{Text: resp.Text, FinishReason: finish}},
+				Usage:   usage(resp.Usage), Notices: resp.Notices,
+			}
 		})
 		return
 	}
