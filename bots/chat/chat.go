@@ -40,6 +40,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/store"
@@ -221,6 +222,10 @@ type Options struct {
 	// that usage is not available.
 	Quota    *quota.Quota
 	Subjects func(core.Principal) []quota.Subject
+	// Estimates, if set, makes the usage command add what the requester
+	// used this month and its estimated cost and energy, read from the
+	// journal's usage roll-ups in Store.
+	Estimates *audit.Estimator
 	// Now is the clock; zero means time.Now.
 	Now func() time.Time
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/sanitize"
 )
@@ -465,6 +466,51 @@ func (r *Router) failure(cat *catalogue, err error) (text, footer, requestID str
 // usage words the requester's quota: each budget that applies, what is
 // used and what is left.
 func (r *Router) usage(ctx context.Context, ev *Event, cat *catalogue) string {
+	quotas := r.quotaUsage(ctx, ev, cat)
+	if r.o.Estimates == nil {
+		return quotas
+	}
+	spent, err := r.spent(ctx, ev, cat)
+	if err != nil {
+		r.log.Warn("reading usage roll-ups for chat", "err", err)
+		return quotas
+	}
+	return quotas + "\n" + spent
+}
+
+// spent words what the requester used this month (UTC), with its
+// estimated cost and energy.
+func (r *Router) spent(ctx context.Context, ev *Event, cat *catalogue) (string, error) {
+	u, err := audit.UsageOf(ctx, r.o.Store, r.principal(ev).UserID, r.now(), r.o.Estimates)
+	if err != nil {
+		return "", err
+	}
+	m := u.Month
+	lines := []string{cat.T("usage_spent_title"),
+		cat.Plural("usage_spent", int(m.Requests), "requests", cat.Num(int(m.Requests)), "tokens", cat.Num(int(m.TokensIn+m.TokensOut)))}
+	e := m.Estimate
+	if len(e.Cost) > 0 {
+		costs := make([]string, 0, len(e.Cost))
+		for _, c := range slices.Sorted(maps.Keys(e.Cost)) {
+			costs = append(costs, cat.Money(e.Cost[c], c))
+		}
+		lines = append(lines, cat.T("usage_cost", "cost", strings.Join(costs, " + ")))
+	}
+	if e.Unmetered < m.TokensIn+m.TokensOut {
+		lines = append(lines, cat.T("usage_energy", "energy", cat.Energy(e.Wh)))
+	}
+	switch {
+	case m.TokensIn+m.TokensOut == 0:
+	case len(e.Cost) == 0 && e.Unmetered == m.TokensIn+m.TokensOut:
+		lines = append(lines, cat.T("usage_not_estimated"))
+	case e.Unpriced > 0 || e.Unmetered > 0:
+		lines = append(lines, cat.T("usage_partial", "tokens", cat.Num(int(max(e.Unpriced, e.Unmetered)))))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// quotaUsage words the requester's quota budgets.
+func (r *Router) quotaUsage(ctx context.Context, ev *Event, cat *catalogue) string {
 	if r.o.Quota == nil || r.o.Subjects == nil {
 		return cat.T("usage_unavailable")
 	}

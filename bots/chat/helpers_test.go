@@ -42,6 +42,9 @@ type rigOptions struct {
 	jobs   *jobs.Queue
 	// sources are the bibliographic sources (refs_test.go).
 	sources []biblio.Source
+	// estimates, if set, is the cost and energy figures of the usage
+	// command.
+	estimates *audit.Estimator
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -63,7 +66,8 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		o.cfg.DefaultLocale = "en"
 	}
 	var err error
-	r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: o.jobs, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.cfg, Quota: r.quota, Subjects: eng.Subjects})
+	r.router, err = chat.New(chat.Options{Assistant: eng.Engine, Store: r.store, Jobs: o.jobs, JobKey: []byte("test-job-key-0123456789abcdefghi"), Config: o.cfg, Quota: r.quota, Subjects: eng.Subjects,
+		Estimates: o.estimates})
 	if err != nil {
 		t.Fatal(err)
 	}

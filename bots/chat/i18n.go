@@ -112,3 +112,30 @@ func (c *catalogue) Num(n int) string {
 	}
 	return b.String()
 }
+
+// Dec writes f with digits decimals and the language's decimal separator.
+func (c *catalogue) Dec(f float64, digits int) string {
+	return strings.Replace(strconv.FormatFloat(f, 'f', digits, 64), ".", c.T("decimal_sep"), 1)
+}
+
+// Money writes an amount in currency: cents from 0.1 up, four decimals
+// below (a request costs fractions of a cent).
+func (c *catalogue) Money(f float64, currency string) string {
+	digits := 2
+	if f < 0.1 {
+		digits = 4
+	}
+	return c.Dec(f, digits) + " " + currency
+}
+
+// Energy writes watt-hours: two decimals under 10 Wh, one up to 1000,
+// then kWh.
+func (c *catalogue) Energy(wh float64) string {
+	switch {
+	case wh >= 1000:
+		return c.Dec(wh/1000, 2) + " kWh"
+	case wh >= 10:
+		return c.Dec(wh, 1) + " Wh"
+	}
+	return c.Dec(wh, 2) + " Wh"
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/core"
+	"timon.dev/timon/core/audit"
+	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/jobs"
 	"timon.dev/timon/core/provider/fakellm"
 	"timon.dev/timon/core/quota"
@@ -487,6 +490,84 @@ func TestUsage(t *testing.T) {
 	if text := r2.plat.text(ev2.ID); !strings.Contains(text, "No quota limits apply to you") {
 		t.Fatalf("usage without limits %q", text)
 	}
+}
+
+// TestUsageEstimates: with cost and energy figures, the usage command adds
+// what the requester used this month and its estimate, in their language,
+// from the journal's roll-ups; another person's requests are not counted.
+func TestUsageEstimates(t *testing.T) {
+	x := audit.NewEstimator(map[string]config.ModelEstimate{"mistral-small-latest": {
+		PricePer1kTokens: config.InOut{Input: 2, Output: 6}, Currency: "EUR", WhPer1kTokens: config.InOut{Input: 0.5, Output: 3}}})
+	r := newRig(t, rigOptions{limits: quota.Limits{TokensPerDay: 100000}, estimates: x})
+	ctx := ctxT(t)
+	for _, text := range []string{"hello", "rewrite formal hi there"} {
+		if err := r.router.Handle(ctx, mention(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := mention("hello from someone else")
+	other.UserID = "U0OTHER"
+	r.router.Handle(ctx, other)
+	var in, out, requests int
+	for _, e := range r.journal(t) {
+		if e.UserID == "slack:U061F7AUR" {
+			requests++
+			in, out = in+e.TokensIn, out+e.TokensOut
+		}
+	}
+	if requests != 2 || in == 0 || out == 0 {
+		t.Fatalf("journal: %d requests, %d/%d tokens", requests, in, out)
+	}
+	cost := (float64(in)*2 + float64(out)*6) / 1000
+	wh := (float64(in)*0.5 + float64(out)*3) / 1000
+	ev := mention("usage")
+	r.router.Handle(ctx, ev)
+	text := r.plat.text(ev.ID)
+	for _, want := range []string{"of 100,000 (", "*This month (UTC), estimated*",
+		fmt.Sprintf("• 2 requests, %d tokens", in+out), "• cost: about " + money(cost, "."), "• energy: about " + energy(wh, ".")} {
+		if !strings.Contains(text, want) {
+			t.Errorf("usage lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "not estimated") {
+		t.Errorf("usage says not estimated:\n%s", text)
+	}
+	ev = mention("usage")
+	ev.Locale = "fr-FR"
+	r.router.Handle(ctx, ev)
+	text = r.plat.text(ev.ID)
+	for _, want := range []string{"*Ce mois-ci (UTC), estimation*", "• 2 requêtes, ", "• coût : environ " + money(cost, ","),
+		"• énergie : environ " + energy(wh, ",")} {
+		if !strings.Contains(text, want) {
+			t.Errorf("French usage lacks %q:\n%s", want, text)
+		}
+	}
+
+	// Figures for another model only: nothing estimated, and said so.
+	r2 := newRig(t, rigOptions{estimates: audit.NewEstimator(map[string]config.ModelEstimate{"other": {WhPer1kTokens: config.InOut{Output: 1}}})})
+	r2.router.Handle(ctx, mention("hello"))
+	ev = mention("usage")
+	r2.router.Handle(ctx, ev)
+	if text := r2.plat.text(ev.ID); !strings.Contains(text, "No quota limits apply to you") ||
+		!strings.Contains(text, "• 1 request, ") || !strings.Contains(text, "cost and energy: not estimated") || strings.Contains(text, "about") {
+		t.Errorf("usage without figures for the model:\n%s", text)
+	}
+}
+
+func money(f float64, sep string) string {
+	d := 2
+	if f < 0.1 {
+		d = 4
+	}
+	return strings.Replace(strconv.FormatFloat(f, 'f', d, 64), ".", sep, 1) + " EUR"
+}
+
+func energy(wh float64, sep string) string {
+	d := 2
+	if wh >= 10 {
+		d = 1
+	}
+	return strings.Replace(strconv.FormatFloat(wh, 'f', d, 64), ".", sep, 1) + " Wh"
 }
 
 // TestConcurrentEventsEachAnsweredOnce: many events at once, each

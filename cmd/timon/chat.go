@@ -11,6 +11,7 @@ import (
 	"timon.dev/timon/bots/chat"
 	"timon.dev/timon/bots/mattermost"
 	"timon.dev/timon/bots/slack"
+	"timon.dev/timon/core/audit"
 	"timon.dev/timon/webhooks/server"
 )
 
@@ -39,7 +40,7 @@ func chatFrontend(ctx context.Context, h *hub, log *slog.Logger) (*frontend, err
 	}
 	router, err := chat.New(chat.Options{
 		Assistant: h.engine, Jobs: h.jobs, JobKey: jobKey, Store: h.store, Config: *c, Logger: log,
-		Quota: h.quota, Subjects: quotaSubjects(h.cfg.Quotas),
+		Quota: h.quota, Subjects: quotaSubjects(h.cfg.Quotas), Estimates: audit.NewEstimator(h.cfg.ModelEstimates()),
 	})
 	if err != nil {
 		return nil, err

@@ -148,6 +148,9 @@ func Open(ctx context.Context, st *store.Store, opt Options) (*Journal, error) {
 	if err := st.Migrate(ctx, "audit", migrations); err != nil {
 		return nil, fmt.Errorf("opening journal: %w", err)
 	}
+	if err := backfill(ctx, st); err != nil {
+		return nil, fmt.Errorf("opening journal: %w", err)
+	}
 	j.walKick, j.walDone = make(chan struct{}, 1), make(chan struct{})
 	go j.walCheckpoints(j.walKick, j.walDone)
 	go j.run()

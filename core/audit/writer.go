@@ -224,6 +224,13 @@ func (j *Journal) commit(batch []*pending) error {
 		if err := j.st.Driver().AppendEntries(t.ctx, t, rows); err != nil {
 			return fmt.Errorf("inserting entries: %w", err)
 		}
+		r := newRollup()
+		for _, p := range batch {
+			r.add(&p.entry)
+		}
+		if err := r.write(t.ctx, j.st.Driver(), t); err != nil {
+			return err
+		}
 		for _, p := range batch {
 			if p.sealed == nil {
 				continue

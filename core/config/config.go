@@ -111,9 +111,33 @@ type Provider struct {
 	Timeout    Duration `yaml:"timeout"`
 	MaxRetries int      `yaml:"max_retries"`
 	Sovereign  bool     `yaml:"sovereign"`
+	// Estimates gives, for models of Models, the figures the console and
+	// the chat bots' usage command estimate cost and energy from; a model
+	// without figures is "not estimated". See docs/design/audit.md.
+	Estimates map[string]ModelEstimate `yaml:"estimates"`
 
 	// APIKey is resolved from APIKeyEnv or APIKeyFile.
 	APIKey string `yaml:"-"`
+}
+
+// ModelEstimate is what one model's requests are estimated to cost and to
+// use in energy, per 1000 tokens, read (the input) and written (the
+// output). Zero means not estimated, not free: there is no default figure,
+// as none fits every deployment (a local model's price is the hardware's,
+// an API's is its price list; energy depends on the model's size, the
+// hardware and its load). Estimates are computed when read, from the
+// tokens the journal counted, so a changed figure re-estimates history.
+type ModelEstimate struct {
+	PricePer1kTokens InOut `yaml:"price_per_1k_tokens"`
+	// Currency is the ISO 4217 code of the prices; default EUR.
+	Currency      string `yaml:"currency"`
+	WhPer1kTokens InOut  `yaml:"wh_per_1k_tokens"`
+}
+
+// InOut is a figure per 1000 input tokens and per 1000 output tokens.
+type InOut struct {
+	Input  float64 `yaml:"input"`
+	Output float64 `yaml:"output"`
 }
 
 // Redaction configures the redaction profiles.
@@ -482,6 +506,7 @@ func (c *Config) defaults() {
 		if p.BaseURL == "" && i == 0 {
 			p.BaseURL = DefaultProviderURL
 		}
+		p.estimateDefaults()
 	}
 	if c.Journal.SigningKeyFile == "" {
 		c.Journal.SigningKeyFile = filepath.Join(c.DataDir, "audit-signing.key")
@@ -582,6 +607,9 @@ func (l *loader) validate(c *Config) {
 		}
 		if p.MaxRetries < 0 {
 			l.add(at+".max_retries", "expected 0 or more")
+		}
+		for _, m := range sortedKeys(p.Estimates) {
+			l.checkEstimate(at+".estimates."+m, p, m)
 		}
 		key, err := secret(p.APIKeyEnv, p.APIKeyFile)
 		if err != nil {

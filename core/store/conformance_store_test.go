@@ -812,3 +812,65 @@ func TestConformanceDriverJobClient(t *testing.T) {
 		}
 	})
 }
+
+// TestConformanceDriverAddCounts: counters are inserted, then added to, in
+// a caller's transaction; keys of both types, text outside ASCII; a
+// rolled-back transaction adds nothing.
+func TestConformanceDriverAddCounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		d := st.Driver()
+		if _, err := st.Exec(ctx, `CREATE TABLE conf_counts (day BIGINT NOT NULL, name TEXT NOT NULL,
+			a BIGINT NOT NULL, b BIGINT NOT NULL, PRIMARY KEY (day, name))`); err != nil {
+			t.Fatal(err)
+		}
+		tbl := &store.CountTable{Name: "conf_counts", Keys: []string{"day", "name"}, Counts: []string{"a", "b"}}
+		add := func(rows ...store.CountRow) error {
+			return st.Tx(ctx, func(tx *store.Tx) error { return d.AddCounts(ctx, tx, tbl, rows) })
+		}
+		big := int64(1) << 53
+		if err := add(
+			store.CountRow{Keys: []any{int64(1), "x"}, Counts: []int64{1, 2}},
+			store.CountRow{Keys: []any{int64(1), "é\"'\\<"}, Counts: []int64{3, 4}},
+			store.CountRow{Keys: []any{big, "x"}, Counts: []int64{big, 0}},
+		); err != nil {
+			t.Fatal(err)
+		}
+		if err := add(store.CountRow{Keys: []any{int64(1), "x"}, Counts: []int64{10, 20}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := add(); err != nil {
+			t.Fatal(err)
+		}
+		err := st.Tx(ctx, func(tx *store.Tx) error {
+			if err := d.AddCounts(ctx, tx, tbl, []store.CountRow{{Keys: []any{int64(1), "x"}, Counts: []int64{100, 100}}}); err != nil {
+				return err
+			}
+			return errors.New("roll back")
+		})
+		if err == nil {
+			t.Fatal("the rolled-back transaction succeeded")
+		}
+		rows, err := st.Query(ctx, `SELECT day, name, a, b FROM conf_counts ORDER BY day, name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var day, a, b int64
+			var name string
+			if err := rows.Scan(&day, &name, &a, &b); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprint(day, name, a, b))
+		}
+		want := []string{"1x11 22", "1é\"'\\<3 4", fmt.Sprint(big, "x", big, " 0")}
+		if !slices.Equal(got, want) {
+			t.Fatalf("counts %q, want %q", got, want)
+		}
+		if err := add(store.CountRow{Keys: []any{int64(1)}, Counts: []int64{1, 1}}); err == nil {
+			t.Fatal("a row with a missing key was accepted")
+		}
+	})
+}

@@ -79,6 +79,30 @@ type Driver interface {
 	// monthUS, skipping rows a batch holds, and returns how many it
 	// deleted.
 	SweepUsage(ctx context.Context, monthUS int64) (int64, error)
+
+	// AddCounts adds, in tx, each row's counts to the row of table t with
+	// the same keys, inserting the rows missing (an upsert of counters, as
+	// few statements as the dialect allows). No two rows may have the same
+	// keys. The journal keeps its usage roll-ups with it.
+	AddCounts(ctx context.Context, tx Execer, t *CountTable, rows []CountRow) error
+}
+
+// CountTable is a table of counters (the journal's usage roll-ups): rows
+// identified by their key columns, whose count columns are only ever added
+// to. Its primary key (or a unique index) is exactly Keys. Drivers may keep
+// the statements of a CountTable by its address: declare it once, as a
+// package variable.
+type CountTable struct {
+	Name   string
+	Keys   []string // key columns; their values are int64 (BIGINT) or string (TEXT)
+	Counts []string // BIGINT columns added to
+}
+
+// CountRow is what AddCounts adds to one row of a CountTable: Keys and
+// Counts in the order of the table's columns.
+type CountRow struct {
+	Keys   []any // int64 or string
+	Counts []int64
 }
 
 // Execer runs a statement written in the driver's own placeholders (? on

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -139,4 +140,66 @@ func (d *driver) SweepLeases(ctx context.Context, nowUS int64) (int64, error) {
 func (d *driver) SweepUsage(ctx context.Context, monthUS int64) (int64, error) {
 	return store.Affected(d.db.ExecContext(ctx, `DELETE FROM quota_usage WHERE subject IN
 (SELECT subject FROM quota_usage WHERE month_start < $1 FOR UPDATE SKIP LOCKED)`, monthUS))
+}
+
+// AddCounts passes the rows as one array per column: one statement
+// whatever their number.
+func (*driver) AddCounts(ctx context.Context, tx store.Execer, t *store.CountTable, rows []store.CountRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	for _, r := range rows {
+		if len(r.Keys) != len(t.Keys) || len(r.Counts) != len(t.Counts) {
+			return fmt.Errorf("adding counts to %s: a row has %d keys and %d counts, the table %d and %d",
+				t.Name, len(r.Keys), len(r.Counts), len(t.Keys), len(t.Counts))
+		}
+	}
+	cols := make([]any, 0, len(t.Keys)+len(t.Counts))
+	casts := make([]string, 0, cap(cols))
+	for k := range t.Keys {
+		switch rows[0].Keys[k].(type) {
+		case int64:
+			a := make([]int64, len(rows))
+			for i, r := range rows {
+				v, ok := r.Keys[k].(int64)
+				if !ok {
+					return fmt.Errorf("adding counts to %s: key %s mixes types", t.Name, t.Keys[k])
+				}
+				a[i] = v
+			}
+			cols, casts = append(cols, a), append(casts, "BIGINT[]")
+		case string:
+			a := make([]string, len(rows))
+			for i, r := range rows {
+				v, ok := r.Keys[k].(string)
+				if !ok {
+					return fmt.Errorf("adding counts to %s: key %s mixes types", t.Name, t.Keys[k])
+				}
+				a[i] = v
+			}
+			cols, casts = append(cols, a), append(casts, "TEXT[]")
+		default:
+			return fmt.Errorf("adding counts to %s: key %s is a %T, not int64 or string", t.Name, t.Keys[k], rows[0].Keys[k])
+		}
+	}
+	for c := range t.Counts {
+		a := make([]int64, len(rows))
+		for i, r := range rows {
+			a[i] = r.Counts[c]
+		}
+		cols, casts = append(cols, a), append(casts, "BIGINT[]")
+	}
+	names := append(append([]string{}, t.Keys...), t.Counts...)
+	args := make([]string, len(cols))
+	for i := range cols {
+		args[i] = fmt.Sprintf("CAST($%d AS %s)", i+1, casts[i])
+	}
+	set := make([]string, len(t.Counts))
+	for i, c := range t.Counts {
+		set[i] = c + " = t." + c + " + excluded." + c
+	}
+	q := "INSERT INTO " + t.Name + " AS t (" + strings.Join(names, ", ") + ") SELECT * FROM unnest(" + strings.Join(args, ", ") +
+		") ON CONFLICT (" + strings.Join(t.Keys, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+	_, err := tx.ExecContext(ctx, q, cols...)
+	return err
 }
