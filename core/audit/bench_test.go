@@ -116,10 +116,17 @@ func consoleEntries() int {
 	return 1_000_000
 }
 
-const consoleUsers = 5000
+// consoleUsers is the number of people of BenchmarkConsole's journal:
+// TIMON_BENCH_USERS overrides the 5000.
+var consoleUsers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("TIMON_BENCH_USERS")); err == nil && n > 0 {
+		return n
+	}
+	return 5000
+}()
 
-// consoleEntry is entry i of n spread over the 90 days up to now: 5000
-// users in 40 groups, four integrations, three models on two providers,
+// consoleEntry is entry i of n spread over the 90 days up to now:
+// consoleUsers people in 40 groups, four integrations, three models on two providers,
 // redactions, moderation findings, every outcome, and one in ten with
 // its content kept.
 func consoleEntry(i, n int, now time.Time) (*Entry, *Content) {
@@ -127,7 +134,7 @@ func consoleEntry(i, n int, now time.Time) (*Entry, *Content) {
 	pick := func(k int) int { h = h*6364136223846793005 + 1442695040888963407; return int(h>>33) % k }
 	e := &Entry{
 		Time:        now.Add(-90 * 24 * time.Hour).Add(time.Duration(float64(i) / float64(n) * float64(90*24*time.Hour))),
-		UserID:      fmt.Sprintf("user%04d", pick(consoleUsers)),
+		UserID:      fmt.Sprintf("user%05d", pick(consoleUsers)),
 		Groups:      []string{fmt.Sprintf("group%02d", pick(40)), "staff"},
 		Integration: []string{"lsp", "api", "mattermost", "gitlab"}[pick(4)],
 		Task:        []string{"complete", "ask", "review", "rewrite"}[pick(4)],
@@ -232,7 +239,7 @@ func BenchmarkConsole(b *testing.B) {
 			x := NewEstimator(map[string]config.ModelEstimate{
 				"mistral-small": {PricePer1kTokens: config.InOut{Input: 0.0001, Output: 0.0003}, Currency: "EUR", WhPer1kTokens: config.InOut{Input: 0.02, Output: 0.3}},
 			})
-			user := func(i int) string { return fmt.Sprintf("user%04d", (i*7919)%consoleUsers) }
+			user := func(i int) string { return fmt.Sprintf("user%05d", (i*7919)%consoleUsers) }
 			reads := []struct {
 				name string
 				read func(i int) error

@@ -53,8 +53,8 @@ var (
 		Keys:   []string{"user_id", "day_us", "integration", "model"},
 		Counts: []string{"requests", "tokens_in", "tokens_out", "denials", "quota_refusals", "redactions"}}
 	monthlyTable = &store.CountTable{Name: "audit_usage_monthly",
-		Keys:   []string{"month_us", "user_id", "model"},
-		Counts: []string{"requests", "tokens_in", "tokens_out", "denials", "quota_refusals"}}
+		Keys:   []string{"month_us", "user_id"},
+		Counts: []string{"requests", "tokens", "tokens_in", "tokens_out", "denials", "quota_refusals"}}
 	groupsTable = &store.CountTable{Name: "audit_usage_groups",
 		Keys:   []string{"day_us", "grp", "model"},
 		Counts: []string{"requests", "tokens_in", "tokens_out"}}
@@ -82,8 +82,8 @@ type (
 		integration, model string
 	}
 	monthKey struct {
-		month       int64
-		user, model string
+		month int64
+		user  string
 	}
 	groupKey struct {
 		day          int64
@@ -176,12 +176,13 @@ func (r *rollup) add(e *Entry) {
 	u[4] += refused
 	u[5] += redactions
 
-	m := counter(r.monthly, monthKey{month, e.UserID, e.Model}, len(monthlyTable.Counts))
+	m := counter(r.monthly, monthKey{month, e.UserID}, len(monthlyTable.Counts))
 	m[0]++
-	m[1] += in
-	m[2] += out
-	m[3] += denied
-	m[4] += refused
+	m[1] += in + out
+	m[2] += in
+	m[3] += out
+	m[4] += denied
+	m[5] += refused
 
 	// Once in each of the user's groups, as StatsFor counts them; under
 	// "" without any.
@@ -236,7 +237,7 @@ func (r *rollup) write(ctx context.Context, d store.Driver, tx store.Execer) err
 	}
 	rows = rows[:0]
 	for k, c := range r.monthly {
-		rows = append(rows, store.CountRow{Keys: []any{k.month, k.user, k.model}, Counts: c})
+		rows = append(rows, store.CountRow{Keys: []any{k.month, k.user}, Counts: c})
 	}
 	if err := d.AddCounts(ctx, tx, monthlyTable, rows); err != nil {
 		return fmt.Errorf("adding to the monthly usage: %w", err)

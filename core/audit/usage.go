@@ -429,59 +429,80 @@ type Consumer struct {
 // Orders of TopConsumers.
 const (
 	ByTokens        = "tokens"
-	ByRequests      = "requests"
 	ByQuotaRefusals = "quota_refusals"
 )
 
-// TopConsumers returns the n people who used the most in the UTC month of
-// month, by tokens (in and out), requests or quota refusals (order; only
-// people refused at least once then).
+// TopConsumers returns the n people (at most 1000) who used the most
+// tokens (in and out) in the UTC month of month, or who were refused for a
+// quota most often (order ByQuotaRefusals; only people refused at least
+// once). Both read an index from its end, whatever the number of people.
 func TopConsumers(ctx context.Context, st *store.Store, month time.Time, n int, order string, x *Estimator) ([]Consumer, error) {
-	var by, having string
+	var cond, by string
 	switch order {
 	case ByTokens, "":
-		by = "CAST(SUM(tokens_in) AS BIGINT) + CAST(SUM(tokens_out) AS BIGINT)"
-	case ByRequests:
-		by = "CAST(SUM(requests) AS BIGINT)"
+		order, by = ByTokens, "tokens"
 	case ByQuotaRefusals:
-		by, having = "CAST(SUM(quota_refusals) AS BIGINT)", " HAVING CAST(SUM(quota_refusals) AS BIGINT) > 0"
+		cond, by = " AND quota_refusals > 0", "quota_refusals"
 	default:
 		return nil, fmt.Errorf("reading top consumers: unknown order %q", order)
 	}
 	n = max(1, min(n, 1000))
-	m := monthStart(month).UnixMicro()
-	rows, err := st.Query(ctx, `SELECT m.user_id, m.model, m.requests, m.tokens_in, m.tokens_out, m.denials, m.quota_refusals
-		FROM audit_usage_monthly m JOIN (SELECT user_id FROM audit_usage_monthly WHERE month_us = ?
-			GROUP BY user_id`+having+` ORDER BY `+by+` DESC, user_id LIMIT ?) top ON top.user_id = m.user_id
-		WHERE m.month_us = ?`, m, n, m)
+	m := monthStart(month)
+	rows, err := st.Query(ctx, `SELECT user_id, requests, tokens_in, tokens_out, denials, quota_refusals
+		FROM audit_usage_monthly WHERE month_us = ?`+cond+` ORDER BY `+by+` DESC LIMIT ?`, m.UnixMicro(), n)
 	if err != nil {
 		return nil, fmt.Errorf("reading top consumers: %w", err)
 	}
 	defer rows.Close()
-	by2 := map[string]*Totals{}
+	var (
+		out    []Consumer
+		byUser = map[string]int{}
+	)
 	for rows.Next() {
-		var (
-			user, model string
-			u           Totals
-		)
-		if err := rows.Scan(&user, &model, &u.Requests, &u.TokensIn, &u.TokensOut, &u.Denials, &u.QuotaRefusals); err != nil {
+		var c Consumer
+		if err := rows.Scan(&c.UserID, &c.Requests, &c.TokensIn, &c.TokensOut, &c.Denials, &c.QuotaRefusals); err != nil {
 			return nil, fmt.Errorf("reading top consumers: %w", err)
 		}
-		u.Estimate = x.Of(model, u.TokensIn, u.TokensOut)
-		addUsage(by2, user, &u)
+		byUser[c.UserID] = len(out)
+		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading top consumers: %w", err)
 	}
-	out := make([]Consumer, 0, len(by2))
-	for k, u := range by2 {
-		out = append(out, Consumer{UserID: k, Totals: *u})
+	rows.Close()
+	if len(out) > 0 {
+		// Their tokens by model, for the estimates: the days of the month
+		// of these people only.
+		ids := make([]any, 0, len(out)+2)
+		for _, c := range out {
+			ids = append(ids, c.UserID)
+		}
+		ids = append(ids, m.UnixMicro(), m.AddDate(0, 1, 0).UnixMicro())
+		rows, err := st.Query(ctx, `SELECT user_id, model, CAST(SUM(tokens_in) AS BIGINT), CAST(SUM(tokens_out) AS BIGINT)
+			FROM audit_usage_users WHERE user_id IN (?`+strings.Repeat(", ?", len(out)-1)+`) AND day_us >= ? AND day_us < ?
+			GROUP BY user_id, model`, ids...)
+		if err != nil {
+			return nil, fmt.Errorf("reading top consumers' models: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				user, model string
+				in, tokOut  int64
+			)
+			if err := rows.Scan(&user, &model, &in, &tokOut); err != nil {
+				return nil, fmt.Errorf("reading top consumers' models: %w", err)
+			}
+			if i, ok := byUser[user]; ok {
+				out[i].Estimate.Add(x.Of(model, in, tokOut))
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("reading top consumers' models: %w", err)
+		}
 	}
 	key := func(c *Consumer) int64 {
-		switch order {
-		case ByRequests:
-			return c.Requests
-		case ByQuotaRefusals:
+		if order == ByQuotaRefusals {
 			return c.QuotaRefusals
 		}
 		return c.TokensIn + c.TokensOut

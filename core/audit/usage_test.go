@@ -90,6 +90,15 @@ func TestRequestsOfOnePerson(t *testing.T) {
 				t.Errorf("%q: usage %+v", u, p)
 			}
 		}
+		top, err := TopConsumers(ctx, st, time.Now(), 3, ByTokens, x)
+		if err != nil || len(top) != 3 {
+			t.Fatalf("top consumers: %+v %v", top, err)
+		}
+		for _, c := range top {
+			if c.TokensIn != 10_000 || c.Estimate.Cost["EUR"] != 0.05 || math.Abs(c.Estimate.Wh-6) > 1e-9 {
+				t.Errorf("top consumer %+v", c)
+			}
+		}
 		if _, err := RequestsOf(ctx, st, "", RequestsQuery{}, nil); err == nil {
 			t.Error("the requests of no user were read")
 		}
@@ -102,53 +111,60 @@ func TestRequestsOfOnePerson(t *testing.T) {
 	})
 }
 
-// TestRequestsOfUsesTheIndex: a person's requests are read through the
-// index on their user id, not by scanning the journal.
-func TestRequestsOfUsesTheIndex(t *testing.T) {
+// TestReadsUseTheirIndexes: a person's requests are read through the
+// index on their user id, top consumers from the end of the index on
+// tokens (or on quota refusals), not by scanning.
+func TestReadsUseTheirIndexes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		openJournal(t, st, Options{}).Close()
-		q := `SELECT e.seq FROM audit_entries e WHERE ` + jsonField(st, "user_id") + ` = 'alice' ORDER BY e.seq DESC LIMIT 20`
-		explain := `EXPLAIN QUERY PLAN ` + q
-		if st.Dialect() == store.Postgres {
-			explain = `EXPLAIN ` + q
-		}
 		conn, err := st.DB().Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
+		explain := `EXPLAIN QUERY PLAN `
 		if st.Dialect() == store.Postgres {
-			// The planner prefers a scan of an empty table: say it may not.
-			if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
-				t.Fatal(err)
-			}
-		}
-		rows, err := conn.QueryContext(ctx, explain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		var plan []string
-		for rows.Next() {
-			v := make([]any, len(cols))
-			p := make([]any, len(cols))
-			for i := range v {
-				p[i] = &v[i]
-			}
-			rows.Scan(p...)
-			for _, x := range v {
-				switch x := x.(type) {
-				case string:
-					plan = append(plan, x)
-				case []byte:
-					plan = append(plan, string(x))
+			explain = `EXPLAIN `
+			// The planner prefers a scan (and a sort) of an empty table:
+			// say it may not.
+			for _, set := range []string{`SET enable_seqscan = off`, `SET enable_bitmapscan = off`} {
+				if _, err := conn.ExecContext(ctx, set); err != nil {
+					t.Fatal(err)
 				}
 			}
 		}
-		if s := strings.Join(plan, "\n"); !strings.Contains(s, "audit_entries_user") {
-			t.Fatalf("plan without the user index:\n%s", s)
+		for q, index := range map[string]string{
+			`SELECT e.seq FROM audit_entries e WHERE ` + jsonField(st, "user_id") + ` = 'alice' ORDER BY e.seq DESC LIMIT 20`:         "audit_entries_user",
+			`SELECT user_id FROM audit_usage_monthly WHERE month_us = 1 ORDER BY tokens DESC LIMIT 20`:                                "audit_usage_monthly_tokens",
+			`SELECT user_id FROM audit_usage_monthly WHERE month_us = 1 AND quota_refusals > 0 ORDER BY quota_refusals DESC LIMIT 20`: "audit_usage_monthly_refused",
+		} {
+			rows, err := conn.QueryContext(ctx, explain+q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ := rows.Columns()
+			var plan []string
+			for rows.Next() {
+				v := make([]any, len(cols))
+				p := make([]any, len(cols))
+				for i := range v {
+					p[i] = &v[i]
+				}
+				rows.Scan(p...)
+				for _, x := range v {
+					switch x := x.(type) {
+					case string:
+						plan = append(plan, x)
+					case []byte:
+						plan = append(plan, string(x))
+					}
+				}
+			}
+			rows.Close()
+			if s := strings.Join(plan, "\n"); !strings.Contains(s, index) || strings.Contains(s, "TEMP B-TREE") || strings.Contains(s, "Sort") {
+				t.Errorf("%s: plan without %s, or sorting:\n%s", q, index, s)
+			}
 		}
 	})
 }

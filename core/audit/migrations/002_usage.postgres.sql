@@ -52,14 +52,19 @@ CREATE TABLE audit_usage_users (
 CREATE TABLE audit_usage_monthly (
 	month_us BIGINT NOT NULL,
 	user_id TEXT NOT NULL,
-	model TEXT NOT NULL,
 	requests BIGINT NOT NULL DEFAULT 0,
+	tokens BIGINT NOT NULL DEFAULT 0,
 	tokens_in BIGINT NOT NULL DEFAULT 0,
 	tokens_out BIGINT NOT NULL DEFAULT 0,
 	denials BIGINT NOT NULL DEFAULT 0,
 	quota_refusals BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (month_us, user_id, model)
+	PRIMARY KEY (month_us, user_id)
 )
+--;
+-- Top consumers read the first rows of these, whatever the number of people.
+CREATE INDEX audit_usage_monthly_tokens ON audit_usage_monthly (month_us, tokens)
+--;
+CREATE INDEX audit_usage_monthly_refused ON audit_usage_monthly (month_us, quota_refusals) WHERE quota_refusals > 0
 --;
 CREATE TABLE audit_usage_groups (
 	day_us BIGINT NOT NULL,
