@@ -2,8 +2,8 @@
 -- that appends the entries they count, so that pages read aggregates, not
 -- entries. Days and months are UTC, as Unix microseconds of their start.
 -- (On SQLite they are WITHOUT ROWID: a commit then writes one page of each,
--- not a table's and its primary key's.) They count entries, which retention never deletes (it deletes content):
--- see docs/design/audit.md.
+-- not a table's and its primary key's.) They count entries, which
+-- retention never deletes (it deletes content): see docs/design/audit.md.
 CREATE TABLE audit_usage_daily (
 	day_us BIGINT NOT NULL,
 	integration TEXT NOT NULL,
