@@ -466,7 +466,11 @@ type adminTopData struct {
 }
 
 // topOrders are the orders of the top consumers; "cost" sorts, by their
-// estimated cost, the 1000 people who used the most tokens.
+// estimated cost, the topByCost people who used the most tokens.
+// topByCost is how many of the biggest users by tokens the order by cost
+// sorts.
+const topByCost = 200
+
 var topOrders = []string{audit.ByTokens, "cost", audit.ByQuotaRefusals}
 
 func (rd *Reads) adminTop(ctx context.Context, _ Viewer, q url.Values) (any, error) {
@@ -482,7 +486,7 @@ func (rd *Reads) adminTop(ctx context.Context, _ Viewer, q url.Values) (any, err
 	d := &adminTopData{Month: month.Format("2006-01"), Order: order, Orders: topOrders}
 	var err error
 	if order == "cost" {
-		d.Consumers, err = audit.TopConsumers(ctx, rd.Store, month, 1000, audit.ByTokens, rd.Estimator)
+		d.Consumers, err = audit.TopConsumers(ctx, rd.Store, month, topByCost, audit.ByTokens, rd.Estimator)
 		slices.SortStableFunc(d.Consumers, func(a, b audit.Consumer) int {
 			ca, cb := totalCost(a.Estimate), totalCost(b.Estimate)
 			switch {
@@ -627,6 +631,14 @@ func (rd *Reads) adminJournal(ctx context.Context, v Viewer, q url.Values) (any,
 	}
 	f.AfterSeq, _ = strconv.ParseInt(q.Get("after"), 10, 64)
 	f.AfterSeq = max(f.AfterSeq, 0)
+	if !f.Since.IsZero() {
+		// Read from the period's first entries, not from the journal's.
+		from, err := audit.SeqBefore(ctx, rd.Store, f.Since)
+		if err != nil {
+			return nil, err
+		}
+		f.AfterSeq = max(f.AfterSeq, from)
+	}
 	if d.Entries, err = audit.List(ctx, rd.Store, f); err != nil {
 		return nil, err
 	}
