@@ -63,9 +63,15 @@ func consoleHandler(ctx context.Context, h *hub, log *slog.Logger) (http.Handler
 // left of their own requests), and the keys timon audit verify trusts
 // (the latest checkpoint is checked with them).
 func consoleReads(h *hub, log *slog.Logger) (*console.Reads, error) {
-	hkey, err := hashKey(h.cfg, log)
-	if err != nil {
-		return nil, err
+	var hashKeys [][]byte
+	if h.journal != nil {
+		// openHub loaded it (or created it) for the journal: read here,
+		// never created.
+		hkey, err := hashKey(h.cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		hashKeys = append(hashKeys, hkey)
 	}
 	keys, err := trustedKeys(h.cfg, nil)
 	if err != nil {
@@ -73,6 +79,6 @@ func consoleReads(h *hub, log *slog.Logger) (*console.Reads, error) {
 	}
 	return &console.Reads{
 		Store: h.store, Journal: h.journal, Quotas: h.cfg.Quotas, Estimator: audit.NewEstimator(h.cfg.ModelEstimates()),
-		ContentKey: h.cfg.Journal.ContentKey, HashKeys: [][]byte{hkey}, Keys: keys.set,
+		ContentKey: h.cfg.Journal.ContentKey, HashKeys: hashKeys, Keys: keys.set,
 	}, nil
 }
