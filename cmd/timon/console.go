@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/identity"
 	"timon.dev/timon/webhooks/console"
 )
@@ -28,7 +30,12 @@ func consoleHandler(ctx context.Context, h *hub, log *slog.Logger) (http.Handler
 	if err != nil {
 		return nil, err
 	}
-	con, err := console.New(console.Options{Config: cfg, Identity: id, Store: h.store, Logger: log})
+	rd, err := consoleReads(h, log)
+	if err != nil {
+		return nil, err
+	}
+	con, err := console.New(console.Options{Config: cfg, Identity: id, Store: h.store, Logger: log,
+		Mine: console.MineSections(rd), Admin: console.AdminSections(rd)})
 	if err != nil {
 		return nil, err
 	}
@@ -48,4 +55,30 @@ func consoleHandler(ctx context.Context, h *hub, log *slog.Logger) (http.Handler
 	}()
 	log.Info("sign-in console on", "issuer", cfg.Issuer, "public_url", cfg.PublicURL)
 	return con, nil
+}
+
+// consoleReads are what the console's sections read: the hub's store and
+// journal, the configured quotas, the estimates of the chat bots' usage
+// command, the content and hash keys of the journal (a person sees what
+// left of their own requests), and the keys timon audit verify trusts
+// (the latest checkpoint is checked with them).
+func consoleReads(h *hub, log *slog.Logger) (*console.Reads, error) {
+	var hashKeys [][]byte
+	if h.journal != nil {
+		// openHub loaded it (or created it) for the journal: read here,
+		// never created.
+		hkey, err := hashKey(h.cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		hashKeys = append(hashKeys, hkey)
+	}
+	keys, err := trustedKeys(h.cfg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading the journal's trusted keys for the console: %w", err)
+	}
+	return &console.Reads{
+		Store: h.store, Journal: h.journal, Quotas: h.cfg.Quotas, Estimator: audit.NewEstimator(h.cfg.ModelEstimates()),
+		ContentKey: h.cfg.Journal.ContentKey, HashKeys: hashKeys, Keys: keys.set,
+	}, nil
 }

@@ -42,6 +42,22 @@ func TestCatalogues(t *testing.T) {
 		}
 		return nil
 	})
+	fs.WalkDir(sectionFS, ".", func(p string, d fs.DirEntry, err error) error {
+		if d.IsDir() {
+			return nil
+		}
+		b, _ := fs.ReadFile(sectionFS, p)
+		for _, m := range keyRe.FindAllStringSubmatch(string(b), -1) {
+			used[m[1]] = true
+		}
+		return nil
+	})
+	for _, o := range topOrders {
+		used["top.order_"+o] = true
+	}
+	for _, d := range []string{"in", "out", "untrusted"} {
+		used["direction."+d] = true
+	}
 	// Keys built at run time, and those the Go code passes.
 	for _, s := range TokenScopes {
 		used["scope."+s] = true
@@ -52,8 +68,8 @@ func TestCatalogues(t *testing.T) {
 	for _, s := range []string{"active", "revoked", "expired"} {
 		used["tokens.state_"+s] = true
 	}
-	codeRe := regexp.MustCompile(`"((?:error|device|tokens|signin|mine|admin)\.[a-z_]+)"`)
-	for _, f := range []string{"auth.go", "console.go", "pages.go", "device.go"} {
+	codeRe := regexp.MustCompile(`"((?:error|device|tokens|signin|mine|admin|usage|requests|ausage|top|gov|prov|journal|costs)\.[a-z_]+)"`)
+	for _, f := range []string{"auth.go", "console.go", "pages.go", "device.go", "reads.go"} {
 		b, err := readSource(f)
 		if err != nil {
 			t.Fatal(err)
