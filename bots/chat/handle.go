@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
@@ -373,15 +374,19 @@ func data(s string) string {
 // escapeData keeps s from closing the data block it is put in.
 func escapeData(s string) string { return strings.ReplaceAll(s, "</data>", "</ data>") }
 
-var latexCommand = regexp.MustCompile(`\\(begin|section|subsection|cite|ref|label|emph|textbf|frac|usepackage)\b`)
+// latexCommand and fenceLang are compiled on first use, not at start:
+// every timon process (timon lsp too) links this package.
+var latexCommand = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\\(begin|section|subsection|cite|ref|label|emph|textbf|frac|usepackage)\b`)
+})
 
-func looksLikeLaTeX(s string) bool { return latexCommand.MatchString(s) }
+func looksLikeLaTeX(s string) bool { return latexCommand().MatchString(s) }
 
-var fenceLang = regexp.MustCompile("(?m)^\\s*```([A-Za-z0-9_+#.-]{1,16})\\s*$")
+var fenceLang = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("(?m)^\\s*```([A-Za-z0-9_+#.-]{1,16})\\s*$") })
 
 // fenceLanguage is the language of the first code block, "" if none.
 func fenceLanguage(s string) string {
-	if m := fenceLang.FindStringSubmatch(s); m != nil {
+	if m := fenceLang().FindStringSubmatch(s); m != nil {
 		return strings.ToLower(m[1])
 	}
 	return ""

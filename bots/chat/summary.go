@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -76,13 +77,25 @@ type period struct {
 	mine bool
 }
 
+// The periods a summary request may name, compiled on first use, not at
+// start: every timon process (timon lsp too) links this package.
 var (
-	rePublic    = regexp.MustCompile(`(?i)(?:^|\s)(public|publicly|publiquement|pour\s+tous|for\s+everyone)\s*$`)
-	reYesterday = regexp.MustCompile(`^(?:since\s+|depuis\s+)?(?:yesterday|hier)$`)
-	reToday     = regexp.MustCompile(`^(?:since\s+|depuis\s+)?(?:today|aujourd'hui|aujourd’hui|ce\s+matin|this\s+morning)$`)
-	reMine      = regexp.MustCompile(`^(?:since|depuis)\s+(?:my|mon)\s+(?:last|dernier)\s+(?:message|post)$`)
-	reLast      = regexp.MustCompile(`^(?:(?:in\s+)?the\s+|les\s+|la\s+|le\s+)?(?:(last|past|dernières|dernieres|derniers|dernière|derniere|dernier|depuis)\s+)?(\d{1,4})?\s*(h|hrs?|hours?|heures?|m|mins?|minutes?|d|days?|j|jours?)$`)
-	reLastFR    = regexp.MustCompile(`^(?:les\s+|depuis\s+les\s+)?(\d{1,4})\s+(?:dernières|dernieres|derniers)\s+(heures?|minutes?|jours?)$`)
+	rePublic = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(?:^|\s)(public|publicly|publiquement|pour\s+tous|for\s+everyone)\s*$`)
+	})
+	reYesterday = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:since\s+|depuis\s+)?(?:yesterday|hier)$`) })
+	reToday     = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:since\s+|depuis\s+)?(?:today|aujourd'hui|aujourd’hui|ce\s+matin|this\s+morning)$`)
+	})
+	reMine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:since|depuis)\s+(?:my|mon)\s+(?:last|dernier)\s+(?:message|post)$`)
+	})
+	reLast = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:(?:in\s+)?the\s+|les\s+|la\s+|le\s+)?(?:(last|past|dernières|dernieres|derniers|dernière|derniere|dernier|depuis)\s+)?(\d{1,4})?\s*(h|hrs?|hours?|heures?|m|mins?|minutes?|d|days?|j|jours?)$`)
+	})
+	reLastFR = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:les\s+|depuis\s+les\s+)?(\d{1,4})\s+(?:dernières|dernieres|derniers)\s+(heures?|minutes?|jours?)$`)
+	})
 )
 
 // parsePeriod reads a summary's period ("" or another text: ok false).
@@ -91,19 +104,19 @@ func parsePeriod(text string, now time.Time) (p period, ok bool) {
 	switch {
 	case s == "":
 		return period{}, false
-	case reYesterday.MatchString(s):
+	case reYesterday().MatchString(s):
 		y, m, d := now.AddDate(0, 0, -1).Date()
 		return period{since: time.Date(y, m, d, 0, 0, 0, 0, now.Location())}, true
-	case reToday.MatchString(s):
+	case reToday().MatchString(s):
 		y, m, d := now.Date()
 		return period{since: time.Date(y, m, d, 0, 0, 0, 0, now.Location())}, true
-	case reMine.MatchString(s):
+	case reMine().MatchString(s):
 		return period{since: now.Add(-summaryMineLookback), mine: true}, true
 	}
 	var num, unit string
-	if m := reLast.FindStringSubmatch(s); m != nil && (m[1] != "" || m[2] != "") {
+	if m := reLast().FindStringSubmatch(s); m != nil && (m[1] != "" || m[2] != "") {
 		num, unit = m[2], m[3]
-	} else if m := reLastFR.FindStringSubmatch(s); m != nil {
+	} else if m := reLastFR().FindStringSubmatch(s); m != nil {
 		num, unit = m[1], m[2]
 	} else {
 		return period{}, false
@@ -131,7 +144,7 @@ func parsePeriod(text string, now time.Time) (p period, ok bool) {
 // wantsPublic cuts a trailing "public" (publiquement…) off a summary's
 // text.
 func wantsPublic(text string) (string, bool) {
-	if loc := rePublic.FindStringIndex(text); loc != nil {
+	if loc := rePublic().FindStringIndex(text); loc != nil {
 		return strings.TrimSpace(text[:loc[0]]), true
 	}
 	return text, false

@@ -4,34 +4,43 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"timon.dev/timon/core"
 )
 
-// Reference-like text in a model's answer.
+// Reference-like text in a model's answer; the expressions are
+// compiled on first use, not at start: every timon process (timon lsp
+// too) links this package.
 var (
 	// A Markdown link: its destination is checked, its text kept.
-	mdLink = regexp.MustCompile(`\[([^\[\]\n]*)\]\(\s*<?(https?://[^\s()<>]+)>?\s*\)`)
+	mdLink = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`\[([^\[\]\n]*)\]\(\s*<?(https?://[^\s()<>]+)>?\s*\)`)
+	})
 	// A bare URL.
-	bareURL = regexp.MustCompile(`(?i)\bhttps?://[^\s<>()\[\]"'` + "`" + `]+`)
+	bareURL = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\bhttps?://[^\s<>()\[\]"'` + "`" + `]+`) })
 	// A DOI, with an optional doi: prefix.
-	doiRef = regexp.MustCompile(`(?i)\b(?:doi:\s*)?(10\.\d{4,9}/[^\s<>"'` + "`" + `]+)`)
+	doiRef = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\b(?:doi:\s*)?(10\.\d{4,9}/[^\s<>"'` + "`" + `]+)`)
+	})
 	// Numbered citations: [3], [1, 4], [2-5].
-	numRef = regexp.MustCompile(`\[(\d{1,4}(?:\s*[,;–-]\s*\d{1,4})*)\]`)
+	numRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[(\d{1,4}(?:\s*[,;–-]\s*\d{1,4})*)\]`) })
 	// Author-year citations: "Dupont et al. (2019)", "Dupont and Martin
 	// (2019)", "(Dupont, 2019)", "(Dupont et al., 2019)", "Dupont et al.,
 	// 2019".
 	surname   = `(\p{Lu}[\p{L}'’-]+)`
 	coauthors = `(?:\s+et\s+al\.?|\s+(?:and|&|et)\s+\p{Lu}[\p{L}'’-]+)`
 	year      = `((?:1[5-9]|20)\d{2})[a-z]?`
-	authYear  = []*regexp.Regexp{
-		regexp.MustCompile(`\(\s*` + surname + coauthors + `?\s*,\s*` + year + `\s*\)`),
-		regexp.MustCompile(`\b` + surname + coauthors + `\s*,?\s*\(\s*` + year + `\s*\)`),
-		regexp.MustCompile(`\b` + surname + `\s+et\s+al\.?\s*,?\s*` + year + `\b`),
-	}
-	spaceBeforePunct = regexp.MustCompile(`[ \t]+([.,;:!?])`)
-	emptyParens      = regexp.MustCompile(`\(\s*[,;]?\s*\)`)
-	manySpaces       = regexp.MustCompile(`[ \t]{2,}`)
+	authYear  = sync.OnceValue(func() []*regexp.Regexp {
+		return []*regexp.Regexp{
+			regexp.MustCompile(`\(\s*` + surname + coauthors + `?\s*,\s*` + year + `\s*\)`),
+			regexp.MustCompile(`\b` + surname + coauthors + `\s*,?\s*\(\s*` + year + `\s*\)`),
+			regexp.MustCompile(`\b` + surname + `\s+et\s+al\.?\s*,?\s*` + year + `\b`),
+		}
+	})
+	spaceBeforePunct = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[ \t]+([.,;:!?])`) })
+	emptyParens      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\(\s*[,;]?\s*\)`) })
+	manySpaces       = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[ \t]{2,}`) })
 )
 
 // Verify removes from a model's text every reference-like piece that does
@@ -41,15 +50,15 @@ var (
 // the text left and the number of pieces removed.
 func Verify(text string, recs []core.Record) (string, int) {
 	v := verifier{recs: recs}
-	text = mdLink.ReplaceAllStringFunc(text, func(m string) string {
-		sm := mdLink.FindStringSubmatch(m)
+	text = mdLink().ReplaceAllStringFunc(text, func(m string) string {
+		sm := mdLink().FindStringSubmatch(m)
 		if v.knownURL(sm[2]) {
 			return m
 		}
 		v.removed++
 		return sm[1]
 	})
-	text = bareURL.ReplaceAllStringFunc(text, func(m string) string {
+	text = bareURL().ReplaceAllStringFunc(text, func(m string) string {
 		u, tail := trimTail(m)
 		if v.knownURL(u) {
 			return m
@@ -57,8 +66,8 @@ func Verify(text string, recs []core.Record) (string, int) {
 		v.removed++
 		return tail
 	})
-	text = doiRef.ReplaceAllStringFunc(text, func(m string) string {
-		sm := doiRef.FindStringSubmatch(m)
+	text = doiRef().ReplaceAllStringFunc(text, func(m string) string {
+		sm := doiRef().FindStringSubmatch(m)
 		d, tail := trimTail(sm[1])
 		if v.knownDOI(d) {
 			return m
@@ -66,7 +75,7 @@ func Verify(text string, recs []core.Record) (string, int) {
 		v.removed++
 		return tail
 	})
-	for _, re := range authYear {
+	for _, re := range authYear() {
 		text = re.ReplaceAllStringFunc(text, func(m string) string {
 			sm := re.FindStringSubmatch(m)
 			y, _ := strconv.Atoi(sm[2])
@@ -77,11 +86,11 @@ func Verify(text string, recs []core.Record) (string, int) {
 			return ""
 		})
 	}
-	text = numRef.ReplaceAllStringFunc(text, v.numbers)
+	text = numRef().ReplaceAllStringFunc(text, v.numbers)
 	if v.removed > 0 {
-		text = emptyParens.ReplaceAllString(text, "")
-		text = spaceBeforePunct.ReplaceAllString(text, "$1")
-		text = manySpaces.ReplaceAllString(text, " ")
+		text = emptyParens().ReplaceAllString(text, "")
+		text = spaceBeforePunct().ReplaceAllString(text, "$1")
+		text = manySpaces().ReplaceAllString(text, " ")
 	}
 	return strings.TrimSpace(text), v.removed
 }

@@ -126,6 +126,23 @@ type ruleSet struct {
 	terms    []term
 }
 
+// dropTrees lets go of the syntax trees the analysis kept: an anchor
+// holds the nodes that follow it only to derive its follow check, which
+// is done once the set is built. The built-in set is kept for the
+// process's life; its trees are some 100 KB scattered over the heap.
+func (rs *ruleSet) dropTrees() {
+	for _, r := range rs.rules {
+		for i := range r.anchors {
+			r.anchors[i].follow, r.anchors[i].next = nil, nil
+		}
+	}
+	for _, refs := range rs.patRefs {
+		for i := range refs {
+			refs[i].anchor.follow, refs[i].anchor.next = nil, nil
+		}
+	}
+}
+
 // patRef is one meaning of an automaton pattern: a gating keyword, an
 // anchor of a rule (with its case), or a custom term.
 type patRef struct {

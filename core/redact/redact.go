@@ -106,6 +106,7 @@ var shared = sync.OnceValues(func() (*ruleSet, error) {
 	if err := rs.build(); err != nil {
 		return nil, err
 	}
+	rs.dropTrees()
 	return rs, nil
 })
 

@@ -38,6 +38,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -71,33 +72,49 @@ type Policy struct {
 	Allow []string
 }
 
+// The sanitizer's expressions, compiled on first use, not at start:
+// every timon process (timon lsp too) links this package.
 var (
 	// Inline link or image: text with one level of nested brackets; a
 	// destination in <…> or with one level of balanced parentheses; an
 	// optional title.
-	inlineLink = regexp.MustCompile(`(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(` + ws + `(<[^<>\n]*>|[^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)(?:(?:[ \t]|\n)` + ws + `(?:"[^"]*"|'[^']*'|\([^()]*\)))?` + ws + `\)`)
+	inlineLink = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(!?)\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]\(` + ws + `(<[^<>\n]*>|[^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)(?:(?:[ \t]|\n)` + ws + `(?:"[^"]*"|'[^']*'|\([^()]*\)))?` + ws + `\)`)
+	})
 	// Reference definition, anywhere (also inside quotes and lists); the
 	// destination may be on the next line.
-	refDef = regexp.MustCompile(`\[((?:[^\[\]\n\\]|\\.)+)\]:[ \t]*(?:\n[ \t]*)?(<[^<>\n]*>|[^\s<>]+)`)
+	refDef = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`\[((?:[^\[\]\n\\]|\\.)+)\]:[ \t]*(?:\n[ \t]*)?(<[^<>\n]*>|[^\s<>]+)`)
+	})
 	// Autolink <scheme:…>, <//host…>, <www.…>, and Slack's <url|text>.
-	autolink = regexp.MustCompile(`<((?:[a-zA-Z][a-zA-Z0-9+.\-]*:|//|www\.)[^<>\s|]*)(?:\|([^<>\n]*))?>`)
+	autolink = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`<((?:[a-zA-Z][a-zA-Z0-9+.\-]*:|//|www\.)[^<>\s|]*)(?:\|([^<>\n]*))?>`)
+	})
 	// Bare URLs a renderer may turn into links, and dangerous schemes
 	// however they are written.
-	bareURL = regexp.MustCompile(`(?i)\b(?:[a-z][a-z0-9+.\-]*://|(?:javascript|vbscript|data|file|mailto|blob|about|jar|view-source):|www\.)[^\s<>()\[\]"'` + "`\\x00" + `]*|//[a-z0-9.\-]+\.[a-z]{2,}[^\s<>()\[\]"'` + "`\\x00" + `]*`)
+	bareURL = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\b(?:[a-z][a-z0-9+.\-]*://|(?:javascript|vbscript|data|file|mailto|blob|about|jar|view-source):|www\.)[^\s<>()\[\]"'` + "`\\x00" + `]*|//[a-z0-9.\-]+\.[a-z]{2,}[^\s<>()\[\]"'` + "`\\x00" + `]*`)
+	})
 	// The opening of an HTML tag (open or close).
-	tagOpen = regexp.MustCompile(`</?([a-zA-Z][a-zA-Z0-9\-]*)`)
+	tagOpen = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`</?([a-zA-Z][a-zA-Z0-9\-]*)`) })
 	// Attributes that fetch, link or style.
-	fetchAttr = regexp.MustCompile(`(?i)(?:^|[\s/"'])(?:src|srcset|href|xlink:href|action|formaction|style|background|poster|data|ping|lowsrc|dynsrc|codebase|cite|longdesc|manifest|on[a-z]+)\s*=`)
+	fetchAttr = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(?:^|[\s/"'])(?:src|srcset|href|xlink:href|action|formaction|style|background|poster|data|ping|lowsrc|dynsrc|codebase|cite|longdesc|manifest|on[a-z]+)\s*=`)
+	})
 	// Slack's special commands: <!channel>, <!here>, <!subteam^…>…
-	slackCommand = regexp.MustCompile(`<!([^<>\n]*)>`)
-	massMention  = regexp.MustCompile(`(?i)(^|[^\w@.\-])@(channel|here|everyone|all)\b`)
-	anyMention   = regexp.MustCompile(`(^|[^\w` + "`" + `/.@\-])@([A-Za-z0-9_][A-Za-z0-9_.\-]*)`)
-	quickAction  = regexp.MustCompile(`(?m)^([ \t>]*)/([A-Za-z])`)
+	slackCommand = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`<!([^<>\n]*)>`) })
+	massMention  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(^|[^\w@.\-])@(channel|here|everyone|all)\b`) })
+	anyMention   = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(^|[^\w` + "`" + `/.@\-])@([A-Za-z0-9_][A-Za-z0-9_.\-]*)`)
+	})
+	quickAction = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^([ \t>]*)/([A-Za-z])`) })
 )
 
 // htmlAttr finds an attribute that fetches or links, with its value, in a
 // complete tag (which holds no blank line).
-var htmlAttr = regexp.MustCompile(`(?i)<[a-z]` + tagBody + `*?[\s/"'](?:src|srcset|href|action|formaction|background|poster|data)[ \t]*\n?[ \t]*=[ \t]*\n?[ \t]*("[^"\n]*(?:\n[^"\n]+)*"|'[^'\n]*(?:\n[^'\n]+)*'|[^\s<>]+)` + tagBody + `*>`)
+var htmlAttr = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)<[a-z]` + tagBody + `*?[\s/"'](?:src|srcset|href|action|formaction|background|poster|data)[ \t]*\n?[ \t]*=[ \t]*\n?[ \t]*("[^"\n]*(?:\n[^"\n]+)*"|'[^'\n]*(?:\n[^'\n]+)*'|[^\s<>]+)` + tagBody + `*>`)
+})
 
 // ws is white space within a paragraph: at most one line break.
 const ws = `[ \t]*\n?[ \t]*`
@@ -111,19 +128,19 @@ const tagBody = `(?:[^<>\n]|\n[ \t]*[^<>\s])`
 // use it to check where values end up.
 func Destinations(t string) []string {
 	var out []string
-	for _, m := range inlineLink.FindAllStringSubmatch(t, -1) {
+	for _, m := range inlineLink().FindAllStringSubmatch(t, -1) {
 		out = append(out, m[3])
 	}
-	for _, m := range refDef.FindAllStringSubmatch(t, -1) {
+	for _, m := range refDef().FindAllStringSubmatch(t, -1) {
 		out = append(out, m[2])
 	}
-	for _, m := range autolink.FindAllStringSubmatch(t, -1) {
+	for _, m := range autolink().FindAllStringSubmatch(t, -1) {
 		out = append(out, m[1])
 	}
-	for _, m := range htmlAttr.FindAllStringSubmatch(t, -1) {
+	for _, m := range htmlAttr().FindAllStringSubmatch(t, -1) {
 		out = append(out, m[1])
 	}
-	return append(out, bareURL.FindAllString(t, -1)...)
+	return append(out, bareURL().FindAllString(t, -1)...)
 }
 
 // tags that fetch, frame, link or run, whatever their attributes.
@@ -146,7 +163,7 @@ func (p *Policy) Markdown(t string) string {
 	t = strings.ReplaceAll(t, "\x00", "")
 	if p.Flavor == Slack {
 		// Shown as typed, never acted on: Slack displays &lt; as <.
-		t = slackCommand.ReplaceAllString(t, "&lt;!$1&gt;")
+		t = slackCommand().ReplaceAllString(t, "&lt;!$1&gt;")
 	}
 	t = strings.ReplaceAll(t, "<!--", "&lt;!--")
 	t = neutraliseHTML(t)
@@ -159,16 +176,16 @@ func (p *Policy) Markdown(t string) string {
 		return "\x00" + strconv.Itoa(len(kept)-1) + "\x00"
 	}
 	t = p.inline(t, hold)
-	t = refDef.ReplaceAllStringFunc(t, func(m string) string {
-		sm := refDef.FindStringSubmatchIndex(m)
+	t = refDef().ReplaceAllStringFunc(t, func(m string) string {
+		sm := refDef().FindStringSubmatchIndex(m)
 		if p.Allowed(m[sm[4]:sm[5]]) {
 			return m[:sm[4]] + hold(m[sm[4]:])
 		}
 		// The label stays: removing it all could join what was around.
 		return m[:sm[4]] + LinkRemoved
 	})
-	t = autolink.ReplaceAllStringFunc(t, func(m string) string {
-		sm := autolink.FindStringSubmatch(m)
+	t = autolink().ReplaceAllStringFunc(t, func(m string) string {
+		sm := autolink().FindStringSubmatch(m)
 		if p.Allowed(sm[1]) {
 			return hold(m)
 		}
@@ -177,7 +194,7 @@ func (p *Policy) Markdown(t string) string {
 		}
 		return LinkRemoved
 	})
-	t = bareURL.ReplaceAllStringFunc(t, func(m string) string {
+	t = bareURL().ReplaceAllStringFunc(t, func(m string) string {
 		if p.Allowed(m) {
 			return m
 		}
@@ -189,12 +206,12 @@ func (p *Policy) Markdown(t string) string {
 
 	switch p.Flavor {
 	case Slack, Mattermost:
-		t = anyMention.ReplaceAllString(t, "$1@"+zwj+"$2")
+		t = anyMention().ReplaceAllString(t, "$1@"+zwj+"$2")
 	case GitLab:
-		t = quickAction.ReplaceAllString(t, `$1\/$2`)
-		t = anyMention.ReplaceAllString(t, "$1`@$2`")
+		t = quickAction().ReplaceAllString(t, `$1\/$2`)
+		t = anyMention().ReplaceAllString(t, "$1`@$2`")
 	default:
-		t = massMention.ReplaceAllString(t, "$1@"+zwj+"$2")
+		t = massMention().ReplaceAllString(t, "$1@"+zwj+"$2")
 	}
 	return t
 }
@@ -202,8 +219,8 @@ func (p *Policy) Markdown(t string) string {
 // inline handles inline links and images: an image's alt text and a link's
 // text are sanitized too (an image may hide inside an allowed link's text).
 func (p *Policy) inline(t string, hold func(string) string) string {
-	return inlineLink.ReplaceAllStringFunc(t, func(m string) string {
-		sm := inlineLink.FindStringSubmatchIndex(m)
+	return inlineLink().ReplaceAllStringFunc(t, func(m string) string {
+		sm := inlineLink().FindStringSubmatchIndex(m)
 		text := m[sm[4]:sm[5]]
 		dest := m[sm[6]:sm[7]]
 		if strings.Contains(text, "](") {
@@ -234,7 +251,7 @@ func (p *Policy) plain(text string) string {
 // the tag is complete. Escaping removes nothing, so no new tag can form
 // from what was around. Positions are precomputed: O(n log n).
 func neutraliseHTML(t string) string {
-	opens := tagOpen.FindAllStringSubmatchIndex(t, -1)
+	opens := tagOpen().FindAllStringSubmatchIndex(t, -1)
 	if len(opens) == 0 {
 		return t
 	}
@@ -255,7 +272,7 @@ func neutraliseHTML(t string) string {
 			quotes = append(quotes, i)
 		}
 	}
-	for _, f := range fetchAttr.FindAllStringIndex(t, -1) {
+	for _, f := range fetchAttr().FindAllStringIndex(t, -1) {
 		fetches = append(fetches, f[0])
 	}
 	var b strings.Builder
@@ -370,7 +387,7 @@ func (p *Policy) allowedClean(s string) bool {
 				rest = ""
 			}
 		}
-		if bareURL.MatchString(rest) {
+		if bareURL().MatchString(rest) {
 			return false // likewise: a scheme or www. further in
 		}
 	}

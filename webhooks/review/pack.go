@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"timon.dev/timon/core"
 )
@@ -35,13 +36,16 @@ type Head struct {
 const maxFilePieces = core.MaxUntrusted - 3
 
 // structureTag matches the tags that structure the model's input, so that
-// untrusted text cannot close or open one.
-var structureTag = regexp.MustCompile(`(?i)<(/?)\s*(merge_request|title|description|commits|commit|diff|file|question|data)\b`)
+// untrusted text cannot close or open one. Compiled on first use, not at
+// start: every timon process (timon lsp too) links this package.
+var structureTag = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)<(/?)\s*(merge_request|title|description|commits|commit|diff|file|question|data)\b`)
+})
 
 // defuse makes untrusted text unable to end or start a block of the input:
 // invisible characters are stripped and structure tags broken.
 func defuse(s string) string {
-	return structureTag.ReplaceAllString(StripInvisible(s), "< $1$2")
+	return structureTag().ReplaceAllString(StripInvisible(s), "< $1$2")
 }
 
 // attr quotes untrusted text (a file name) for an attribute.
