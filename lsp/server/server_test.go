@@ -756,6 +756,11 @@ func TestProgressCancelStopsTheAction(t *testing.T) {
 	if err := s.fake.WaitCount(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
+	// The begin notification went out before the model call, but the
+	// client may read it after the fake saw the call.
+	if err := s.c.WaitFor(ctx, "progress begin", func() bool { return len(s.c.ProgressEvents()) > 0 }); err != nil {
+		t.Fatal(err)
+	}
 	toks := s.c.ProgressTokens()
 	ev := s.c.ProgressEvents()
 	if len(toks) != 1 || len(ev) != 1 || ev[0].Kind != "begin" || !ev[0].Cancellable || ev[0].Token != toks[0] {
