@@ -293,24 +293,7 @@ func channelLabel(ev *Event) string {
 // could not leave it out, the triggering message; it keeps the latest
 // messages within maxThreadBytes.
 func (r *Router) cleanThread(ev *Event, posts []ThreadPost) []core.Message {
-	var out []core.Message
-	for _, p := range posts {
-		text := strings.TrimSpace(p.Text)
-		switch {
-		case text == "":
-		case p.Bot && !r.isPlaceholder(text):
-			out = append(out, core.Message{Role: "assistant", Content: text})
-		case !p.Bot && p.Author != "":
-			out = append(out, core.Message{Role: "user", Content: p.Author + ": " + text})
-		case !p.Bot:
-			out = append(out, core.Message{Role: "user", Content: text})
-		}
-	}
-	if ev.MessageID == "" && len(out) > 0 {
-		if last := out[len(out)-1]; last.Role == "user" && strings.HasSuffix(strings.TrimSpace(last.Content), strings.TrimSpace(ev.Text)) {
-			out = out[:len(out)-1]
-		}
-	}
+	out := r.shapePosts(ev, posts)
 	size := 0
 	for i := len(out) - 1; i >= 0; i-- {
 		size += len(out[i].Content)

@@ -374,9 +374,11 @@ func finalInstruction(cat *catalogue) string {
 		cat.T("summary_language"), cat.T("summary_points"), cat.T("summary_decisions"), cat.T("summary_questions"), cat.T("summary_none"))
 }
 
-// shapePosts turns posts into messages as cleanThread does (the bot's own
-// with role assistant, others' with their author), without its size
-// bound: summaries split long histories in parts instead.
+// shapePosts turns posts into messages: the bot's own with role
+// assistant, others' with role user and their author's name. It drops
+// empty posts, the bot's placeholders and, when the adapter could not
+// leave it out, the triggering message. Unbounded: cleanThread keeps the
+// latest within maxThreadBytes, summaries split long histories in parts.
 func (r *Router) shapePosts(ev *Event, posts []ThreadPost) []core.Message {
 	var out []core.Message
 	for _, p := range posts {

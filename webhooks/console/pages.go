@@ -127,18 +127,26 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request) {
 func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 	p := current(r).person
 	id := r.PathValue("id")
-	err := c.st.RevokeUserToken(r.Context(), id, p.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		c.problem(w, r, http.StatusNotFound, c.signedView(r), "error.no_token")
-		return
-	}
-	if err != nil {
-		c.log.Error("revoking a token", "err", err)
-		c.problem(w, r, http.StatusInternalServerError, c.signedView(r), "error.internal")
+	if !c.revoked(w, r, c.st.RevokeUserToken(r.Context(), id, p.ID)) {
 		return
 	}
 	c.log.Info("token revoked from the console", "user", p.ID, "token", id)
 	http.Redirect(w, r, "/console/#tokens", http.StatusSeeOther)
+}
+
+// revoked reports whether a revocation went through, and answers the
+// problem when it did not: an unknown token (or another person's) is 404.
+func (c *Console) revoked(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c.problem(w, r, http.StatusNotFound, c.signedView(r), "error.no_token")
+		return false
+	case err != nil:
+		c.log.Error("revoking a token", "err", err)
+		c.problem(w, r, http.StatusInternalServerError, c.signedView(r), "error.internal")
+		return false
+	}
+	return true
 }
 
 func (c *Console) adminPage(w http.ResponseWriter, r *http.Request) {
@@ -166,14 +174,7 @@ func (c *Console) adminTokens(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	err := c.st.RevokeToken(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		c.problem(w, r, http.StatusNotFound, c.signedView(r), "error.no_token")
-		return
-	}
-	if err != nil {
-		c.log.Error("revoking a token", "err", err)
-		c.problem(w, r, http.StatusInternalServerError, c.signedView(r), "error.internal")
+	if !c.revoked(w, r, c.st.RevokeToken(r.Context(), id)) {
 		return
 	}
 	c.log.Info("token revoked by an administrator", "admin", current(r).person.ID, "token", id)
