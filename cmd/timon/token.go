@@ -91,7 +91,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return err
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tGROUPS\tNAME\tCREATED\tEXPIRES\tSTATE")
+			fmt.Fprintln(tw, "ID\tUSER\tGROUPS\tNAME\tCREATED\tEXPIRES\tSTATE\tSCOPE")
 			now := time.Now()
 			for _, t := range toks {
 				state := "active"
@@ -105,7 +105,12 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				if !t.ExpiresAt.IsZero() {
 					expires = t.ExpiresAt.UTC().Format(time.DateTime)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, strings.Join(t.Groups, ","), t.Name, t.CreatedAt.Format(time.DateTime), expires, state)
+				scope := "all" // no scope: every integration
+				if len(t.Scope) > 0 {
+					scope = strings.Join(t.Scope, ",")
+				}
+				// SCOPE last: scripts read the first fields by position.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, strings.Join(t.Groups, ","), t.Name, t.CreatedAt.Format(time.DateTime), expires, state, scope)
 			}
 			return tw.Flush()
 		})

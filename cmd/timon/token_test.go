@@ -32,3 +32,34 @@ func TestTokenCreateScope(t *testing.T) {
 		t.Fatalf("bad scope: %v %s", err, errOut.String())
 	}
 }
+
+// TestTokenListScope: the list ends with each token's scope, "all" when it
+// has none; the id stays the first field.
+func TestTokenListScope(t *testing.T) {
+	t.Setenv("TIMON_DATA_DIR", t.TempDir())
+	var out, errOut bytes.Buffer
+	for _, args := range [][]string{{"create", "--user", "ada", "--scope", "lsp,api"}, {"create", "--user", "bob"}} {
+		if err := cmdToken(t.Context(), args, &out, &errOut); err != nil {
+			t.Fatalf("%v: %s", err, errOut.String())
+		}
+	}
+	out.Reset()
+	if err := cmdToken(t.Context(), []string{"list"}, &out, &errOut); err != nil {
+		t.Fatalf("%v: %s", err, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if h := strings.Fields(lines[0]); len(lines) != 3 || h[len(h)-1] != "SCOPE" || h[0] != "ID" {
+		t.Fatalf("list:\n%s", out.String())
+	}
+	scopes := map[string]string{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if !strings.HasPrefix(f[0], "tok_") {
+			t.Fatalf("the id is not the first field: %q", l)
+		}
+		scopes[f[1]] = f[len(f)-1]
+	}
+	if scopes["ada"] != "lsp,api" || scopes["bob"] != "all" {
+		t.Fatalf("scopes %v in:\n%s", scopes, out.String())
+	}
+}

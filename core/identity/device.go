@@ -105,6 +105,19 @@ func (s *Service) StartDevice(ctx context.Context, client, name string) (*Device
 	}
 }
 
+// PendingDevices counts the device authorizations waiting for a decision
+// and not expired, stopping at limit: the hub refuses new ones beyond a
+// cap, and counting further would only cost.
+func (s *Service) PendingDevices(ctx context.Context, limit int) (int, error) {
+	var n int
+	err := s.st.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM identity_devices WHERE status = 'pending' AND expires_at > ? LIMIT ?) pending`,
+		store.Micros(s.now()), limit).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting pending device sign-ins: %w", err)
+	}
+	return n, nil
+}
+
 func newUserCode() (string, error) {
 	var b strings.Builder
 	buf := make([]byte, 16)

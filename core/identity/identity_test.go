@@ -363,3 +363,39 @@ func TestDeviceFlow(t *testing.T) {
 		}
 	})
 }
+
+// TestPendingDevices: only undecided, unexpired authorizations count, and
+// the count stops at its limit.
+func TestPendingDevices(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		c := newClock()
+		svc := newService(t, st, c)
+		p, _ := svc.SignIn(ctx, identity.Claims{Issuer: "i", Subject: "s", UserID: "alice", Groups: []string{"cn=physics"}})
+		count := func(limit, want int) {
+			t.Helper()
+			if n, err := svc.PendingDevices(ctx, limit); err != nil || n != want {
+				t.Fatalf("PendingDevices(%d) = %d, %v; want %d", limit, n, err, want)
+			}
+		}
+		count(10, 0)
+		if _, err := svc.StartDevice(ctx, "vscode", ""); err != nil {
+			t.Fatal(err)
+		}
+		c.Add(6 * time.Minute)
+		for range 3 {
+			if _, err := svc.StartDevice(ctx, "timon-cli", ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		count(10, 4)
+		count(2, 2)
+		denied, _ := svc.StartDevice(ctx, "vscode", "")
+		if err := svc.DenyDevice(ctx, denied.UserCode, p); err != nil {
+			t.Fatal(err)
+		}
+		count(10, 4)
+		c.Add(5 * time.Minute) // the first one expires
+		count(10, 3)
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/DataDog/datadog-agent/pkg/template/html"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+	"golang.org/x/time/rate"
 
 	"timon.dev/timon/core/identity"
 	"timon.dev/timon/core/store"
@@ -51,7 +52,8 @@ type Options struct {
 }
 
 // Console serves the console's pages and the sign-in endpoints. It keeps
-// no state of its own: any number of replicas can serve the same people.
+// no state of its own but the rate limits of the device endpoints: any
+// number of replicas can serve the same people.
 type Console struct {
 	o      Options
 	cfg    *Config
@@ -66,6 +68,9 @@ type Console struct {
 
 	mu       sync.Mutex
 	provider *oidc.Provider // discovered on first need, then kept
+
+	deviceStarts, devicePolls *addressLimiter
+	pendingCap                int // undecided device authorizations beyond which starts are refused
 }
 
 // New builds the console. The identity provider is discovered at the
@@ -84,7 +89,10 @@ func New(o Options) (*Console, error) {
 		o.HTTPClient = http.DefaultClient
 	}
 	c := &Console{o: o, cfg: o.Config, id: o.Identity, st: o.Store, log: o.Logger.With("component", "console"),
-		secure: o.Config.SecureCookies(), client: o.HTTPClient}
+		secure: o.Config.SecureCookies(), client: o.HTTPClient,
+		deviceStarts: newAddressLimiter(rate.Limit(deviceStartsPerMinute)/60, deviceStartBurst),
+		devicePolls:  newAddressLimiter(devicePollsPerSecond, devicePollBurst),
+		pendingCap:   maxPendingDevices}
 	var err error
 	if c.cats, err = loadCatalogues(); err != nil {
 		return nil, err

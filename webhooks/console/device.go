@@ -3,10 +3,18 @@ package console
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
+	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/time/rate"
+
+	"timon.dev/timon/core"
 	"timon.dev/timon/core/identity"
 )
 
@@ -39,6 +47,79 @@ type deviceTokenResponse struct {
 	User        string `json:"user"`
 }
 
+// Bounds on the unauthenticated device endpoints: each start writes a
+// row, so starts are limited per client address and the undecided
+// authorizations of the whole hub are capped; polls only read, and get a
+// looser limit per address. Addresses are the connection's (a proxy in
+// front makes them its own): the hub has no notion of a trusted proxy.
+const (
+	deviceStartsPerMinute = 10
+	deviceStartBurst      = 10
+	devicePollsPerSecond  = 2
+	devicePollBurst       = 20
+	maxPendingDevices     = 10_000
+	limitedAddresses      = 10_000           // limiters kept, least recently used dropped
+	limiterTTL            = 10 * time.Minute // a full bucket is back well before
+)
+
+// addressLimiter is a token bucket per client address, in bounded memory.
+// It is per process: with several replicas, each lets its share through.
+type addressLimiter struct {
+	limit rate.Limit
+	burst int
+	mu    sync.Mutex // makes the lookup and the insertion of a limiter one step
+	lims  *expirable.LRU[string, *rate.Limiter]
+}
+
+func newAddressLimiter(limit rate.Limit, burst int) *addressLimiter {
+	return &addressLimiter{limit: limit, burst: burst, lims: expirable.NewLRU[string, *rate.Limiter](limitedAddresses, nil, limiterTTL)}
+}
+
+// allow takes a token for r's address, or says how long until one is
+// there.
+func (l *addressLimiter) allow(r *http.Request) (bool, time.Duration) {
+	key := clientKey(r.RemoteAddr)
+	l.mu.Lock()
+	lim, ok := l.lims.Get(key)
+	if !ok {
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.lims.Add(key, lim)
+	}
+	l.mu.Unlock()
+	now := time.Now()
+	res := lim.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// clientKey is the address a request comes from: the IPv4 address, or the
+// /64 of an IPv6 one (what a single host is commonly given).
+func clientKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// tooMany answers 429 in the hub's error shape, with Retry-After.
+func tooMany(w http.ResponseWriter, after time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((after+time.Second-1)/time.Second))))
+	writeJSONError(w, http.StatusTooManyRequests, string(core.KindQuota), msg)
+}
+
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	if err := dec.Decode(v); err != nil {
@@ -49,8 +130,23 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (c *Console) deviceStart(w http.ResponseWriter, r *http.Request) {
+	if ok, after := c.deviceStarts.allow(r); !ok {
+		tooMany(w, after, "too many sign-in attempts from this address: try again in a minute")
+		return
+	}
 	var req deviceStartRequest
 	if !decodeJSON(w, r, &req) {
+		return
+	}
+	n, err := c.id.PendingDevices(r.Context(), c.pendingCap)
+	if err != nil {
+		c.log.Error("counting pending device sign-ins", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "internal", "the sign-in store is unavailable")
+		return
+	}
+	if n >= c.pendingCap {
+		c.log.Warn("device sign-in refused: too many waiting for approval", "pending", n)
+		tooMany(w, time.Minute, "too many sign-ins are waiting for approval on this hub: try again in a few minutes")
 		return
 	}
 	d, err := c.id.StartDevice(r.Context(), req.Client, req.Name)
@@ -72,6 +168,10 @@ func (c *Console) deviceStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) deviceToken(w http.ResponseWriter, r *http.Request) {
+	if ok, after := c.devicePolls.allow(r); !ok {
+		tooMany(w, after, "too many sign-in polls from this address: slow down")
+		return
+	}
 	var req deviceTokenRequest
 	if !decodeJSON(w, r, &req) {
 		return

@@ -1,13 +1,21 @@
 package console_test
 
 import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"timon.dev/timon/core/identity"
+	"timon.dev/timon/core/store"
+	"timon.dev/timon/core/store/storetest"
 	"timon.dev/timon/webhooks/console"
 )
 
@@ -145,4 +153,163 @@ func TestNotConfigured(t *testing.T) {
 	if rec.Code != 299 {
 		t.Fatal("other paths must reach the hub")
 	}
+}
+
+// from is an HTTP client whose connections come from the loopback address
+// ip (127.0.0.0/8 is all the host's on Linux).
+func from(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 20 * time.Second}
+}
+
+type answer struct {
+	status     int
+	retryAfter string
+	body       map[string]any
+}
+
+func (r *rig) postFrom(c *http.Client, path, body string) answer {
+	r.t.Helper()
+	resp, err := c.Post(r.url+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	if err := json.NewDecoder(resp.Body).Decode(&a.body); err != nil {
+		r.t.Fatalf("%s: answer not JSON: %v", path, err)
+	}
+	return a
+}
+
+func devices(t *testing.T, st *store.Store) int {
+	t.Helper()
+	var n int
+	if err := st.QueryRow(t.Context(), `SELECT COUNT(*) FROM identity_devices`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// refused checks a 429 in the hub's error shape with a Retry-After of a
+// few seconds at most max.
+func refused(t *testing.T, a answer, says string, maxWait int) {
+	t.Helper()
+	secs, err := strconv.Atoi(a.retryAfter)
+	if a.status != http.StatusTooManyRequests || err != nil || secs < 1 || secs > maxWait ||
+		a.body["code"] != "quota_exceeded" || !strings.Contains(a.body["message"].(string), says) {
+		t.Fatalf("want 429 saying %q with Retry-After up to %d s, got %d Retry-After %q %v", says, maxWait, a.status, a.retryAfter, a.body)
+	}
+}
+
+// TestDeviceStartLimit: an address may start 10 device sign-ins a minute;
+// the 11th is refused with Retry-After and writes nothing, while another
+// address still gets through. Polls have their own, looser limit.
+func TestDeviceStartLimit(t *testing.T) {
+	each(t, nil, func(t *testing.T, r *rig) {
+		one, two := from("127.0.0.1"), from("127.0.0.2")
+		start := `{"client":"timon-cli","name":"laptop"}`
+		for i := range 10 {
+			if a := r.postFrom(one, "/auth/device", start); a.status != 200 {
+				t.Fatalf("start %d: %d %v", i+1, a.status, a.body)
+			}
+		}
+		if n := devices(t, r.st); n != 10 {
+			t.Fatalf("%d device authorizations after 10 starts", n)
+		}
+		refused(t, r.postFrom(one, "/auth/device", start), "too many sign-in attempts from this address: try again in a minute", 6)
+		// Whatever the body: refused before it is read.
+		refused(t, r.postFrom(one, "/auth/device", `{"client":"vscode"}`), "try again in a minute", 6)
+		if n := devices(t, r.st); n != 10 {
+			t.Fatalf("refused starts wrote rows: %d device authorizations", n)
+		}
+		if a := r.postFrom(two, "/auth/device", start); a.status != 200 || a.body["device_code"] == "" {
+			t.Fatalf("another address: %d %v", a.status, a.body)
+		}
+		if n := devices(t, r.st); n != 11 {
+			t.Fatalf("%d device authorizations after the other address's start", n)
+		}
+
+		// Polls: a burst of 20, then 2 a second. The refused ones are
+		// counted until one is seen (the bucket refills as they go).
+		three := from("127.0.0.3")
+		for i := 0; ; i++ {
+			a := r.postFrom(three, "/auth/device/token", `{"device_code":"nope"}`)
+			if a.status == http.StatusTooManyRequests {
+				if i < 20 {
+					t.Fatalf("poll %d refused, within the burst", i+1)
+				}
+				refused(t, a, "too many sign-in polls from this address", 1)
+				break
+			}
+			if a.status != 400 || a.body["error"] != "expired_token" || i > 200 {
+				t.Fatalf("poll %d: %d %v", i+1, a.status, a.body)
+			}
+		}
+		// The other addresses still poll.
+		if a := r.postFrom(two, "/auth/device/token", `{"device_code":"nope"}`); a.status != 400 {
+			t.Fatalf("poll from another address: %d %v", a.status, a.body)
+		}
+	})
+}
+
+// TestDevicePendingCap: beyond the cap on undecided, unexpired device
+// authorizations of the hub, starts are refused whatever their address;
+// once some expire, starts are accepted again. An IPv6 client is limited
+// by its /64.
+func TestDevicePendingCap(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		c := &clock{}
+		c.t.Store(time.Now().UnixMicro())
+		id, err := identity.New(context.Background(), st, identity.Options{Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		con, err := console.New(console.Options{Config: &console.Config{Issuer: "https://idp.invalid", ClientID: "timon", PublicURL: "https://timon.example.org"},
+			Identity: id, Store: st, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		console.SetPendingDeviceCap(con, 3)
+		post := func(remote, body string) *httptest.ResponseRecorder {
+			t.Helper()
+			req := httptest.NewRequest("POST", "/auth/device", strings.NewReader(body))
+			req.RemoteAddr = remote
+			rec := httptest.NewRecorder()
+			con.ServeHTTP(rec, req)
+			return rec
+		}
+		start := `{"client":"vscode"}`
+		for i := range 3 {
+			if rec := post("192.0.2."+strconv.Itoa(i+1)+":4000", start); rec.Code != 200 {
+				t.Fatalf("start %d: %d %s", i+1, rec.Code, rec.Body)
+			}
+		}
+		rec := post("192.0.2.9:4000", start)
+		var body map[string]any
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		refused(t, answer{status: rec.Code, retryAfter: rec.Header().Get("Retry-After"), body: body}, "too many sign-ins are waiting for approval on this hub", 60)
+		if n := devices(t, st); n != 3 {
+			t.Fatalf("a start beyond the cap wrote a row: %d", n)
+		}
+		c.Add(10*time.Minute + time.Second)
+		if rec := post("192.0.2.9:4000", start); rec.Code != 200 {
+			t.Fatalf("start once the others expired: %d %s", rec.Code, rec.Body)
+		}
+
+		// IPv6: the addresses of one /64 share their bucket (they are
+		// refused before the cap is counted), the next /64 has its own.
+		console.SetPendingDeviceCap(con, 1000)
+		for i := range 10 {
+			if rec := post("[2001:db8::"+strconv.Itoa(i+1)+"]:4000", start); rec.Code != 200 {
+				t.Fatalf("IPv6 start %d: %d %s", i+1, rec.Code, rec.Body)
+			}
+		}
+		if rec := post("[2001:db8::ffff]:4000", start); rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("another address of the same /64: %d %s", rec.Code, rec.Body)
+		}
+		if rec := post("[2001:db8:0:1::1]:4000", start); rec.Code != 200 {
+			t.Fatalf("the next /64: %d %s", rec.Code, rec.Body)
+		}
+	})
 }
