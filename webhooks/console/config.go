@@ -1,7 +1,10 @@
 package console
 
 import (
+	"fmt"
 	"net"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -59,9 +62,18 @@ type Config struct {
 	// DeviceTokenLifetime is the lifetime of a token given to an editor
 	// by timon login; zero means 90d.
 	DeviceTokenLifetime config.Duration `yaml:"device_token_lifetime"`
+	// TrustedProxies are the addresses or CIDR prefixes of the reverse
+	// proxies in front of the hub (10.0.0.0/8, 127.0.0.1). A request from
+	// one of them comes from the last address of X-Forwarded-For that is
+	// not a trusted proxy: what device sign-in's per-address limit counts.
+	// Zero: no proxy is trusted, and behind one every person shares its
+	// address, and its limit.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 
 	// ClientSecret is resolved from the variable or file above.
 	ClientSecret string `yaml:"-"`
+	// proxies are TrustedProxies, parsed by Check.
+	proxies []netip.Prefix
 }
 
 // Enabled reports whether sign-in is configured.
@@ -138,6 +150,15 @@ func (s *Config) Check(c *config.Check) {
 		c.Add("public_url", "expected an https URL, got %q", s.PublicURL)
 	}
 	s.PublicURL = strings.TrimSuffix(s.PublicURL, "/")
+	s.proxies = s.proxies[:0]
+	for i, v := range s.TrustedProxies {
+		p, err := parsePrefix(v)
+		if err != nil {
+			c.Add(fmt.Sprintf("trusted_proxies[%d]", i), "expected an IP address or a CIDR prefix such as 10.0.0.0/8, got %q", v)
+			continue
+		}
+		s.proxies = append(s.proxies, p)
+	}
 	if time.Duration(s.SessionLifetime) < 0 || time.Duration(s.SessionIdle) < 0 || time.Duration(s.DeviceTokenLifetime) < 0 {
 		c.Add("", "durations must be positive")
 	}
@@ -163,4 +184,56 @@ func (s *Config) Integration() config.Integration {
 		i.State, i.Why = config.StateOn, "sign-in with "+s.Issuer+"; people whose groups map to nothing get "+s.DefaultGroup
 	}
 	return i
+}
+
+// parsePrefix reads an address (a prefix of its full length) or a prefix.
+func parsePrefix(v string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(v); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), p.Addr().Unmap().BitLen())).Masked(), nil
+}
+
+// ClientAddr is the address r comes from: its peer's, unless the peer is
+// a trusted proxy; then the nearest address of X-Forwarded-For that is not
+// one (a client writes what it likes in that header, but only the proxies
+// we trust append to it). A malformed hop stops the walk at the proxy.
+func (s *Config) ClientAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	peer = peer.Unmap().WithZone("")
+	if !s.trusted(peer) {
+		return peer
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	addr := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return addr
+		}
+		addr = a.Unmap().WithZone("")
+		if !s.trusted(addr) {
+			return addr
+		}
+	}
+	return addr
+}
+
+func (s *Config) trusted(a netip.Addr) bool {
+	return slices.ContainsFunc(s.proxies, func(p netip.Prefix) bool { return p.Contains(a) })
 }

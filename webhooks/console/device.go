@@ -3,7 +3,6 @@ package console
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -77,8 +76,8 @@ func newAddressLimiter(limit rate.Limit, burst int) *addressLimiter {
 
 // allow takes a token for r's address, or says how long until one is
 // there.
-func (l *addressLimiter) allow(r *http.Request) (bool, time.Duration) {
-	key := clientKey(r.RemoteAddr)
+func (l *addressLimiter) allow(r *http.Request, from netip.Addr) (bool, time.Duration) {
+	key := clientKey(from)
 	l.mu.Lock()
 	lim, ok := l.lims.Get(key)
 	if !ok {
@@ -95,18 +94,9 @@ func (l *addressLimiter) allow(r *http.Request) (bool, time.Duration) {
 	return true, 0
 }
 
-// clientKey is the address a request comes from: the IPv4 address, or the
-// /64 of an IPv6 one (what a single host is commonly given).
-func clientKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	a = a.Unmap().WithZone("")
+// clientKey is the key of an address: the IPv4 address, or the /64 of an
+// IPv6 one (what a single host is commonly given).
+func clientKey(a netip.Addr) string {
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()
@@ -130,7 +120,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (c *Console) deviceStart(w http.ResponseWriter, r *http.Request) {
-	if ok, after := c.deviceStarts.allow(r); !ok {
+	if ok, after := c.deviceStarts.allow(r, c.cfg.ClientAddr(r)); !ok {
 		tooMany(w, after, "too many sign-in attempts from this address: try again in a minute")
 		return
 	}
@@ -168,7 +158,7 @@ func (c *Console) deviceStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) deviceToken(w http.ResponseWriter, r *http.Request) {
-	if ok, after := c.devicePolls.allow(r); !ok {
+	if ok, after := c.devicePolls.allow(r, c.cfg.ClientAddr(r)); !ok {
 		tooMany(w, after, "too many sign-in polls from this address: slow down")
 		return
 	}
