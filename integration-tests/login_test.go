@@ -1,6 +1,7 @@
 package integrationtests
 
 import (
+	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -28,12 +29,19 @@ func userConfigEnv(home string) []string {
 // TestLoginThenRemoteLSP: `timon login --hub` signs in through the device
 // endpoints (a wire-level double in front of a real timon serve, until
 // the hub serves them) and stores the token; `timon lsp --hub` started
-// without any token then completes through the hub with it.
+// without any token then completes through the hub with it; `timon
+// logout` has the hub revoke it (an editor's token, scoped to lsp) and
+// forgets it, while ada's other tokens keep working.
 func TestLoginThenRemoteLSP(t *testing.T) {
 	fake := fakellm.New()
 	t.Cleanup(fake.Close)
 	h := startHub(t, fake, fake.URL())
-	tok := h.token("ada", "researchers")
+	// What the console's device sign-in hands out: a token for editors.
+	out, errOut, code := h.timon("token", "create", "--user", "ada", "--groups", "researchers", "--scope", "lsp")
+	tok := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(tok, "timon_") {
+		t.Fatalf("token create --scope lsp: exit %d\n%s%s", code, out, errOut)
+	}
 	target, err := url.Parse(h.url)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +55,7 @@ func TestLoginThenRemoteLSP(t *testing.T) {
 	home := t.TempDir()
 	cmd := exec.Command(binary, "login", "--hub", front.URL, "--no-browser")
 	cmd.Env = append(os.Environ(), userConfigEnv(home)...)
-	out, errOut, code := runCmd(t, cmd)
+	out, errOut, code = runCmd(t, cmd)
 	if code != 0 || !strings.Contains(out, front.UserCode()) || !strings.Contains(out, "Signed in to "+front.URL+" as ada") {
 		t.Fatalf("timon login: exit %d\n%s%s", code, out, errOut)
 	}
@@ -80,6 +88,40 @@ func TestLoginThenRemoteLSP(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"ada"`) || !strings.Contains(out, `"lsp"`) {
 		t.Fatalf("journal: exit %d\n%s%s", code, out, errOut)
 	}
+
+	// timon logout: the hub revokes the token, the file forgets it.
+	other := h.token("ada", "researchers")
+	cmd = exec.Command(binary, "logout", "--hub", front.URL)
+	cmd.Env = append(os.Environ(), userConfigEnv(home)...)
+	out, errOut, code = runCmd(t, cmd)
+	if code != 0 || !strings.Contains(out, "signed out: the token was revoked on "+front.URL+" and forgotten here") {
+		t.Fatalf("timon logout: exit %d\n%s%s", code, out, errOut)
+	}
+	if c, ok, err := (&credentials.File{Path: path}).Get(front.URL); ok || err != nil {
+		t.Fatalf("still stored after logout: %v %v", c, err)
+	}
+	if status := revokeSelf(t, h.url, tok); status != http.StatusUnauthorized {
+		t.Fatalf("the signed-out token revoking itself again: %d, want 401", status)
+	}
+	if status, body, _ := h.post("/v1/assist", tok, map[string]any{"task": "explain", "input": "x := 1"}); status != http.StatusUnauthorized {
+		t.Fatalf("the signed-out token still works: %d %v", status, body)
+	}
+	if status, body, _ := h.post("/v1/assist", other, map[string]any{"task": "explain", "input": "x := 1"}); status != http.StatusOK {
+		t.Fatalf("ada's other token after logout: %d %v", status, body)
+	}
+}
+
+// revokeSelf sends DELETE /v1/tokens/self with tok and returns the status.
+func revokeSelf(t *testing.T, hub, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, hub+"/v1/tokens/self", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestRemoteLSPStoredTokenExpired: a stored token past its expiry stops

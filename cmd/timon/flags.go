@@ -27,7 +27,7 @@ var synopses = map[string]string{
 	"serve":             "timon serve [--config FILE] [--addr HOST:PORT]\n  run the hub: HTTP API, bots, webhooks",
 	"lsp":               "timon lsp [--config FILE] [--hub URL]\n  language server on stdio (remote mode with --hub, and the token of timon login or TIMON_TOKEN)",
 	"login":             "timon login --hub URL [--no-browser] [--name N]\n  sign in to the hub in the browser and store the personal token timon lsp --hub uses\n  (in the user's configuration directory: timon/credentials.json, readable only by you)",
-	"logout":            "timon logout --hub URL\n  forget the token timon login stored for the hub (revoke it in the hub's console)",
+	"logout":            "timon logout --hub URL\n  have the hub revoke the token timon login stored for it, and forget it",
 	"redact":            "timon redact [--config FILE] [--profile P] [--format text|json] [FILE]\n  show what of FILE (stdin without one) would leave for a model",
 	"config check":      "timon config check [--config FILE]\n  validate a configuration",
 	"token create":      "timon token create --user U [--groups a,b] [--name N] [--expires 90d] [--config FILE]\n  create a personal bearer token; the secret is printed once",

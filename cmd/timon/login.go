@@ -93,8 +93,10 @@ func cmdLogin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// cmdLogout forgets the token timon login stored for a hub.
-func cmdLogout(args []string, stdout, stderr io.Writer) error {
+// cmdLogout signs out of a hub: it has the hub revoke the token timon
+// login stored for it (DELETE /v1/tokens/self), then forgets it. A token
+// the hub could not revoke is forgotten all the same, with what to do.
+func cmdLogout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("logout", stderr)
 	hubFlag := fs.String("hub", "", "the hub's URL (default: lsp.hub_url of --config)")
 	path := fs.String("config", "", "configuration file naming the hub in lsp.hub_url")
@@ -106,10 +108,7 @@ func cmdLogout(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	removed, err := file.Delete(hub)
-	if err != nil && !errors.Is(err, credentials.ErrInsecure) {
-		return err
-	}
+	c, had, err := file.Get(hub)
 	if errors.Is(err, credentials.ErrInsecure) {
 		// Removing a leaked token is what the person should do: let them,
 		// by removing the whole file.
@@ -119,13 +118,32 @@ func cmdLogout(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "Removed %s, which other users could read: revoke its tokens in the hubs' consoles.\n", file.Path)
 		return nil
 	}
-	if !removed {
+	if err != nil {
+		return err
+	}
+	if !had {
 		return fmt.Errorf("not signed in to %s: no token stored for it in %s", hub, file.Path)
 	}
-	fmt.Fprintf(stdout, "Removed the token stored for %s from %s.\n"+
-		"The hub still accepts it until it expires: revoke it in the hub's console (tokens) if it may have leaked.\n", hub, file.Path)
+	rctx, cancel := context.WithTimeout(ctx, logoutTimeout)
+	revokeErr := credentials.Revoke(rctx, nil, hub, c.Token)
+	cancel()
+	if _, err := file.Delete(hub); err != nil {
+		return err
+	}
+	switch {
+	case revokeErr == nil:
+		fmt.Fprintf(stdout, "signed out: the token was revoked on %s and forgotten here.\n", hub)
+	case errors.Is(revokeErr, credentials.ErrNotAccepted):
+		fmt.Fprintf(stdout, "signed out: %s no longer accepted the token (revoked or expired already); it is forgotten here.\n", hub)
+	default:
+		fmt.Fprintf(stdout, "Removed the token stored for %s from %s.\n", hub, file.Path)
+		return fmt.Errorf("%w\nThe token may still be valid on the hub until it expires: revoke it on the My timon page of the hub's console (%s/console/#tokens), or ask an administrator to (timon token revoke)", revokeErr, hub)
+	}
 	return nil
 }
+
+// logoutTimeout bounds timon logout's call to the hub.
+const logoutTimeout = 10 * time.Second
 
 // loginSecond is the unit of the hub's polling interval and expiry: zero
 // (a second) but in tests.

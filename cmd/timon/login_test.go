@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +15,9 @@ import (
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/remote/credentials"
 	"timon.dev/timon/core/remote/credentials/devicetest"
+	"timon.dev/timon/core/store"
+	"timon.dev/timon/core/store/sqlite"
+	"timon.dev/timon/webhooks/server"
 )
 
 // userConfig gives the test its own user configuration directory and
@@ -46,15 +51,49 @@ func shortSeconds(t *testing.T) {
 	t.Cleanup(func() { loginSecond = prev })
 }
 
+// tokenHub is the hub's API (webhooks/server) on a store of its own, to
+// put behind the device double, and a token of ada's in it.
+func tokenHub(t *testing.T) (st *store.Store, api http.Handler, secret, id string) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "timon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tok := &store.Token{UserID: "ada", Scope: []string{"lsp"}}
+	if secret, err = st.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	return st, server.New(server.Options{Store: st}), secret, tok.ID
+}
+
+// tokenRevoked reports whether the token id is revoked in st.
+func tokenRevoked(t *testing.T, st *store.Store, id string) bool {
+	t.Helper()
+	toks, err := st.ListTokens(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range toks {
+		if tok.ID == id {
+			return !tok.RevokedAt.IsZero()
+		}
+	}
+	t.Fatalf("no token %s", id)
+	return false
+}
+
 // TestLogin: timon login prints the code and the URL, polls until the
 // sign-in is approved, stores the token privately; timon lsp --hub and
-// config check then use it; timon logout forgets it.
+// config check then use it; timon logout has the hub revoke it and
+// forgets it.
 func TestLogin(t *testing.T) {
 	path := userConfig(t)
 	shortSeconds(t)
 	exp := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
-	s := devicetest.New(devicetest.Options{Interval: 1, Unit: 20 * time.Millisecond, Token: "timon_signedin", User: "ada", ExpiresAt: exp,
-		Answers: []string{devicetest.Pending, devicetest.SlowDown, devicetest.Approve}})
+	st, api, secret, id := tokenHub(t)
+	s := devicetest.New(devicetest.Options{Interval: 1, Unit: 20 * time.Millisecond, Token: secret, User: "ada", ExpiresAt: exp,
+		Answers: []string{devicetest.Pending, devicetest.SlowDown, devicetest.Approve}, Next: api})
 	defer s.Close()
 
 	out, errOut, code := runCLI(t, "login", "--hub", s.URL+"/", "--name", "laptop")
@@ -66,7 +105,7 @@ func TestLogin(t *testing.T) {
 			t.Errorf("login output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out+errOut, "timon_signedin") {
+	if strings.Contains(out+errOut, secret) {
 		t.Fatalf("the token was printed:\n%s%s", out, errOut)
 	}
 	if st := s.Starts(); len(st) != 1 || st[0].Client != "timon-cli" || st[0].Name != "laptop" {
@@ -81,13 +120,13 @@ func TestLogin(t *testing.T) {
 		}
 	}
 	c, ok, err := (&credentials.File{Path: path}).Get(s.URL)
-	if err != nil || !ok || c.Token != "timon_signedin" || c.User != "ada" || !c.ExpiresAt.Equal(exp) {
+	if err != nil || !ok || c.Token != secret || c.User != "ada" || !c.ExpiresAt.Equal(exp) {
 		t.Fatalf("stored %#v %v %v", c, ok, err)
 	}
 
 	// timon lsp --hub finds it; an explicit token wins over it.
 	cfg, err := config.LoadLSP("", s.URL)
-	if err != nil || cfg.LSP.Token != "timon_signedin" || cfg.LSP.CredentialsFile != path {
+	if err != nil || cfg.LSP.Token != secret || cfg.LSP.CredentialsFile != path {
 		t.Fatalf("lsp with the stored token: %v %v", cfg, err)
 	}
 	t.Setenv(config.EnvToken, "timon_explicit")
@@ -103,10 +142,14 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("config check: exit %d\n%s%s", code, out, errOut)
 	}
 
-	// logout (here with the hub named by the configuration) forgets it.
+	// logout (here with the hub named by the configuration) has the hub
+	// revoke it, and forgets it.
 	out, errOut, code = runCLI(t, "logout", "--config", file)
-	if code != 0 || !strings.Contains(out, "Removed the token stored for "+s.URL) || !strings.Contains(out, "revoke it") {
+	if code != 0 || !strings.Contains(out, "signed out: the token was revoked on "+s.URL+" and forgotten here") {
 		t.Fatalf("logout: exit %d\n%s%s", code, out, errOut)
+	}
+	if !tokenRevoked(t, st, id) {
+		t.Fatal("logout did not revoke the token on the hub")
 	}
 	if _, ok, _ := (&credentials.File{Path: path}).Get(s.URL); ok {
 		t.Fatal("still stored after logout")
@@ -122,6 +165,50 @@ func TestLogin(t *testing.T) {
 	_, errOut, code = runCLI(t, "lsp", "--hub", s.URL)
 	if code != 1 || !strings.Contains(errOut, "remote mode needs a personal token: set TIMON_TOKEN") || !strings.Contains(errOut, "timon login --hub "+s.URL) {
 		t.Fatalf("lsp without a token: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestLogoutRevokeFails: a token the hub already refuses (401) is
+// forgotten as signed out; one the hub could not revoke (unreachable, or
+// an older hub without the route) is forgotten all the same, with exit 1
+// and what to do about the token still valid there.
+func TestLogoutRevokeFails(t *testing.T) {
+	path := userConfig(t)
+	f := &credentials.File{Path: path}
+	st, api, secret, id := tokenHub(t)
+	hub := httptest.NewServer(api)
+	defer hub.Close()
+	if err := st.RevokeToken(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Put(credentials.Credential{Hub: hub.URL, Token: secret}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, "logout", "--hub", hub.URL)
+	if code != 0 || !strings.Contains(out, "signed out: "+hub.URL+" no longer accepted the token") {
+		t.Fatalf("logout of a revoked token: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, ok, _ := f.Get(hub.URL); ok {
+		t.Fatal("a revoked token is still stored after logout")
+	}
+
+	older := devicetest.New(devicetest.Options{}) // no /v1/tokens/self: 404
+	defer older.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	for what, url := range map[string]string{"an older hub": older.URL, "an unreachable hub": gone.URL} {
+		if err := f.Put(credentials.Credential{Hub: url, Token: "timon_kept"}); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := runCLI(t, "logout", "--hub", url)
+		if code != 1 || !strings.Contains(out, "Removed the token stored for "+url) ||
+			!strings.Contains(errOut, "revoking the token on "+url) || !strings.Contains(errOut, "may still be valid on the hub") ||
+			!strings.Contains(errOut, url+"/console/#tokens") || !strings.Contains(errOut, "ask an administrator") {
+			t.Fatalf("logout from %s: exit %d\n%s%s", what, code, out, errOut)
+		}
+		if _, ok, _ := f.Get(url); ok {
+			t.Fatalf("logout from %s: still stored", what)
+		}
 	}
 }
 

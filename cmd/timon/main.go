@@ -24,7 +24,7 @@ Usage:
   timon lsp [--config FILE] [--hub URL]            language server on stdio (remote mode with --hub, and the token
                                                    of timon login or TIMON_TOKEN)
   timon login --hub URL [--no-browser]             sign in to a hub in the browser; store the token for timon lsp
-  timon logout --hub URL                           forget the token stored for a hub
+  timon logout --hub URL                           have the hub revoke the stored token, and forget it
   timon audit verify                               check the journal's chain and signed checkpoints
   timon audit export|tail|stats [filters]          read the journal (tail -n N, -f)
   timon audit show REQUEST_ID                      one request's entries and kept content (the reading is journaled)
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "login":
 		err = cmdLogin(ctx, args[1:], stdout, stderr)
 	case "logout":
-		err = cmdLogout(args[1:], stdout, stderr)
+		err = cmdLogout(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "redact":

@@ -15,10 +15,27 @@ import (
 // principalKey is the request context's key of the Principal.
 type principalKey struct{}
 
+// tokenKey is the request context's key of the *store.Token that
+// authenticated the request.
+type tokenKey struct{}
+
 // authenticate turns a personal bearer token into the request's Principal.
 // Its errors take the shape of the route (writeRouteError): OpenAI's on the
 // OpenAI-compatible routes.
 func (s *Server) authenticate(next http.Handler) http.Handler {
+	return s.bearer(true, next)
+}
+
+// authenticateSelf is authenticate for the routes that act on the
+// presenting token only (revoking it): the token must be known, active
+// and unrevoked, but its scope is not checked, since giving up a token
+// grants nothing whatever the integration it was made for.
+func (s *Server) authenticateSelf(next http.Handler) http.Handler {
+	return s.bearer(false, next)
+}
+
+// bearer is authenticate, checking the token's scope when scoped.
+func (s *Server) bearer(scoped bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		scheme, secret, ok := strings.Cut(h, " ")
@@ -44,7 +61,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			integ = v
 		}
 		now := time.Now()
-		if err := tok.Usable(now, string(integ)); err != nil {
+		err = tok.Usable(now, string(integ))
+		if !scoped && errors.Is(err, store.ErrTokenScope) {
+			err = nil // Usable checks revocation and expiry first: the token is active
+		}
+		if err != nil {
 			switch {
 			case errors.Is(err, store.ErrTokenScope):
 				writeRouteError(w, r, core.Errorf(core.KindDenied, "%v", err))
@@ -59,13 +80,20 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.log.Warn("recording token use", "token", tok.ID, "err", err)
 		}
 		p := core.Principal{UserID: tok.UserID, Groups: tok.Groups, Integration: integ}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		ctx := context.WithValue(context.WithValue(r.Context(), principalKey{}, p), tokenKey{}, tok)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
 // principal is the Principal authenticate put in r's context.
 func principal(r *http.Request) core.Principal {
 	return r.Context().Value(principalKey{}).(core.Principal)
+}
+
+// presentedToken is the token that authenticated r (authenticate put it in
+// r's context).
+func presentedToken(r *http.Request) *store.Token {
+	return r.Context().Value(tokenKey{}).(*store.Token)
 }
 
 func (s *Server) requireAdmin(next http.Handler) http.Handler {

@@ -161,6 +161,7 @@ func New(o Options) *Server {
 	s.handle("POST /v1/embeddings", http.HandlerFunc(s.embeddings), s.authenticate)
 	s.handle("GET /v1/models", http.HandlerFunc(s.models), s.authenticate)
 	s.handle("POST "+remote.SuggestionsPath, http.HandlerFunc(s.suggestionCounts), s.authenticate)
+	s.handle("DELETE /v1/tokens/self", http.HandlerFunc(s.revokeSelf), s.authenticateSelf)
 
 	s.adminRoutes(s.authenticate, s.requireAdmin)
 	for _, m := range o.Mounts {

@@ -18,6 +18,7 @@ import {
   SignInError,
   expired,
   normalizeHub,
+  revokeToken,
   startSignIn,
   verificationURL,
   waitForToken,
@@ -289,19 +290,52 @@ async function signIn(context: vscode.ExtensionContext): Promise<void> {
   await restart(context);
 }
 
-// signOut forgets the sign-in to the configured hub. The hub has no way
-// yet to revoke a token from here: it stays valid there until it expires
-// or is revoked in the hub's console.
+// signOut signs out of the configured hub: the hub revokes the token
+// (DELETE /v1/tokens/self), then secret storage forgets it. A token the hub
+// could not revoke is forgotten all the same, with a warning saying how to
+// revoke it.
 async function signOut(context: vscode.ExtensionContext): Promise<void> {
   const hub = configuredHub();
-  if (!hub || !(await context.secrets.get(signInKey(hub)))) {
+  const stored = hub ? await context.secrets.get(signInKey(hub)) : undefined;
+  if (!hub || !stored) {
     void vscode.window.showInformationMessage(`timon: not signed in${hub ? ` to ${hub}` : ''}.`);
     return;
   }
+  let token: unknown;
+  try {
+    token = (JSON.parse(stored) as Partial<Credential>).token;
+  } catch {
+    token = undefined;
+  }
+  let outcome: 'revoked' | 'not_accepted' | Error;
+  if (typeof token === 'string' && token !== '') {
+    try {
+      outcome = await revokeToken(hub, token);
+    } catch (err) {
+      outcome = err instanceof Error ? err : new Error(String(err));
+    }
+  } else {
+    outcome = new Error('the stored sign-in is unreadable');
+  }
   await context.secrets.delete(signInKey(hub));
-  void vscode.window.showInformationMessage(
-    `timon: signed out of ${hub}. The token stays valid on the hub until it expires: revoke it in the hub's console if it may have leaked.`,
-  );
+  if (outcome === 'revoked') {
+    void vscode.window.showInformationMessage(`timon: signed out: the token was revoked on ${hub} and forgotten here.`);
+  } else if (outcome === 'not_accepted') {
+    void vscode.window.showInformationMessage(
+      `timon: signed out: ${hub} no longer accepted the token (revoked or expired already); it is forgotten here.`,
+    );
+  } else {
+    output?.warn(`sign-out of ${hub}: ${outcome.message}`);
+    const page = `${hub}/console/#tokens`;
+    const open = 'Open the console';
+    void vscode.window
+      .showWarningMessage(
+        `timon: the token was forgotten here, but could not be revoked (${outcome.message}). ` +
+          `It may still be valid on the hub until it expires: revoke it on the My timon page of the hub's console (${page}), or ask an administrator.`,
+        open,
+      )
+      .then((pick) => (pick === open ? vscode.env.openExternal(vscode.Uri.parse(page, true)) : undefined));
+  }
   await restart(context);
 }
 

@@ -10,6 +10,7 @@ import {
   SignInError,
   expired,
   normalizeHub,
+  revokeToken,
   startSignIn,
   verificationURL,
   waitForToken,
@@ -20,6 +21,9 @@ const second = 20; // ms: the tests' second
 interface FakeHub {
   url: string;
   starts: { client: string; name: string }[];
+  // valid are the tokens the hub accepts; DELETE /v1/tokens/self with one
+  // of them revokes it (204), with any other answers 401.
+  valid: Set<string>;
   polls: { at: number; answer: string }[];
   close(): Promise<void>;
 }
@@ -32,6 +36,7 @@ async function fakeHub(answers: string[], opts: { disabled?: boolean; expiresIn?
   let interval = 1 * second;
   let last = 0;
   let given = false;
+  const valid = new Set<string>();
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
@@ -75,6 +80,16 @@ async function fakeHub(answers: string[], opts: { disabled?: boolean; expiresIn?
         send(400, { error: answer });
         return;
       }
+      if (req.method === 'DELETE' && req.url === '/v1/tokens/self' && !opts.disabled) {
+        const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+        if (!m || !valid.delete(m[1])) {
+          send(401, { code: 'unauthenticated', message: 'unknown token' });
+          return;
+        }
+        res.writeHead(204);
+        res.end();
+        return;
+      }
       send(404, { code: 'not_found', message: 'no such route' });
     });
   });
@@ -83,6 +98,7 @@ async function fakeHub(answers: string[], opts: { disabled?: boolean; expiresIn?
   return {
     url: `http://127.0.0.1:${port}`,
     starts,
+    valid,
     polls,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
@@ -167,4 +183,28 @@ test('expired', () => {
   assert.equal(expired({ hub: 'h', token: 't' }), false);
   assert.equal(expired({ hub: 'h', token: 't', expires_at: '2000-01-01T00:00:00Z' }), true);
   assert.equal(expired({ hub: 'h', token: 't', expires_at: '2999-01-01T00:00:00Z' }), false);
+});
+
+test('sign-out revokes the token on the hub: that one only, once', async () => {
+  const hub = await fakeHub([]);
+  try {
+    hub.valid.add('timon_signedin');
+    hub.valid.add('timon_other');
+    assert.equal(await revokeToken(hub.url + '/', 'timon_signedin'), 'revoked');
+    assert.deepEqual([...hub.valid], ['timon_other']);
+    // Already revoked: the hub refuses it, which is signed out too.
+    assert.equal(await revokeToken(hub.url, 'timon_signedin'), 'not_accepted');
+    assert.deepEqual([...hub.valid], ['timon_other']);
+  } finally {
+    await hub.close();
+  }
+  // An older hub without the route, and a hub that cannot be reached: the
+  // token may still be valid, which the caller must say.
+  const older = await fakeHub([], { disabled: true });
+  try {
+    await assert.rejects(revokeToken(older.url, 'timon_signedin'), /revoking the token on .*: the hub does not offer it \(404/);
+  } finally {
+    await older.close();
+  }
+  await assert.rejects(revokeToken(hub.url, 'timon_signedin'), /revoking the token on http:\/\/127\.0\.0\.1:\d+: /);
 });

@@ -1,7 +1,8 @@
 // Sign-in to a timon hub without copying a token: the device flow of the
 // hub (POST /auth/device, the person approves the code in the browser,
 // POST /auth/device/token until the hub hands the token out once), as
-// `timon login` does it. No VS Code API here, so that it is unit-tested
+// `timon login` does it; and signing out, which has the hub revoke the
+// token (DELETE /v1/tokens/self) as `timon logout` does. No VS Code API here, so that it is unit-tested
 // with Node alone (signin.test.ts).
 
 // Authorization is the hub's answer to the start of a sign-in.
@@ -170,6 +171,51 @@ export async function waitForToken(hub: string, a: Authorization, opts: SignInOp
     }
     throw new SignInError('failed', `collecting the token: the hub answered ${res.status} ${errorMessage(res.body)}`);
   }
+}
+
+// RevokeOptions configure revokeToken.
+export interface RevokeOptions {
+  // fetch is the HTTP client (the global one by default).
+  fetch?: typeof fetch;
+  // timeoutMs bounds the call: 10 s by default.
+  timeoutMs?: number;
+}
+
+// revokeToken has the hub revoke token, the one presented (DELETE
+// /v1/tokens/self), as timon logout does: 'revoked', or 'not_accepted'
+// when the hub already refuses it (401: revoked, expired or unknown, it
+// is no longer valid there). It throws when the hub could not be reached
+// or answered otherwise: the token may then still be valid.
+export async function revokeToken(hub: string, token: string, opts: RevokeOptions = {}): Promise<'revoked' | 'not_accepted'> {
+  const base = normalizeHub(hub);
+  const f = opts.fetch ?? fetch;
+  let res: Response;
+  try {
+    res = await f(`${base}/v1/tokens/self`, {
+      method: 'DELETE',
+      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+    });
+  } catch (err) {
+    throw new Error(`revoking the token on ${base}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const text = (await res.text().catch(() => '')).slice(0, 1 << 20);
+  if (res.status === 204 || res.status === 200) {
+    return 'revoked';
+  }
+  if (res.status === 401) {
+    return 'not_accepted';
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.status === 404 || res.status === 405) {
+    throw new Error(`revoking the token on ${base}: the hub does not offer it (${res.status}; an older hub?)`);
+  }
+  throw new Error(`revoking the token on ${base}: the hub answered ${res.status} ${errorMessage(body)}`.trim());
 }
 
 // expired reports whether a credential is past its expiry at now.
