@@ -78,7 +78,7 @@ func consoleReads(h *hub, log *slog.Logger) (*console.Reads, error) {
 		return nil, fmt.Errorf("reading the journal's trusted keys for the console: %w", err)
 	}
 	return &console.Reads{
-		Store: h.store, Journal: h.journal, Quotas: h.cfg.Quotas, Estimator: audit.NewEstimator(h.cfg.ModelEstimates()),
+		Store: h.store, Journal: h.journal, Quota: h.quota, Subjects: quotaSubjects(h.cfg.Quotas), Estimator: audit.NewEstimator(h.cfg.ModelEstimates()),
 		ContentKey: h.cfg.Journal.ContentKey, HashKeys: hashKeys, Keys: keys.set,
 	}, nil
 }

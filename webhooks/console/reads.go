@@ -18,8 +18,9 @@ import (
 
 	"github.com/DataDog/datadog-agent/pkg/template/html"
 
+	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
-	"timon.dev/timon/core/config"
+	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/store"
 )
 
@@ -27,18 +28,19 @@ import (
 var sectionFS embed.FS
 
 // Reads are what the sections of My timon and the admin pages read: the
-// usage roll-ups and the journal (core/audit), the quota limits of the
-// configuration, the estimates of cost and energy.
+// usage roll-ups and the journal (core/audit), the quota's budgets and
+// counters, the estimates of cost and energy.
 type Reads struct {
 	Store *store.Store
 	// Journal is the hub's journal: the admin journal's entry detail reads
 	// content through Journal.Read, which journals the reading. Nil: no
 	// content is shown there.
 	Journal *audit.Journal
-	// Quotas are the configured budgets (quotas:), resolved for a person
-	// as the hub resolves them: their own, else every user's, and each of
-	// their groups' that has one.
-	Quotas config.Quotas
+	// Quota and Subjects give a person's budgets as the engine counts
+	// them (the same subjects, the same counters); either nil: no budget
+	// is shown.
+	Quota    *quota.Quota
+	Subjects func(core.Principal) []quota.Subject
 	// Estimator estimates cost and energy; nil estimates nothing.
 	Estimator *audit.Estimator
 	// ContentKey opens the content the journal kept, for a person's own
@@ -281,12 +283,12 @@ func windowDays(q url.Values) int {
 // --- My timon ---
 
 type budgetRow struct {
-	Subject string // "you" or the group's name
+	Subject string // the user id or the group's name
 	Group   bool
-	// Used figures are the person's own (a group's budget is shared: its
-	// use by others is not shown here).
+	// Used figures are the subject's as the quota counts them: a group's
+	// are all its members'.
 	TokensToday, TokensMonth int64
-	Limits                   config.QuotaLimits
+	Limits                   quota.Limits
 }
 
 type mineUsageData struct {
@@ -304,23 +306,29 @@ func (rd *Reads) mineUsage(ctx context.Context, v Viewer, _ url.Values) (any, er
 	if err != nil {
 		return nil, err
 	}
-	own := rd.Quotas.User
-	if l, ok := rd.Quotas.Users[v.UserID]; ok {
-		own = l
-	}
-	tIn := func(t audit.Totals) int64 { return t.TokensIn + t.TokensOut }
 	d := &mineUsageData{Usage: u, MonthResetsAt: time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)}
-	d.Budgets = append(d.Budgets, budgetRow{Subject: v.UserID, TokensToday: tIn(u.Today), TokensMonth: tIn(u.Month), Limits: own})
-	for _, g := range v.Groups {
-		if l, ok := rd.Quotas.Groups[g]; ok {
-			d.Budgets = append(d.Budgets, budgetRow{Subject: g, Group: true, TokensToday: tIn(u.Today), TokensMonth: tIn(u.Month), Limits: l})
+	if rd.Quota != nil && rd.Subjects != nil {
+		for _, sub := range rd.Subjects(core.Principal{UserID: v.UserID, Groups: v.Groups}) {
+			qu, err := rd.Quota.Usage(ctx, sub)
+			if err != nil {
+				return nil, err
+			}
+			name, group := strings.CutPrefix(sub.Key, "group:")
+			if !group {
+				name = v.UserID
+			}
+			row := budgetRow{Subject: name, Group: group, TokensToday: int64(qu.TokensToday), TokensMonth: int64(qu.TokensThisMonth), Limits: sub.Limits}
+			d.Budgets = append(d.Budgets, row)
+			if group {
+				continue
+			}
+			if l := sub.Limits.TokensPerDay; l > 0 {
+				d.DayPercent = strconv.FormatFloat(100*float64(row.TokensToday)/float64(l), 'f', 0, 64) + " %"
+			}
+			if l := sub.Limits.TokensPerMonth; l > 0 {
+				d.MonthPercent = strconv.FormatFloat(100*float64(row.TokensMonth)/float64(l), 'f', 0, 64) + " %"
+			}
 		}
-	}
-	if own.TokensPerDay > 0 {
-		d.DayPercent = strconv.FormatFloat(100*float64(tIn(u.Today))/float64(own.TokensPerDay), 'f', 0, 64) + " %"
-	}
-	if own.TokensPerMonth > 0 {
-		d.MonthPercent = strconv.FormatFloat(100*float64(tIn(u.Month))/float64(own.TokensPerMonth), 'f', 0, 64) + " %"
 	}
 	d.Integrations = sortedUsage(u.ByIntegration)
 	return d, nil

@@ -8,12 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/identity"
+	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/store"
 	"timon.dev/timon/core/store/storetest"
 	"timon.dev/timon/webhooks/console"
@@ -29,6 +32,7 @@ type pagesRig struct {
 	id      *identity.Service
 	st      *store.Store
 	journal *audit.Journal
+	quota   *quota.Quota
 }
 
 var (
@@ -68,16 +72,32 @@ func newPagesRig(t *testing.T, st *store.Store) *pagesRig {
 	if err := keys.Add(audit.TrustedKey{Public: pagesSigning.Public().(ed25519.PublicKey), Source: "test"}); err != nil {
 		t.Fatal(err)
 	}
+	q, err := quota.New(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
 	rd := &console.Reads{Store: st, Journal: j, Estimator: audit.NewEstimator(pagesEstimates), ContentKey: pagesContentKey,
 		HashKeys: [][]byte{pagesHashKey}, Keys: keys,
-		Quotas: config.Quotas{User: config.QuotaLimits{TokensPerDay: 100000}, Users: map[string]config.QuotaLimits{"bob@lab": {TokensPerDay: 5, TokensPerMonth: 50}},
-			Groups: map[string]config.QuotaLimits{"physics": {TokensPerMonth: 9000000}}}}
+		Quota: q, Subjects: func(p core.Principal) []quota.Subject {
+			// As the hub's configuration would: every user's day budget,
+			// bob's own, and physics' shared month.
+			user := quota.Limits{TokensPerDay: 100000}
+			if p.UserID == "bob@lab" {
+				user = quota.Limits{TokensPerDay: 5, TokensPerMonth: 50}
+			}
+			subs := []quota.Subject{{Key: "user:" + p.UserID, Limits: user}}
+			if slices.Contains(p.Groups, "physics") {
+				subs = append(subs, quota.Subject{Key: "group:physics", Limits: quota.Limits{TokensPerMonth: 9000000}})
+			}
+			return subs
+		}}
 	con, err := console.New(console.Options{Config: cfg, Identity: id, Store: st, Logger: slog.New(slog.DiscardHandler),
 		Mine: console.MineSections(rd), Admin: console.AdminSections(rd)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &pagesRig{t: t, con: con, id: id, st: st, journal: j}
+	r := &pagesRig{t: t, con: con, id: id, st: st, journal: j, quota: q}
 	r.seed()
 	return r
 }
@@ -165,6 +185,33 @@ func checkNoInline(t *testing.T, path, body string) {
 	if os.Getenv("TIMON_DUMP_PAGES") != "" {
 		os.WriteFile(filepath.Join(os.Getenv("TIMON_DUMP_PAGES"), strings.NewReplacer("/", "_", "?", "_", "&", "_", "=", "_").Replace(path)+".html"), []byte(body), 0o644)
 	}
+}
+
+// TestMyTimonBudgetsAsTheQuotaCounts: the budgets are read from the
+// quota's own counters: a group's row shows what all its members used,
+// the person's row only theirs.
+func TestMyTimonBudgetsAsTheQuotaCounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		r := newPagesRig(t, st)
+		ctx := context.Background()
+		bob := []quota.Subject{{Key: "user:bob@lab"}, {Key: "group:physics", Limits: quota.Limits{TokensPerMonth: 9000000}}}
+		res, err := r.quota.Reserve(ctx, bob, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res.Settle(ctx, 1234); err != nil {
+			t.Fatal(err)
+		}
+		_, body := r.get(r.session("ada@lab", "g-physics"), "/console/", "en")
+		row := regexp.MustCompile(`(?s)<tr><th scope="row">Group physics \(shared\)</th>\s*<td class="num">([^<]*)</td>`).FindStringSubmatch(body)
+		if row == nil || row[1] != "1\u202f234" {
+			t.Fatalf("physics' row does not show the group's 1 234 tokens today: %q", row)
+		}
+		you := regexp.MustCompile(`(?s)<tr><th scope="row">Yours</th>\s*<td class="num">([^<]*)</td>`).FindStringSubmatch(body)
+		if you == nil || you[1] != "0" {
+			t.Fatalf("ada's own row counts bob's tokens: %q", you)
+		}
+	})
 }
 
 func TestMyTimonUsageAndRequests(t *testing.T) {
