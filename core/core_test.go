@@ -63,3 +63,17 @@ func TestErrorKind(t *testing.T) {
 		t.Errorf("AsError: %+v", a)
 	}
 }
+
+// TestSuggestionLanguageBounded: the labels of the suggestion counters are
+// the known language ids; anything an editor invents counts as "other",
+// so that a client cannot grow /metrics or the counters' rows without end.
+func TestSuggestionLanguageBounded(t *testing.T) {
+	for id, want := range map[string]string{
+		"go": "go", " LaTeX ": "latex", "python": "python", "typescriptreact": "typescriptreact", "sh": "sh",
+		"lang42": "other", "": "other", "<script>": "other", strings.Repeat("x", 300): "other",
+	} {
+		if got := core.SuggestionLanguage(id); got != want {
+			t.Errorf("SuggestionLanguage(%q) = %q, want %q", id, got, want)
+		}
+	}
+}

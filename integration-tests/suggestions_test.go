@@ -2,6 +2,7 @@ package integrationtests
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -145,5 +146,42 @@ func TestSuggestionCountsReachTheHub(t *testing.T) {
 	code, body, _ = h.post("/v1/telemetry/completions", tok, map[string]any{"counts": []any{map[string]any{"language": "go", "shown": 1, "text": "leak"}}})
 	if code != http.StatusBadRequest {
 		t.Errorf("a field that is not a count: %d %v", code, body)
+	}
+	// A hostile editor can neither inflate the counters without bound nor
+	// grow /metrics' labels: counts beyond one report's bound, more
+	// languages than a report holds are refused, and a made-up language
+	// is counted under "other".
+	code, body, _ = h.post("/v1/telemetry/completions", tok, map[string]any{"counts": []any{map[string]any{"language": "go", "shown": 1_000_001}}})
+	if code != http.StatusBadRequest {
+		t.Errorf("a count beyond a report's bound: %d %v", code, body)
+	}
+	many := make([]any, 65)
+	for i := range many {
+		many[i] = map[string]any{"language": fmt.Sprintf("lang%d", i), "shown": 1}
+	}
+	if code, body, _ = h.post("/v1/telemetry/completions", tok, map[string]any{"counts": many}); code != http.StatusBadRequest {
+		t.Errorf("65 languages in one report: %d %v", code, body)
+	}
+	odd := "<script>" + strings.Repeat("x", 300)
+	oddBody, _ := json.Marshal(map[string]any{"counts": []any{map[string]any{"language": odd, "shown": 3}}})
+	oreq, _ := http.NewRequest(http.MethodPost, h.url+"/v1/telemetry/completions", strings.NewReader(string(oddBody)))
+	oreq.Header.Set("Authorization", "Bearer "+tok)
+	oreq.Header.Set("Content-Type", "application/json")
+	oresp, err := http.DefaultClient.Do(oreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oresp.Body.Close()
+	if oresp.StatusCode != http.StatusNoContent {
+		t.Fatalf("a made-up language: %d", oresp.StatusCode)
+	}
+	mresp, err := http.Get(h.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if strings.Contains(string(metrics), "xxxxxxxxxx") || !regexp.MustCompile(`(?m)^timon_suggestions_shown_total\{[^}]*language="other"`).Match(metrics) {
+		t.Errorf("a made-up language reached /metrics' labels:\n%s", regexp.MustCompile(`(?m)^timon_suggestions_shown.*$`).FindAllString(string(metrics), -1))
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"timon.dev/timon/core"
 	"timon.dev/timon/core/audit"
 	"timon.dev/timon/core/config"
 	"timon.dev/timon/core/identity"
+	"timon.dev/timon/core/quota"
 	"timon.dev/timon/core/store"
 	"timon.dev/timon/core/store/storetest"
 	"timon.dev/timon/webhooks/console"
@@ -61,8 +63,15 @@ func BenchmarkConsolePages(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			q, err := quota.New(ctx, st)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer q.Close()
 			rd := &console.Reads{Store: st, Journal: j, ContentKey: audit.BenchContentKey, HashKeys: [][]byte{audit.BenchHashKey}, Keys: keys,
-				Quotas:    config.Quotas{User: config.QuotaLimits{TokensPerDay: 200000, TokensPerMonth: 2000000}},
+				Quota: q, Subjects: func(p core.Principal) []quota.Subject {
+					return []quota.Subject{{Key: "user:" + p.UserID, Limits: quota.Limits{TokensPerDay: 200000, TokensPerMonth: 2000000}}}
+				},
 				Estimator: audit.NewEstimator(map[string]config.ModelEstimate{"mistral-small": {PricePer1kTokens: config.InOut{Input: 0.0001, Output: 0.0003}, Currency: "EUR", WhPer1kTokens: config.InOut{Input: 0.02, Output: 0.3}}})}
 			con, err := console.New(console.Options{Config: cfg, Identity: id, Store: st, Logger: slog.New(slog.DiscardHandler),
 				Mine: console.MineSections(rd), Admin: console.AdminSections(rd)})
